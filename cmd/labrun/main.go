@@ -1,0 +1,139 @@
+// Command labrun runs network timing experiments declared in Starlark.
+//
+//	labrun run FILE [--set name=value]... [-o DIR]
+//	labrun plan FILE [--json]
+//	labrun version
+//
+// Exit codes: 0 ok, 1 a run failed, 2 bad command line, 3 bad script,
+// 130 interrupted (see docs/cli.md).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/labrun/labrun/runner"
+)
+
+// Set by the Makefile with -ldflags "-X main.version=... -X main.revision=...".
+var (
+	version  = "dev"
+	revision = ""
+)
+
+// env is the state a command runs against, injected so that commands can
+// be tested in-process.
+type env struct {
+	stdout, stderr io.Writer
+	stdin          *os.File
+	isTerminal     bool
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(e *env, args []string) int
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"run", "run an experiment and write its results", cmdRun},
+		{"plan", "show every run and every action on the system; run nothing", cmdPlan},
+		{"version", "print version and VCS revision", cmdVersion},
+	}
+}
+
+func main() {
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, isTerminal: isTerminal(os.Stderr)}
+	os.Exit(Main(e, os.Args[1:]))
+}
+
+// Main runs labrun with args and returns the exit code.
+func Main(e *env, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.stdout)
+		if len(args) == 0 {
+			return runner.ExitUsage
+		}
+		return runner.ExitOK
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(e, args[1:])
+		}
+	}
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	fmt.Fprintf(e.stderr, "labrun: unknown command %q; commands: %s\n", args[0], strings.Join(names, ", "))
+	return runner.ExitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "labrun: scripted network timing experiments\n\nusage: labrun COMMAND [arguments]\n\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'labrun COMMAND -h' for a command's flags. Documentation: docs/.")
+}
+
+// setFlag collects repeated --set name=value flags.
+type setFlag map[string]string
+
+func (s setFlag) String() string { return "" }
+func (s setFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want name=value, got %q", v)
+	}
+	if _, dup := s[k]; dup {
+		return fmt.Errorf("%s is set twice", k)
+	}
+	s[k] = val
+	return nil
+}
+
+// parse parses flags that may come before or after the positional
+// arguments ("labrun run FILE --set x=1" and "labrun run --set x=1 FILE").
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// newFlags makes a FlagSet that reports errors on e.stderr.
+func newFlags(e *env, name, argsUsage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: labrun %s %s\n", name, argsUsage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// scriptFailure prints an evaluation error and returns its exit code.
+func scriptFailure(e *env, err error) int {
+	fmt.Fprintf(e.stderr, "%v\n", err)
+	if _, ok := err.(*runner.ScriptError); ok {
+		return runner.ExitScript
+	}
+	if strings.HasPrefix(err.Error(), "--set") {
+		return runner.ExitUsage
+	}
+	return runner.ExitScript
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/labrun/labrun/runner"
+)
+
+func cmdPlan(e *env, args []string) int {
+	fs := newFlags(e, "plan", "FILE [--set name=value]... [--json]")
+	sets := setFlag{}
+	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
+	asJSON := fs.Bool("json", false, "print the runs as a JSON array")
+	maxSteps := fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return runner.ExitUsage
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return runner.ExitUsage
+	}
+	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr})
+	if err != nil {
+		return scriptFailure(e, err)
+	}
+	if *asJSON {
+		err = runner.WritePlanJSON(e.stdout, p)
+	} else {
+		err = runner.WritePlan(e.stdout, p)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
+		return runner.ExitRunFailed
+	}
+	return runner.ExitOK
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/labrun/labrun/runner"
+)
+
+func cmdRun(e *env, args []string) int {
+	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR] [--quiet]")
+	sets := setFlag{}
+	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
+	out := fs.String("o", "runs", "parent folder of the results (results go to DIR/<experiment>/<time>-<hash>/)")
+	quiet := fs.Bool("quiet", false, "no progress output")
+	maxSteps := fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return runner.ExitUsage
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return runner.ExitUsage
+	}
+	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr})
+	if err != nil {
+		return scriptFailure(e, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	mode := runner.ProgressPlain
+	if e.isTerminal {
+		mode = runner.ProgressLive
+	}
+	if *quiet {
+		mode = runner.ProgressQuiet
+	}
+	res, err := runner.Execute(ctx, p, runner.ExecOptions{
+		Out: *out, Stdout: e.stdout, Stderr: e.stderr, Progress: mode,
+		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...),
+	})
+	if res != nil {
+		for _, t := range res.Tables {
+			t.WriteText(e.stdout)
+			fmt.Fprintln(e.stdout)
+		}
+		fmt.Fprintf(e.stdout, "results: %s\n", res.Dir)
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
+		return runner.ExitRunFailed
+	case res.Interrupted:
+		fmt.Fprintln(e.stderr, "labrun: interrupted; finished runs are kept and the manifest says so")
+		return runner.ExitInterrupted
+	case res.Failed > 0:
+		fmt.Fprintf(e.stderr, "labrun: %d run(s) failed; see the manifest\n", res.Failed)
+		return runner.ExitRunFailed
+	}
+	return runner.ExitOK
+}

@@ -1,0 +1,259 @@
+// Package kernel applies per-run kernel settings and undoes them.
+//
+// Every setting ends in one of three states: applied, skipped (not
+// permitted, or not present on this machine) or failed. A skipped setting
+// is not an error unless the script marked it required. Undo restores the
+// previous value; for thread settings the thread itself is also discarded
+// after the run (the timed goroutine never unlocks its OS thread), so
+// nothing can leak into the Go runtime's thread pool.
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// State is the outcome of applying one setting.
+type State string
+
+// Setting outcomes.
+const (
+	Applied State = "applied"
+	Skipped State = "skipped"
+	Failed  State = "failed"
+)
+
+// Outcome records what happened to one setting.
+type Outcome struct {
+	Setting  string `json:"setting"`
+	Value    string `json:"value"`
+	State    State  `json:"state"`
+	Reason   string `json:"reason,omitempty"`
+	Required bool   `json:"required,omitempty"`
+}
+
+// Settings are the kernel settings of one run. Zero values leave the
+// system as it is.
+type Settings struct {
+	// Sched is the sending thread's policy: "", "other", "fifo" or "rr".
+	Sched string
+	// Priority is the real-time priority (1-99) for fifo and rr.
+	Priority int
+	// CPUs pins the sending thread to these CPUs.
+	CPUs []int
+	// Mlock locks the process's memory (mlockall current and future).
+	Mlock bool
+	// TimerSlack sets the sending thread's timer slack; 0 leaves it.
+	TimerSlack time.Duration
+	// Required names settings ("sched", "cpu", "mlock", "timer_slack")
+	// whose skip must fail the run.
+	Required []string
+}
+
+// Validate checks values before anything is applied.
+func (s Settings) Validate() error {
+	switch s.Sched {
+	case "", "other":
+		if s.Priority != 0 {
+			return fmt.Errorf("priority %d needs sched = \"fifo\" or \"rr\"", s.Priority)
+		}
+	case "fifo", "rr":
+		if s.Priority < 1 || s.Priority > 99 {
+			return fmt.Errorf("priority must be 1-99 for sched = %q, got %d", s.Sched, s.Priority)
+		}
+	default:
+		return fmt.Errorf("unknown sched %q (accepted: other, fifo, rr)", s.Sched)
+	}
+	for _, c := range s.CPUs {
+		if c < 0 || c >= 1024 {
+			return fmt.Errorf("cpu %d out of range", c)
+		}
+	}
+	if s.TimerSlack < 0 {
+		return fmt.Errorf("timer_slack must be >= 0")
+	}
+	for _, r := range s.Required {
+		if !slices.Contains([]string{"sched", "cpu", "mlock", "timer_slack"}, r) {
+			return fmt.Errorf("unknown required setting %q (accepted: sched, cpu, mlock, timer_slack)", r)
+		}
+	}
+	return nil
+}
+
+// Action is a privileged or system-visible action a run will take, for
+// `labrun plan`.
+type Action struct {
+	Setting string `json:"setting"`
+	Value   string `json:"value"`
+	Scope   string `json:"scope"`
+	Needs   string `json:"needs,omitempty"`
+}
+
+// Actions lists what Apply* would do, without doing it.
+func (s Settings) Actions() []Action {
+	var a []Action
+	if s.Sched != "" {
+		v := "SCHED_" + strings.ToUpper(s.Sched)
+		needs := ""
+		if s.Sched != "other" {
+			v += " priority " + strconv.Itoa(s.Priority)
+			needs = "root or CAP_SYS_NICE"
+		}
+		a = append(a, Action{"sched", v, "sending thread", needs})
+	}
+	if len(s.CPUs) > 0 {
+		a = append(a, Action{"cpu", cpuList(s.CPUs), "sending thread", ""})
+	}
+	if s.TimerSlack > 0 {
+		a = append(a, Action{"timer_slack", s.TimerSlack.String(), "sending thread", ""})
+	}
+	if s.Mlock {
+		a = append(a, Action{"mlock", "mlockall(MCL_CURRENT|MCL_FUTURE)", "labrun process", "root or a large RLIMIT_MEMLOCK"})
+	}
+	return a
+}
+
+func cpuList(cpus []int) string {
+	s := make([]string, len(cpus))
+	for i, c := range cpus {
+		s[i] = strconv.Itoa(c)
+	}
+	return strings.Join(s, ",")
+}
+
+func (s Settings) outcome(name, value string, err error, skipped func(error) string) Outcome {
+	o := Outcome{Setting: name, Value: value, State: Applied, Required: slices.Contains(s.Required, name)}
+	if err != nil {
+		if why := skipped(err); why != "" {
+			o.State, o.Reason = Skipped, why
+		} else {
+			o.State, o.Reason = Failed, err.Error()
+		}
+	}
+	return o
+}
+
+func notPermitted(hint string) func(error) string {
+	return func(err error) string {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return "not permitted: " + hint
+		}
+		return ""
+	}
+}
+
+// ApplyProcess applies process-wide settings (mlock). Undo reverts them.
+func ApplyProcess(s Settings) (out []Outcome, undo func()) {
+	undo = func() {}
+	if s.Mlock {
+		err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
+		o := s.outcome("mlock", "current+future", err, func(err error) string {
+			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM) {
+				return "not permitted: RLIMIT_MEMLOCK is too small; run as root or raise it (ulimit -l)"
+			}
+			return ""
+		})
+		if o.State == Applied {
+			undo = func() { _ = unix.Munlockall() }
+		}
+		out = append(out, o)
+	}
+	return out, undo
+}
+
+// ApplyThread applies the settings of the calling OS thread; the caller
+// must have called runtime.LockOSThread. Undo restores the old values.
+func ApplyThread(s Settings) (out []Outcome, undo func()) {
+	var undos []func()
+	undo = func() {
+		for i := len(undos) - 1; i >= 0; i-- {
+			undos[i]()
+		}
+	}
+	if len(s.CPUs) > 0 {
+		var old, set unix.CPUSet
+		err := unix.SchedGetaffinity(0, &old)
+		n := runtime.NumCPU()
+		for _, c := range s.CPUs {
+			if c >= n {
+				err = fmt.Errorf("cpu %d not present: %w", c, errNotPresent)
+			}
+			set.Set(c)
+		}
+		if err == nil {
+			err = unix.SchedSetaffinity(0, &set)
+		}
+		o := s.outcome("cpu", cpuList(s.CPUs), err, func(err error) string {
+			if errors.Is(err, errNotPresent) {
+				return fmt.Sprintf("not present here: this machine has CPUs 0-%d", n-1)
+			}
+			return notPermitted("cannot set CPU affinity")(err)
+		})
+		if o.State == Applied {
+			undos = append(undos, func() { _ = unix.SchedSetaffinity(0, &old) })
+		}
+		out = append(out, o)
+	}
+	if s.Sched != "" {
+		old, err := unix.SchedGetAttr(0, 0)
+		if err == nil {
+			attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: policy(s.Sched), Priority: uint32(s.Priority)}
+			err = unix.SchedSetAttr(0, &attr, 0)
+		}
+		v := s.Sched
+		if s.Priority > 0 {
+			v += " " + strconv.Itoa(s.Priority)
+		}
+		o := s.outcome("sched", v, err, notPermitted("real-time priority needs root or CAP_SYS_NICE"))
+		if o.State == Applied {
+			undos = append(undos, func() { _ = unix.SchedSetAttr(0, old, 0) })
+		}
+		out = append(out, o)
+	}
+	if s.TimerSlack > 0 {
+		old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		if err == nil {
+			err = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(s.TimerSlack), 0, 0, 0)
+		}
+		o := s.outcome("timer_slack", s.TimerSlack.String(), err, notPermitted("cannot set timer slack"))
+		if o.State == Applied {
+			undos = append(undos, func() { _ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0) })
+		}
+		out = append(out, o)
+	}
+	return out, undo
+}
+
+var errNotPresent = errors.New("not present")
+
+func policy(s string) uint32 {
+	switch s {
+	case "fifo":
+		return unix.SCHED_FIFO
+	case "rr":
+		return unix.SCHED_RR
+	}
+	return unix.SCHED_NORMAL
+}
+
+// CheckRequired returns an error naming every required setting that was
+// not applied.
+func CheckRequired(out []Outcome) error {
+	var bad []string
+	for _, o := range out {
+		if o.Required && o.State != Applied {
+			bad = append(bad, fmt.Sprintf("%s = %s was %s (%s)", o.Setting, o.Value, o.State, o.Reason))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("required kernel settings not applied: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+// Package measure turns raw per-packet times into the numbers labrun
+// reports: exact percentiles, CPU utilisation, achieved rates. Metric names
+// are defined here once and used by tables, CSV files and figures alike.
+package measure
+
+import (
+	"math"
+	"slices"
+)
+
+// Metric names shared by tables, runs.csv and figures. Errors are the send
+// time error epsilon = actual - scheduled send time, in microseconds.
+const (
+	Packets     = "packets"        // packets sent
+	WallS       = "wall_s"         // wall time of the timed loop, s
+	RateReqPPS  = "rate_req_pps"   // requested packet rate
+	RatePPS     = "rate_pps"       // achieved packet rate
+	CPUPct      = "cpu_pct"        // CPU time of the sending thread / wall time, %
+	ProcCPUPct  = "proc_cpu_pct"   // CPU time of the whole process / wall time, %
+	ErrMeanUS   = "err_mean_us"    // epsilon mean
+	ErrStdUS    = "err_std_us"     // epsilon standard deviation
+	ErrMinUS    = "err_min_us"     // epsilon minimum
+	ErrP50US    = "err_p50_us"     // epsilon median
+	ErrP90US    = "err_p90_us"     // epsilon 90th percentile
+	ErrP99US    = "err_p99_us"     // epsilon 99th percentile
+	ErrP999US   = "err_p999_us"    // epsilon 99.9th percentile
+	ErrMaxUS    = "err_max_us"     // epsilon maximum
+	DriftUS     = "drift_us"       // epsilon of the last packet: how late the run ended
+	TimerSleeps = "timer_sleeps"   // waits that entered the kernel
+	FirmMargin  = "firm_margin_us" // firm timer: final wake-up margin
+)
+
+// Names lists every metric in report order, with a one-line meaning.
+var Names = []struct{ Name, Doc string }{
+	{Packets, "packets sent"},
+	{WallS, "wall time of the timed loop (s)"},
+	{RateReqPPS, "requested rate (packets/s, from the schedule)"},
+	{RatePPS, "achieved rate (packets/s)"},
+	{CPUPct, "CPU time of the sending thread over wall time (%)"},
+	{ProcCPUPct, "CPU time of the labrun process over wall time (%)"},
+	{ErrMeanUS, "send-time error epsilon = actual - scheduled: mean (us)"},
+	{ErrStdUS, "epsilon standard deviation (us)"},
+	{ErrMinUS, "epsilon minimum (us)"},
+	{ErrP50US, "epsilon median (us)"},
+	{ErrP90US, "epsilon 90th percentile (us)"},
+	{ErrP99US, "epsilon 99th percentile (us)"},
+	{ErrP999US, "epsilon 99.9th percentile (us)"},
+	{ErrMaxUS, "epsilon maximum (us)"},
+	{DriftUS, "epsilon of the last packet (us): how late the run ended"},
+	{TimerSleeps, "waits that slept in the kernel"},
+	{FirmMargin, "firm timer's learned wake-up margin at the end (us)"},
+}
+
+// Known reports whether name is a metric labrun produces.
+func Known(name string) bool {
+	for _, n := range Names {
+		if n.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary describes a distribution of nanosecond values.
+type Summary struct {
+	N                             int
+	Mean, Std                     float64
+	Min, P50, P90, P99, P999, Max int64
+}
+
+// Summarize computes exact statistics of vals (ns). vals is not modified.
+func Summarize(vals []int64) Summary {
+	if len(vals) == 0 {
+		return Summary{}
+	}
+	s := slices.Clone(vals)
+	slices.Sort(s)
+	var sum, sq float64
+	for _, v := range s {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(s))
+	for _, v := range s {
+		d := float64(v) - mean
+		sq += d * d
+	}
+	return Summary{
+		N: len(s), Mean: mean, Std: math.Sqrt(sq / float64(len(s))),
+		Min: s[0], P50: Quantile(s, 0.5), P90: Quantile(s, 0.9), P99: Quantile(s, 0.99),
+		P999: Quantile(s, 0.999), Max: s[len(s)-1],
+	}
+}
+
+// Quantile returns the q-quantile of sorted values by the nearest-rank
+// method: the smallest value with at least q of the values at or below it.
+func Quantile(sorted []int64, q float64) int64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	r := int(math.Ceil(q*float64(len(sorted)))) - 1
+	r = max(0, min(r, len(sorted)-1))
+	return sorted[r]
+}
+
+// Errors fills err[i] = actual[i] - sched[i].
+func Errors(err, sched, actual []int64) {
+	for i := range err {
+		err[i] = actual[i] - sched[i]
+	}
+}
+
+// AddErrorMetrics puts the summary of errors (ns) into m, in microseconds.
+func AddErrorMetrics(m map[string]float64, errs []int64) {
+	if len(errs) == 0 {
+		return
+	}
+	s := Summarize(errs)
+	us := func(v float64) float64 { return v / 1e3 }
+	m[ErrMeanUS] = us(s.Mean)
+	m[ErrStdUS] = us(s.Std)
+	m[ErrMinUS] = us(float64(s.Min))
+	m[ErrP50US] = us(float64(s.P50))
+	m[ErrP90US] = us(float64(s.P90))
+	m[ErrP99US] = us(float64(s.P99))
+	m[ErrP999US] = us(float64(s.P999))
+	m[ErrMaxUS] = us(float64(s.Max))
+	m[DriftUS] = us(float64(errs[len(errs)-1]))
+}

@@ -1,0 +1,137 @@
+// Package timer waits until an absolute due time on CLOCK_MONOTONIC.
+//
+// Each mode is one way a packet sender can wait, as NetVCR compares them:
+//
+//	busy     poll the clock until the due time (accurate, one CPU at 100 %)
+//	sleep    relative nanosleep(due - now), as usleep does; subject to the
+//	         thread's timer slack (50 us by default on Linux)
+//	firm     absolute clock_nanosleep with timer slack 1 ns, waking a margin
+//	         early and spinning the rest; the margin follows the wake-up
+//	         lateness it observes, so it is accurate like busy and cheap
+//	         like sleep when the interval is long
+//	timerfd  an absolute timerfd, read blocking
+//	tick     wake only on a periodic tick (multiples of the period on
+//	         CLOCK_MONOTONIC), like the 10 ms PIT of a 2.4 kernel
+//
+// A Timer belongs to one OS thread: create it, use it and close it from a
+// goroutine that called runtime.LockOSThread, because timer slack is a
+// per-thread setting. Wait never allocates and never uses Go's runtime
+// timers (time.Sleep has about 1 ms granularity).
+package timer
+
+import (
+	"fmt"
+	"time"
+)
+
+// Mode selects how a Timer waits.
+type Mode int
+
+// The timer modes.
+const (
+	Busy Mode = iota + 1
+	Sleep
+	Firm
+	Timerfd
+	Tick
+)
+
+var modeNames = map[Mode]string{Busy: "busy", Sleep: "sleep", Firm: "firm", Timerfd: "timerfd", Tick: "tick"}
+
+// String returns the mode's name as scripts spell it.
+func (m Mode) String() string {
+	if s, ok := modeNames[m]; ok {
+		return s
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode returns the mode named s.
+func ParseMode(s string) (Mode, error) {
+	for m, n := range modeNames {
+		if n == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown timer mode %q (accepted: busy, sleep, firm, timerfd, tick)", s)
+}
+
+// Config describes a timer.
+type Config struct {
+	Mode Mode
+	// Period is the tick period of Tick mode (e.g. 10 ms).
+	Period time.Duration
+	// Margin is Firm's initial wake-up margin; 0 means DefaultMargin.
+	Margin time.Duration
+	// MaxMargin bounds Firm's adaptive margin; 0 means DefaultMaxMargin.
+	MaxMargin time.Duration
+}
+
+// Firm's margin defaults.
+const (
+	DefaultMargin    = 50 * time.Microsecond
+	DefaultMaxMargin = 500 * time.Microsecond
+	minMargin        = 2 * time.Microsecond
+)
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch c.Mode {
+	case Busy, Sleep, Timerfd:
+	case Firm:
+		if c.Margin < 0 || c.MaxMargin < 0 || (c.MaxMargin > 0 && c.Margin > c.MaxMargin) {
+			return fmt.Errorf("firm timer: margin %v and max margin %v must be >= 0 and margin <= max", c.Margin, c.MaxMargin)
+		}
+	case Tick:
+		if c.Period <= 0 {
+			return fmt.Errorf("tick timer: period must be > 0, got %v", c.Period)
+		}
+	default:
+		return fmt.Errorf("unknown timer mode %d", int(c.Mode))
+	}
+	return nil
+}
+
+// Stats describes what a timer did.
+type Stats struct {
+	Waits   int64 // calls to Wait
+	Sleeps  int64 // waits that slept (entered the kernel)
+	Late    int64 // Firm: wake-ups later than the due time (margin too small)
+	Spin    int64 // nanoseconds spent polling the clock
+	Margin  int64 // Firm: margin at the end, ns
+	Slack   int64 // timer slack of the thread while waiting, ns (-1 if unknown)
+	WakeP50 int64 // Firm: the adaptive estimate of the wake-up lateness, ns
+}
+
+// Timer waits until absolute CLOCK_MONOTONIC due times.
+type Timer interface {
+	// Wait returns once the clock has reached due (ns, clock.Now's scale)
+	// and returns the clock reading at release. If due has passed it
+	// returns at once.
+	Wait(due int64) int64
+	// Stats reports counters; call after the timed loop.
+	Stats() Stats
+	// Close releases the timer's resources and restores thread settings it
+	// changed. Call it on the same thread that created the timer.
+	Close() error
+}
+
+// New creates a timer for the calling OS thread.
+func New(c Config) (Timer, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	switch c.Mode {
+	case Busy:
+		return &busy{}, nil
+	case Sleep:
+		return newSleep()
+	case Firm:
+		return newFirm(c)
+	case Timerfd:
+		return newTimerfd()
+	case Tick:
+		return newTick(c)
+	}
+	panic("unreachable")
+}

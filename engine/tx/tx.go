@@ -1,0 +1,38 @@
+// Package tx holds the places packets go: sinks called from the timed loop.
+//
+// Send runs once per packet inside the timed loop, so a sink must not
+// allocate, lock or block on anything but its own output there.
+package tx
+
+// Sink receives frames at their actual send time.
+type Sink interface {
+	// Send delivers one frame; at is the actual send time (clock.Now scale).
+	Send(frame []byte, at int64) error
+	// Close flushes and releases the sink.
+	Close() error
+	// Stats reports what the sink saw.
+	Stats() Stats
+}
+
+// Stats counts a sink's work.
+type Stats struct {
+	Packets int64
+	Bytes   int64
+	Errors  int64
+}
+
+// Null discards frames: the engine's own cost, nothing else.
+type Null struct{ st Stats }
+
+// Send implements Sink.
+func (n *Null) Send(frame []byte, _ int64) error {
+	n.st.Packets++
+	n.st.Bytes += int64(len(frame))
+	return nil
+}
+
+// Close implements Sink.
+func (n *Null) Close() error { return nil }
+
+// Stats implements Sink.
+func (n *Null) Stats() Stats { return n.st }

@@ -1,0 +1,110 @@
+package results
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Manifest records everything needed to repeat an invocation and to judge
+// its numbers: versions, script hashes, parameters, seeds, the machine, the
+// settings each run got, and how the invocation ended.
+type Manifest struct {
+	Labrun     BuildInfo     `json:"labrun"`
+	Command    []string      `json:"command"`
+	Experiment string        `json:"experiment"`
+	Script     string        `json:"script"`
+	Sources    any           `json:"sources"`
+	Params     any           `json:"params"`
+	Seed       int64         `json:"seed"`
+	Machine    Machine       `json:"machine"`
+	Start      time.Time     `json:"start"`
+	End        time.Time     `json:"end,omitzero"`
+	Status     string        `json:"status"` // running, ok, interrupted, failed
+	Error      string        `json:"error,omitempty"`
+	Runs       []ManifestRun `json:"runs"`
+}
+
+// BuildInfo identifies the labrun binary.
+type BuildInfo struct {
+	Version  string `json:"version"`
+	Revision string `json:"revision"`
+	Go       string `json:"go"`
+}
+
+// ManifestRun is one run's record.
+type ManifestRun struct {
+	Index    int               `json:"index"`
+	ID       string            `json:"id"`
+	Seed     uint64            `json:"seed"`
+	Params   map[string]string `json:"parameters"`
+	Config   any               `json:"config"`
+	Status   string            `json:"status"` // ok, interrupted, failed, skipped
+	Error    string            `json:"error,omitempty"`
+	Start    time.Time         `json:"start,omitzero"`
+	End      time.Time         `json:"end,omitzero"`
+	Settings any               `json:"settings,omitempty"`
+	Timer    any               `json:"timer,omitempty"`
+	Series   string            `json:"series,omitempty"`
+	Files    []string          `json:"files,omitempty"`
+}
+
+// Machine describes the host a run measured.
+type Machine struct {
+	Hostname    string `json:"hostname"`
+	Kernel      string `json:"kernel"`
+	Arch        string `json:"arch"`
+	CPUModel    string `json:"cpu_model"`
+	CPUs        int    `json:"cpus"`
+	ClockSource string `json:"clock_source"`
+	Preempt     string `json:"preempt,omitempty"`
+	User        int    `json:"uid"`
+	TimerSlack  int64  `json:"default_timer_slack_ns"`
+}
+
+// DescribeMachine reads the machine's facts from uname, /proc and /sys.
+func DescribeMachine() Machine {
+	m := Machine{Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), User: os.Getuid()}
+	m.Hostname, _ = os.Hostname()
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Version[:])
+		if v := unix.ByteSliceToString(u.Version[:]); strings.Contains(v, "PREEMPT_DYNAMIC") {
+			m.Preempt = "dynamic"
+		}
+	}
+	if b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource"); err == nil {
+		m.ClockSource = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/sys/kernel/debug/sched/preempt"); err == nil {
+		m.Preempt = strings.TrimSpace(string(b))
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if v, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err == nil {
+		m.TimerSlack = int64(v)
+	}
+	return m
+}
+
+// WriteManifest writes m as indented JSON, atomically.
+func WriteManifest(path string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(b, '\n'))
+}

@@ -1,0 +1,110 @@
+package results
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// WriteText renders the table for a terminal: the title on its own line, the
+// table drawn with Unicode box characters, then one line per note. Columns
+// whose cells are all numbers (or "-") are right-aligned, others
+// left-aligned. The output depends only on the table, not on the locale, so
+// it can be compared against golden files.
+func (t Table) WriteText(w io.Writer) error {
+	var buf bytes.Buffer
+	if t.Title != "" {
+		fmt.Fprintln(&buf, t.Title)
+	}
+	if err := t.render(&buf, renderer.NewBlueprint(), t.Header, t.Cells); err != nil {
+		return err
+	}
+	for _, n := range t.Notes {
+		fmt.Fprintln(&buf, n)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// WriteMarkdown renders the table as a GitHub-flavoured Markdown table with
+// "### Title" above it and each note as a plain paragraph below it. Numeric
+// columns are right-aligned; "|" in cells is escaped.
+func (t Table) WriteMarkdown(w io.Writer) error {
+	var buf bytes.Buffer
+	if t.Title != "" {
+		fmt.Fprintf(&buf, "### %s\n\n", t.Title)
+	}
+	header := escapeMarkdown(t.Header)
+	cells := make([][]string, len(t.Cells))
+	for i, row := range t.Cells {
+		cells[i] = escapeMarkdown(row)
+	}
+	if err := t.render(&buf, renderer.NewMarkdown(), header, cells); err != nil {
+		return err
+	}
+	for _, n := range t.Notes {
+		fmt.Fprintf(&buf, "\n%s\n", n)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// render draws header and cells with the given tablewriter renderer.
+func (t Table) render(w io.Writer, r tw.Renderer, header []string, cells [][]string) error {
+	tbl := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(r),
+		// Keep headers as given: no upper-casing, no "_" -> " ".
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		// Never wrap or truncate: these tables are meant to be complete.
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		// Measure "ε" and the like as one column regardless of locale.
+		// Note that tablewriter keeps this setting process-wide.
+		tablewriter.WithEastAsian(tw.Off),
+		tablewriter.WithAlignment(t.alignment()),
+	)
+	tbl.Header(header)
+	if err := tbl.Bulk(cells); err != nil {
+		return fmt.Errorf("results: render table %q: %w", t.Title, err)
+	}
+	if err := tbl.Render(); err != nil {
+		return fmt.Errorf("results: render table %q: %w", t.Title, err)
+	}
+	return nil
+}
+
+// alignment right-aligns the columns whose cells are all numbers or "-",
+// and left-aligns the rest (and every column of a table without rows).
+func (t Table) alignment() tw.Alignment {
+	align := make(tw.Alignment, len(t.Header))
+	for c := range align {
+		align[c] = tw.AlignRight
+		if len(t.Cells) == 0 {
+			align[c] = tw.AlignLeft
+		}
+		for _, row := range t.Cells {
+			if c < len(row) && row[c] != "-" {
+				if _, err := strconv.ParseFloat(row[c], 64); err != nil {
+					align[c] = tw.AlignLeft
+					break
+				}
+			}
+		}
+	}
+	return align
+}
+
+// escapeMarkdown escapes "|" so a cell cannot split a Markdown table column.
+func escapeMarkdown(cells []string) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = strings.ReplaceAll(c, "|", `\|`)
+	}
+	return out
+}

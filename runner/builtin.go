@@ -1,0 +1,106 @@
+package runner
+
+import (
+	"fmt"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// specBuiltin makes a builtin that validates its arguments against sig and
+// returns a Spec. labelOf computes the Spec's display label.
+func (h *Host) specBuiltin(sig signature, labelOf func(a starlark.StringDict) string) *starlark.Builtin {
+	return starlark.NewBuiltin(sig.fn, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		a, err := sig.unpack(h, args, kwargs)
+		if err != nil {
+			return nil, err
+		}
+		s := &Spec{Kind: sig.fn, Args: a, Order: sig.names(), Pos: callerPos(thread)}
+		if labelOf != nil {
+			s.Label = labelOf(a)
+		} else {
+			s.Label = s.name()
+		}
+		return s, nil
+	})
+}
+
+func newModule(name string, builtins ...*starlark.Builtin) *starlarkstruct.Module {
+	m := &starlarkstruct.Module{Name: name, Members: starlark.StringDict{}}
+	for _, b := range builtins {
+		m.Members[strings.TrimPrefix(b.Name(), name+".")] = b
+	}
+	return m
+}
+
+// argLabel shows a spec's arguments compactly for its label: tick(10ms).
+func argLabel(name string, a starlark.StringDict, keys ...string) string {
+	var parts []string
+	for _, k := range keys {
+		v := a[k]
+		if v == nil || v == starlark.None {
+			continue
+		}
+		if len(keys) == 1 {
+			parts = append(parts, label(v))
+		} else {
+			parts = append(parts, k+"="+label(v))
+		}
+	}
+	if len(parts) == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s(%s)", name, strings.Join(parts, ","))
+}
+
+// The trace domain: where packets and their schedule come from.
+func (h *Host) traceModule() *starlarkstruct.Module {
+	return newModule("trace",
+		h.specBuiltin(signature{fn: "trace.synthetic", args: []arg{
+			{name: "count", kind: kInt(1, 1<<32), required: true, sweep: true},
+			{name: "interval", kind: kDuration, required: true, sweep: true},
+			{name: "frame", kind: kSize, def: starlark.String("64B"), sweep: true},
+		}}, func(a starlark.StringDict) string { return "synthetic" }),
+	)
+}
+
+// The timer domain: how the sender waits for a due time.
+func (h *Host) timerModule() *starlarkstruct.Module {
+	return newModule("timer",
+		h.specBuiltin(signature{fn: "timer.busy"}, nil),
+		h.specBuiltin(signature{fn: "timer.sleep"}, nil),
+		h.specBuiltin(signature{fn: "timer.firm", args: []arg{
+			{name: "margin", kind: kDuration, sweep: true},
+			{name: "max_margin", kind: kDuration, sweep: true},
+		}}, func(a starlark.StringDict) string { return argLabel("firm", a, "margin", "max_margin") }),
+		h.specBuiltin(signature{fn: "timer.timerfd"}, nil),
+		h.specBuiltin(signature{fn: "timer.tick", positional: 1, args: []arg{
+			{name: "period", kind: kDuration, required: true, sweep: true},
+		}}, func(a starlark.StringDict) string { return argLabel("tick", a, "period") }),
+	)
+}
+
+// The sink domain: where packets go.
+func (h *Host) sinkModule() *starlarkstruct.Module {
+	return newModule("sink",
+		h.specBuiltin(signature{fn: "sink.null"}, nil),
+		h.specBuiltin(signature{fn: "sink.pcap", args: []arg{
+			{name: "snaplen", kind: kSize, def: starlark.String("0B")},
+		}}, nil),
+	)
+}
+
+// The kernel domain: per-run settings, each applied or reported skipped.
+func (h *Host) kernelModule() *starlarkstruct.Module {
+	return newModule("kernel",
+		h.specBuiltin(signature{fn: "kernel.settings", args: []arg{
+			{name: "sched", kind: kEnum("other", "fifo", "rr"), sweep: true},
+			{name: "priority", kind: kInt(0, 99), sweep: true},
+			{name: "cpu", kind: kOneOrList(kInt(0, 1023)), sweep: true},
+			{name: "mlock", kind: kBool, sweep: true},
+			{name: "timer_slack", kind: kDuration, sweep: true},
+			{name: "required", kind: kOneOrList(kEnum("sched", "cpu", "mlock", "timer_slack"))},
+		}}, func(a starlark.StringDict) string { return argLabel("kernel", a, "sched", "priority") }),
+	)
+}

@@ -1,0 +1,278 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/labrun/labrun/engine/replay"
+	"github.com/labrun/labrun/engine/timer"
+	"github.com/labrun/labrun/engine/trace"
+	"github.com/labrun/labrun/engine/tx"
+	"github.com/labrun/labrun/results"
+)
+
+// Exit codes of labrun, one per failure class (docs/cli.md).
+const (
+	ExitOK          = 0   // every run finished
+	ExitRunFailed   = 1   // a run failed, or labrun itself did
+	ExitUsage       = 2   // bad command line
+	ExitScript      = 3   // the script is wrong: syntax, value, typo, load path
+	ExitInterrupted = 130 // SIGINT or SIGTERM: what finished is kept
+)
+
+// ExecOptions configure Execute.
+type ExecOptions struct {
+	Out      string // parent output folder (default "runs")
+	Stdout   io.Writer
+	Stderr   io.Writer
+	Progress ProgressMode
+	Build    results.BuildInfo
+	Command  []string
+}
+
+// Outcome is what Execute did.
+type Outcome struct {
+	Dir         string
+	Rows        []results.Row
+	Tables      []results.Table
+	Interrupted bool
+	Failed      int
+}
+
+// Execute runs every run of the plan and writes the results folder. A
+// cancelled ctx stops the current run, keeps what it measured and marks
+// the invocation interrupted.
+func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err error) {
+	if o.Out == "" {
+		o.Out = "runs"
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	start := time.Now()
+	dir := filepath.Join(o.Out, p.Experiment, start.UTC().Format("20060102-150405")+"-"+planHash(p))
+	if err := os.MkdirAll(filepath.Join(dir, "series"), 0o755); err != nil {
+		return nil, fmt.Errorf("output folder: %w", err)
+	}
+	out = &Outcome{Dir: dir}
+	m := &results.Manifest{Labrun: o.Build, Command: o.Command, Experiment: p.Experiment, Script: p.Script,
+		Sources: p.Sources, Params: p.Params, Seed: p.Seed, Machine: results.DescribeMachine(), Start: start, Status: "running"}
+	for _, r := range p.Runs {
+		m.Runs = append(m.Runs, results.ManifestRun{Index: r.Index, ID: r.ID, Seed: r.Seed, Params: r.Params, Config: r.Config, Status: "pending"})
+	}
+	manifest := filepath.Join(dir, "manifest.json")
+	if err := results.WriteManifest(manifest, m); err != nil {
+		return nil, err
+	}
+	// Whatever happens, the manifest ends with the invocation's status.
+	defer func() {
+		if rec := recover(); rec != nil {
+			err = fmt.Errorf("internal error: %v", rec)
+		}
+		m.End = time.Now()
+		switch {
+		case err != nil:
+			m.Status, m.Error = "failed", err.Error()
+		case out.Interrupted:
+			m.Status = "interrupted"
+		case out.Failed > 0:
+			m.Status = "failed"
+		default:
+			m.Status = "ok"
+		}
+		if werr := results.WriteManifest(manifest, m); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+
+	prog := newProgress(o.Stderr, o.Progress, len(p.Runs))
+	defer prog.stop()
+	for i, r := range p.Runs {
+		if ctx.Err() != nil {
+			out.Interrupted = true
+			break
+		}
+		mr := &m.Runs[i]
+		mr.Start = time.Now()
+		mr.Status = "running"
+		prog.startRun(r)
+		row, res, rerr := runOne(ctx, dir, r, &prog.sent)
+		mr.End = time.Now()
+		if res != nil {
+			mr.Settings, mr.Timer = res.Settings, res.Timer
+		}
+		switch {
+		case rerr != nil:
+			mr.Status, mr.Error = "failed", rerr.Error()
+			out.Failed++
+			prog.line("run %d/%d %s failed: %v", i+1, len(p.Runs), paramString(r.Params), rerr)
+		case res.Interrupted:
+			mr.Status = "interrupted"
+			out.Interrupted = true
+		default:
+			mr.Status = "ok"
+		}
+		if res != nil && len(res.Sched) > 0 {
+			mr.Series = "series/" + r.ID + ".csv"
+			if r.Config.Sink.Kind == "pcap" {
+				mr.Files = []string{"pcap/" + r.ID + ".pcapng"}
+			}
+			out.Rows = append(out.Rows, row)
+			prog.endRun(r, row.Metrics)
+		}
+		if err := writeRuns(dir, p, out.Rows); err != nil {
+			return out, err
+		}
+		if err := results.WriteManifest(manifest, m); err != nil {
+			return out, err
+		}
+		if out.Interrupted {
+			break
+		}
+	}
+	prog.stop()
+	if err := writeTables(dir, p, out); err != nil {
+		return out, err
+	}
+	if err := writeFigures(dir, p, out.Rows); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// planHash names the plan: the same runs give the same hash.
+func planHash(p *Plan) string {
+	h := sha256.New()
+	for _, r := range p.Runs {
+		h.Write([]byte(r.ID))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:4])
+}
+
+// runOne executes one run and writes its per-packet series.
+func runOne(ctx context.Context, dir string, r Run, sent *atomic.Int64) (results.Row, *replay.Result, error) {
+	row := results.Row{ID: r.ID, Params: r.Params}
+	c := r.Config
+	src, err := trace.NewSynthetic(c.Trace.Count, int64(c.Trace.Interval), int(c.Trace.Frame), trace.DefaultEndpoints())
+	if err != nil {
+		return row, nil, err
+	}
+	var sink tx.Sink = &tx.Null{}
+	if c.Sink.Kind == "pcap" {
+		if err := os.MkdirAll(filepath.Join(dir, "pcap"), 0o755); err != nil {
+			return row, nil, err
+		}
+		pc, err := tx.NewPcap(filepath.Join(dir, "pcap", r.ID+".pcapng"), tx.PcapBufferFor(c.Trace.Count, int(c.Trace.Frame)), int(c.Sink.Snaplen))
+		if err != nil {
+			return row, nil, err
+		}
+		sink = pc
+	}
+	mode, err := timer.ParseMode(c.Timer.Mode)
+	if err != nil {
+		return row, nil, err
+	}
+	sent.Store(0)
+	res, err := replay.Run(ctx, replay.Config{
+		Source:   src,
+		Timer:    timer.Config{Mode: mode, Period: time.Duration(c.Timer.Period), Margin: time.Duration(c.Timer.Margin), MaxMargin: time.Duration(c.Timer.MaxMargin)},
+		Sink:     sink,
+		Kernel:   c.Kernel.Settings(),
+		Progress: sent,
+	})
+	if cerr := sink.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return row, res, err
+	}
+	row.Metrics = res.Metrics()
+	if err := writeSeries(filepath.Join(dir, "series", r.ID+".csv"), res); err != nil {
+		return row, res, err
+	}
+	return row, res, nil
+}
+
+// writeSeries writes one row per packet: index, scheduled and actual send
+// time relative to the run's start, and the error, all in ns.
+func writeSeries(path string, res *replay.Result) error {
+	f, err := results.CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	w := bufio.NewWriterSize(f, 1<<16)
+	w.WriteString("packet,scheduled_ns,actual_ns,error_ns\n")
+	var b []byte
+	for i := range res.Sched {
+		b = strconv.AppendInt(b[:0], int64(i), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, res.Sched[i]-res.Start, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, res.Actual[i]-res.Start, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, res.Actual[i]-res.Sched[i], 10)
+		b = append(b, '\n')
+		w.Write(b)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Commit()
+}
+
+func paramNames(p *Plan) []string {
+	var names []string
+	for _, a := range p.Axes {
+		names = append(names, a.Name)
+	}
+	if p.Repeat > 1 {
+		names = append(names, "rep")
+	}
+	return names
+}
+
+func writeRuns(dir string, p *Plan, rows []results.Row) error {
+	var b strings.Builder
+	if err := results.WriteRunsCSV(&b, paramNames(p), metricOrder(), rows); err != nil {
+		return err
+	}
+	return results.WriteFileAtomic(filepath.Join(dir, "runs.csv"), []byte(b.String()))
+}
+
+func writeTables(dir string, p *Plan, out *Outcome) error {
+	var md strings.Builder
+	fmt.Fprintf(&md, "# %s\n\n", p.Experiment)
+	for _, spec := range p.Tables {
+		t, err := results.Build(spec, out.Rows)
+		if err != nil {
+			if len(out.Rows) == 0 {
+				continue
+			}
+			return err
+		}
+		out.Tables = append(out.Tables, t)
+		if err := t.WriteMarkdown(&md); err != nil {
+			return err
+		}
+		md.WriteString("\n")
+	}
+	return results.WriteFileAtomic(filepath.Join(dir, "tables.md"), []byte(md.String()))
+}
+
+// errNoRuns is returned when nothing was measured.
+var errNoRuns = errors.New("no run finished")

@@ -1,0 +1,156 @@
+package runner
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+
+	"github.com/labrun/labrun/engine/measure"
+)
+
+// experimentDecl is the experiment() call of a script.
+type experimentDecl struct {
+	args starlark.StringDict
+	pos  syntax.Position
+}
+
+var experimentSig = signature{fn: "experiment", args: []arg{
+	{name: "name", kind: kindFunc(checkExpName), required: true},
+	{name: "description", kind: kString},
+	{name: "seed", kind: kInt(0, 1<<53), def: starlark.MakeInt(1)},
+	{name: "repeat", kind: kInt(1, 1000), def: starlark.MakeInt(1)},
+	{name: "trace", kind: kSpec("trace", `trace.synthetic(count = 1000, interval = "70us")`), required: true, sweep: true},
+	{name: "timer", kind: kSpec("timer", "timer.firm()"), required: true, sweep: true},
+	{name: "sink", kind: kSpec("sink", "sink.null()"), sweep: true},
+	{name: "kernel", kind: kSpec("kernel", `kernel.settings(sched = "fifo", priority = 80)`), sweep: true},
+	{name: "tables", kind: kList(kSpec("table", `table(rows = ["timer"], metrics = ["err_p99_us"])`))},
+	{name: "figures", kind: kList(kSpec("figure", `figure.series(y = "err_us", x = "packet")`))},
+}}
+
+func checkExpName(v starlark.Value) error {
+	s, ok := v.(starlark.String)
+	if !ok {
+		return fmt.Errorf("got %s, want a string", v.Type())
+	}
+	for _, r := range string(s) {
+		if !(r == '_' || r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return fmt.Errorf("%s: use letters, digits, '_', '-' and '.' only (it names the output folder)", s.String())
+		}
+	}
+	if s == "" || s[0] == '.' {
+		return fmt.Errorf("%s: must not be empty or start with '.'", s.String())
+	}
+	return nil
+}
+
+// experiment implements experiment(...): one per script.
+func (h *Host) experiment(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	a, err := experimentSig.unpack(h, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	if h.exp != nil {
+		return nil, fmt.Errorf("experiment: already declared at %s; a script declares one experiment", h.exp.pos)
+	}
+	h.exp = &experimentDecl{args: a, pos: callerPos(thread)}
+	return starlark.None, nil
+}
+
+func metricKind() kind {
+	var names []string
+	for _, n := range measure.Names {
+		names = append(names, n.Name)
+	}
+	return kEnum(names...)
+}
+
+// table(rows, metrics, cols = None, reference = [], title = "")
+var tableSig = signature{fn: "table", args: []arg{
+	{name: "rows", kind: kOneOrList(kString), required: true},
+	{name: "metrics", kind: kList(metricKind()), required: true},
+	{name: "cols", kind: kString},
+	{name: "reference", kind: kOneOrList(kSpec("reference", `reference(source = "Paper Table 1", metric = "cpu_pct", keys = ["timer"], values = {"busy": 78})`))},
+	{name: "title", kind: kString},
+}}
+
+func (h *Host) table(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	a, err := tableSig.unpack(h, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	return &Spec{Kind: "table", Args: a, Order: tableSig.names(), Pos: callerPos(thread), Label: "table"}, nil
+}
+
+// reference(source, metric, keys, values): a paper's numbers; values is a
+// dict nested len(keys) deep, e.g. {"busy": {"70us": 78}}.
+var referenceSig = signature{fn: "reference", args: []arg{
+	{name: "source", kind: kString, required: true},
+	{name: "metric", kind: metricKind(), required: true},
+	{name: "keys", kind: kOneOrList(kString), required: true},
+	{name: "values", kind: kindFunc(func(v starlark.Value) error { return wantType[*starlark.Dict](v, "a dict") }), required: true},
+}}
+
+func (h *Host) reference(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	a, err := referenceSig.unpack(h, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	keys := strs(a["keys"])
+	if _, err := flattenRef(a["values"].(*starlark.Dict), len(keys), nil); err != nil {
+		return nil, fmt.Errorf("reference: values: %w (keys are %s, so values nest %d dict(s) deep with numbers at the bottom)", err, quoteList(keys), len(keys))
+	}
+	return &Spec{Kind: "reference", Args: a, Order: referenceSig.names(), Pos: callerPos(thread), Label: "reference"}, nil
+}
+
+// flattenRef turns nested dicts into key paths -> value.
+func flattenRef(d *starlark.Dict, depth int, prefix []string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, kv := range d.Items() {
+		k, ok := kv[0].(starlark.String)
+		if !ok {
+			return nil, fmt.Errorf("key %s is not a string", kv[0].String())
+		}
+		path := append(append([]string(nil), prefix...), string(k))
+		if depth > 1 {
+			sub, ok := kv[1].(*starlark.Dict)
+			if !ok {
+				return nil, fmt.Errorf("at %v: want a dict, got %s", path, kv[1].Type())
+			}
+			m, err := flattenRef(sub, depth-1, path)
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range m {
+				out[k] = v
+			}
+			continue
+		}
+		f, ok := starlark.AsFloat(kv[1])
+		if !ok {
+			return nil, fmt.Errorf("at %v: want a number, got %s", path, kv[1].Type())
+		}
+		out[refKey(path...)] = f
+	}
+	return out, nil
+}
+
+// The figure domain: plot data an experiment produces.
+func (h *Host) figureModule() *starlarkstruct.Module {
+	return newModule("figure",
+		h.specBuiltin(signature{fn: "figure.series", args: []arg{
+			{name: "y", kind: kEnum("err_us"), def: starlark.String("err_us")},
+			{name: "x", kind: kEnum("packet", "time_s"), def: starlark.String("packet")},
+			{name: "facet", kind: kOneOrList(kString)},
+			{name: "name", kind: kString},
+			{name: "title", kind: kString},
+		}}, nil),
+		h.specBuiltin(signature{fn: "figure.cdf", args: []arg{
+			{name: "x", kind: kEnum("err_us"), def: starlark.String("err_us")},
+			{name: "by", kind: kOneOrList(kString)},
+			{name: "name", kind: kString},
+			{name: "title", kind: kString},
+		}}, nil),
+	)
+}

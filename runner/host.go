@@ -1,0 +1,335 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+
+	"github.com/labrun/labrun/stdlib"
+)
+
+// DefaultMaxSteps bounds a script's evaluation (per file), so an endless
+// loop ends with an error instead of hanging.
+const DefaultMaxSteps = 10_000_000
+
+// Options configure an evaluation.
+type Options struct {
+	// Overrides are the --set name=value pairs.
+	Overrides map[string]string
+	// MaxSteps bounds evaluation; 0 means DefaultMaxSteps.
+	MaxSteps uint64
+	// Print receives the script's print() output; nil discards it.
+	Print io.Writer
+	// Stdlib is the embedded standard library; nil means stdlib.FS.
+	Stdlib fs.FS
+}
+
+// Source is a script file that took part in an evaluation.
+type Source struct {
+	Name   string `json:"name"` // as shown in errors: a path or @stdlib//name.star
+	Path   string `json:"path,omitempty"`
+	SHA256 string `json:"sha256"`
+}
+
+// Host evaluates one experiment script. It is used once.
+type Host struct {
+	opts       Options
+	root       string            // repository root: load() stays inside it
+	files      map[string]string // display name -> absolute path or @stdlib key
+	modules    map[string]*module
+	sources    []Source
+	params     map[string]*Param
+	paramOrder []*Param
+	axes       map[string]*Axis
+	axisOrder  []*Axis
+	groups     [][]*Axis
+	overrides  map[string]string
+	used       map[string]bool
+	exp        *experimentDecl
+	loadStack  []string
+}
+
+type module struct {
+	globals starlark.StringDict
+	err     error
+	loading bool
+}
+
+func newHost(opts Options) *Host {
+	if opts.MaxSteps == 0 {
+		opts.MaxSteps = DefaultMaxSteps
+	}
+	if opts.Stdlib == nil {
+		opts.Stdlib = stdlib.FS
+	}
+	if opts.Print == nil {
+		opts.Print = io.Discard
+	}
+	ov := opts.Overrides
+	if ov == nil {
+		ov = map[string]string{}
+	}
+	return &Host{opts: opts, files: map[string]string{}, modules: map[string]*module{},
+		params: map[string]*Param{}, axes: map[string]*Axis{}, overrides: ov, used: map[string]bool{}}
+}
+
+// Evaluate runs the script at file and returns its plan. Errors name
+// file:line:col and carry no Go stack.
+func Evaluate(file string, opts Options) (*Plan, error) {
+	h := newHost(opts)
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, unwrapPathErr(err))
+	}
+	h.root = findRoot(filepath.Dir(abs))
+	h.files[file] = abs
+	h.addSource(file, abs, data)
+	thread := h.newThread(file)
+	if _, err := starlark.ExecFileOptions(fileOptions, thread, file, data, h.predeclared()); err != nil {
+		return nil, h.scriptError(err)
+	}
+	if h.exp == nil {
+		return nil, fmt.Errorf("%s: the script declares no experiment(...)", file)
+	}
+	if err := h.checkOverrides(); err != nil {
+		return nil, err
+	}
+	p, err := h.plan()
+	if err != nil {
+		return nil, err
+	}
+	p.Script = file
+	p.Sources = h.sources
+	for _, prm := range h.paramOrder {
+		p.Params = append(p.Params, ParamValue{Name: prm.Name, Type: prm.Type, Value: label(prm.Value), Default: label(prm.Default), Set: prm.Set, Doc: prm.Doc})
+	}
+	return p, nil
+}
+
+var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true}
+
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// findRoot returns the nearest folder at or above dir holding a .labrun
+// marker or .git; dir itself if there is none.
+func findRoot(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		for _, m := range []string{".labrun", ".git"} {
+			if _, err := os.Stat(filepath.Join(d, m)); err == nil {
+				return d
+			}
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+func (h *Host) addSource(name, path string, data []byte) {
+	sum := sha256.Sum256(data)
+	h.sources = append(h.sources, Source{Name: name, Path: path, SHA256: hex.EncodeToString(sum[:])})
+}
+
+func (h *Host) newThread(name string) *starlark.Thread {
+	t := &starlark.Thread{Name: name, Load: h.load}
+	t.Print = func(thread *starlark.Thread, msg string) {
+		fmt.Fprintf(h.opts.Print, "%s: %s\n", callerPos(thread), msg)
+	}
+	t.SetMaxExecutionSteps(h.opts.MaxSteps)
+	t.OnMaxSteps = func(thread *starlark.Thread) {
+		thread.Cancel(fmt.Sprintf("the script ran for more than %d steps (an endless loop?); raise the limit with --max-steps", h.opts.MaxSteps))
+	}
+	return t
+}
+
+func (h *Host) predeclared() starlark.StringDict {
+	return starlark.StringDict{
+		"param":      starlark.NewBuiltin("param", h.param),
+		"experiment": starlark.NewBuiltin("experiment", h.experiment),
+		"table":      starlark.NewBuiltin("table", h.table),
+		"reference":  starlark.NewBuiltin("reference", h.reference),
+		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"sweep":      h.sweepModule(),
+		"trace":      h.traceModule(),
+		"timer":      h.timerModule(),
+		"sink":       h.sinkModule(),
+		"kernel":     h.kernelModule(),
+		"figure":     h.figureModule(),
+	}
+}
+
+const stdlibPrefix = "@stdlib//"
+
+// load implements load(): paths relative to the loading file, //path from
+// the repository root, and @stdlib//name.star. Nothing else.
+func (h *Host) load(thread *starlark.Thread, name string) (starlark.StringDict, error) {
+	from := thread.CallFrame(0).Pos.Filename()
+	key, display, err := h.resolveLoad(from, name)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := h.modules[key]; ok {
+		if m.loading {
+			return nil, fmt.Errorf("cycle in load graph: %s -> %s", strings.Join(h.loadStack, " -> "), display)
+		}
+		return m.globals, m.err
+	}
+	var data []byte
+	if strings.HasPrefix(key, stdlibPrefix) {
+		data, err = fs.ReadFile(h.opts.Stdlib, strings.TrimPrefix(key, stdlibPrefix))
+		if err != nil {
+			names, _ := fs.Glob(h.opts.Stdlib, "*.star")
+			return nil, fmt.Errorf("no module %s in the standard library%s; available: %s", name, didYouMean(strings.TrimPrefix(key, stdlibPrefix), names), quoteList(names))
+		}
+	} else if data, err = os.ReadFile(key); err != nil {
+		return nil, fmt.Errorf("%s: %w", display, unwrapPathErr(err))
+	}
+	h.files[display] = key
+	h.addSource(display, key, data)
+	m := &module{loading: true}
+	h.modules[key] = m
+	h.loadStack = append(h.loadStack, display)
+	m.globals, m.err = starlark.ExecFileOptions(fileOptions, h.newThread(display), display, data, h.predeclared())
+	h.loadStack = h.loadStack[:len(h.loadStack)-1]
+	m.loading = false
+	return m.globals, m.err
+}
+
+// resolveLoad maps a load() argument, seen from file `from`, to a key
+// (absolute path, or @stdlib//name) and a display name.
+func (h *Host) resolveLoad(from, name string) (key, display string, err error) {
+	const accepted = "accepted: \"lib.star\" (relative to this file), \"//dir/lib.star\" (from the repository root), \"@stdlib//name.star\""
+	if !strings.HasSuffix(name, ".star") {
+		return "", "", fmt.Errorf("load path %q must name a .star file; %s", name, accepted)
+	}
+	fromKey := h.files[from]
+	switch {
+	case strings.HasPrefix(name, stdlibPrefix):
+		rel := strings.TrimPrefix(name, stdlibPrefix)
+		if strings.Contains(rel, "..") || strings.HasPrefix(rel, "/") || path.Clean(rel) != rel {
+			return "", "", fmt.Errorf("bad standard library path %q; %s", name, accepted)
+		}
+		return name, name, nil
+	case strings.HasPrefix(name, "@"):
+		return "", "", fmt.Errorf("unknown repository %q: only @stdlib// is built in; %s", name, accepted)
+	case strings.HasPrefix(name, "//"):
+		return h.inRoot(name, strings.TrimPrefix(name, "//"), h.root)
+	case strings.HasPrefix(name, "/"):
+		return "", "", fmt.Errorf("absolute load path %q is not allowed; %s", name, accepted)
+	}
+	if strings.HasPrefix(fromKey, stdlibPrefix) {
+		rel := path.Join(path.Dir(strings.TrimPrefix(fromKey, stdlibPrefix)), name)
+		if strings.HasPrefix(rel, "..") {
+			return "", "", fmt.Errorf("load path %q escapes the standard library", name)
+		}
+		return stdlibPrefix + rel, stdlibPrefix + rel, nil
+	}
+	relDir, err := filepath.Rel(h.root, filepath.Dir(fromKey))
+	if err != nil {
+		return "", "", err
+	}
+	return h.inRoot(name, path.Join(filepath.ToSlash(relDir), name), h.root)
+}
+
+// inRoot resolves rel (slash-separated, relative to root) and refuses
+// anything outside root, also through symbolic links.
+func (h *Host) inRoot(name, rel, root string) (string, string, error) {
+	clean := path.Clean(rel)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", "", fmt.Errorf("load path %q escapes the repository root %s", name, root)
+	}
+	p := filepath.Join(root, filepath.FromSlash(clean))
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		realRoot, _ := filepath.EvalSymlinks(root)
+		if r, err := filepath.Rel(realRoot, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+			return "", "", fmt.Errorf("load path %q leads outside the repository root %s (through a symbolic link)", name, root)
+		}
+	}
+	return p, displayPath(p), nil
+}
+
+// displayPath shows p relative to the working directory when it is below it.
+func displayPath(p string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+	}
+	return p
+}
+
+// scriptError turns an evaluation error into "file:line:col: message",
+// naming the innermost failing file first and the load() chain after it.
+func (h *Host) scriptError(err error) error {
+	type located struct{ pos, msg string }
+	var chain []located
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		switch x := e.(type) {
+		case *starlark.EvalError:
+			chain = append(chain, located{innermost(x.CallStack), x.Msg})
+		case syntax.Error:
+			chain = append(chain, located{x.Pos.String(), x.Msg})
+		case resolve.ErrorList:
+			var msgs []string
+			for _, r := range x {
+				msgs = append(msgs, r.Pos.String()+": "+r.Msg)
+			}
+			chain = append(chain, located{"", strings.Join(msgs, "\n")})
+		}
+	}
+	if len(chain) == 0 {
+		return err
+	}
+	last := chain[len(chain)-1]
+	msg := last.msg
+	if last.pos != "" {
+		msg = last.pos + ": " + msg
+	}
+	for i := len(chain) - 2; i >= 0; i-- {
+		msg += "\n  loaded from " + chain[i].pos
+	}
+	return &ScriptError{Msg: msg}
+}
+
+// innermost returns the position of the innermost script frame.
+func innermost(stack starlark.CallStack) string {
+	for i := len(stack) - 1; i >= 0; i-- {
+		if stack[i].Pos.Filename() != "<builtin>" {
+			return stack[i].Pos.String()
+		}
+	}
+	return ""
+}
+
+// ScriptError is an error in the user's script: a bad value, a typo, a
+// failed load. Its message starts with file:line:col.
+type ScriptError struct{ Msg string }
+
+func (e *ScriptError) Error() string { return e.Msg }
+
+// posError is an error found after evaluation, at a known script position.
+func posError(pos syntax.Position, format string, args ...any) error {
+	return &ScriptError{Msg: pos.String() + ": " + fmt.Sprintf(format, args...)}
+}

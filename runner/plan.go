@@ -1,0 +1,368 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/results"
+)
+
+var refKey = results.RefKey
+
+// Plan is a fully resolved experiment: every run with plain Go values.
+type Plan struct {
+	Experiment  string              `json:"experiment"`
+	Description string              `json:"description,omitempty"`
+	Seed        int64               `json:"seed"`
+	Repeat      int                 `json:"repeat"`
+	Script      string              `json:"script"`
+	Sources     []Source            `json:"sources"`
+	Params      []ParamValue        `json:"params"`
+	Axes        []AxisInfo          `json:"axes"`
+	Runs        []Run               `json:"runs"`
+	Tables      []results.TableSpec `json:"-"`
+	Figures     []FigureSpec        `json:"figures,omitempty"`
+	Actions     []PlanAction        `json:"actions"`
+}
+
+// ParamValue is a script parameter's resolved value.
+type ParamValue struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Value   string `json:"value"`
+	Default string `json:"default"`
+	Set     bool   `json:"set,omitempty"`
+	Doc     string `json:"doc,omitempty"`
+}
+
+// AxisInfo describes one sweep axis.
+type AxisInfo struct {
+	Name   string   `json:"name"`
+	Values []string `json:"values"`
+	Zip    int      `json:"zip_group"`
+	Pos    string   `json:"declared_at"`
+}
+
+// Run is one point of the plan.
+type Run struct {
+	Index  int               `json:"index"`
+	ID     string            `json:"id"`
+	Seed   uint64            `json:"seed"`
+	Params map[string]string `json:"parameters"`
+	Config RunConfig         `json:"config"`
+}
+
+// RunConfig is everything that defines a run; its canonical JSON encoding
+// is hashed into the run ID.
+type RunConfig struct {
+	Experiment string       `json:"experiment"`
+	Rep        int          `json:"rep"`
+	Trace      TraceConfig  `json:"trace"`
+	Timer      TimerConfig  `json:"timer"`
+	Sink       SinkConfig   `json:"sink"`
+	Kernel     KernelConfig `json:"kernel"`
+}
+
+// TraceConfig is a resolved trace.* value.
+type TraceConfig struct {
+	Kind     string         `json:"kind"`
+	Count    int            `json:"count"`
+	Interval units.Duration `json:"interval_ns"`
+	Frame    units.Size     `json:"frame_bytes"`
+}
+
+// TimerConfig is a resolved timer.* value.
+type TimerConfig struct {
+	Mode      string         `json:"mode"`
+	Period    units.Duration `json:"period_ns,omitempty"`
+	Margin    units.Duration `json:"margin_ns,omitempty"`
+	MaxMargin units.Duration `json:"max_margin_ns,omitempty"`
+}
+
+// SinkConfig is a resolved sink.* value.
+type SinkConfig struct {
+	Kind    string     `json:"kind"`
+	Snaplen units.Size `json:"snaplen,omitempty"`
+}
+
+// KernelConfig is a resolved kernel.settings value.
+type KernelConfig struct {
+	Sched      string         `json:"sched,omitempty"`
+	Priority   int            `json:"priority,omitempty"`
+	CPUs       []int          `json:"cpus,omitempty"`
+	Mlock      bool           `json:"mlock,omitempty"`
+	TimerSlack units.Duration `json:"timer_slack_ns,omitempty"`
+	Required   []string       `json:"required,omitempty"`
+}
+
+// Settings converts to the engine's kernel settings.
+func (k KernelConfig) Settings() kernel.Settings {
+	return kernel.Settings{Sched: k.Sched, Priority: k.Priority, CPUs: k.CPUs, Mlock: k.Mlock,
+		TimerSlack: time.Duration(k.TimerSlack), Required: k.Required}
+}
+
+// FigureSpec declares plot data.
+type FigureSpec struct {
+	Name  string   `json:"name"`
+	Kind  string   `json:"kind"` // series, cdf
+	X     string   `json:"x,omitempty"`
+	Y     string   `json:"y,omitempty"`
+	Facet []string `json:"facet,omitempty"`
+	Title string   `json:"title,omitempty"`
+}
+
+// PlanAction is an action on the system that runs will take.
+type PlanAction struct {
+	kernel.Action
+	Runs []int `json:"runs"`
+}
+
+// Estimate is the scheduled duration of a run (its trace's span).
+func (r Run) Estimate() time.Duration {
+	return time.Duration(int64(r.Config.Trace.Count-1) * int64(r.Config.Trace.Interval))
+}
+
+// plan expands the declared experiment into runs.
+func (h *Host) plan() (*Plan, error) {
+	a := h.exp.args
+	p := &Plan{Experiment: str(a, "name"), Description: str(a, "description")}
+	if s, ok := a["seed"].(starlark.Int).Int64(); ok {
+		p.Seed = s
+	}
+	rep, _ := starlark.AsInt32(a["repeat"])
+	p.Repeat = rep
+
+	// Axes that the experiment uses, grouped by zip group, in declaration order.
+	used := map[*Axis]bool{}
+	for _, k := range experimentSig.names() {
+		collectAxes(a[k], used)
+	}
+	var groups [][]*Axis
+	for _, g := range h.groups {
+		var in []*Axis
+		for _, ax := range g {
+			if used[ax] {
+				in = append(in, ax)
+			}
+		}
+		if len(in) > 0 {
+			groups = append(groups, in)
+		}
+	}
+	// --set name=value on an axis pins it to that value.
+	pinned := map[*Axis]int{}
+	for _, g := range groups {
+		for _, ax := range g {
+			if raw, ok := h.overrides[ax.Name]; ok {
+				i, err := h.pinAxis(ax, raw)
+				if err != nil {
+					return nil, err
+				}
+				pinned[ax] = i
+				h.used[ax.Name] = true
+			}
+		}
+	}
+	for _, g := range groups {
+		for _, ax := range g {
+			p.Axes = append(p.Axes, AxisInfo{Name: ax.Name, Values: ax.Labels, Zip: ax.group, Pos: ax.Pos.String()})
+		}
+	}
+
+	// Odometer over the groups; the last group varies fastest. Repetitions
+	// are the outermost loop, so noise that drifts over time spreads over
+	// all points instead of landing on one.
+	idx := make([]int, len(groups))
+	var points [][]int
+	for {
+		if pinOK(groups, idx, pinned) {
+			points = append(points, slices.Clone(idx))
+		}
+		k := len(groups) - 1
+		for k >= 0 {
+			idx[k]++
+			if idx[k] < len(groups[k][0].Values) {
+				break
+			}
+			idx[k] = 0
+			k--
+		}
+		if k < 0 {
+			break
+		}
+	}
+	for r := 0; r < rep; r++ {
+		for _, pt := range points {
+			point := map[*Axis]int{}
+			params := map[string]string{}
+			for gi, g := range groups {
+				for _, ax := range g {
+					point[ax] = pt[gi]
+					params[ax.Name] = ax.Labels[pt[gi]]
+				}
+			}
+			if rep > 1 {
+				params["rep"] = strconv.Itoa(r)
+			}
+			cfg, err := h.resolveRun(point, r)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Experiment = p.Experiment
+			id, seed := runID(cfg, p.Seed)
+			p.Runs = append(p.Runs, Run{Index: len(p.Runs), ID: id, Seed: seed, Params: params, Config: cfg})
+		}
+	}
+	seen := map[string]int{}
+	for _, r := range p.Runs {
+		if j, dup := seen[r.ID]; dup {
+			return nil, posError(h.exp.pos, "runs %d and %d resolve to the same configuration (%s); two sweep values that mean the same thing?", j+1, r.Index+1, paramString(r.Params))
+		}
+		seen[r.ID] = r.Index
+	}
+	if err := h.planOutputs(p); err != nil {
+		return nil, err
+	}
+	p.Actions = planActions(p.Runs)
+	return p, nil
+}
+
+func pinOK(groups [][]*Axis, idx []int, pinned map[*Axis]int) bool {
+	for gi, g := range groups {
+		for _, ax := range g {
+			if i, ok := pinned[ax]; ok && idx[gi] != i {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// pinAxis finds the axis value a --set names: by label, or as a new value
+// that passes every use's validation.
+func (h *Host) pinAxis(ax *Axis, raw string) (int, error) {
+	for i, l := range ax.Labels {
+		if l == raw {
+			return i, nil
+		}
+	}
+	var v starlark.Value = starlark.String(raw)
+	if _, isInt := ax.Values[0].(starlark.Int); isInt {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("--set %s=%s: want an int or one of %s", ax.Name, raw, quoteList(ax.Labels))
+		}
+		v = starlark.MakeInt64(n)
+	} else if _, isStr := ax.Values[0].(starlark.String); !isStr {
+		return 0, fmt.Errorf("--set %s=%s: not one of the axis values %s%s", ax.Name, raw, quoteList(ax.Labels), didYouMean(raw, ax.Labels))
+	}
+	for _, u := range ax.uses {
+		if err := u.kind.check(v); err != nil {
+			return 0, fmt.Errorf("--set %s=%s: %s: %w", ax.Name, raw, u.fn, err)
+		}
+	}
+	ax.Values = append(ax.Values, v)
+	ax.Labels = append(ax.Labels, label(v))
+	return len(ax.Values) - 1, nil
+}
+
+func collectAxes(v starlark.Value, out map[*Axis]bool) {
+	switch x := v.(type) {
+	case *Axis:
+		out[x] = true
+	case *Spec:
+		for _, k := range x.Order {
+			collectAxes(x.Args[k], out)
+		}
+	case *starlark.List:
+		for i := range x.Len() {
+			collectAxes(x.Index(i), out)
+		}
+	case starlark.Tuple:
+		for _, e := range x {
+			collectAxes(e, out)
+		}
+	}
+}
+
+// subst replaces axes by their value at the point.
+func subst(v starlark.Value, point map[*Axis]int) starlark.Value {
+	switch x := v.(type) {
+	case *Axis:
+		return subst(x.Values[point[x]], point)
+	case *Spec:
+		c := *x
+		c.Args = starlark.StringDict{}
+		for k, a := range x.Args {
+			c.Args[k] = subst(a, point)
+		}
+		return &c
+	case *starlark.List:
+		out := make([]starlark.Value, x.Len())
+		for i := range out {
+			out[i] = subst(x.Index(i), point)
+		}
+		return starlark.NewList(out)
+	}
+	return v
+}
+
+// runID hashes the canonical encoding of cfg; the run's seed is derived
+// from the experiment seed and the ID (53 bits, exact in JSON numbers).
+func runID(cfg RunConfig, expSeed int64) (string, uint64) {
+	enc, err := json.Marshal(cfg)
+	if err != nil {
+		panic(err) // plain structs always encode
+	}
+	sum := sha256.Sum256(enc)
+	id := hex.EncodeToString(sum[:6])
+	s := sha256.Sum256([]byte(fmt.Sprintf("labrun-seed/%d/%s", expSeed, id)))
+	return id, binary.BigEndian.Uint64(s[:8]) & (1<<53 - 1)
+}
+
+func paramString(params map[string]string) string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+"="+params[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func planActions(runs []Run) []PlanAction {
+	var out []PlanAction
+	for _, r := range runs {
+		for _, a := range r.Config.Kernel.Settings().Actions() {
+			found := false
+			for i := range out {
+				if out[i].Action.Setting == a.Setting && out[i].Action.Value == a.Value {
+					out[i].Runs = append(out[i].Runs, r.Index+1)
+					found = true
+				}
+			}
+			if !found {
+				out = append(out, PlanAction{Action: a, Runs: []int{r.Index + 1}})
+			}
+		}
+		if r.Config.Sink.Kind == "pcap" {
+			a := kernel.Action{Setting: "file", Value: "pcap/" + r.ID + ".pcapng", Scope: "output folder"}
+			out = append(out, PlanAction{Action: a, Runs: []int{r.Index + 1}})
+		}
+	}
+	return out
+}

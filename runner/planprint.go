@@ -1,0 +1,102 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labrun/labrun/results"
+)
+
+// WritePlan prints the plan for people: its runs as a table and the
+// actions on the system they will take.
+func WritePlan(w io.Writer, p *Plan) error {
+	var total time.Duration
+	for _, r := range p.Runs {
+		total += r.Estimate()
+	}
+	fmt.Fprintf(w, "experiment %s (%s), seed %d: %d runs, about %v of scheduled sending\n",
+		p.Experiment, p.Script, p.Seed, len(p.Runs), total.Round(time.Millisecond))
+	for _, prm := range p.Params {
+		set := ""
+		if prm.Set {
+			set = " (set)"
+		}
+		fmt.Fprintf(w, "  param %s = %s%s  %s\n", prm.Name, prm.Value, set, prm.Doc)
+	}
+	names := paramNames(p)
+	t := results.Table{Header: append(append([]string{"#", "id", "seed"}, names...), "trace", "timer", "sink", "scheduled")}
+	for _, r := range p.Runs {
+		row := []string{strconv.Itoa(r.Index + 1), r.ID, strconv.FormatUint(r.Seed, 10)}
+		for _, n := range names {
+			row = append(row, r.Params[n])
+		}
+		c := r.Config
+		row = append(row,
+			fmt.Sprintf("%s %d x %v, %v", c.Trace.Kind, c.Trace.Count, c.Trace.Interval, c.Trace.Frame),
+			timerLabel(c.Timer), c.Sink.Kind, r.Estimate().Round(time.Millisecond).String())
+		t.Cells = append(t.Cells, row)
+	}
+	if err := t.WriteText(w); err != nil {
+		return err
+	}
+	if len(p.Actions) == 0 {
+		fmt.Fprintln(w, "actions on the system: none (no run needs a privilege or changes a setting)")
+		return nil
+	}
+	fmt.Fprintln(w, "actions on the system (applied per run, undone after it; a setting that is not permitted is reported skipped):")
+	for _, a := range p.Actions {
+		needs := ""
+		if a.Needs != "" {
+			needs = "  [needs " + a.Needs + "]"
+		}
+		fmt.Fprintf(w, "  %-12s %-40s %-16s runs %s%s\n", a.Setting, a.Value, a.Scope, runList(a.Runs), needs)
+	}
+	return nil
+}
+
+func timerLabel(t TimerConfig) string {
+	var parts []string
+	if t.Period > 0 {
+		parts = append(parts, "period "+t.Period.String())
+	}
+	if t.Margin > 0 {
+		parts = append(parts, "margin "+t.Margin.String())
+	}
+	if t.MaxMargin > 0 {
+		parts = append(parts, "max margin "+t.MaxMargin.String())
+	}
+	if len(parts) == 0 {
+		return t.Mode
+	}
+	return t.Mode + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// runList compresses 1,2,3,5 to "1-3,5".
+func runList(runs []int) string {
+	var parts []string
+	for i := 0; i < len(runs); {
+		j := i
+		for j+1 < len(runs) && runs[j+1] == runs[j]+1 {
+			j++
+		}
+		if j > i {
+			parts = append(parts, fmt.Sprintf("%d-%d", runs[i], runs[j]))
+		} else {
+			parts = append(parts, strconv.Itoa(runs[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}
+
+// WritePlanJSON prints the runs as a JSON array (id, seed, parameters,
+// config), followed by nothing else, so tools can read it.
+func WritePlanJSON(w io.Writer, p *Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p.Runs)
+}

@@ -1,0 +1,121 @@
+package runner
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labrun/labrun/engine/measure"
+)
+
+// ProgressMode selects how progress is shown.
+type ProgressMode int
+
+// Progress modes.
+const (
+	ProgressPlain ProgressMode = iota // a line per run and every few seconds (CI, pipes)
+	ProgressLive                      // a live line redrawn in place (terminals)
+	ProgressQuiet                     // nothing
+)
+
+// progress draws from counters the timed loop publishes; it never runs in
+// the loop itself. The sender stores one atomic counter per packet; this
+// goroutine reads it on its own schedule.
+type progress struct {
+	w       io.Writer
+	mode    ProgressMode
+	total   int
+	sent    atomic.Int64
+	mu      sync.Mutex
+	cur     Run
+	started time.Time
+	active  bool
+	done    chan struct{}
+	once    sync.Once
+}
+
+func newProgress(w io.Writer, mode ProgressMode, total int) *progress {
+	p := &progress{w: w, mode: mode, total: total, done: make(chan struct{})}
+	if mode != ProgressQuiet {
+		go p.draw()
+	}
+	return p
+}
+
+func (p *progress) startRun(r Run) {
+	p.mu.Lock()
+	p.cur, p.started, p.active = r, time.Now(), true
+	p.mu.Unlock()
+	if p.mode == ProgressPlain {
+		p.line("run %d/%d %s: %d packets, scheduled %v", r.Index+1, p.total, paramString(r.Params), r.Config.Trace.Count, r.Estimate().Round(time.Millisecond))
+	}
+}
+
+func (p *progress) endRun(r Run, m map[string]float64) {
+	p.mu.Lock()
+	p.active = false
+	p.mu.Unlock()
+	p.line("run %d/%d %s: done, %d packets, ε p50 %.3g us, p99 %.3g us, max %.3g us, CPU %.3g %%",
+		r.Index+1, p.total, paramString(r.Params), int(m[measure.Packets]), m[measure.ErrP50US], m[measure.ErrP99US], m[measure.ErrMaxUS], m[measure.CPUPct])
+}
+
+// line prints a whole line, clearing a live line first.
+func (p *progress) line(format string, args ...any) {
+	if p.mode == ProgressQuiet {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == ProgressLive {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+func (p *progress) draw() {
+	every := 5 * time.Second
+	if p.mode == ProgressLive {
+		every = 250 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		if p.active {
+			n := p.sent.Load()
+			total := int64(p.cur.Config.Trace.Count)
+			el := time.Since(p.started)
+			rate := float64(n) / el.Seconds()
+			left := time.Duration(0)
+			if rate > 0 {
+				left = time.Duration(float64(total-n) / rate * 1e9)
+			}
+			msg := fmt.Sprintf("run %d/%d %s: %d/%d packets, %.0f pps, %v elapsed, %v left",
+				p.cur.Index+1, p.total, paramString(p.cur.Params), n, total, rate, el.Round(time.Second), left.Round(time.Second))
+			if p.mode == ProgressLive {
+				fmt.Fprint(p.w, "\r\033[K"+msg)
+			} else {
+				fmt.Fprintln(p.w, msg)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *progress) stop() {
+	p.once.Do(func() {
+		close(p.done)
+		if p.mode == ProgressLive {
+			p.mu.Lock()
+			fmt.Fprint(p.w, "\r\033[K")
+			p.mu.Unlock()
+		}
+	})
+}

@@ -1,0 +1,212 @@
+package runner
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+
+	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/trace"
+	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/results"
+)
+
+// resolveRun converts the experiment's arguments at one sweep point into a
+// RunConfig. Arguments were validated when the script built them, so the
+// conversions here cannot fail on syntax; they check combinations.
+func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
+	a := h.exp.args
+	cfg := RunConfig{Rep: rep}
+
+	tr := subst(a["trace"], point).(*Spec)
+	cfg.Trace = TraceConfig{Kind: tr.name(), Count: int(intArg(tr, "count")), Interval: durArg(tr, "interval"), Frame: sizeArg(tr, "frame")}
+	if cfg.Trace.Frame < trace.MinFrame || cfg.Trace.Frame > trace.MaxFrame {
+		return cfg, posError(tr.Pos, "%s: frame %v out of range [%dB, %dB] (sizes count the Ethernet frame with its FCS)", tr.Kind, cfg.Trace.Frame, trace.MinFrame, trace.MaxFrame)
+	}
+
+	tm := subst(a["timer"], point).(*Spec)
+	cfg.Timer = TimerConfig{Mode: tm.name(), Period: durArg(tm, "period"), Margin: durArg(tm, "margin"), MaxMargin: durArg(tm, "max_margin")}
+	if tm.name() == "tick" && cfg.Timer.Period <= 0 {
+		return cfg, posError(tm.Pos, "timer.tick: period must be > 0")
+	}
+	if cfg.Timer.MaxMargin > 0 && cfg.Timer.Margin > cfg.Timer.MaxMargin {
+		return cfg, posError(tm.Pos, "timer.firm: margin %v is larger than max_margin %v", cfg.Timer.Margin, cfg.Timer.MaxMargin)
+	}
+
+	cfg.Sink = SinkConfig{Kind: "null"}
+	if v := a["sink"]; v != starlark.None {
+		sk := subst(v, point).(*Spec)
+		cfg.Sink = SinkConfig{Kind: sk.name(), Snaplen: sizeArg(sk, "snaplen")}
+	}
+
+	if v := a["kernel"]; v != starlark.None {
+		k := subst(v, point).(*Spec)
+		cfg.Kernel = KernelConfig{Sched: str(k.Args, "sched"), Priority: int(intArg(k, "priority")),
+			Mlock: k.Args["mlock"] == starlark.True, TimerSlack: durArg(k, "timer_slack"), Required: strs(k.Args["required"])}
+		if c := k.Args["cpu"]; c != starlark.None {
+			for _, s := range intList(c) {
+				cfg.Kernel.CPUs = append(cfg.Kernel.CPUs, int(s))
+			}
+		}
+		if err := cfg.Kernel.Settings().Validate(); err != nil {
+			return cfg, posError(k.Pos, "kernel.settings: %v", err)
+		}
+		for _, r := range cfg.Kernel.Required {
+			if !setsSetting(cfg.Kernel.Settings(), r) {
+				return cfg, posError(k.Pos, "kernel.settings: required = %q, but %s is not set", r, r)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+func setsSetting(s kernel.Settings, name string) bool {
+	for _, a := range s.Actions() {
+		if a.Setting == name {
+			return true
+		}
+	}
+	return false
+}
+
+func intArg(s *Spec, name string) int64 {
+	if i, ok := s.Args[name].(starlark.Int); ok {
+		n, _ := i.Int64()
+		return n
+	}
+	return 0
+}
+
+func intList(v starlark.Value) []int64 {
+	if i, ok := v.(starlark.Int); ok {
+		n, _ := i.Int64()
+		return []int64{n}
+	}
+	var out []int64
+	if seq, ok := v.(starlark.Indexable); ok {
+		for i := range seq.Len() {
+			n, _ := seq.Index(i).(starlark.Int).Int64()
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func durArg(s *Spec, name string) units.Duration {
+	if v, ok := s.Args[name].(starlark.String); ok {
+		d, _ := units.ParseDuration(string(v))
+		return d
+	}
+	return 0
+}
+
+func sizeArg(s *Spec, name string) units.Size {
+	if v, ok := s.Args[name].(starlark.String); ok {
+		d, _ := units.ParseSize(string(v))
+		return d
+	}
+	return 0
+}
+
+// planOutputs resolves tables and figures and checks that they name
+// parameters the plan has.
+func (h *Host) planOutputs(p *Plan) error {
+	known := []string{}
+	for _, ax := range p.Axes {
+		known = append(known, ax.Name)
+	}
+	if p.Repeat > 1 {
+		known = append(known, "rep")
+	}
+	checkParams := func(s *Spec, what string, names []string) error {
+		for _, n := range names {
+			if !contains(known, n) {
+				return posError(s.Pos, "%s: %s %q is not a sweep axis of this experiment%s; axes: %s", s.Kind, what, n, didYouMean(n, known), quoteList(known))
+			}
+		}
+		return nil
+	}
+	if l, ok := h.exp.args["tables"].(starlark.Indexable); ok {
+		for i := range l.Len() {
+			t := l.Index(i).(*Spec)
+			spec := results.TableSpec{Title: str(t.Args, "title"), Rows: strs(t.Args["rows"]), Cols: str(t.Args, "cols"), Metrics: strs(t.Args["metrics"])}
+			if spec.Title == "" {
+				spec.Title = p.Experiment
+			}
+			if err := checkParams(t, "rows", spec.Rows); err != nil {
+				return err
+			}
+			if spec.Cols != "" {
+				if err := checkParams(t, "cols", []string{spec.Cols}); err != nil {
+					return err
+				}
+			}
+			if r := t.Args["reference"]; r != starlark.None {
+				refs := []starlark.Value{r}
+				if seq, ok := r.(starlark.Indexable); ok {
+					refs = refs[:0]
+					for j := range seq.Len() {
+						refs = append(refs, seq.Index(j))
+					}
+				}
+				for _, rv := range refs {
+					rs := rv.(*Spec)
+					keys := strs(rs.Args["keys"])
+					if err := checkParams(rs, "key", keys); err != nil {
+						return err
+					}
+					vals, _ := flattenRef(rs.Args["values"].(*starlark.Dict), len(keys), nil)
+					metric := str(rs.Args, "metric")
+					if !contains(spec.Metrics, metric) {
+						return posError(rs.Pos, "reference: metric %q is not among the table's metrics (%s)", metric, quoteList(spec.Metrics))
+					}
+					spec.Refs = append(spec.Refs, results.Reference{Source: str(rs.Args, "source"), Metric: metric, Keys: keys, Values: vals})
+				}
+			}
+			p.Tables = append(p.Tables, spec)
+		}
+	}
+	if l, ok := h.exp.args["figures"].(starlark.Indexable); ok {
+		names := map[string]bool{}
+		for i := range l.Len() {
+			f := l.Index(i).(*Spec)
+			fs := FigureSpec{Kind: f.name(), X: str(f.Args, "x"), Y: str(f.Args, "y"), Title: str(f.Args, "title"), Name: str(f.Args, "name")}
+			if f.name() == "cdf" {
+				fs.Facet = strs(f.Args["by"])
+			} else {
+				fs.Facet = strs(f.Args["facet"])
+			}
+			if err := checkParams(f, "facet", fs.Facet); err != nil {
+				return err
+			}
+			if fs.Name == "" {
+				fs.Name = fmt.Sprintf("%s-%d", fs.Kind, i+1)
+			}
+			if !validFileName(fs.Name) {
+				return posError(f.Pos, "%s: name %q must be a plain file name (letters, digits, '_', '-', '.')", f.Kind, fs.Name)
+			}
+			if names[fs.Name] {
+				return posError(f.Pos, "%s: two figures are named %q", f.Kind, fs.Name)
+			}
+			names[fs.Name] = true
+			if fs.Title == "" {
+				fs.Title = p.Experiment
+			}
+			p.Figures = append(p.Figures, fs)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func validFileName(s string) bool {
+	return checkExpName(starlark.String(s)) == nil
+}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/labrun/labrun/engine/kernel"
 	"github.com/labrun/labrun/engine/replay"
 	"github.com/labrun/labrun/engine/timer"
 	"github.com/labrun/labrun/engine/trace"
@@ -48,6 +49,44 @@ type Outcome struct {
 	Tables      []results.Table
 	Interrupted bool
 	Failed      int
+	Settings    []SettingSummary
+}
+
+// SettingSummary is one kernel setting's outcome and the runs it had.
+type SettingSummary struct {
+	kernel.Outcome
+	Runs []int
+}
+
+func (o *Outcome) addSettings(run int, outs []kernel.Outcome) {
+	for _, k := range outs {
+		found := false
+		for i := range o.Settings {
+			if o.Settings[i].Outcome == k {
+				o.Settings[i].Runs = append(o.Settings[i].Runs, run)
+				found = true
+			}
+		}
+		if !found {
+			o.Settings = append(o.Settings, SettingSummary{Outcome: k, Runs: []int{run}})
+		}
+	}
+}
+
+// WriteSettings prints how each kernel setting ended, so a skipped one is
+// never silent.
+func WriteSettings(w io.Writer, o *Outcome) {
+	if len(o.Settings) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "kernel settings:")
+	for _, s := range o.Settings {
+		why := ""
+		if s.Reason != "" {
+			why = ": " + s.Reason
+		}
+		fmt.Fprintf(w, "  %s = %s: %s (runs %s)%s\n", s.Setting, s.Value, s.State, runList(s.Runs), why)
+	}
 }
 
 // Execute runs every run of the plan and writes the results folder. A
@@ -114,6 +153,7 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		mr.End = time.Now()
 		if res != nil {
 			mr.Settings, mr.Timer = res.Settings, res.Timer
+			out.addSettings(r.Index+1, res.Settings)
 		}
 		switch {
 		case rerr != nil:

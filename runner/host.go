@@ -303,7 +303,7 @@ func (h *Host) scriptError(err error) error {
 		return err
 	}
 	last := chain[len(chain)-1]
-	msg := last.msg
+	msg := strings.TrimPrefix(last.msg, "Starlark computation cancelled: ")
 	if last.pos != "" {
 		msg = last.pos + ": " + msg
 	}

@@ -47,6 +47,7 @@ func cmdRun(e *env, args []string) int {
 			t.WriteText(e.stdout)
 			fmt.Fprintln(e.stdout)
 		}
+		runner.WriteSettings(e.stdout, res)
 		fmt.Fprintf(e.stdout, "results: %s\n", res.Dir)
 	}
 	switch {

@@ -49,6 +49,7 @@ type Result struct {
 	Actual    []int64 // actual send time of each packet sent
 	StartWall time.Time
 	Wall      time.Duration // from Start to the last send
+	CPUWall   time.Duration // the span over which ThreadCPU and ProcCPU were measured
 	ThreadCPU measure.CPUTime
 	ProcCPU   measure.CPUTime
 	Timer     timer.Stats
@@ -120,7 +121,8 @@ func loop(cfg Config, res *Result, stop *atomic.Bool, procOut []kernel.Outcome) 
 	var p trace.Packet
 	thr0, proc0 := measure.ThreadCPU(), measure.ProcessCPU()
 	res.StartWall = time.Now()
-	start := clock.Now() + int64(lead)
+	t0 := clock.Now()
+	start := t0 + int64(lead)
 	res.Start = start
 	i := 0
 	for i < len(sched) && !stop.Load() && src.Next(&p) {
@@ -138,6 +140,7 @@ func loop(cfg Config, res *Result, stop *atomic.Bool, procOut []kernel.Outcome) 
 	end := clock.Now()
 	res.ThreadCPU = measure.ThreadCPU().Sub(thr0)
 	res.ProcCPU = measure.ProcessCPU().Sub(proc0)
+	res.CPUWall = time.Duration(end - t0)
 	res.Sched, res.Actual = sched[:i], actual[:i]
 	res.Interrupted = i < src.Len()
 	if i > 0 {
@@ -156,8 +159,8 @@ func (r *Result) Metrics() map[string]float64 {
 	m[measure.Packets] = float64(n)
 	wall := r.Wall
 	m[measure.WallS] = wall.Seconds()
-	m[measure.CPUPct] = measure.Pct(r.ThreadCPU.Total(), wall)
-	m[measure.ProcCPUPct] = measure.Pct(r.ProcCPU.Total(), wall)
+	m[measure.CPUPct] = measure.Pct(r.ThreadCPU.Total(), r.CPUWall)
+	m[measure.ProcCPUPct] = measure.Pct(r.ProcCPU.Total(), r.CPUWall)
 	if n > 1 {
 		if span := r.Sched[n-1] - r.Sched[0]; span > 0 {
 			m[measure.RateReqPPS] = float64(n-1) / (float64(span) / 1e9)

@@ -203,6 +203,10 @@ func ApplyThread(s Settings) (out []Outcome, undo func()) {
 	}
 	if s.Sched != "" {
 		old, err := unix.SchedGetAttr(0, 0)
+		// Recent kernels give a real-time thread timer slack 0 and, when it
+		// leaves real time, the thread's default slack, not the one it had:
+		// undo restores that too.
+		oldSlack, slackErr := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
 		if err == nil {
 			attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: policy(s.Sched), Priority: uint32(s.Priority)}
 			err = unix.SchedSetAttr(0, &attr, 0)
@@ -213,7 +217,12 @@ func ApplyThread(s Settings) (out []Outcome, undo func()) {
 		}
 		o := s.outcome("sched", v, err, notPermitted("real-time priority needs root or CAP_SYS_NICE"))
 		if o.State == Applied {
-			undos = append(undos, func() { _ = unix.SchedSetAttr(0, old, 0) })
+			undos = append(undos, func() {
+				_ = unix.SchedSetAttr(0, old, 0)
+				if slackErr == nil {
+					_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(oldSlack), 0, 0, 0)
+				}
+			})
 		}
 		out = append(out, o)
 	}

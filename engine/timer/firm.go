@@ -36,7 +36,8 @@ func newFirm(c Config) (*firm, error) {
 	}
 	f := &firm{old: old, max: int64(c.MaxMargin), est: int64(c.Margin)}
 	if f.max == 0 {
-		f.max = int64(DefaultMaxMargin)
+		// An initial margin above the default bound raises the bound.
+		f.max = max(int64(DefaultMaxMargin), f.est)
 	}
 	if f.est == 0 {
 		f.est = int64(DefaultMargin)
@@ -53,6 +54,17 @@ func (f *firm) setMargin() {
 	f.margin = m
 }
 
+// observe updates the lateness estimate and the margin with the lateness
+// of one wake-up (actual wake - requested wake, ns).
+func (f *firm) observe(late int64) {
+	if late > f.est {
+		f.est += firmUp
+	} else if f.est > firmDown {
+		f.est -= firmDown
+	}
+	f.setMargin()
+}
+
 func (f *firm) Wait(due int64) int64 {
 	f.st.Waits++
 	now := clock.Now()
@@ -60,13 +72,7 @@ func (f *firm) Wait(due int64) int64 {
 		f.st.Sleeps++
 		sleepUntil(wake)
 		now = clock.Now()
-		late := now - wake
-		if late > f.est {
-			f.est += firmUp
-		} else if f.est > firmDown {
-			f.est -= firmDown
-		}
-		f.setMargin()
+		f.observe(now - wake)
 		if now > due {
 			f.st.Late++
 			return now

@@ -37,11 +37,13 @@ func newSleep() (*sleep, error) {
 func (s *sleep) Wait(due int64) int64 {
 	s.st.Waits++
 	now := clock.Now()
-	if d := due - now; d > 0 {
+	if due-now > 0 {
 		s.st.Sleeps++
+	}
+	// A signal (EINTR) ends nanosleep early, as it does usleep; sleep
+	// again for what remains, so the wait never releases before due.
+	for d := due - now; d > 0; d = due - now {
 		ts := clock.Timespec(d)
-		// On EINTR nanosleep is simply not resumed: like usleep, which
-		// returns early on a signal; the caller sees the clock reading.
 		_ = unix.Nanosleep(&ts, nil)
 		now = clock.Now()
 	}

@@ -195,6 +195,9 @@ func (sig *signature) unpack(h *Host, args starlark.Tuple, kwargs []starlark.Tup
 			return nil, err
 		}
 	}
+	// The values are checked now and used when the plan is made: freeze
+	// them, so that a list the script mutates later cannot undo the check.
+	out.Freeze()
 	return out, nil
 }
 

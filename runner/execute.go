@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -103,8 +104,24 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		o.Stderr = io.Discard
 	}
 	start := time.Now()
-	dir := filepath.Join(o.Out, p.Experiment, start.UTC().Format("20060102-150405")+"-"+planHash(p))
-	if err := os.MkdirAll(filepath.Join(dir, "series"), 0o755); err != nil {
+	base := filepath.Join(o.Out, p.Experiment, start.UTC().Format("20060102-150405")+"-"+planHash(p))
+	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+		return nil, fmt.Errorf("output folder: %w", err)
+	}
+	// The same plan run twice in one second gets a second folder, not the
+	// first one's files overwritten.
+	dir := base
+	for i := 2; ; i++ {
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("output folder: %w", err)
+		}
+		dir = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "series"), 0o755); err != nil {
 		return nil, fmt.Errorf("output folder: %w", err)
 	}
 	out = &Outcome{Dir: dir}

@@ -105,7 +105,7 @@ func Evaluate(file string, opts Options) (*Plan, error) {
 		return nil, h.scriptError(err)
 	}
 	if h.exp == nil {
-		return nil, fmt.Errorf("%s: the script declares no experiment(...)", file)
+		return nil, &ScriptError{Msg: file + ":1:1: the script declares no experiment(...)"}
 	}
 	if err := h.checkOverrides(); err != nil {
 		return nil, err

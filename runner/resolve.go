@@ -155,6 +155,11 @@ func (h *Host) planOutputs(p *Plan) error {
 					if err := checkParams(rs, "key", keys); err != nil {
 						return err
 					}
+					for _, k := range keys {
+						if k != spec.Cols && !contains(spec.Rows, k) {
+							return posError(rs.Pos, "reference: key %q is neither a row nor the column of the table (rows: %s)", k, quoteList(spec.Rows))
+						}
+					}
 					vals, _ := flattenRef(rs.Args["values"].(*starlark.Dict), len(keys), nil)
 					metric := str(rs.Args, "metric")
 					if !contains(spec.Metrics, metric) {

@@ -79,14 +79,21 @@ func (h *Host) newAxis(thread *starlark.Thread, fn, name string, values starlark
 		seq := v.(starlark.Indexable)
 		for i := range seq.Len() {
 			x := seq.Index(i)
-			if _, nested := x.(*Axis); nested {
-				return nil, fmt.Errorf("%s: %s: a sweep value cannot itself be a sweep axis", fn, name)
-			}
 			ax.Values = append(ax.Values, x)
 			ax.Labels = append(ax.Labels, label(x))
 		}
 	default:
 		return nil, fmt.Errorf("%s: %s: values must be a list or a dict of label -> value, got %s", fn, name, values.Type())
+	}
+	for _, x := range ax.Values {
+		// An axis inside a value (timer.tick(period = axis)) would never be
+		// expanded: the plan would silently use its first value.
+		inner := map[*Axis]bool{}
+		collectAxes(x, inner)
+		if len(inner) > 0 {
+			return nil, fmt.Errorf("%s: %s: a sweep value cannot itself be or hold a sweep axis", fn, name)
+		}
+		x.Freeze() // checked when used, read when the plan is made
 	}
 	if len(ax.Values) == 0 {
 		return nil, fmt.Errorf("%s: %s: an axis needs at least one value", fn, name)

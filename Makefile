@@ -8,7 +8,7 @@ BIN := bin/labrun
 DEMO_OUT ?= runs
 FUZZTIME ?= 30s
 
-.PHONY: help build test demo bench fuzz lint clean
+.PHONY: help build test demo bench bench-deps fuzz lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -23,8 +23,12 @@ test: ## run the test suite (vet, then go test; privileged tests skip unless roo
 demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table
 	$(BIN) run experiments/usleep_vs_firm.star -o $(DEMO_OUT)
 
-bench: ## run the Go benchmarks of the hot paths
+bench: build bench-deps ## Go benchmarks of the hot paths, then labrun's timers vs cyclictest on the same work
 	$(GO) test -run='^$$' -bench=. -benchmem ./engine/...
+	bench/timers.sh
+
+bench-deps: ## install the peer tools the benchmarks compare against (Debian: rt-tests)
+	@command -v cyclictest >/dev/null || { apt-get update && apt-get install -y rt-tests; }
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@set -e; for pkg in $$($(GO) list ./...); do \

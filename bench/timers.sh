@@ -6,7 +6,7 @@
 # epsilon (actual - due). Usage: bench/timers.sh [N] [REPS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-4000}
+N=${1:-2000}
 REPS=${2:-3}
 LABRUN=${LABRUN:-bin/labrun}
 command -v cyclictest >/dev/null || { echo "cyclictest not found: run 'make bench-deps' (apt-get install rt-tests)"; exit 1; }
@@ -34,11 +34,11 @@ for iv in 70 2500; do
     "$(cut -d' ' -f1 "$tmp/cyc" | median)" "$(cut -d' ' -f2 "$tmp/cyc" | median)" \
     "$(cut -d' ' -f3 "$tmp/cyc" | median)" "$(cut -d' ' -f4 "$tmp/cyc" | median)"
   for r in $(seq "$REPS"); do
-    "$LABRUN" run experiments/usleep_vs_firm.star --quiet --set interval="${iv}us" --set packets="$N" -o "$tmp/lr$r" >/dev/null
+    "$LABRUN" run experiments/usleep_vs_firm.star --quiet --set interval="${iv}us" --set packets="$N" -o "$tmp/lr$iv-$r" >/dev/null
   done
   for mode in busy sleep firm; do
     for col in err_p50_us err_p99_us err_max_us cpu_pct; do
-      cat "$tmp"/lr*/usleep_vs_firm/*/runs.csv | awk -F, -v m="$mode" -v c="$col" '
+      cat "$tmp"/lr"$iv"-*/usleep_vs_firm/*/runs.csv | awk -F, -v m="$mode" -v c="$col" '
         /^id,/ {for (i=1;i<=NF;i++) h[$i]=i; next} $h["timer"]==m {printf "%.3g\n", $h[c]}' | median >"$tmp/$col"
     done
     printf '%-11s %-8s %8s %10s %10s %10s %8s\n' labrun "$mode" "${iv}us" \

@@ -54,11 +54,15 @@ func argLabel(name string, a starlark.StringDict, keys ...string) string {
 	return fmt.Sprintf("%s(%s)", name, strings.Join(parts, ","))
 }
 
+// MaxPackets bounds a synthetic trace: the run records 16 bytes per packet
+// in memory (scheduled and actual time), 1.6 GB at this bound.
+const MaxPackets = 100_000_000
+
 // The trace domain: where packets and their schedule come from.
 func (h *Host) traceModule() *starlarkstruct.Module {
 	return newModule("trace",
 		h.specBuiltin(signature{fn: "trace.synthetic", args: []arg{
-			{name: "count", kind: kInt(1, 1<<32), required: true, sweep: true},
+			{name: "count", kind: kInt(1, MaxPackets), required: true, sweep: true},
 			{name: "interval", kind: kDuration, required: true, sweep: true},
 			{name: "frame", kind: kSize, def: starlark.String("64B"), sweep: true},
 		}}, func(a starlark.StringDict) string { return "synthetic" }),

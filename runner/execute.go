@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -315,7 +316,7 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# %s\n\n", p.Experiment)
 	for _, spec := range p.Tables {
-		t, err := results.Build(spec, out.Rows)
+		t, err := results.Build(spec, withAllMetrics(out.Rows, spec.Metrics))
 		if err != nil {
 			if len(out.Rows) == 0 {
 				continue
@@ -329,6 +330,26 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 		md.WriteString("\n")
 	}
 	return results.WriteFileAtomic(filepath.Join(dir, "tables.md"), []byte(md.String()))
+}
+
+// withAllMetrics returns rows in which every metric a table asks for is
+// present: a metric that a run does not produce (firm_margin_us without a
+// firm timer) shows as "-" instead of failing the table after the runs.
+func withAllMetrics(rows []results.Row, metrics []string) []results.Row {
+	out := make([]results.Row, len(rows))
+	for i, r := range rows {
+		m := make(map[string]float64, len(r.Metrics)+len(metrics))
+		for k, v := range r.Metrics {
+			m[k] = v
+		}
+		for _, k := range metrics {
+			if _, ok := m[k]; !ok {
+				m[k] = math.NaN()
+			}
+		}
+		out[i] = results.Row{ID: r.ID, Params: r.Params, Metrics: m}
+	}
+	return out
 }
 
 // errNoRuns is returned when nothing was measured.

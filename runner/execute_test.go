@@ -250,3 +250,19 @@ func TestCDFRanks(t *testing.T) {
 		}
 	}
 }
+
+// A table metric that no run produces (the firm margin, without a firm
+// timer) shows as "-" instead of failing the table after every run.
+func TestExecuteTableMissingMetric(t *testing.T) {
+	src := `experiment(name = "m", trace = trace.synthetic(count = 5, interval = "100us"), timer = sweep.axis("timer", [timer.busy()]),
+    tables = [table(rows = ["timer"], metrics = ["err_p50_us", "firm_margin_us"])])`
+	p := mustEval(t, src, nil)
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Progress: ProgressQuiet})
+	if err != nil || len(out.Tables) != 1 {
+		t.Fatalf("err %v, tables %d", err, len(out.Tables))
+	}
+	row := out.Tables[0].Cells[0]
+	if row[len(row)-1] != "-" {
+		t.Fatalf("row %v: want - for the missing metric", row)
+	}
+}

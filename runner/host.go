@@ -58,6 +58,7 @@ type Host struct {
 	overrides  map[string]string
 	used       map[string]bool
 	exp        *experimentDecl
+	setErr     *UsageError // a bad --set value, reported as a command-line error
 	loadStack  []string
 }
 
@@ -102,6 +103,9 @@ func Evaluate(file string, opts Options) (*Plan, error) {
 	h.addSource(file, abs, data)
 	thread := h.newThread(file)
 	if _, err := starlark.ExecFileOptions(fileOptions, thread, file, data, h.predeclared()); err != nil {
+		if h.setErr != nil {
+			return nil, h.setErr
+		}
 		return nil, h.scriptError(err)
 	}
 	if h.exp == nil {
@@ -328,6 +332,12 @@ func innermost(stack starlark.CallStack) string {
 type ScriptError struct{ Msg string }
 
 func (e *ScriptError) Error() string { return e.Msg }
+
+// UsageError is a command-line mistake found while evaluating: a --set
+// that names nothing or has a value of the wrong type.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
 
 // posError is an error found after evaluation, at a known script position.
 func posError(pos syntax.Position, format string, args ...any) error {

@@ -23,7 +23,7 @@ type Param struct {
 
 var paramTypes = []string{"int", "float", "bool", "string", "duration", "rate", "size"}
 
-var paramSig = signature{fn: "param", positional: 1, args: []arg{
+var paramSig = signature{fn: "param", positional: 2, args: []arg{
 	{name: "name", kind: kString, required: true},
 	{name: "default", kind: kAnyValue, required: true},
 	{name: "type", kind: kEnum(paramTypes...)},
@@ -65,7 +65,8 @@ func (h *Host) param(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	if raw, ok := h.overrides[p.Name]; ok {
 		v, err := parseParamValue(p.Type, raw)
 		if err != nil {
-			return nil, fmt.Errorf("--set %s=%s: %w", p.Name, raw, err)
+			h.setErr = &UsageError{Msg: fmt.Sprintf("--set %s=%s: %v (parameter %s is declared at %s)", p.Name, raw, err, p.Name, p.Pos)}
+			return nil, h.setErr
 		}
 		p.Value, p.Set = v, true
 		h.used[p.Name] = true
@@ -150,7 +151,7 @@ func (h *Host) checkOverrides() error {
 			if _, isAxis := h.axes[k]; isAxis {
 				continue
 			}
-			return fmt.Errorf("--set %s: the script declares no parameter or sweep axis %q%s; declared: %s", k, k, didYouMean(k, names), quoteList(names))
+			return &UsageError{Msg: fmt.Sprintf("--set %s: the script declares no parameter or sweep axis %q%s; declared: %s", k, k, didYouMean(k, names), quoteList(names))}
 		}
 	}
 	return nil

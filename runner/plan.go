@@ -20,6 +20,9 @@ import (
 
 var refKey = results.RefKey
 
+// MaxRuns bounds the size of a plan.
+const MaxRuns = 100_000
+
 // Plan is a fully resolved experiment: every run with plain Go values.
 type Plan struct {
 	Experiment  string              `json:"experiment"`
@@ -174,6 +177,17 @@ func (h *Host) plan() (*Plan, error) {
 			}
 		}
 	}
+	for name, ax := range h.axes {
+		if _, set := h.overrides[name]; set && !used[ax] {
+			return nil, &UsageError{Msg: fmt.Sprintf("--set %s: sweep axis %q (declared at %s) is not used by the experiment", name, name, ax.Pos)}
+		}
+	}
+	total := rep
+	for _, g := range groups {
+		if total *= len(g[0].Values); total > MaxRuns {
+			return nil, posError(h.exp.pos, "experiment: the sweep expands to more than %d runs; use fewer axis values or pin axes with --set", MaxRuns)
+		}
+	}
 	for _, g := range groups {
 		for _, ax := range g {
 			p.Axes = append(p.Axes, AxisInfo{Name: ax.Name, Values: ax.Labels, Zip: ax.group, Pos: ax.Pos.String()})
@@ -261,15 +275,15 @@ func (h *Host) pinAxis(ax *Axis, raw string) (int, error) {
 	if _, isInt := ax.Values[0].(starlark.Int); isInt {
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("--set %s=%s: want an int or one of %s", ax.Name, raw, quoteList(ax.Labels))
+			return 0, &UsageError{Msg: fmt.Sprintf("--set %s=%s: want an int or one of %s", ax.Name, raw, quoteList(ax.Labels))}
 		}
 		v = starlark.MakeInt64(n)
 	} else if _, isStr := ax.Values[0].(starlark.String); !isStr {
-		return 0, fmt.Errorf("--set %s=%s: not one of the axis values %s%s", ax.Name, raw, quoteList(ax.Labels), didYouMean(raw, ax.Labels))
+		return 0, &UsageError{Msg: fmt.Sprintf("--set %s=%s: not one of the axis values %s%s", ax.Name, raw, quoteList(ax.Labels), didYouMean(raw, ax.Labels))}
 	}
 	for _, u := range ax.uses {
 		if err := u.kind.check(v); err != nil {
-			return 0, fmt.Errorf("--set %s=%s: %s: %w", ax.Name, raw, u.fn, err)
+			return 0, &UsageError{Msg: fmt.Sprintf("--set %s=%s: %s: %v", ax.Name, raw, u.fn, err)}
 		}
 	}
 	ax.Values = append(ax.Values, v)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -320,6 +321,8 @@ func TestPlanOverrideErrors(t *testing.T) {
 		{"negative interval", map[string]string{"interval": "-20us"}, "negative values are not allowed"},
 		// An axis of timers only takes its labels.
 		{"timer label", map[string]string{"timer": "firn"}, "--set timer=firn: not one of the axis values busy, sleep, firm, tick (did you mean firm?)"},
+		// The --set of a parameter is a command-line error, not a script error.
+		{"usage error", map[string]string{"packets": "x"}, "(parameter packets is declared at"},
 		// A name the script does not declare.
 		{"unknown", map[string]string{"pakets": "10"}, `--set pakets: the script declares no parameter or sweep axis "pakets" (did you mean packets?); declared: interval, packets, rt, timer`},
 	}
@@ -550,4 +553,28 @@ func TestFindRoot(t *testing.T) {
 	if got := findRoot(filepath.Join(root, "a", "b")); got != filepath.Join(root, "a") {
 		t.Errorf("findRoot with .git = %s", got)
 	}
+}
+
+// A --set of an axis the experiment declares but does not use would pin
+// nothing: it is an error, not silently ignored.
+func TestPlanSetUnusedAxis(t *testing.T) {
+	src := `unused = sweep.axis("unused", ["a", "b"])
+experiment(name = "x", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy())`
+	_, err := evalSrc(t, src, map[string]string{"unused": "a"})
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), `sweep axis "unused" (declared at x.star:1:20) is not used by the experiment`) {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// A sweep that expands past MaxRuns is refused before any run is built.
+func TestPlanTooManyRuns(t *testing.T) {
+	src := `vals = [str(i) + "us" for i in range(1, 400)]
+counts = list(range(1, 400))
+experiment(name = "x", trace = trace.synthetic(count = sweep.axis("count", counts), interval = sweep.axis("interval", vals)), timer = timer.busy())`
+	_, err := evalSrc(t, src, nil)
+	if err == nil || !strings.Contains(err.Error(), "expands to more than 100000 runs") {
+		t.Fatalf("error %v", err)
+	}
+	checkErrorForm(t, err)
 }

@@ -28,7 +28,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		fmt.Fprintf(w, "  param %s = %s%s  %s\n", prm.Name, prm.Value, set, prm.Doc)
 	}
 	names := paramNames(p)
-	t := results.Table{Header: append(append([]string{"#", "id", "seed"}, names...), "trace", "timer", "sink", "scheduled")}
+	t := results.Table{Header: append(append([]string{"#", "id", "seed"}, names...), "trace", "timer mode", "sink", "scheduled")}
 	for _, r := range p.Runs {
 		row := []string{strconv.Itoa(r.Index + 1), r.ID, strconv.FormatUint(r.Seed, 10)}
 		for _, n := range names {

@@ -76,7 +76,7 @@ func TestErrorGolden(t *testing.T) {
 		// A --set name the script does not declare.
 		{"set_unknown", map[string]string{"main.star": `packets = param("packets", default = 10)` + "\n" + exp}, []string{"--set", "pakets=5"}, runner.ExitUsage},
 		// A --set of an int parameter to a word.
-		{"set_int_not_int", map[string]string{"main.star": `packets = param("packets", default = 10)` + "\n" + exp}, []string{"--set", "packets=ten"}, runner.ExitScript},
+		{"set_int_not_int", map[string]string{"main.star": `packets = param("packets", default = 10)` + "\n" + exp}, []string{"--set", "packets=ten"}, runner.ExitUsage},
 		// A --set of a timer axis to a value it does not have.
 		{"set_axis_value", map[string]string{"main.star": `t = sweep.axis("timer", {"busy": timer.busy(), "firm": timer.firm()})
 experiment(name = "x", trace = trace.synthetic(count = 10, interval = "1ms"), timer = t)

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -129,10 +130,8 @@ func newFlags(e *env, name, argsUsage string) *flag.FlagSet {
 // scriptFailure prints an evaluation error and returns its exit code.
 func scriptFailure(e *env, err error) int {
 	fmt.Fprintf(e.stderr, "%v\n", err)
-	if _, ok := err.(*runner.ScriptError); ok {
-		return runner.ExitScript
-	}
-	if strings.HasPrefix(err.Error(), "--set") {
+	var ue *runner.UsageError
+	if errors.As(err, &ue) {
 		return runner.ExitUsage
 	}
 	return runner.ExitScript

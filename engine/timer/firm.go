@@ -87,7 +87,7 @@ func (f *firm) Wait(due int64) int64 {
 }
 
 func (f *firm) Stats() Stats {
-	f.st.Margin, f.st.Slack, f.st.WakeP50 = f.margin, 1, f.est
+	f.st.Margin, f.st.Slack, f.st.WakeEst = f.margin, 1, f.est
 	return f.st
 }
 

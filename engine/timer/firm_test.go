@@ -179,7 +179,7 @@ func TestFirmNew(t *testing.T) {
 			f := tm.(*firm)
 			st := tm.Stats()
 			wantMargin := min(tc.wantEst+tc.wantEst/4+int64(minMargin), tc.wantMx)
-			if f.est != tc.wantEst || f.max != tc.wantMx || st.Margin != wantMargin || st.WakeP50 != tc.wantEst || st.Slack != 1 {
+			if f.est != tc.wantEst || f.max != tc.wantMx || st.Margin != wantMargin || st.WakeEst != tc.wantEst || st.Slack != 1 {
 				t.Errorf("%+v: est %d max %d, Stats %+v; want est %d max %d margin %d slack 1", tc.c, f.est, f.max, st, tc.wantEst, tc.wantMx, wantMargin)
 			}
 		})

@@ -100,7 +100,7 @@ type Stats struct {
 	Spin    int64 // nanoseconds spent polling the clock
 	Margin  int64 // Firm: margin at the end, ns
 	Slack   int64 // timer slack of the thread while waiting, ns (-1 if unknown)
-	WakeP50 int64 // Firm: the adaptive estimate of the wake-up lateness, ns
+	WakeEst int64 // Firm: the estimated 99.5th percentile of wake-up lateness, ns
 }
 
 // Timer waits until absolute CLOCK_MONOTONIC due times.

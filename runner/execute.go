@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -42,6 +41,9 @@ type ExecOptions struct {
 	Progress ProgressMode
 	Build    results.BuildInfo
 	Command  []string
+	// Resume, if set, is the folder of an interrupted invocation of the
+	// same plan: its finished runs are kept and the others run into it.
+	Resume string
 }
 
 // Outcome is what Execute did.
@@ -51,6 +53,7 @@ type Outcome struct {
 	Tables      []results.Table
 	Interrupted bool
 	Failed      int
+	Resumed     int // runs kept from the invocation being resumed
 	Settings    []SettingSummary
 }
 
@@ -105,24 +108,21 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		o.Stderr = io.Discard
 	}
 	start := time.Now()
-	base := filepath.Join(o.Out, p.Experiment, start.UTC().Format("20060102-150405")+"-"+planHash(p))
-	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %w", err)
-	}
-	// The same plan run twice in one second gets a second folder, not the
-	// first one's files overwritten.
-	dir := base
-	for i := 2; ; i++ {
-		err := os.Mkdir(dir, 0o755)
-		if err == nil {
-			break
+	var dir string
+	var prior map[string]priorRun
+	if o.Resume != "" {
+		var err error
+		dir = o.Resume
+		if prior, err = loadPrior(dir, p); err != nil {
+			return nil, err
 		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("output folder: %w", err)
+	} else {
+		var err error
+		if dir, err = newRunDir(filepath.Join(o.Out, p.Experiment, start.UTC().Format("20060102-150405")+"-"+planHash(p))); err != nil {
+			return nil, err
 		}
-		dir = fmt.Sprintf("%s-%d", base, i)
 	}
-	if err := os.Mkdir(filepath.Join(dir, "series"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "series"), 0o755); err != nil {
 		return nil, fmt.Errorf("output folder: %w", err)
 	}
 	out = &Outcome{Dir: dir}
@@ -164,6 +164,14 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 			break
 		}
 		mr := &m.Runs[i]
+		if pr, ok := prior[r.ID]; ok {
+			// Finished in the invocation being resumed: keep it.
+			*mr = pr.run
+			out.Rows = append(out.Rows, pr.row)
+			out.Resumed++
+			prog.line("run %d/%d %s: kept from the interrupted invocation", i+1, len(p.Runs), paramString(r.Params))
+			continue
+		}
 		mr.Start = time.Now()
 		mr.Status = "running"
 		prog.startRun(r)

@@ -266,3 +266,45 @@ func TestExecuteTableMissingMetric(t *testing.T) {
 		t.Fatalf("row %v: want - for the missing metric", row)
 	}
 }
+
+// An interrupted invocation resumed with --resume keeps its finished run
+// (same metrics, not run again) and runs the rest into the same folder.
+func TestExecuteResume(t *testing.T) {
+	p := mustEval(t, tinyExperiment, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	prog := &cancelOn{marker: "run 1/4 interval=100us timer=busy: done", cancel: cancel}
+	first, err := Execute(ctx, p, ExecOptions{Out: t.TempDir(), Stderr: prog, Progress: ProgressPlain})
+	if err != nil || !first.Interrupted || len(first.Rows) != 1 {
+		t.Fatalf("first invocation: %v, %+v", err, first)
+	}
+	var log strings.Builder
+	second, err := Execute(context.Background(), p, ExecOptions{Resume: first.Dir, Stderr: &log, Progress: ProgressPlain})
+	if err != nil || second.Interrupted || second.Dir != first.Dir || second.Resumed != 1 || len(second.Rows) != 4 {
+		t.Fatalf("resumed: %v, %+v", err, second)
+	}
+	if !strings.Contains(log.String(), "run 1/4 interval=100us timer=busy: kept from the interrupted invocation") {
+		t.Errorf("progress does not say the run was kept:\n%s", log.String())
+	}
+	kept := second.Rows[0]
+	if kept.ID != first.Rows[0].ID || kept.Metrics["err_p99_us"] != first.Rows[0].Metrics["err_p99_us"] || kept.Params["timer"] != "busy" {
+		t.Errorf("kept row %+v, first %+v", kept, first.Rows[0])
+	}
+	m := readManifest(t, first.Dir)
+	if m.Status != "ok" {
+		t.Errorf("manifest status %q", m.Status)
+	}
+	for _, r := range m.Runs {
+		if r.Status != "ok" {
+			t.Errorf("run %s status %q", r.ID, r.Status)
+		}
+	}
+	if lines := readLines(t, filepath.Join(first.Dir, "runs.csv")); len(lines) != 5 {
+		t.Errorf("runs.csv has %d lines, want 5", len(lines))
+	}
+	// Resuming a folder of another experiment is refused.
+	other := mustEval(t, strings.Replace(tinyExperiment, `name = "tiny"`, `name = "other"`, 1), nil)
+	if _, err := Execute(context.Background(), other, ExecOptions{Resume: first.Dir, Progress: ProgressQuiet}); err == nil || !strings.Contains(err.Error(), `holds experiment "tiny", not "other"`) {
+		t.Errorf("resume of another experiment: %v", err)
+	}
+}

@@ -83,6 +83,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		// runtime discards it, with whatever policy, affinity and slack
 		// it had.
 		runtime.LockOSThread()
+		// A panic on the timed thread (a bug in a source or sink) ends the
+		// run as an error; loop's deferred undo has already run.
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("replay: internal error: %v", r)
+			}
+		}()
 		done <- loop(cfg, res, &stop, procOut)
 	}()
 	select {

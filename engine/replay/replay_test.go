@@ -2,6 +2,8 @@ package replay
 
 import (
 	"context"
+	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +126,22 @@ func BenchmarkNullLoop(b *testing.B) {
 	res, err := Run(context.Background(), Config{Source: src, Timer: timer.Config{Mode: timer.Busy}, Sink: &tx.Null{}, Lead: time.Microsecond})
 	if err != nil || len(res.Sched) != b.N {
 		b.Fatal(err)
+	}
+}
+
+// panicSink fails in the timed loop, as a buggy sink would.
+type panicSink struct{ tx.Null }
+
+func (p *panicSink) Send([]byte, int64) error { panic("sink bug") }
+
+// A panic on the timed thread becomes an error of the run; the process and
+// the caller's goroutine survive, and the GC is switched back on.
+func TestRunPanicInLoop(t *testing.T) {
+	_, err := Run(context.Background(), Config{Source: synth(t, 10, time.Microsecond), Timer: timer.Config{Mode: timer.Busy}, Sink: &panicSink{}})
+	if err == nil || !strings.Contains(err.Error(), "sink bug") {
+		t.Fatalf("error %v", err)
+	}
+	if pct := debug.SetGCPercent(100); pct < 0 {
+		t.Fatalf("GC left off (percent %d)", pct)
 	}
 }

@@ -21,7 +21,7 @@ test: ## run the test suite (vet, then go test; privileged tests skip unless roo
 	$(GO) test -count=1 ./...
 
 demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table
-	$(BIN) run experiments/usleep_vs_firm.star -o $(DEMO_OUT)
+	$(BIN) run experiments/usleep_vs_firm.star --allow-system -o $(DEMO_OUT)
 
 bench: build bench-deps ## Go benchmarks of the hot paths, then labrun's timers vs cyclictest on the same work
 	$(GO) test -run='^$$' -bench=. -benchmem ./engine/...

@@ -104,7 +104,8 @@ func (h *Host) kernelModule() *starlarkstruct.Module {
 			{name: "cpu", kind: kOneOrList(kInt(0, 1023)), sweep: true},
 			{name: "mlock", kind: kBool, sweep: true},
 			{name: "timer_slack", kind: kDuration, sweep: true},
-			{name: "required", kind: kOneOrList(kEnum("sched", "cpu", "mlock", "timer_slack"))},
+			{name: "dma_latency", kind: kDuration, sweep: true},
+			{name: "required", kind: kOneOrList(kEnum("sched", "cpu", "mlock", "timer_slack", "dma_latency"))},
 		}}, func(a starlark.StringDict) string { return argLabel("kernel", a, "sched", "priority") }),
 	)
 }

@@ -44,6 +44,8 @@ type ExecOptions struct {
 	// Resume, if set, is the folder of an interrupted invocation of the
 	// same plan: its finished runs are kept and the others run into it.
 	Resume string
+	// AllowSystem permits system-wide kernel settings (--allow-system).
+	AllowSystem bool
 }
 
 // Outcome is what Execute did.
@@ -175,7 +177,7 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		mr.Start = time.Now()
 		mr.Status = "running"
 		prog.startRun(r)
-		row, res, rerr := runOne(ctx, dir, r, &prog.sent)
+		row, res, rerr := runOne(ctx, dir, r, &prog.sent, o.AllowSystem)
 		mr.End = time.Now()
 		if res != nil {
 			mr.Settings, mr.Timer = res.Settings, res.Timer
@@ -230,7 +232,7 @@ func planHash(p *Plan) string {
 }
 
 // runOne executes one run and writes its per-packet series.
-func runOne(ctx context.Context, dir string, r Run, sent *atomic.Int64) (results.Row, *replay.Result, error) {
+func runOne(ctx context.Context, dir string, r Run, sent *atomic.Int64, allowSystem bool) (results.Row, *replay.Result, error) {
 	row := results.Row{ID: r.ID, Params: r.Params}
 	c := r.Config
 	src, err := trace.NewSynthetic(c.Trace.Count, int64(c.Trace.Interval), int(c.Trace.Frame), trace.DefaultEndpoints())
@@ -253,11 +255,13 @@ func runOne(ctx context.Context, dir string, r Run, sent *atomic.Int64) (results
 		return row, nil, err
 	}
 	sent.Store(0)
+	ks := c.Kernel.Settings()
+	ks.AllowSystem = allowSystem
 	res, err := replay.Run(ctx, replay.Config{
 		Source:   src,
 		Timer:    timer.Config{Mode: mode, Period: time.Duration(c.Timer.Period), Margin: time.Duration(c.Timer.Margin), MaxMargin: time.Duration(c.Timer.MaxMargin)},
 		Sink:     sink,
-		Kernel:   c.Kernel.Settings(),
+		Kernel:   ks,
 		Progress: sent,
 	})
 	if cerr := sink.Close(); err == nil && cerr != nil {

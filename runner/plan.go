@@ -106,13 +106,19 @@ type KernelConfig struct {
 	CPUs       []int          `json:"cpus,omitempty"`
 	Mlock      bool           `json:"mlock,omitempty"`
 	TimerSlack units.Duration `json:"timer_slack_ns,omitempty"`
-	Required   []string       `json:"required,omitempty"`
+	// DMALatency is held in /dev/cpu_dma_latency when set (0 is a value).
+	DMALatency *units.Duration `json:"dma_latency_ns,omitempty"`
+	Required   []string        `json:"required,omitempty"`
 }
 
 // Settings converts to the engine's kernel settings.
 func (k KernelConfig) Settings() kernel.Settings {
-	return kernel.Settings{Sched: k.Sched, Priority: k.Priority, CPUs: k.CPUs, Mlock: k.Mlock,
+	s := kernel.Settings{Sched: k.Sched, Priority: k.Priority, CPUs: k.CPUs, Mlock: k.Mlock,
 		TimerSlack: time.Duration(k.TimerSlack), Required: k.Required}
+	if k.DMALatency != nil {
+		s.HoldDMALatency, s.DMALatency = true, time.Duration(*k.DMALatency)
+	}
+	return s
 }
 
 // FigureSpec declares plot data.

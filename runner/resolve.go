@@ -43,6 +43,10 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 		k := subst(v, point).(*Spec)
 		cfg.Kernel = KernelConfig{Sched: str(k.Args, "sched"), Priority: int(intArg(k, "priority")),
 			Mlock: k.Args["mlock"] == starlark.True, TimerSlack: durArg(k, "timer_slack"), Required: strs(k.Args["required"])}
+		if k.Args["dma_latency"] != starlark.None {
+			d := durArg(k, "dma_latency")
+			cfg.Kernel.DMALatency = &d
+		}
 		if c := k.Args["cpu"]; c != starlark.None {
 			for _, s := range intList(c) {
 				cfg.Kernel.CPUs = append(cfg.Kernel.CPUs, int(s))

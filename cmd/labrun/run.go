@@ -11,11 +11,12 @@ import (
 )
 
 func cmdRun(e *env, args []string) int {
-	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR | --resume DIR] [--quiet]")
+	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--quiet]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	out := fs.String("o", "runs", "parent folder of the results (results go to DIR/<experiment>/<time>-<hash>/)")
 	quiet := fs.Bool("quiet", false, "no progress output")
+	allowSystem := fs.Bool("allow-system", false, "apply system-wide kernel settings the script declares (listed by 'labrun plan'); without it they are reported skipped")
 	resume := fs.String("resume", "", "continue an interrupted invocation in its result folder DIR: keep its finished runs, run the rest")
 	maxSteps := fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
 	pos, err := parse(fs, args)
@@ -41,7 +42,7 @@ func cmdRun(e *env, args []string) int {
 	}
 	res, err := runner.Execute(ctx, p, runner.ExecOptions{
 		Out: *out, Stdout: e.stdout, Stderr: e.stderr, Progress: mode,
-		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...), Resume: *resume,
+		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...), Resume: *resume, AllowSystem: *allowSystem,
 	})
 	if res != nil {
 		for _, t := range res.Tables {

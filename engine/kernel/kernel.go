@@ -9,6 +9,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -52,10 +53,24 @@ type Settings struct {
 	Mlock bool
 	// TimerSlack sets the sending thread's timer slack; 0 leaves it.
 	TimerSlack time.Duration
-	// Required names settings ("sched", "cpu", "mlock", "timer_slack")
-	// whose skip must fail the run.
+	// DMALatency, if HoldDMALatency, is held in /dev/cpu_dma_latency for
+	// the run: the CPUs stay out of idle states slower to leave than this
+	// (0: the idle loop polls instead of halting). System-wide.
+	DMALatency     time.Duration
+	HoldDMALatency bool
+	// Required names settings ("sched", "cpu", "mlock", "timer_slack",
+	// "dma_latency") whose skip must fail the run.
 	Required []string
+	// AllowSystem permits system-wide settings. It belongs to the
+	// invocation (--allow-system), not to the run's configuration.
+	AllowSystem bool
 }
+
+// DMALatencyPath is the PM QoS interface for CPU wake-up latency.
+var DMALatencyPath = "/dev/cpu_dma_latency"
+
+// requiredNames are the settings a script may mark required.
+var requiredNames = []string{"sched", "cpu", "mlock", "timer_slack", "dma_latency"}
 
 // Validate checks values before anything is applied.
 func (s Settings) Validate() error {
@@ -76,12 +91,15 @@ func (s Settings) Validate() error {
 			return fmt.Errorf("cpu %d out of range", c)
 		}
 	}
+	if s.DMALatency < 0 || s.DMALatency.Microseconds() > 1<<31-1 {
+		return fmt.Errorf("dma_latency %v out of range [0us, 2147s]", s.DMALatency)
+	}
 	if s.TimerSlack < 0 {
 		return fmt.Errorf("timer_slack must be >= 0")
 	}
 	for _, r := range s.Required {
-		if !slices.Contains([]string{"sched", "cpu", "mlock", "timer_slack"}, r) {
-			return fmt.Errorf("unknown required setting %q (accepted: sched, cpu, mlock, timer_slack)", r)
+		if !slices.Contains(requiredNames, r) {
+			return fmt.Errorf("unknown required setting %q (accepted: %s)", r, strings.Join(requiredNames, ", "))
 		}
 	}
 	return nil
@@ -113,6 +131,9 @@ func (s Settings) Actions() []Action {
 	}
 	if s.TimerSlack > 0 {
 		a = append(a, Action{"timer_slack", s.TimerSlack.String(), "sending thread", ""})
+	}
+	if s.HoldDMALatency {
+		a = append(a, Action{"dma_latency", fmt.Sprintf("%v held in %s", s.DMALatency, DMALatencyPath), "system", "root and --allow-system"})
 	}
 	if s.Mlock {
 		a = append(a, Action{"mlock", "mlockall(MCL_CURRENT|MCL_FUTURE)", "labrun process", "root or a large RLIMIT_MEMLOCK"})
@@ -149,9 +170,22 @@ func notPermitted(hint string) func(error) string {
 	}
 }
 
-// ApplyProcess applies process-wide settings (mlock). Undo reverts them.
+// ApplyProcess applies process-wide and system-wide settings (mlock, the
+// DMA latency hold). Undo reverts them.
 func ApplyProcess(s Settings) (out []Outcome, undo func()) {
-	undo = func() {}
+	var undos []func()
+	undo = func() {
+		for i := len(undos) - 1; i >= 0; i-- {
+			undos[i]()
+		}
+	}
+	if s.HoldDMALatency {
+		o, release := s.holdDMALatency()
+		if release != nil {
+			undos = append(undos, release)
+		}
+		out = append(out, o)
+	}
 	if s.Mlock {
 		err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
 		o := s.outcome("mlock", "current+future", err, func(err error) string {
@@ -161,11 +195,42 @@ func ApplyProcess(s Settings) (out []Outcome, undo func()) {
 			return ""
 		})
 		if o.State == Applied {
-			undo = func() { _ = unix.Munlockall() }
+			undos = append(undos, func() { _ = unix.Munlockall() })
 		}
 		out = append(out, o)
 	}
 	return out, undo
+}
+
+// holdDMALatency writes the latency (a 32-bit count of microseconds) to
+// /dev/cpu_dma_latency and keeps the file open: the kernel honours the
+// request while the file is open and drops it when it is closed, also when
+// labrun is killed, so this setting cannot outlive the process.
+func (s Settings) holdDMALatency() (Outcome, func()) {
+	value := s.DMALatency.String()
+	if !s.AllowSystem {
+		o := s.outcome("dma_latency", value, nil, nil)
+		o.State, o.Reason = Skipped, "system-wide: rerun with --allow-system to apply it"
+		return o, nil
+	}
+	fd, err := unix.Open(DMALatencyPath, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		var b [4]byte
+		binary.NativeEndian.PutUint32(b[:], uint32(s.DMALatency.Microseconds()))
+		if _, err = unix.Write(fd, b[:]); err != nil {
+			unix.Close(fd)
+		}
+	}
+	o := s.outcome("dma_latency", value, err, func(err error) string {
+		if errors.Is(err, unix.ENOENT) {
+			return "not present here: no " + DMALatencyPath
+		}
+		return notPermitted("writing " + DMALatencyPath + " needs root")(err)
+	})
+	if o.State != Applied {
+		return o, nil
+	}
+	return o, func() { unix.Close(fd) }
 }
 
 // ApplyThread applies the settings of the calling OS thread; the caller

@@ -1,6 +1,7 @@
 package kernel_test
 
 import (
+	"encoding/binary"
 	"os"
 	"runtime"
 	"slices"
@@ -19,25 +20,25 @@ func TestSettingsValidate(t *testing.T) {
 		s    kernel.Settings
 		want string // error substring; "" = valid
 	}{
-		{kernel.Settings{}, ""},                                                                                                     // nothing to change
-		{kernel.Settings{Sched: "other"}, ""},                                                                                       // the default policy, no priority
-		{kernel.Settings{Sched: "fifo", Priority: 1}, ""},                                                                           // lowest real-time priority
-		{kernel.Settings{Sched: "rr", Priority: 99}, ""},                                                                            // highest real-time priority
-		{kernel.Settings{CPUs: []int{0, 1023}}, ""},                                                                                 // the range a CPUSet holds
-		{kernel.Settings{Mlock: true, TimerSlack: time.Nanosecond}, ""},                                                             // process and thread settings
-		{kernel.Settings{Required: []string{"sched", "cpu", "mlock", "timer_slack"}}, ""},                                           // every requirable name
-		{kernel.Settings{Priority: 5}, `priority 5 needs sched = "fifo" or "rr"`},                                                   // priority without a policy
-		{kernel.Settings{Sched: "other", Priority: 5}, `priority 5 needs sched = "fifo" or "rr"`},                                   // SCHED_OTHER has no priority
-		{kernel.Settings{Sched: "fifo"}, `priority must be 1-99 for sched = "fifo", got 0`},                                         // fifo without priority
-		{kernel.Settings{Sched: "fifo", Priority: 100}, `priority must be 1-99 for sched = "fifo", got 100`},                        // above the range
-		{kernel.Settings{Sched: "rr", Priority: -1}, `priority must be 1-99 for sched = "rr", got -1`},                              // negative
-		{kernel.Settings{Sched: "batch"}, `unknown sched "batch" (accepted: other, fifo, rr)`},                                      // not offered
-		{kernel.Settings{Sched: "FIFO", Priority: 10}, `unknown sched "FIFO"`},                                                      // names are lower case
-		{kernel.Settings{CPUs: []int{0, -1}}, "cpu -1 out of range"},                                                                // negative cpu
-		{kernel.Settings{CPUs: []int{1024}}, "cpu 1024 out of range"},                                                               // beyond a CPUSet
-		{kernel.Settings{TimerSlack: -time.Nanosecond}, "timer_slack must be >= 0"},                                                 // negative slack
-		{kernel.Settings{Required: []string{"cpus"}}, `unknown required setting "cpus" (accepted: sched, cpu, mlock, timer_slack)`}, // misspelt name
-		{kernel.Settings{Required: []string{"mlock", ""}}, `unknown required setting ""`},                                           // empty name
+		{kernel.Settings{}, ""},                                                                                                                  // nothing to change
+		{kernel.Settings{Sched: "other"}, ""},                                                                                                    // the default policy, no priority
+		{kernel.Settings{Sched: "fifo", Priority: 1}, ""},                                                                                        // lowest real-time priority
+		{kernel.Settings{Sched: "rr", Priority: 99}, ""},                                                                                         // highest real-time priority
+		{kernel.Settings{CPUs: []int{0, 1023}}, ""},                                                                                              // the range a CPUSet holds
+		{kernel.Settings{Mlock: true, TimerSlack: time.Nanosecond}, ""},                                                                          // process and thread settings
+		{kernel.Settings{Required: []string{"sched", "cpu", "mlock", "timer_slack"}}, ""},                                                        // every requirable name
+		{kernel.Settings{Priority: 5}, `priority 5 needs sched = "fifo" or "rr"`},                                                                // priority without a policy
+		{kernel.Settings{Sched: "other", Priority: 5}, `priority 5 needs sched = "fifo" or "rr"`},                                                // SCHED_OTHER has no priority
+		{kernel.Settings{Sched: "fifo"}, `priority must be 1-99 for sched = "fifo", got 0`},                                                      // fifo without priority
+		{kernel.Settings{Sched: "fifo", Priority: 100}, `priority must be 1-99 for sched = "fifo", got 100`},                                     // above the range
+		{kernel.Settings{Sched: "rr", Priority: -1}, `priority must be 1-99 for sched = "rr", got -1`},                                           // negative
+		{kernel.Settings{Sched: "batch"}, `unknown sched "batch" (accepted: other, fifo, rr)`},                                                   // not offered
+		{kernel.Settings{Sched: "FIFO", Priority: 10}, `unknown sched "FIFO"`},                                                                   // names are lower case
+		{kernel.Settings{CPUs: []int{0, -1}}, "cpu -1 out of range"},                                                                             // negative cpu
+		{kernel.Settings{CPUs: []int{1024}}, "cpu 1024 out of range"},                                                                            // beyond a CPUSet
+		{kernel.Settings{TimerSlack: -time.Nanosecond}, "timer_slack must be >= 0"},                                                              // negative slack
+		{kernel.Settings{Required: []string{"cpus"}}, `unknown required setting "cpus" (accepted: sched, cpu, mlock, timer_slack, dma_latency)`}, // misspelt name
+		{kernel.Settings{Required: []string{"mlock", ""}}, `unknown required setting ""`},                                                        // empty name
 	}
 	for _, tc := range cases {
 		err := tc.s.Validate()
@@ -451,5 +452,55 @@ func TestApplyThreadUndoRestoresSlack(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// readDMALatency returns the current system-wide CPU latency target.
+func readDMALatency(t *testing.T) int32 {
+	t.Helper()
+	b, err := os.ReadFile(kernel.DMALatencyPath)
+	if err != nil || len(b) < 4 {
+		t.Fatalf("reading %s: %v", kernel.DMALatencyPath, err)
+	}
+	return int32(binary.NativeEndian.Uint32(b))
+}
+
+// The DMA latency hold is system-wide: skipped without AllowSystem, and
+// with it (as root) the kernel's target is the held value until undo.
+func TestDMALatencyHold(t *testing.T) {
+	s := kernel.Settings{HoldDMALatency: true, DMALatency: 0, Required: []string{"dma_latency"}}
+	out, undo := kernel.ApplyProcess(s)
+	undo()
+	if len(out) != 1 || out[0].State != kernel.Skipped || !strings.Contains(out[0].Reason, "--allow-system") {
+		t.Fatalf("without AllowSystem: %+v", out)
+	}
+	if kernel.CheckRequired(out) == nil {
+		t.Fatal("a required, skipped dma_latency must fail the run")
+	}
+	if _, err := os.Stat(kernel.DMALatencyPath); err != nil {
+		t.Skipf("%s not present: %v", kernel.DMALatencyPath, err)
+	}
+	s.AllowSystem = true
+	if os.Geteuid() != 0 {
+		out, undo = kernel.ApplyProcess(s)
+		undo()
+		if out[0].State != kernel.Skipped || !strings.Contains(out[0].Reason, "needs root") {
+			t.Fatalf("as an ordinary user: %+v", out)
+		}
+		return
+	}
+	before := readDMALatency(t)
+	out, undo = kernel.ApplyProcess(s)
+	if out[0].State != kernel.Applied {
+		undo()
+		t.Fatalf("as root: %+v", out)
+	}
+	held := readDMALatency(t)
+	undo()
+	if held != 0 {
+		t.Errorf("target %d us while held, want 0", held)
+	}
+	if after := readDMALatency(t); after != before {
+		t.Errorf("target %d us after undo, want %d as before", after, before)
 	}
 }

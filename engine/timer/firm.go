@@ -14,12 +14,20 @@ import (
 // insensitive to the size of an outlier, so a 20 ms descheduling of the
 // vCPU moves it by one step, not by 20 ms. The margin is the estimate plus
 // headroom, clamped to [minMargin, max].
+//
+// Two quantiles are tracked: 99.5 % and 99.95 %. A wait uses the margin
+// of the higher one when that costs at most an eighth of the time there is
+// to sleep (long intervals: covering the tail is cheap, so late wakes become
+// rarer than the host's own noise), else the lower one (short intervals,
+// where a larger margin would turn firm into busy).
 type firm struct {
-	st     Stats
-	est    int64 // estimated q-quantile of wake lateness, ns
-	margin int64
-	max    int64
-	old    int64
+	st       Stats
+	est      int64 // estimated firmQ-quantile of wake lateness, ns
+	hi       int64 // estimated firmQHi-quantile, ns
+	margin   int64 // margin from est
+	marginHi int64 // margin from hi
+	max      int64
+	old      int64
 }
 
 const (
@@ -27,6 +35,13 @@ const (
 	firmStep = 1000  // ns per observation, before weighting by q
 	firmUp   = int64(firmStep * firmQ)
 	firmDown = int64(firmStep*(1-firmQ)) + 1
+	// The quantile covered when the interval allows: 1999/2000 = 99.95 %,
+	// with moves of whole nanoseconds (up 1999 ns, down 1 ns).
+	firmUpHi   = 1999
+	firmDownHi = 1
+	// firmHiShare: the high margin is used when it is at most this
+	// fraction (1/firmHiShare) of the time until the due time.
+	firmHiShare = 8
 )
 
 func newFirm(c Config) (*firm, error) {
@@ -42,16 +57,22 @@ func newFirm(c Config) (*firm, error) {
 	if f.est == 0 {
 		f.est = int64(DefaultMargin)
 	}
+	f.hi = f.est
 	f.setMargin()
 	return f, nil
 }
 
 func (f *firm) setMargin() {
-	m := f.est + f.est/4 + int64(minMargin)
-	if m > f.max {
-		m = f.max
+	f.margin = min(f.est+f.est/4+int64(minMargin), f.max)
+	f.marginHi = max(min(f.hi+f.hi/4+int64(minMargin), f.max), f.margin)
+}
+
+// marginFor returns the margin for a wait with avail ns until the due time.
+func (f *firm) marginFor(avail int64) int64 {
+	if f.marginHi <= avail/firmHiShare {
+		return f.marginHi
 	}
-	f.margin = m
+	return f.margin
 }
 
 // observe updates the lateness estimate and the margin with the lateness
@@ -62,13 +83,18 @@ func (f *firm) observe(late int64) {
 	} else if f.est > firmDown {
 		f.est -= firmDown
 	}
+	if late > f.hi {
+		f.hi += firmUpHi
+	} else if f.hi > firmDownHi {
+		f.hi -= firmDownHi
+	}
 	f.setMargin()
 }
 
 func (f *firm) Wait(due int64) int64 {
 	f.st.Waits++
 	now := clock.Now()
-	if wake := due - f.margin; wake > now {
+	if wake := due - f.marginFor(due-now); wake > now {
 		f.st.Sleeps++
 		sleepUntil(wake)
 		now = clock.Now()

@@ -185,3 +185,33 @@ func TestFirmNew(t *testing.T) {
 		})
 	}
 }
+
+// A long wait covers the higher quantile when that costs at most an eighth
+// of the wait; a short one keeps the 99.5 % margin.
+func TestFirmMarginFor(t *testing.T) {
+	f := &firm{max: int64(DefaultMaxMargin), est: 20_000, hi: 80_000}
+	f.setMargin()
+	if f.margin != 27_000 || f.marginHi != 102_000 {
+		t.Fatalf("margins %d, %d", f.margin, f.marginHi)
+	}
+	for _, tc := range []struct {
+		avail, want int64
+	}{
+		{70_000, 27_000},     // 70 us: the high margin would eat the interval
+		{815_999, 27_000},    // just short of 8 x 102 us
+		{816_000, 102_000},   // 8 x 102 us: the high margin is affordable
+		{2_500_000, 102_000}, // 2.5 ms
+	} {
+		if got := f.marginFor(tc.avail); got != tc.want {
+			t.Errorf("marginFor(%d) = %d, want %d", tc.avail, got, tc.want)
+		}
+	}
+	// The high estimate converges above the low one on the same samples.
+	g := &firm{max: int64(DefaultMaxMargin), est: int64(DefaultMargin), hi: int64(DefaultMargin)}
+	for i := range 200_000 {
+		g.observe(int64(15_000 + (i*7919)%10_000)) // lateness spread over 15-25 us
+	}
+	if g.hi < g.est || g.marginHi < g.margin || g.hi > 26_000 {
+		t.Errorf("est %d hi %d margins %d %d", g.est, g.hi, g.margin, g.marginHi)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/results"
 )
 
 // ProgressMode selects how progress is shown.
@@ -57,8 +58,9 @@ func (p *progress) endRun(r Run, m map[string]float64) {
 	p.mu.Lock()
 	p.active = false
 	p.mu.Unlock()
-	p.line("run %d/%d %s: done, %d packets, ε p50 %.3g us, p99 %.3g us, max %.3g us, CPU %.3g %%",
-		r.Index+1, p.total, paramString(r.Params), int(m[measure.Packets]), m[measure.ErrP50US], m[measure.ErrP99US], m[measure.ErrMaxUS], m[measure.CPUPct])
+	f := results.FormatValue
+	p.line("run %d/%d %s: done, %d packets, ε p50 %s us, p99 %s us, max %s us, CPU %s %%",
+		r.Index+1, p.total, paramString(r.Params), int(m[measure.Packets]), f(m[measure.ErrP50US]), f(m[measure.ErrP99US]), f(m[measure.ErrMaxUS]), f(m[measure.CPUPct]))
 }
 
 // line prints a whole line, clearing a live line first.

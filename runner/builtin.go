@@ -11,12 +11,23 @@ import (
 // specBuiltin makes a builtin that validates its arguments against sig and
 // returns a Spec. labelOf computes the Spec's display label.
 func (h *Host) specBuiltin(sig signature, labelOf func(a starlark.StringDict) string) *starlark.Builtin {
+	return h.specBuiltinPost(sig, labelOf, nil)
+}
+
+// specBuiltinPost is specBuiltin with a check of the whole call (argument
+// combinations, data files) after each argument passed its own.
+func (h *Host) specBuiltinPost(sig signature, labelOf func(a starlark.StringDict) string, post func(thread *starlark.Thread, s *Spec) error) *starlark.Builtin {
 	return starlark.NewBuiltin(sig.fn, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		a, err := sig.unpack(h, args, kwargs)
 		if err != nil {
 			return nil, err
 		}
 		s := &Spec{Kind: sig.fn, Args: a, Order: sig.names(), Pos: callerPos(thread)}
+		if post != nil {
+			if err := post(thread, s); err != nil {
+				return nil, fmt.Errorf("%s: %w", sig.fn, err)
+			}
+		}
 		if labelOf != nil {
 			s.Label = labelOf(a)
 		} else {
@@ -61,11 +72,15 @@ const MaxPackets = 100_000_000
 // The trace domain: where packets and their schedule come from.
 func (h *Host) traceModule() *starlarkstruct.Module {
 	return newModule("trace",
-		h.specBuiltin(signature{fn: "trace.synthetic", args: []arg{
-			{name: "count", kind: kInt(1, MaxPackets), required: true, sweep: true},
-			{name: "interval", kind: kDuration, required: true, sweep: true},
+		h.specBuiltinPost(signature{fn: "trace.synthetic", args: []arg{
+			{name: "count", kind: kInt(1, MaxPackets), sweep: true},
+			{name: "interval", kind: kDuration, sweep: true},
 			{name: "frame", kind: kSize, def: starlark.String("64B"), sweep: true},
-		}}, func(a starlark.StringDict) string { return "synthetic" }),
+			{name: "duration", kind: kDuration, sweep: true},
+			{name: "poisson", kind: kBool, sweep: true},
+			{name: "gaps", kind: kString},
+			{name: "sizes", kind: kString},
+		}}, func(a starlark.StringDict) string { return "synthetic" }, h.checkSynthetic),
 	)
 }
 

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/labrun/labrun/engine/kernel"
@@ -177,7 +176,7 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		mr.Start = time.Now()
 		mr.Status = "running"
 		prog.startRun(r)
-		row, res, rerr := runOne(ctx, dir, r, &prog.sent, o.AllowSystem)
+		row, res, rerr := runOne(ctx, dir, r, prog, o.AllowSystem)
 		mr.End = time.Now()
 		if res != nil {
 			mr.Settings, mr.Timer = res.Settings, res.Timer
@@ -232,10 +231,10 @@ func planHash(p *Plan) string {
 }
 
 // runOne executes one run and writes its per-packet series.
-func runOne(ctx context.Context, dir string, r Run, sent *atomic.Int64, allowSystem bool) (results.Row, *replay.Result, error) {
+func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool) (results.Row, *replay.Result, error) {
 	row := results.Row{ID: r.ID, Params: r.Params}
 	c := r.Config
-	src, err := trace.NewSynthetic(c.Trace.Count, int64(c.Trace.Interval), int(c.Trace.Frame), trace.DefaultEndpoints())
+	src, err := trace.NewSynth(c.Trace.Synth(r.Seed))
 	if err != nil {
 		return row, nil, err
 	}
@@ -244,7 +243,7 @@ func runOne(ctx context.Context, dir string, r Run, sent *atomic.Int64, allowSys
 		if err := os.MkdirAll(filepath.Join(dir, "pcap"), 0o755); err != nil {
 			return row, nil, err
 		}
-		pc, err := tx.NewPcap(filepath.Join(dir, "pcap", r.ID+".pcapng"), tx.PcapBufferFor(c.Trace.Count, int(c.Trace.Frame)), int(c.Sink.Snaplen))
+		pc, err := tx.NewPcap(filepath.Join(dir, "pcap", r.ID+".pcapng"), tx.PcapBufferFor(src.Len(), maxFrame(c.Trace)), int(c.Sink.Snaplen))
 		if err != nil {
 			return row, nil, err
 		}
@@ -254,7 +253,8 @@ func runOne(ctx context.Context, dir string, r Run, sent *atomic.Int64, allowSys
 	if err != nil {
 		return row, nil, err
 	}
-	sent.Store(0)
+	prog.sent.Store(0)
+	prog.packets.Store(int64(src.Len()))
 	ks := c.Kernel.Settings()
 	ks.AllowSystem = allowSystem
 	res, err := replay.Run(ctx, replay.Config{
@@ -262,7 +262,7 @@ func runOne(ctx context.Context, dir string, r Run, sent *atomic.Int64, allowSys
 		Timer:    timer.Config{Mode: mode, Period: time.Duration(c.Timer.Period), Margin: time.Duration(c.Timer.Margin), MaxMargin: time.Duration(c.Timer.MaxMargin)},
 		Sink:     sink,
 		Kernel:   ks,
-		Progress: sent,
+		Progress: &prog.sent,
 	})
 	if cerr := sink.Close(); err == nil && cerr != nil {
 		err = cerr
@@ -342,6 +342,17 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 		md.WriteString("\n")
 	}
 	return results.WriteFileAtomic(filepath.Join(dir, "tables.md"), []byte(md.String()))
+}
+
+// maxFrame is the largest frame a trace sends, without FCS.
+func maxFrame(t TraceConfig) int {
+	n := int(t.Frame)
+	if t.Sizes != nil {
+		for _, v := range t.Sizes.Values {
+			n = max(n, int(v))
+		}
+	}
+	return n
 }
 
 // withAllMetrics returns rows in which every metric a table asks for is

@@ -250,7 +250,13 @@ func (h *Host) resolveLoad(from, name string) (key, display string, err error) {
 		}
 		return stdlibPrefix + rel, stdlibPrefix + rel, nil
 	}
-	relDir, err := filepath.Rel(h.root, filepath.Dir(fromKey))
+	return h.relToFile(from, name)
+}
+
+// relToFile resolves name relative to the folder of script file from,
+// inside the repository root.
+func (h *Host) relToFile(from, name string) (string, string, error) {
+	relDir, err := filepath.Rel(h.root, filepath.Dir(h.files[from]))
 	if err != nil {
 		return "", "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/results"
 )
@@ -80,10 +81,33 @@ type RunConfig struct {
 // TraceConfig is a resolved trace.* value.
 type TraceConfig struct {
 	Kind     string         `json:"kind"`
-	Count    int            `json:"count"`
-	Interval units.Duration `json:"interval_ns"`
-	Frame    units.Size     `json:"frame_bytes"`
+	Count    int            `json:"count,omitempty"`
+	Duration units.Duration `json:"duration_ns,omitempty"`
+	Interval units.Duration `json:"interval_ns,omitempty"`
+	Poisson  bool           `json:"poisson,omitempty"`
+	Gaps     *DataFile      `json:"gaps,omitempty"`
+	Frame    units.Size     `json:"frame_bytes,omitempty"`
+	Sizes    *DataFile      `json:"sizes,omitempty"`
 }
+
+// Synth converts to the engine's synthetic stream configuration.
+func (t TraceConfig) Synth(seed uint64) trace.SynthConfig {
+	c := trace.SynthConfig{Count: t.Count, Duration: int64(t.Duration), Interval: int64(t.Interval), Poisson: t.Poisson,
+		FrameSize: int(t.Frame), Seed: seed, Endpoints: trace.DefaultEndpoints()}
+	if t.Gaps != nil {
+		c.Gaps = t.Gaps.Values
+	}
+	if t.Sizes != nil {
+		for _, v := range t.Sizes.Values {
+			c.Sizes = append(c.Sizes, int(v))
+		}
+	}
+	return c
+}
+
+// Packets is the number of packets the trace sends, when known before it
+// runs (0 for a duration).
+func (t TraceConfig) Packets() int { return t.Count }
 
 // TimerConfig is a resolved timer.* value.
 type TimerConfig struct {
@@ -139,7 +163,18 @@ type PlanAction struct {
 
 // Estimate is the scheduled duration of a run (its trace's span).
 func (r Run) Estimate() time.Duration {
-	return time.Duration(int64(r.Config.Trace.Count-1) * int64(r.Config.Trace.Interval))
+	t := r.Config.Trace
+	switch {
+	case t.Duration > 0:
+		return time.Duration(t.Duration)
+	case t.Gaps != nil:
+		var sum int64
+		for i := 1; i < t.Count; i++ {
+			sum += t.Gaps.Values[(i-1)%len(t.Gaps.Values)]
+		}
+		return time.Duration(sum)
+	}
+	return time.Duration(int64(t.Count-1) * int64(t.Interval))
 }
 
 // plan expands the declared experiment into runs.

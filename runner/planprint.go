@@ -36,7 +36,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		}
 		c := r.Config
 		row = append(row,
-			fmt.Sprintf("%s %d x %v, %v", c.Trace.Kind, c.Trace.Count, c.Trace.Interval, c.Trace.Frame),
+			traceLabel(c.Trace),
 			timerLabel(c.Timer), c.Sink.Kind, r.Estimate().Round(time.Millisecond).String())
 		t.Cells = append(t.Cells, row)
 	}
@@ -56,6 +56,26 @@ func WritePlan(w io.Writer, p *Plan) error {
 		fmt.Fprintf(w, "  %-12s %-40s %-16s runs %s%s\n", a.Setting, a.Value, a.Scope, runList(a.Runs), needs)
 	}
 	return nil
+}
+
+// traceLabel describes a trace in one cell: "synthetic 5000 x 70us, 64B".
+func traceLabel(t TraceConfig) string {
+	n := fmt.Sprintf("%d", t.Count)
+	if t.Duration > 0 {
+		n = "for " + t.Duration.String()
+	}
+	gap := t.Interval.String()
+	switch {
+	case t.Gaps != nil:
+		gap = "gaps from " + t.Gaps.Path
+	case t.Poisson:
+		gap = "Poisson, mean " + gap
+	}
+	size := t.Frame.String()
+	if t.Sizes != nil {
+		size = "sizes from " + t.Sizes.Path
+	}
+	return fmt.Sprintf("%s %s x %s, %s", t.Kind, n, gap, size)
 }
 
 func timerLabel(t TimerConfig) string {

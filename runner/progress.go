@@ -29,6 +29,7 @@ type progress struct {
 	mode    ProgressMode
 	total   int
 	sent    atomic.Int64
+	packets atomic.Int64 // packets of the current run, once its source is built
 	mu      sync.Mutex
 	cur     Run
 	started time.Time
@@ -50,7 +51,7 @@ func (p *progress) startRun(r Run) {
 	p.cur, p.started, p.active = r, time.Now(), true
 	p.mu.Unlock()
 	if p.mode == ProgressPlain {
-		p.line("run %d/%d %s: %d packets, scheduled %v", r.Index+1, p.total, paramString(r.Params), r.Config.Trace.Count, r.Estimate().Round(time.Millisecond))
+		p.line("run %d/%d %s: %s, scheduled %v", r.Index+1, p.total, paramString(r.Params), traceLabel(r.Config.Trace), r.Estimate().Round(time.Millisecond))
 	}
 }
 
@@ -92,7 +93,7 @@ func (p *progress) draw() {
 		p.mu.Lock()
 		if p.active {
 			n := p.sent.Load()
-			total := int64(p.cur.Config.Trace.Count)
+			total := p.packets.Load()
 			el := time.Since(p.started)
 			rate := float64(n) / el.Seconds()
 			left := time.Duration(0)

@@ -19,8 +19,16 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	cfg := RunConfig{Rep: rep}
 
 	tr := subst(a["trace"], point).(*Spec)
-	cfg.Trace = TraceConfig{Kind: tr.name(), Count: int(intArg(tr, "count")), Interval: durArg(tr, "interval"), Frame: sizeArg(tr, "frame")}
-	if cfg.Trace.Frame < trace.MinFrame || cfg.Trace.Frame > trace.MaxFrame {
+	cfg.Trace = TraceConfig{Kind: tr.name(), Count: int(intArg(tr, "count")), Duration: durArg(tr, "duration"),
+		Interval: durArg(tr, "interval"), Poisson: tr.Args["poisson"] == starlark.True, Frame: sizeArg(tr, "frame"),
+		Gaps: tr.Files["gaps"], Sizes: tr.Files["sizes"]}
+	if cfg.Trace.Sizes != nil {
+		cfg.Trace.Frame = 0
+	}
+	if cfg.Trace.Duration > 0 && cfg.Trace.Interval == 0 && cfg.Trace.Gaps == nil {
+		return cfg, posError(tr.Pos, "%s: a duration needs an interval > 0", tr.Kind)
+	}
+	if cfg.Trace.Sizes == nil && (cfg.Trace.Frame < trace.MinFrame || cfg.Trace.Frame > trace.MaxFrame) {
 		return cfg, posError(tr.Pos, "%s: frame %v out of range [%dB, %dB] (sizes count the Ethernet frame with its FCS)", tr.Kind, cfg.Trace.Frame, trace.MinFrame, trace.MaxFrame)
 	}
 

@@ -21,6 +21,9 @@ type Spec struct {
 	// Label is how the value appears in tables and plans when it is a sweep
 	// value, e.g. "firm" or "tick(10ms)".
 	Label string
+	// Files are the data files its arguments name, read and checked when
+	// the script built the value.
+	Files map[string]*DataFile
 }
 
 var (

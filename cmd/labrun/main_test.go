@@ -121,7 +121,7 @@ func TestRunEndToEnd(t *testing.T) {
 		}
 	}
 	// Progress: a line per run started and finished.
-	for _, want := range []string{"run 1/4 interval=100us timer=busy: 50 packets", "run 4/4 interval=200us timer=sleep: done, 50 packets"} {
+	for _, want := range []string{"run 1/4 interval=100us timer=busy: synthetic 50 x 100us, 64B", "run 4/4 interval=200us timer=sleep: done, 50 packets"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}

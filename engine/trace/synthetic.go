@@ -3,6 +3,7 @@ package trace
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net"
 
 	"github.com/google/gopacket"
@@ -28,6 +29,9 @@ var Magic = [4]byte{'L', 'R', 'U', 'N'}
 const (
 	HeaderLen = 14 + 20 + 8 // Ethernet, IPv4, UDP
 	seqOff    = HeaderLen + 4
+	ipLenOff  = 14 + 2
+	ipCsOff   = 14 + 10
+	udpLenOff = 14 + 20 + 4
 	udpCsOff  = 14 + 20 + 6
 )
 
@@ -52,35 +56,169 @@ func DefaultEndpoints() Endpoints {
 	}
 }
 
-// Synthetic is a fixed-interval schedule of identical Ethernet/IPv4/UDP
-// frames whose payload carries a sequence number. The UDP checksum is kept
-// valid by updating it incrementally for the sequence number (RFC 1624).
+// SynthConfig describes a synthetic stream: when packets leave (a fixed
+// interval, Poisson arrivals, or gaps cycled from a list as Caliper's -D)
+// and how large they are (one size, or sizes cycled from a list as -L),
+// for a number of packets or a duration.
+type SynthConfig struct {
+	// Count is the number of packets; 0 means as many as fit in Duration.
+	Count int
+	// Duration bounds the schedule when Count is 0: packets whose offset
+	// is below Duration are sent.
+	Duration int64
+	// Interval is the gap between packets, ns (the mean gap with Poisson).
+	Interval int64
+	// Poisson draws exponential gaps with mean Interval from Seed.
+	Poisson bool
+	// Gaps, if set, are the gaps in ns, cycled (the first packet leaves at
+	// offset 0).
+	Gaps []int64
+	// FrameSize is the frame size with FCS; Sizes, if set, are cycled.
+	FrameSize int
+	Sizes     []int
+	// Seed drives every random choice.
+	Seed      uint64
+	Endpoints Endpoints
+}
+
+// MaxSynthPackets bounds a synthetic stream (its schedule is kept in memory).
+const MaxSynthPackets = 100_000_000
+
+// Synthetic is a schedule of Ethernet/IPv4/UDP frames whose payload carries
+// a sequence number. The schedule (offsets and sizes) is computed when the
+// source is made, so Next only patches the template: the sequence number,
+// the lengths, and the IPv4 and UDP checksums, updated incrementally (RFC
+// 1624) from sums precomputed without them.
 type Synthetic struct {
-	count    int
-	interval int64
-	next     int
-	frame    []byte
-	base     uint32 // one's complement sum of the UDP checksum with seq = 0
+	offsets []int64
+	sizes   []uint16 // nil: every frame is size
+	size    int
+	next    int
+	frame   []byte // template at the largest size
+	ipBase  uint32 // IPv4 header sum with total length and checksum 0
+	udpBase uint32 // UDP sum (with pseudo-header) with lengths, seq and checksum 0
 }
 
 // NewSynthetic makes count frames of frameSize bytes (with FCS), one every
 // interval ns.
 func NewSynthetic(count int, interval int64, frameSize int, ep Endpoints) (*Synthetic, error) {
-	if count <= 0 {
-		return nil, fmt.Errorf("synthetic trace: count must be > 0, got %d", count)
+	return NewSynth(SynthConfig{Count: count, Interval: interval, FrameSize: frameSize, Endpoints: ep})
+}
+
+// NewSynth makes the stream c describes.
+func NewSynth(c SynthConfig) (*Synthetic, error) {
+	if c.Count < 0 || c.Count > MaxSynthPackets {
+		return nil, fmt.Errorf("synthetic trace: count %d out of range [1, %d]", c.Count, MaxSynthPackets)
 	}
-	if interval < 0 {
-		return nil, fmt.Errorf("synthetic trace: interval must be >= 0, got %d ns", interval)
+	if c.Count == 0 && c.Duration <= 0 {
+		return nil, fmt.Errorf("synthetic trace: give a count or a duration")
 	}
-	if frameSize < MinFrame || frameSize > MaxFrame {
-		return nil, fmt.Errorf("synthetic trace: frame size %dB out of range [%dB, %dB]", frameSize, MinFrame, MaxFrame)
+	if c.Interval < 0 {
+		return nil, fmt.Errorf("synthetic trace: interval must be >= 0, got %d ns", c.Interval)
 	}
-	frame, err := buildFrame(frameSize-FCSLen, ep)
+	for i, g := range c.Gaps {
+		if g < 0 {
+			return nil, fmt.Errorf("synthetic trace: gap %d is negative (%d ns)", i+1, g)
+		}
+	}
+	sizes := c.Sizes
+	if len(sizes) == 0 {
+		sizes = []int{c.FrameSize}
+	}
+	largest := 0
+	for i, n := range sizes {
+		if n < MinFrame || n > MaxFrame {
+			return nil, fmt.Errorf("synthetic trace: frame size %d (#%d) out of range [%dB, %dB]", n, i+1, MinFrame, MaxFrame)
+		}
+		largest = max(largest, n)
+	}
+	offsets, err := c.schedule()
 	if err != nil {
 		return nil, err
 	}
-	cs := binary.BigEndian.Uint16(frame[udpCsOff:])
-	return &Synthetic{count: count, interval: interval, frame: frame, base: uint32(^cs)}, nil
+	frame, err := buildFrame(largest-FCSLen, c.Endpoints)
+	if err != nil {
+		return nil, err
+	}
+	s := &Synthetic{offsets: offsets, size: sizes[0], frame: frame}
+	if len(sizes) > 1 {
+		s.sizes = make([]uint16, len(offsets))
+		for i := range s.sizes {
+			s.sizes[i] = uint16(sizes[i%len(sizes)])
+		}
+	}
+	// Sums of the fields that never change; lengths, the sequence number
+	// and the checksums are zero in them.
+	binary.BigEndian.PutUint16(frame[ipLenOff:], 0)
+	binary.BigEndian.PutUint16(frame[ipCsOff:], 0)
+	s.ipBase = sum16(frame[14:34], 0)
+	binary.BigEndian.PutUint16(frame[udpLenOff:], 0)
+	binary.BigEndian.PutUint16(frame[udpCsOff:], 0)
+	s.udpBase = sum16(frame[26:34], 17) + sum16(frame[34:], 0)
+	return s, nil
+}
+
+// schedule computes every packet's offset from the start.
+func (c SynthConfig) schedule() ([]int64, error) {
+	var rng *rand.Rand
+	if c.Poisson {
+		rng = rand.New(rand.NewPCG(c.Seed, 0x6c6162727566)) // "labrun"
+	}
+	gap := func(i int) int64 {
+		switch {
+		case len(c.Gaps) > 0:
+			return c.Gaps[(i-1)%len(c.Gaps)]
+		case rng != nil:
+			return int64(rng.ExpFloat64() * float64(c.Interval))
+		}
+		return c.Interval
+	}
+	var offsets []int64
+	if c.Count > 0 {
+		offsets = make([]int64, c.Count)
+	}
+	t := int64(0)
+	for i := 0; ; i++ {
+		if i > 0 {
+			t += gap(i)
+		}
+		if c.Count > 0 {
+			if i == c.Count {
+				break
+			}
+			offsets[i] = t
+			continue
+		}
+		if t >= c.Duration {
+			break
+		}
+		if i == MaxSynthPackets {
+			return nil, fmt.Errorf("synthetic trace: more than %d packets in %d ns", MaxSynthPackets, c.Duration)
+		}
+		if t == 0 && i > 0 && gap(i) == 0 {
+			return nil, fmt.Errorf("synthetic trace: a duration needs gaps > 0")
+		}
+		offsets = append(offsets, t)
+	}
+	return offsets, nil
+}
+
+// sum16 adds b as big-endian 16-bit words to initial, unfolded.
+func sum16(b []byte, initial uint32) uint32 {
+	s := initial
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	return s
+}
+
+func fold(s uint32) uint16 {
+	s = (s >> 16) + (s & 0xffff)
+	s += s >> 16
+	return ^uint16(s)
 }
 
 func buildFrame(n int, ep Endpoints) ([]byte, error) {
@@ -102,31 +240,43 @@ func buildFrame(n int, ep Endpoints) ([]byte, error) {
 }
 
 // Len implements Source.
-func (s *Synthetic) Len() int { return s.count }
+func (s *Synthetic) Len() int { return len(s.offsets) }
 
 // Rewind implements Source.
 func (s *Synthetic) Rewind() { s.next = 0 }
 
 // Next implements Source. The frame is shared between calls.
 func (s *Synthetic) Next(p *Packet) bool {
-	if s.next >= s.count {
+	i := s.next
+	if i >= len(s.offsets) {
 		return false
 	}
-	seq := uint64(s.next)
-	binary.BigEndian.PutUint64(s.frame[seqOff:], seq)
-	sum := s.base + uint32(seq>>48) + uint32(seq>>32&0xffff) + uint32(seq>>16&0xffff) + uint32(seq&0xffff)
-	sum = (sum >> 16) + (sum & 0xffff)
-	sum += sum >> 16
-	cs := ^uint16(sum)
+	s.fill(i, uint64(i), p)
+	s.next++
+	return true
+}
+
+// fill builds packet i of the schedule carrying sequence number seq.
+func (s *Synthetic) fill(i int, seq uint64, p *Packet) {
+	size := s.size
+	if s.sizes != nil {
+		size = int(s.sizes[i])
+	}
+	n := size - FCSLen
+	f := s.frame[:n]
+	binary.BigEndian.PutUint64(f[seqOff:], seq)
+	ipLen, udpLen := uint32(n-14), uint32(n-34)
+	binary.BigEndian.PutUint16(f[ipLenOff:], uint16(ipLen))
+	binary.BigEndian.PutUint16(f[ipCsOff:], fold(s.ipBase+ipLen))
+	binary.BigEndian.PutUint16(f[udpLenOff:], uint16(udpLen))
+	cs := fold(s.udpBase + 2*udpLen + uint32(seq>>48) + uint32(seq>>32&0xffff) + uint32(seq>>16&0xffff) + uint32(seq&0xffff))
 	if cs == 0 {
 		cs = 0xffff // 0 means "no checksum" in UDP
 	}
-	binary.BigEndian.PutUint16(s.frame[udpCsOff:], cs)
-	p.Offset = int64(s.next) * s.interval
+	binary.BigEndian.PutUint16(f[udpCsOff:], cs)
+	p.Offset = s.offsets[i]
 	p.Seq = seq
-	p.Frame = s.frame
-	s.next++
-	return true
+	p.Frame = f
 }
 
 // SeqOf returns the sequence number of a synthetic frame, and false if the

@@ -77,10 +77,10 @@ func TestSyntheticChecksumLargeSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	var p Packet
-	for _, seq := range []int{0xffff, 0x10000, 0xfffffffe, 1<<48 + 0xffff, 1<<62 - 1} {
-		s.next, s.count = seq, seq+1
-		if !s.Next(&p) {
-			t.Fatal("no packet")
+	for _, seq := range []uint64{0xffff, 0x10000, 0xfffffffe, 1<<48 + 0xffff, 1<<64 - 1} {
+		s.fill(0, seq, &p)
+		if got, _ := SeqOf(p.Frame); got != seq {
+			t.Fatalf("seq %d read back as %d", seq, got)
 		}
 		verifyUDP(t, p.Frame)
 	}
@@ -104,7 +104,10 @@ func TestSyntheticErrors(t *testing.T) {
 }
 
 func TestSyntheticNextDoesNotAllocate(t *testing.T) {
-	s, _ := NewSynthetic(1<<30, 1, 64, DefaultEndpoints())
+	s, err := NewSynthetic(10_000, 1, 64, DefaultEndpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var p Packet
 	if n := testing.AllocsPerRun(1000, func() { s.Next(&p) }); n != 0 {
 		t.Fatalf("Next allocates %v", n)
@@ -112,10 +115,66 @@ func TestSyntheticNextDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkSyntheticNext(b *testing.B) {
-	s, _ := NewSynthetic(1<<62, 1, 64, DefaultEndpoints())
+	s, err := NewSynthetic(1<<20, 1, 64, DefaultEndpoints())
+	if err != nil {
+		b.Fatal(err)
+	}
 	var p Packet
 	b.ReportAllocs()
 	for b.Loop() {
-		s.Next(&p)
+		if !s.Next(&p) {
+			s.Rewind()
+		}
+	}
+}
+
+// Sizes and gaps cycle as Caliper's -L and -D files do; every frame keeps
+// valid lengths and checksums whatever its size.
+func TestSynthSizesAndGaps(t *testing.T) {
+	s, err := NewSynth(SynthConfig{Count: 7, Gaps: []int64{10, 20, 30}, Sizes: []int{64, 1518, 100}, Endpoints: DefaultEndpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOff := []int64{0, 10, 30, 60, 70, 90, 120}
+	wantSize := []int{64, 1518, 100, 64, 1518, 100, 64}
+	var p Packet
+	for i := 0; s.Next(&p); i++ {
+		if p.Offset != wantOff[i] || len(p.Frame) != wantSize[i]-FCSLen {
+			t.Fatalf("packet %d: offset %d size %d, want %d %d", i, p.Offset, len(p.Frame)+FCSLen, wantOff[i], wantSize[i])
+		}
+		verifyUDP(t, p.Frame)
+	}
+}
+
+// A duration bounds the stream instead of a count; Poisson gaps are
+// deterministic from the seed and have about the requested mean.
+func TestSynthDurationAndPoisson(t *testing.T) {
+	s, err := NewSynth(SynthConfig{Duration: 1000, Interval: 300, FrameSize: 64, Endpoints: DefaultEndpoints()})
+	if err != nil || s.Len() != 4 { // offsets 0, 300, 600, 900
+		t.Fatalf("len %d, err %v", s.Len(), err)
+	}
+	mk := func(seed uint64) []int64 {
+		s, err := NewSynth(SynthConfig{Count: 20000, Interval: 1000, Poisson: true, Seed: seed, FrameSize: 64, Endpoints: DefaultEndpoints()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.offsets
+	}
+	a, b, c := mk(1), mk(1), mk(2)
+	if a[19999] != b[19999] || a[19999] == c[19999] {
+		t.Fatalf("same seed must give the same schedule, another seed another one: %d %d %d", a[19999], b[19999], c[19999])
+	}
+	if mean := float64(a[19999]) / 19999; mean < 950 || mean > 1050 {
+		t.Fatalf("mean gap %.1f, want about 1000", mean)
+	}
+	for _, bad := range []SynthConfig{
+		{FrameSize: 64}, // neither count nor duration
+		{Count: 1, FrameSize: 64, Gaps: []int64{-1}}, // a negative gap
+		{Count: 1, Sizes: []int{64, 63}},             // a size below the Ethernet minimum
+		{Duration: 10, FrameSize: 64},                // a duration with zero gaps never ends
+	} {
+		if _, err := NewSynth(bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
 	}
 }

@@ -1,0 +1,126 @@
+package runner
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/labrun/labrun/engine/trace"
+)
+
+// DataFile is a file of numbers a script names, such as Caliper-style gap
+// (-D) and size (-L) files: whitespace-separated non-negative integers.
+type DataFile struct {
+	Path   string  `json:"path"` // as shown to the user
+	SHA256 string  `json:"sha256"`
+	Count  int     `json:"count"`
+	Values []int64 `json:"-"`
+}
+
+// MaxDataValues bounds a data file.
+const MaxDataValues = 10_000_000
+
+// dataFile reads a data file named by a script: relative to the calling
+// file, inside the repository root, as load() paths are.
+func (h *Host) dataFile(thread *starlark.Thread, arg, name string) (*DataFile, error) {
+	from := callerPos(thread).Filename()
+	if strings.HasPrefix(h.files[from], stdlibPrefix) {
+		return nil, fmt.Errorf("%s: the standard library cannot name data files", arg)
+	}
+	var key, display string
+	var err error
+	switch {
+	case strings.HasPrefix(name, "/"):
+		return nil, fmt.Errorf("%s: absolute path %q is not allowed; use a path relative to this file or //path from the repository root", arg, name)
+	case strings.HasPrefix(name, "//"):
+		key, display, err = h.inRoot(name, strings.TrimPrefix(name, "//"), h.root)
+	default:
+		key, display, err = h.relToFile(from, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", arg, err)
+	}
+	data, err := os.ReadFile(key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", arg, display, unwrapPathErr(err))
+	}
+	vals, err := parseNumbers(display, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", arg, err)
+	}
+	sum := sha256.Sum256(data)
+	df := &DataFile{Path: display, SHA256: hex.EncodeToString(sum[:]), Count: len(vals), Values: vals}
+	h.addSource(display, key, data)
+	return df, nil
+}
+
+// parseNumbers reads whitespace-separated non-negative integers; an error
+// names the file, line and column of the bad token.
+func parseNumbers(name string, data []byte) ([]int64, error) {
+	var vals []int64
+	for ln, line := range bytes.Split(data, []byte("\n")) {
+		if i := bytes.IndexByte(line, '#'); i >= 0 {
+			line = line[:i] // comments
+		}
+		col := 0
+		for _, f := range strings.Fields(string(line)) {
+			col = strings.Index(string(line[col:]), f) + col
+			v, err := strconv.ParseInt(f, 10, 64)
+			if err != nil || v < 0 {
+				return nil, fmt.Errorf("%s:%d:%d: %q is not a non-negative integer (the file holds whitespace-separated integers; '#' starts a comment)", name, ln+1, col+1, f)
+			}
+			if len(vals) == MaxDataValues {
+				return nil, fmt.Errorf("%s:%d: more than %d values", name, ln+1, MaxDataValues)
+			}
+			vals = append(vals, v)
+			col += len(f)
+		}
+	}
+	if len(vals) == 0 {
+		return nil, fmt.Errorf("%s: no values", name)
+	}
+	return vals, nil
+}
+
+// checkSynthetic checks trace.synthetic's argument combinations and reads
+// its data files.
+func (h *Host) checkSynthetic(thread *starlark.Thread, s *Spec) error {
+	a := s.Args
+	hasCount, hasDur := a["count"] != starlark.None, a["duration"] != starlark.None
+	switch {
+	case hasCount == hasDur:
+		return fmt.Errorf("give count (packets, as Caliper's -n) or duration (as -t), not both or neither")
+	case a["interval"] == starlark.None && a["gaps"] == starlark.None:
+		return fmt.Errorf("give interval (a fixed or, with poisson = True, mean gap) or gaps (a file of gaps in ns, as Caliper's -D)")
+	case a["interval"] != starlark.None && a["gaps"] != starlark.None:
+		return fmt.Errorf("give interval or gaps, not both")
+	case a["poisson"] == starlark.True && a["gaps"] != starlark.None:
+		return fmt.Errorf("poisson draws gaps with mean interval; it does not combine with a gaps file")
+	case a["sizes"] != starlark.None && s.Args["frame"] != starlark.String("64B"):
+		return fmt.Errorf("give frame or sizes (a file of frame sizes in bytes, as Caliper's -L), not both")
+	}
+	s.Files = map[string]*DataFile{}
+	for _, arg := range []string{"gaps", "sizes"} {
+		if name, ok := a[arg].(starlark.String); ok {
+			df, err := h.dataFile(thread, arg, string(name))
+			if err != nil {
+				return err
+			}
+			s.Files[arg] = df
+		}
+	}
+	if df := s.Files["sizes"]; df != nil {
+		for i, v := range df.Values {
+			if v < trace.MinFrame || v > trace.MaxFrame {
+				return fmt.Errorf("sizes: %s: value %d (%d) out of range [%dB, %dB] (frame sizes with FCS)", df.Path, i+1, v, trace.MinFrame, trace.MaxFrame)
+			}
+		}
+	}
+	return nil
+}

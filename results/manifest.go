@@ -50,6 +50,7 @@ type ManifestRun struct {
 	End      time.Time         `json:"end,omitzero"`
 	Settings any               `json:"settings,omitempty"`
 	Timer    any               `json:"timer,omitempty"`
+	Trace    any               `json:"trace,omitempty"`
 	Series   string            `json:"series,omitempty"`
 	Files    []string          `json:"files,omitempty"`
 }

@@ -81,6 +81,23 @@ func (h *Host) traceModule() *starlarkstruct.Module {
 			{name: "gaps", kind: kString},
 			{name: "sizes", kind: kString},
 		}}, func(a starlark.StringDict) string { return "synthetic" }, h.checkSynthetic),
+		h.specBuiltinPost(signature{fn: "trace.pcap", positional: 1, args: []arg{
+			{name: "path", kind: kString},
+			{name: "generate", kind: kSpec("trace", `trace.synthetic(count = 1000000, interval = "20us")`)},
+			{name: "reader", kind: kEnum("mmap", "buffered"), sweep: true},
+			{name: "window", kind: kSize, sweep: true},
+			{name: "lenient", kind: kBool},
+			{name: "speed", kind: kindFunc(checkSpeed), sweep: true},
+			{name: "rate", kind: kRate, sweep: true},
+			{name: "layer", kind: kEnum("l2", "l1")},
+			{name: "topspeed", kind: kBool, sweep: true},
+			{name: "loop", kind: kInt(1, 1_000_000), sweep: true},
+			{name: "zero_payload", kind: kBool, sweep: true},
+			{name: "rewrite", kind: kString},
+			{name: "snaplen", kind: kSize},
+			{name: "cold_cache", kind: kBool, sweep: true},
+			{name: "read_latency", kind: kBool},
+		}}, func(a starlark.StringDict) string { return "pcap" }, h.checkPcap),
 	)
 }
 

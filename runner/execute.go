@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/engine/replay"
 	"github.com/labrun/labrun/engine/timer"
 	"github.com/labrun/labrun/engine/trace"
@@ -176,7 +177,11 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		mr.Start = time.Now()
 		mr.Status = "running"
 		prog.startRun(r)
-		row, res, rerr := runOne(ctx, dir, r, prog, o.AllowSystem)
+		var ts trace.CaptureStats
+		row, res, rerr := runOne(ctx, dir, r, prog, o.AllowSystem, p.Seed, &ts)
+		if ts.Packets > 0 {
+			mr.Trace = ts
+		}
 		mr.End = time.Now()
 		if res != nil {
 			mr.Settings, mr.Timer = res.Settings, res.Timer
@@ -231,12 +236,16 @@ func planHash(p *Plan) string {
 }
 
 // runOne executes one run and writes its per-packet series.
-func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool) (results.Row, *replay.Result, error) {
+func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (results.Row, *replay.Result, error) {
 	row := results.Row{ID: r.ID, Params: r.Params}
 	c := r.Config
-	src, err := trace.NewSynth(c.Trace.Synth(r.Seed))
+	src, err := buildSource(dir, c.Trace, r.Seed, expSeed)
 	if err != nil {
 		return row, nil, err
+	}
+	if cs, ok := src.(*trace.CaptureSource); ok {
+		defer cs.Close()
+		*traceInfo = cs.Stats()
 	}
 	var sink tx.Sink = &tx.Null{}
 	if c.Sink.Kind == "pcap" {
@@ -267,11 +276,26 @@ func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem 
 	if cerr := sink.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
+	var lat []int64
+	if cs, ok := src.(*trace.CaptureSource); ok {
+		if err == nil && cs.Err() != nil {
+			err = cs.Err()
+		}
+		lat = cs.ReadLatency()
+		if lat != nil {
+			lat = lat[:len(res.Sched)]
+		}
+	}
 	if err != nil {
 		return row, res, err
 	}
 	row.Metrics = res.Metrics()
-	if err := writeSeries(filepath.Join(dir, "series", r.ID+".csv"), res); err != nil {
+	measure.AddReadMetrics(row.Metrics, lat)
+	if cs, ok := src.(*trace.CaptureSource); ok {
+		st := cs.Stats()
+		row.Metrics[measure.Skipped] = float64(st.NotEthernet + st.Untransformable)
+	}
+	if err := writeSeries(filepath.Join(dir, "series", r.ID+".csv"), res, lat); err != nil {
 		return row, res, err
 	}
 	return row, res, nil
@@ -279,14 +303,18 @@ func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem 
 
 // writeSeries writes one row per packet: index, scheduled and actual send
 // time relative to the run's start, and the error, all in ns.
-func writeSeries(path string, res *replay.Result) error {
+func writeSeries(path string, res *replay.Result, readLat []int64) error {
 	f, err := results.CreateAtomic(path)
 	if err != nil {
 		return err
 	}
 	defer f.Abort()
 	w := bufio.NewWriterSize(f, 1<<16)
-	w.WriteString("packet,scheduled_ns,actual_ns,error_ns\n")
+	if readLat != nil {
+		w.WriteString("packet,scheduled_ns,actual_ns,error_ns,read_ns\n")
+	} else {
+		w.WriteString("packet,scheduled_ns,actual_ns,error_ns\n")
+	}
 	var b []byte
 	for i := range res.Sched {
 		b = strconv.AppendInt(b[:0], int64(i), 10)
@@ -296,6 +324,10 @@ func writeSeries(path string, res *replay.Result) error {
 		b = strconv.AppendInt(b, res.Actual[i]-res.Start, 10)
 		b = append(b, ',')
 		b = strconv.AppendInt(b, res.Actual[i]-res.Sched[i], 10)
+		if readLat != nil {
+			b = append(b, ',')
+			b = strconv.AppendInt(b, readLat[i], 10)
+		}
 		b = append(b, '\n')
 		w.Write(b)
 	}

@@ -38,9 +38,9 @@ func writeFigures(dir string, p *Plan, rows []results.Row) error {
 		cols := append([]string{"run"}, f.Facet...)
 		switch f.Kind {
 		case "series":
-			w.WriteString(strings.Join(append(cols, "packet", "time_s", "err_us"), ",") + "\n")
+			w.WriteString(strings.Join(append(cols, "packet", "time_s", f.Y), ",") + "\n")
 		case "cdf":
-			w.WriteString(strings.Join(append(cols, "err_us", "cdf"), ",") + "\n")
+			w.WriteString(strings.Join(append(cols, f.X, "cdf"), ",") + "\n")
 		}
 		for _, r := range rows {
 			s, err := readSeries(filepath.Join(dir, "series", r.ID+".csv"))
@@ -51,13 +51,19 @@ func writeFigures(dir string, p *Plan, rows []results.Row) error {
 			for _, k := range f.Facet {
 				prefix += "," + csvField(r.Params[k])
 			}
+			vals := s.errs
+			if f.Y == "read_us" || f.X == "read_us" {
+				if vals = s.reads; vals == nil {
+					continue // this run did not record read latency
+				}
+			}
 			switch f.Kind {
 			case "series":
-				for i := range s.errs {
-					fmt.Fprintf(w, "%s,%d,%s,%s\n", prefix, i, fnum(float64(s.sched[i])/1e9), fnum(float64(s.errs[i])/1e3))
+				for i := range vals {
+					fmt.Fprintf(w, "%s,%d,%s,%s\n", prefix, i, fnum(float64(s.sched[i])/1e9), fnum(float64(vals[i])/1e3))
 				}
 			case "cdf":
-				sorted := slices.Clone(s.errs)
+				sorted := slices.Clone(vals)
 				slices.Sort(sorted)
 				for _, k := range cdfRanks(len(sorted)) {
 					fmt.Fprintf(w, "%s,%s,%s\n", prefix, fnum(float64(sorted[k])/1e3), fnum(float64(k+1)/float64(len(sorted))))
@@ -107,7 +113,7 @@ func csvField(s string) string {
 	return s
 }
 
-type series struct{ sched, errs []int64 }
+type series struct{ sched, errs, reads []int64 }
 
 // readSeries reads a series/<id>.csv written by writeSeries.
 func readSeries(path string) (*series, error) {
@@ -125,8 +131,15 @@ func readSeries(path string) (*series, error) {
 			continue
 		}
 		parts := strings.Split(sc.Text(), ",")
-		if len(parts) != 4 {
-			return nil, fmt.Errorf("%s:%d: want 4 fields, got %d", path, line, len(parts))
+		if len(parts) != 4 && len(parts) != 5 {
+			return nil, fmt.Errorf("%s:%d: want 4 or 5 fields, got %d", path, line, len(parts))
+		}
+		if len(parts) == 5 {
+			r, err := strconv.ParseInt(parts[4], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: bad number", path, line)
+			}
+			s.reads = append(s.reads, r)
 		}
 		sched, err1 := strconv.ParseInt(parts[1], 10, 64)
 		e, err2 := strconv.ParseInt(parts[3], 10, 64)

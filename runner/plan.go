@@ -88,6 +88,22 @@ type TraceConfig struct {
 	Gaps     *DataFile      `json:"gaps,omitempty"`
 	Frame    units.Size     `json:"frame_bytes,omitempty"`
 	Sizes    *DataFile      `json:"sizes,omitempty"`
+	// trace.pcap
+	Capture     *CaptureFile `json:"capture,omitempty"`
+	Generate    *TraceConfig `json:"generate,omitempty"`
+	Reader      string       `json:"reader,omitempty"`
+	Window      units.Size   `json:"window,omitempty"`
+	Lenient     bool         `json:"lenient,omitempty"`
+	Speed       float64      `json:"speed,omitempty"`
+	Rate        string       `json:"rate,omitempty"`
+	Layer       string       `json:"layer,omitempty"`
+	Topspeed    bool         `json:"topspeed,omitempty"`
+	Loops       int          `json:"loops,omitempty"`
+	ZeroPayload bool         `json:"zero_payload,omitempty"`
+	Rewrite     string       `json:"rewrite,omitempty"`
+	Snaplen     units.Size   `json:"snaplen,omitempty"`
+	ColdCache   bool         `json:"cold_cache,omitempty"`
+	ReadLatency bool         `json:"read_latency,omitempty"`
 }
 
 // Synth converts to the engine's synthetic stream configuration.
@@ -163,7 +179,20 @@ type PlanAction struct {
 
 // Estimate is the scheduled duration of a run (its trace's span).
 func (r Run) Estimate() time.Duration {
-	t := r.Config.Trace
+	return r.Config.Trace.estimate()
+}
+
+func (t TraceConfig) estimate() time.Duration {
+	if t.Kind == "pcap" {
+		if t.Generate == nil || t.Topspeed || t.Rate != "" {
+			return 0 // known once the file is read
+		}
+		d := t.Generate.estimate()
+		if t.Speed > 0 {
+			d = time.Duration(float64(d) / t.Speed)
+		}
+		return d * time.Duration(max(t.Loops, 1))
+	}
 	switch {
 	case t.Duration > 0:
 		return time.Duration(t.Duration)
@@ -413,6 +442,10 @@ func planActions(runs []Run) []PlanAction {
 			if !found {
 				out = append(out, PlanAction{Action: a, Runs: []int{r.Index + 1}})
 			}
+		}
+		if r.Config.Trace.ColdCache {
+			a := kernel.Action{Setting: "cold_cache", Value: "evict the trace from the page cache (fadvise)", Scope: "trace file"}
+			out = append(out, PlanAction{Action: a, Runs: []int{r.Index + 1}})
 		}
 		if r.Config.Sink.Kind == "pcap" {
 			a := kernel.Action{Setting: "file", Value: "pcap/" + r.ID + ".pcapng", Scope: "output folder"}

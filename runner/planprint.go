@@ -60,6 +60,24 @@ func WritePlan(w io.Writer, p *Plan) error {
 
 // traceLabel describes a trace in one cell: "synthetic 5000 x 70us, 64B".
 func traceLabel(t TraceConfig) string {
+	if t.Kind == "pcap" {
+		src := ""
+		if t.Capture != nil {
+			src = t.Capture.Path
+		} else {
+			src = "generated " + traceLabel(*t.Generate)
+		}
+		pace := "own timestamps"
+		switch {
+		case t.Topspeed:
+			pace = "topspeed"
+		case t.Rate != "":
+			pace = t.Rate + " (" + t.Layer + ")"
+		case t.Speed > 0 && t.Speed != 1:
+			pace = fmt.Sprintf("x%g", t.Speed)
+		}
+		return fmt.Sprintf("pcap %s, %s, %s reader", src, pace, t.Reader)
+	}
 	n := fmt.Sprintf("%d", t.Count)
 	if t.Duration > 0 {
 		n = "for " + t.Duration.String()

@@ -18,19 +18,11 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	a := h.exp.args
 	cfg := RunConfig{Rep: rep}
 
-	tr := subst(a["trace"], point).(*Spec)
-	cfg.Trace = TraceConfig{Kind: tr.name(), Count: int(intArg(tr, "count")), Duration: durArg(tr, "duration"),
-		Interval: durArg(tr, "interval"), Poisson: tr.Args["poisson"] == starlark.True, Frame: sizeArg(tr, "frame"),
-		Gaps: tr.Files["gaps"], Sizes: tr.Files["sizes"]}
-	if cfg.Trace.Sizes != nil {
-		cfg.Trace.Frame = 0
+	t, err := resolveTrace(subst(a["trace"], point).(*Spec))
+	if err != nil {
+		return cfg, err
 	}
-	if cfg.Trace.Duration > 0 && cfg.Trace.Interval == 0 && cfg.Trace.Gaps == nil {
-		return cfg, posError(tr.Pos, "%s: a duration needs an interval > 0", tr.Kind)
-	}
-	if cfg.Trace.Sizes == nil && (cfg.Trace.Frame < trace.MinFrame || cfg.Trace.Frame > trace.MaxFrame) {
-		return cfg, posError(tr.Pos, "%s: frame %v out of range [%dB, %dB] (sizes count the Ethernet frame with its FCS)", tr.Kind, cfg.Trace.Frame, trace.MinFrame, trace.MaxFrame)
-	}
+	cfg.Trace = t
 
 	tm := subst(a["timer"], point).(*Spec)
 	cfg.Timer = TimerConfig{Mode: tm.name(), Period: durArg(tm, "period"), Margin: durArg(tm, "margin"), MaxMargin: durArg(tm, "max_margin")}
@@ -70,6 +62,52 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// resolveTrace converts a resolved trace.* value.
+func resolveTrace(tr *Spec) (TraceConfig, error) {
+	if tr.Kind == "trace.pcap" {
+		return resolvePcap(tr)
+	}
+	t := TraceConfig{Kind: tr.name(), Count: int(intArg(tr, "count")), Duration: durArg(tr, "duration"),
+		Interval: durArg(tr, "interval"), Poisson: tr.Args["poisson"] == starlark.True, Frame: sizeArg(tr, "frame"),
+		Gaps: tr.Files["gaps"], Sizes: tr.Files["sizes"]}
+	if t.Sizes != nil {
+		t.Frame = 0
+	}
+	if t.Duration > 0 && t.Interval == 0 && t.Gaps == nil {
+		return t, posError(tr.Pos, "%s: a duration needs an interval > 0", tr.Kind)
+	}
+	if t.Sizes == nil && (t.Frame < trace.MinFrame || t.Frame > trace.MaxFrame) {
+		return t, posError(tr.Pos, "%s: frame %v out of range [%dB, %dB] (sizes count the Ethernet frame with its FCS)", tr.Kind, t.Frame, trace.MinFrame, trace.MaxFrame)
+	}
+	return t, nil
+}
+
+// resolvePcap converts a resolved trace.pcap value.
+func resolvePcap(tr *Spec) (TraceConfig, error) {
+	t := TraceConfig{Kind: "pcap", Capture: tr.Captures["path"], Reader: str(tr.Args, "reader"), Window: sizeArg(tr, "window"),
+		Lenient: tr.Args["lenient"] == starlark.True, Rate: str(tr.Args, "rate"), Layer: str(tr.Args, "layer"),
+		Topspeed: tr.Args["topspeed"] == starlark.True, Loops: int(intArg(tr, "loop")), ZeroPayload: tr.Args["zero_payload"] == starlark.True,
+		Rewrite: str(tr.Args, "rewrite"), Snaplen: sizeArg(tr, "snaplen"), ColdCache: tr.Args["cold_cache"] == starlark.True,
+		ReadLatency: tr.Args["read_latency"] == starlark.True}
+	if f, ok := starlark.AsFloat(tr.Args["speed"]); ok {
+		t.Speed = f
+	}
+	if t.Reader == "" {
+		t.Reader = "mmap"
+	}
+	if t.Rate != "" && t.Layer == "" {
+		t.Layer = "l2"
+	}
+	if g, ok := tr.Args["generate"].(*Spec); ok {
+		gt, err := resolveTrace(g)
+		if err != nil {
+			return t, err
+		}
+		t.Generate = &gt
+	}
+	return t, nil
 }
 
 func setsSetting(s kernel.Settings, name string) bool {

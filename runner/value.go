@@ -23,7 +23,8 @@ type Spec struct {
 	Label string
 	// Files are the data files its arguments name, read and checked when
 	// the script built the value.
-	Files map[string]*DataFile
+	Files    map[string]*DataFile
+	Captures map[string]*CaptureFile
 }
 
 var (

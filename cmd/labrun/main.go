@@ -45,6 +45,7 @@ func init() {
 	commands = []command{
 		{"run", "run an experiment and write its results", cmdRun},
 		{"plan", "show every run and every action on the system; run nothing", cmdPlan},
+		{"trace", "inspect, convert and generate capture files (info, convert, gen)", cmdTrace},
 		{"version", "print version and VCS revision", cmdVersion},
 	}
 }

@@ -26,6 +26,14 @@ const (
 	ErrP999US   = "err_p999_us"    // epsilon 99.9th percentile
 	ErrMaxUS    = "err_max_us"     // epsilon maximum
 	DriftUS     = "drift_us"       // epsilon of the last packet: how late the run ended
+	GapErrP50US = "gap_err_p50_us" // |actual gap - scheduled gap| between consecutive packets: median
+	GapErrP99US = "gap_err_p99_us" // ... 99th percentile
+	GapErrSumUS = "gap_err_sum_us" // ... sum over the run
+	ReadP50US   = "read_p50_us"    // per-packet read latency of a capture: median
+	ReadP99US   = "read_p99_us"
+	ReadP999US  = "read_p999_us"
+	ReadMaxUS   = "read_max_us"
+	Skipped     = "skipped"        // capture packets left out: not Ethernet, or not transformable
 	TimerSleeps = "timer_sleeps"   // waits that entered the kernel
 	FirmMargin  = "firm_margin_us" // firm timer: final wake-up margin
 )
@@ -47,6 +55,14 @@ var Names = []struct{ Name, Doc string }{
 	{ErrP999US, "epsilon 99.9th percentile (us)"},
 	{ErrMaxUS, "epsilon maximum (us)"},
 	{DriftUS, "epsilon of the last packet (us): how late the run ended"},
+	{GapErrP50US, "|actual - scheduled gap| between consecutive packets: median (us)"},
+	{GapErrP99US, "|gap error|: 99th percentile (us)"},
+	{GapErrSumUS, "|gap error| summed over the run (us)"},
+	{ReadP50US, "time to read one packet from the capture: median (us)"},
+	{ReadP99US, "read time: 99th percentile (us)"},
+	{ReadP999US, "read time: 99.9th percentile (us)"},
+	{ReadMaxUS, "read time: maximum (us)"},
+	{Skipped, "capture packets left out of the replay (not Ethernet, or could not be transformed): counted, never sent"},
 	{TimerSleeps, "waits that slept in the kernel"},
 	{FirmMargin, "firm timer's learned wake-up margin at the end (us)"},
 }
@@ -100,6 +116,41 @@ func Quantile(sorted []int64, q float64) int64 {
 	r := int(math.Ceil(q*float64(len(sorted)))) - 1
 	r = max(0, min(r, len(sorted)-1))
 	return sorted[r]
+}
+
+// AddGapMetrics puts the distribution of |actual gap - scheduled gap|
+// between consecutive packets into m: how well a replay reproduces the
+// trace's inter-packet gaps, whatever the absolute lateness.
+func AddGapMetrics(m map[string]float64, sched, actual []int64) {
+	if len(sched) < 2 {
+		return
+	}
+	gaps := make([]int64, len(sched)-1)
+	var sum float64
+	for i := 1; i < len(sched); i++ {
+		d := (actual[i] - actual[i-1]) - (sched[i] - sched[i-1])
+		if d < 0 {
+			d = -d
+		}
+		gaps[i-1] = d
+		sum += float64(d)
+	}
+	s := Summarize(gaps)
+	m[GapErrP50US] = float64(s.P50) / 1e3
+	m[GapErrP99US] = float64(s.P99) / 1e3
+	m[GapErrSumUS] = sum / 1e3
+}
+
+// AddReadMetrics summarises per-packet read latencies (ns) into m.
+func AddReadMetrics(m map[string]float64, lat []int64) {
+	if len(lat) == 0 {
+		return
+	}
+	s := Summarize(lat)
+	m[ReadP50US] = float64(s.P50) / 1e3
+	m[ReadP99US] = float64(s.P99) / 1e3
+	m[ReadP999US] = float64(s.P999) / 1e3
+	m[ReadMaxUS] = float64(s.Max) / 1e3
 }
 
 // Errors fills err[i] = actual[i] - sched[i].

@@ -84,3 +84,20 @@ func BenchmarkSummarize100k(b *testing.B) {
 		Summarize(vals)
 	}
 }
+
+// Gap errors compare consecutive gaps, so a constant lateness costs nothing
+// and one late packet costs twice (its gap before and after).
+func TestAddGapMetrics(t *testing.T) {
+	m := map[string]float64{}
+	sched := []int64{0, 1000, 2000, 3000}
+	actual := []int64{500, 1500, 3500, 3500} // packet 2 is 1000 ns later than the rest
+	AddGapMetrics(m, sched, actual)
+	if m[GapErrSumUS] != 2 || m[GapErrP99US] != 1 || m[GapErrP50US] != 1 {
+		t.Fatalf("%v", m)
+	}
+	m = map[string]float64{}
+	AddReadMetrics(m, []int64{1000, 2000, 3000})
+	if m[ReadP50US] != 2 || m[ReadMaxUS] != 3 {
+		t.Fatalf("%v", m)
+	}
+}

@@ -179,6 +179,7 @@ func (r *Result) Metrics() map[string]float64 {
 	errs := make([]int64, n)
 	measure.Errors(errs, r.Sched, r.Actual)
 	measure.AddErrorMetrics(m, errs)
+	measure.AddGapMetrics(m, r.Sched, r.Actual)
 	m[measure.TimerSleeps] = float64(r.Timer.Sleeps)
 	if r.Timer.Margin > 0 {
 		m[measure.FirmMargin] = float64(r.Timer.Margin) / 1e3

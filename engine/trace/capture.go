@@ -46,6 +46,27 @@ type CaptureInfo struct {
 	Version string
 	// Sections and Interfaces count pcapng sections and interfaces seen.
 	Sections, Interfaces int
+
+	// SnapLen is the pcap header's snapshot length, or that of the first
+	// pcapng interface (0: unlimited).
+	SnapLen int
+	// LinkTypes are the distinct link types of the file's interfaces, in
+	// the order they were first seen (one entry for a pcap file).
+	LinkTypes []uint16
+	// TickRates are the distinct timestamp resolutions of the file's
+	// interfaces in ticks per second, in the order first seen: 1e6 for
+	// microseconds, 1e9 for nanoseconds, 1<<20 for if_tsresol 0x94.
+	TickRates []uint64
+	// SPBs counts the pcapng Simple Packet Blocks read. They carry no
+	// timestamp: their Record.TS is that of the previous packet of the
+	// file (0 if there is none).
+	SPBs int
+	// Lenient is the malformation that ended a lenient read (ReadOptions
+	// Lenient), nil if none: the reader returned io.EOF in its place.
+	Lenient *FormatError
+	// DroppedBytes is how many bytes a lenient read left unread: from
+	// Lenient's offset to the end of the file.
+	DroppedBytes int64
 }
 
 // FormatError is a malformed capture: the file, where, and what was wrong.

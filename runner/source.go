@@ -1,0 +1,84 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/labrun/labrun/engine/frame"
+	"github.com/labrun/labrun/engine/trace"
+	"github.com/labrun/labrun/engine/units"
+)
+
+// buildSource makes the packet source of a run.
+func buildSource(dir string, t TraceConfig, runSeed uint64, expSeed int64) (trace.Source, error) {
+	if t.Kind != "pcap" {
+		return trace.NewSynth(t.Synth(runSeed))
+	}
+	path := ""
+	if t.Capture != nil {
+		path = t.Capture.Abs
+	} else {
+		var err error
+		if path, err = generated(dir, *t.Generate, expSeed); err != nil {
+			return nil, err
+		}
+	}
+	o := trace.CaptureOptions{
+		Read:              trace.ReadOptions{Reader: t.Reader, Window: int64(t.Window), Lenient: t.Lenient},
+		Timing:            trace.Timing{Speed: t.Speed, Topspeed: t.Topspeed, Loops: t.Loops, L1: t.Layer == "l1"},
+		RecordReadLatency: t.ReadLatency,
+		ColdCache:         t.ColdCache,
+	}
+	if t.Rate != "" {
+		r, err := units.ParseRate(t.Rate)
+		if err != nil {
+			return nil, err
+		}
+		if r.Kind == units.PacketsPerSecond {
+			o.Timing.PPS = r.PerSecond
+		} else {
+			o.Timing.BPS = r.PerSecond
+		}
+	}
+	if t.ZeroPayload || t.Rewrite != "" || t.Snaplen > 0 {
+		x := &frame.Transformer{Zero: t.ZeroPayload, Snap: int(t.Snaplen)}
+		if t.Rewrite != "" {
+			rw, err := frame.ParseRewrite(t.Rewrite)
+			if err != nil {
+				return nil, err
+			}
+			x.Rewrite = &rw
+		}
+		o.Transform = x
+	}
+	return trace.NewCaptureSource(path, o)
+}
+
+// generated writes the capture a trace.pcap(generate = ...) describes into
+// the invocation's traces/ folder, once: its name is the hash of its
+// configuration and the experiment seed, and its content depends on
+// nothing else, so the same script and seed give the same file.
+func generated(dir string, g TraceConfig, expSeed int64) (string, error) {
+	enc, _ := json.Marshal(struct {
+		Seed  int64
+		Trace TraceConfig
+	}{expSeed, g})
+	sum := sha256.Sum256(enc)
+	path := filepath.Join(dir, "traces", hex.EncodeToString(sum[:6])+".pcap")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	src, err := trace.NewSynth(g.Synth(binary.BigEndian.Uint64(sum[8:16])))
+	if err != nil {
+		return "", fmt.Errorf("generating a trace: %w", err)
+	}
+	if err := trace.WritePcap(path, src, trace.GenEpoch); err != nil {
+		return "", fmt.Errorf("generating a trace: %w", err)
+	}
+	return path, nil
+}

@@ -8,7 +8,7 @@ BIN := bin/labrun
 DEMO_OUT ?= runs
 FUZZTIME ?= 30s
 
-.PHONY: help build test demo bench bench-deps fuzz lint clean
+.PHONY: help build test test-deps demo bench bench-deps fuzz lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -16,9 +16,19 @@ help: ## list the targets
 build: ## build bin/labrun with version and revision stamped in
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/labrun
 
-test: ## run the test suite (vet, then go test; privileged tests skip unless root)
+test: test-deps ## run the test suite (vet, then go test; privileged tests skip unless root)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+# Tools the tests compare against (tshark checks checksums). Installed when
+# root and missing; without them those tests skip and say why.
+TEST_TOOLS := tshark tcpdump
+test-deps: ## install the tools some tests use (Debian: tshark, tcpdump), when root
+	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null) || echo "could not install$$missing: the tests that need them will skip"; \
+	fi
 
 demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table
 	$(BIN) run experiments/usleep_vs_firm.star --allow-system -o $(DEMO_OUT)

@@ -58,3 +58,29 @@ func FuzzZeroPayload(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRewrite: no panic; on error the frame is unchanged; a frame whose
+// checksums verified before a rewrite of all addresses verifies after it.
+func FuzzRewrite(f *testing.F) {
+	for _, c := range zeroCases(f) {
+		f.Add(byte(slices.Index(fuzzLinks, c.link)), c.frame)
+	}
+	f.Fuzz(func(t *testing.T, choice byte, data []byte) {
+		link := fuzzLinks[int(choice)%len(fuzzLinks)]
+		valid := VerifyChecksums(link, data) == nil
+		rw := newAddrs
+		rw.SetSrcMAC = link == LinkEthernet && choice&0x80 != 0
+		frame := slices.Clone(data)
+		if err := rw.Apply(link, frame); err != nil {
+			if !bytes.Equal(frame, data) {
+				t.Fatalf("frame changed on error %v", err)
+			}
+			return
+		}
+		if valid {
+			if err := VerifyChecksums(link, frame); err != nil {
+				t.Fatalf("valid before the rewrite, not after: %v", err)
+			}
+		}
+	})
+}

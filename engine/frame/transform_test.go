@@ -3,8 +3,11 @@ package frame
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/gopacket/layers"
@@ -135,6 +138,55 @@ func TestNoAllocs(t *testing.T) {
 	} {
 		if n := testing.AllocsPerRun(100, fn); n != 0 {
 			t.Errorf("%s: %v allocs per run", name, n)
+		}
+	}
+}
+
+// TestVerifyChecksums: a corrupted checksum is reported with the value
+// wanted, which, written back, verifies; UDP over IPv6 may not be 0.
+func TestVerifyChecksums(t *testing.T) {
+	v4 := ser(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp(), pay(40))
+	v6 := ser(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP), udp(), pay(40))
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		field int
+		msg   string
+	}{
+		// IPv4 header checksum.
+		{"ipv4-header", v4, 24, "IPv4 header checksum"},
+		// TCP checksum over IPv4.
+		{"tcp", v4, 34 + 16, "TCP checksum"},
+		// UDP checksum over IPv6.
+		{"udp6", v6, 54 + 6, "UDP checksum"},
+	} {
+		f := slices.Clone(c.frame)
+		f[c.field] ^= 0x40
+		err := VerifyChecksums(LinkEthernet, f)
+		want := "frame: bad checksum: " + c.msg + " 0x"
+		if !errors.Is(err, ErrChecksum) || !strings.HasPrefix(err.Error(), want) {
+			t.Fatalf("%s: %v, want %q...", c.name, err, want)
+		}
+		var got, fix uint16
+		if _, serr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "frame: bad checksum: "+c.msg), " 0x%x, want 0x%x", &got, &fix); serr != nil {
+			t.Fatalf("%s: %v", c.name, serr)
+		}
+		binary.BigEndian.PutUint16(f[c.field:], fix)
+		if err := VerifyChecksums(LinkEthernet, f); err != nil || !bytes.Equal(f, c.frame) {
+			t.Fatalf("%s: with the wanted value: %v", c.name, err)
+		}
+	}
+	f := slices.Clone(v6)
+	f[60], f[61] = 0, 0
+	if err := VerifyChecksums(LinkEthernet, f); err == nil || err.Error() != "frame: bad checksum: UDP checksum 0 over IPv6" {
+		t.Fatalf("UDP 0 over IPv6: %v", err)
+	}
+	if _, err := ZeroPayload(LinkEthernet, f); err != nil || binary.BigEndian.Uint16(f[60:]) == 0 {
+		t.Fatalf("ZeroPayload left UDP checksum 0 over IPv6: %v", err)
+	}
+	for r, s := range []string{"transformed", "unknown-link", "not-ip", "truncated", "other"} {
+		if Reason(r).String() != s {
+			t.Errorf("Reason(%d) = %q", r, Reason(r).String())
 		}
 	}
 }

@@ -283,3 +283,39 @@ func TestCraftedCaptures(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenOptions checks OpenCapture's refusals that are not about the
+// file's format.
+func TestOpenOptions(t *testing.T) {
+	dir := t.TempDir()
+	path := writeTemp(t, dir, "ok.pcap", newPcap(false, false, 2, 4, 65535, 1).pkt(1, 2, frame(60, 0)).buf)
+	cases := []struct {
+		name string
+		path string
+		o    ReadOptions
+	}{
+		// An unknown reader.
+		{"reader", path, ReadOptions{Reader: "fread"}},
+		// A negative window.
+		{"window", path, ReadOptions{Window: -1}},
+		// A directory is not a regular file.
+		{"directory", dir, ReadOptions{}},
+		// A missing file.
+		{"missing", dir + "/none", ReadOptions{}},
+	}
+	for _, c := range cases {
+		if r, err := OpenCapture(c.path, c.o); err == nil || IsFormatError(err) {
+			if r != nil {
+				r.Close()
+			}
+			t.Errorf("%s: OpenCapture returned %v", c.name, err)
+		}
+	}
+	for _, rd := range []string{"", "mmap", "buffered"} {
+		r, err := OpenCapture(path, ReadOptions{Reader: rd})
+		if err != nil {
+			t.Fatalf("reader %q: %v", rd, err)
+		}
+		r.Close()
+	}
+}

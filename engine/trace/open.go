@@ -46,7 +46,9 @@ const (
 // (not its name), with the reader o asks for. It reads and checks the file
 // header; a malformed one is a *FormatError. The file must be a regular
 // file that nobody truncates while it is read: the mmap reader would take
-// a SIGBUS on the pages that vanished.
+// a SIGBUS on the pages that vanished. Both readers read the file as long
+// as it was when opened, so bytes appended later are not seen, and a
+// record cut by that length is reported as truncated.
 func OpenCapture(path string, o ReadOptions) (CaptureReader, error) {
 	switch o.Reader {
 	case "", "mmap", "buffered":

@@ -33,12 +33,14 @@ test-deps: ## install the tools some tests use (Debian: tshark, tcpdump), when r
 demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table
 	$(BIN) run experiments/usleep_vs_firm.star --allow-system -o $(DEMO_OUT)
 
-bench: build bench-deps ## Go benchmarks of the hot paths, then labrun's timers vs cyclictest on the same work
+bench: build bench-deps ## Go benchmarks of the hot paths; labrun vs cyclictest (timers) and tcpdump (reading) on the same work
 	$(GO) test -run='^$$' -bench=. -benchmem ./engine/...
+	bench/read.sh
 	bench/timers.sh
 
-bench-deps: ## install the peer tools the benchmarks compare against (Debian: rt-tests)
-	@command -v cyclictest >/dev/null || { apt-get update && apt-get install -y rt-tests; }
+bench-deps: ## install the peer tools the benchmarks compare against (Debian: rt-tests, tcpdump, hyperfine)
+	@command -v cyclictest >/dev/null && command -v tcpdump >/dev/null && command -v hyperfine >/dev/null || \
+	  { apt-get update && apt-get install -y rt-tests tcpdump hyperfine; }
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@set -e; for pkg in $$($(GO) list ./...); do \

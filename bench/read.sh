@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packets per second of labrun's capture readers against tcpdump reading
-# the same file: a deterministic pcap of N 64-byte frames (bench/gencap),
+# the same file: a deterministic pcap of N 64-byte frames (labrun trace gen),
 # warm in the page cache, read by `tcpdump -r FILE -w /dev/null` and by
 # bench/readcap with the mmap reader and the buffered (pcapgo) one. Each
 # command is timed as a whole process, medians of RUNS runs (hyperfine if
@@ -16,10 +16,10 @@ command -v tcpdump >/dev/null || { echo "tcpdump not found: apt-get install tcpd
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-go build -o "$tmp/gencap" ./bench/gencap
+LABRUN=${LABRUN:-bin/labrun}
 go build -o "$tmp/readcap" ./bench/readcap
 cap="$tmp/bench.pcap"
-"$tmp/gencap" -n "$N" -o "$cap"
+"$LABRUN" trace gen "$cap" --count "$N" --interval 1us >/dev/null
 cat "$cap" >/dev/null # warm the page cache
 got=$("$tmp/readcap" "$cap" | awk '{print $2}')
 [ "$got" = "$N" ] || { echo "readcap counted $got packets, want $N"; exit 1; }

@@ -105,9 +105,7 @@ func (f *firm) Wait(due int64) int64 {
 		}
 	}
 	start := now
-	for now < due {
-		now = clock.Now()
-	}
+	now = spinUntil(now, due)
 	f.st.Spin += now - start
 	return now
 }

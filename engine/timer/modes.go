@@ -12,10 +12,7 @@ type busy struct{ st Stats }
 func (b *busy) Wait(due int64) int64 {
 	b.st.Waits++
 	start := clock.Now()
-	now := start
-	for now < due {
-		now = clock.Now()
-	}
+	now := spinUntil(start, due)
 	b.st.Spin += now - start
 	return now
 }
@@ -123,11 +120,7 @@ func (t *tfd) Wait(due int64) int64 {
 			}
 		}
 	}
-	now = clock.Now()
-	for now < due { // a failed read must not send early
-		now = clock.Now()
-	}
-	return now
+	return spinUntil(clock.Now(), due) // a failed read must not send early
 }
 
 func (t *tfd) Stats() Stats { s, _ := Slack(); t.st.Slack = s; return t.st }

@@ -15,17 +15,21 @@ import (
 // vCPU moves it by one step, not by 20 ms. The margin is the estimate plus
 // headroom, clamped to [minMargin, max].
 //
-// Two quantiles are tracked: 99.5 % and 99.95 %. A wait uses the margin
-// of the higher one when that costs at most an eighth of the time there is
-// to sleep (long intervals: covering the tail is cheap, so late wakes become
-// rarer than the host's own noise), else the lower one (short intervals,
-// where a larger margin would turn firm into busy).
+// Beside the 99.5 % quantile, two more estimates describe the tail: the
+// 99.95 % quantile, and a peak of recent lateness that jumps to a late
+// wake-up and decays by 0.5 % a wake (late wake-ups come in bursts when the
+// host is busy; a quantile estimator moving 2 us a step reacts too slowly).
+// A wait always keeps the 99.5 % margin, and raises it towards the larger
+// of the other two as far as an eighth of the time there is to sleep: at
+// long intervals covering the tail is cheap, so late wake-ups become rarer
+// than the host's own noise; at short ones firm does not turn into busy.
 type firm struct {
 	st       Stats
 	est      int64 // estimated firmQ-quantile of wake lateness, ns
 	hi       int64 // estimated firmQHi-quantile, ns
+	peak     int64 // recent peak of lateness, decaying, ns
 	margin   int64 // margin from est
-	marginHi int64 // margin from hi
+	marginHi int64 // margin from max(hi, peak)
 	max      int64
 	old      int64
 }
@@ -42,6 +46,9 @@ const (
 	// firmHiShare: the high margin is used when it is at most this
 	// fraction (1/firmHiShare) of the time until the due time.
 	firmHiShare = 8
+	// firmPeakDecay: the peak loses 1/firmPeakDecay of itself per wake-up
+	// (half-life about 140 wake-ups: 0.35 s at 2.5 ms).
+	firmPeakDecay = 200
 )
 
 func newFirm(c Config) (*firm, error) {
@@ -64,15 +71,15 @@ func newFirm(c Config) (*firm, error) {
 
 func (f *firm) setMargin() {
 	f.margin = min(f.est+f.est/4+int64(minMargin), f.max)
-	f.marginHi = max(min(f.hi+f.hi/4+int64(minMargin), f.max), f.margin)
+	tail := max(f.hi, f.peak)
+	f.marginHi = max(min(tail+tail/4+int64(minMargin), f.max), f.margin)
 }
 
-// marginFor returns the margin for a wait with avail ns until the due time.
+// marginFor returns the margin for a wait with avail ns until the due time:
+// the 99.5 % margin, raised towards the tail's margin within a budget of
+// an eighth of the wait.
 func (f *firm) marginFor(avail int64) int64 {
-	if f.marginHi <= avail/firmHiShare {
-		return f.marginHi
-	}
-	return f.margin
+	return max(f.margin, min(f.marginHi, avail/firmHiShare))
 }
 
 // observe updates the lateness estimate and the margin with the lateness
@@ -87,6 +94,10 @@ func (f *firm) observe(late int64) {
 		f.hi += firmUpHi
 	} else if f.hi > firmDownHi {
 		f.hi -= firmDownHi
+	}
+	f.peak -= f.peak / firmPeakDecay
+	if late > f.peak {
+		f.peak = min(late, f.max)
 	}
 	f.setMargin()
 }

@@ -197,10 +197,10 @@ func TestFirmMarginFor(t *testing.T) {
 	for _, tc := range []struct {
 		avail, want int64
 	}{
-		{70_000, 27_000},     // 70 us: the high margin would eat the interval
-		{815_999, 27_000},    // just short of 8 x 102 us
-		{816_000, 102_000},   // 8 x 102 us: the high margin is affordable
-		{2_500_000, 102_000}, // 2.5 ms
+		{70_000, 27_000},     // 70 us: an eighth is below the 99.5 % margin, which stays
+		{400_000, 50_000},    // an eighth of 400 us covers part of the tail
+		{816_000, 102_000},   // 8 x 102 us: the whole tail margin is affordable
+		{2_500_000, 102_000}, // 2.5 ms: no more than the tail needs
 	} {
 		if got := f.marginFor(tc.avail); got != tc.want {
 			t.Errorf("marginFor(%d) = %d, want %d", tc.avail, got, tc.want)
@@ -213,5 +213,27 @@ func TestFirmMarginFor(t *testing.T) {
 	}
 	if g.hi < g.est || g.marginHi < g.margin || g.hi > 26_000 {
 		t.Errorf("est %d hi %d margins %d %d", g.est, g.hi, g.margin, g.marginHi)
+	}
+}
+
+// A burst of late wake-ups raises the tail margin at once; it decays back
+// within a few hundred wake-ups; the 99.5 % margin barely moves.
+func TestFirmPeak(t *testing.T) {
+	f := &firm{max: int64(DefaultMaxMargin), est: 20_000, hi: 20_000}
+	f.setMargin()
+	base := f.margin
+	f.observe(200_000) // one wake-up 200 us late
+	if f.peak != 200_000 || f.marginHi != 200_000+50_000+int64(minMargin) || f.margin > base+firmUp+firmUp/4+1 {
+		t.Fatalf("after a late wake-up: peak %d marginHi %d margin %d (was %d)", f.peak, f.marginHi, f.margin, base)
+	}
+	f.observe(int64(time.Second)) // a 1 s stall is clamped to the bound
+	if f.peak != f.max {
+		t.Fatalf("peak %d, want clamped to %d", f.peak, f.max)
+	}
+	for range 1000 {
+		f.observe(15_000)
+	}
+	if f.peak != 15_000 {
+		t.Fatalf("peak %d after 1000 wake-ups 15 us late, want 15000: decayed to the recent lateness", f.peak)
 	}
 }

@@ -29,22 +29,9 @@ const MaxDataValues = 10_000_000
 // dataFile reads a data file named by a script: relative to the calling
 // file, inside the repository root, as load() paths are.
 func (h *Host) dataFile(thread *starlark.Thread, arg, name string) (*DataFile, error) {
-	from := callerPos(thread).Filename()
-	if strings.HasPrefix(h.files[from], stdlibPrefix) {
-		return nil, fmt.Errorf("%s: the standard library cannot name data files", arg)
-	}
-	var key, display string
-	var err error
-	switch {
-	case strings.HasPrefix(name, "/"):
-		return nil, fmt.Errorf("%s: absolute path %q is not allowed; use a path relative to this file or //path from the repository root", arg, name)
-	case strings.HasPrefix(name, "//"):
-		key, display, err = h.inRoot(name, strings.TrimPrefix(name, "//"), h.root)
-	default:
-		key, display, err = h.relToFile(from, name)
-	}
+	key, display, err := h.scriptPath(thread, arg, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", arg, err)
+		return nil, err
 	}
 	data, err := os.ReadFile(key)
 	if err != nil {
@@ -58,6 +45,27 @@ func (h *Host) dataFile(thread *starlark.Thread, arg, name string) (*DataFile, e
 	df := &DataFile{Path: display, SHA256: hex.EncodeToString(sum[:]), Count: len(vals), Values: vals}
 	h.addSource(display, key, data)
 	return df, nil
+}
+
+// scriptPath resolves a file a script names for argument arg: relative to
+// the calling file, or //path from the repository root; never absolute,
+// never outside the root (as load() paths), never from the stdlib.
+func (h *Host) scriptPath(thread *starlark.Thread, arg, name string) (key, display string, err error) {
+	from := callerPos(thread).Filename()
+	switch {
+	case strings.HasPrefix(h.files[from], stdlibPrefix):
+		return "", "", fmt.Errorf("%s: the standard library cannot name files", arg)
+	case strings.HasPrefix(name, "/"):
+		return "", "", fmt.Errorf("%s: absolute path %q is not allowed; use a path relative to this file or //path from the repository root", arg, name)
+	case strings.HasPrefix(name, "//"):
+		key, display, err = h.inRoot(name, strings.TrimPrefix(name, "//"), h.root)
+	default:
+		key, display, err = h.relToFile(from, name)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", arg, err)
+	}
+	return key, display, nil
 }
 
 // parseNumbers reads whitespace-separated non-negative integers; an error

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -74,21 +73,9 @@ func (h *Host) checkPcap(thread *starlark.Thread, s *Spec) error {
 
 // captureFile resolves and hashes a capture named by a script.
 func (h *Host) captureFile(thread *starlark.Thread, name string) (*CaptureFile, error) {
-	from := callerPos(thread).Filename()
-	var key, display string
-	var err error
-	switch {
-	case strings.HasPrefix(h.files[from], stdlibPrefix):
-		return nil, fmt.Errorf("path: the standard library cannot name capture files")
-	case strings.HasPrefix(name, "/"):
-		return nil, fmt.Errorf("path: absolute path %q is not allowed; use a path relative to this file or //path from the repository root", name)
-	case strings.HasPrefix(name, "//"):
-		key, display, err = h.inRoot(name, strings.TrimPrefix(name, "//"), h.root)
-	default:
-		key, display, err = h.relToFile(from, name)
-	}
+	key, display, err := h.scriptPath(thread, "path", name)
 	if err != nil {
-		return nil, fmt.Errorf("path: %w", err)
+		return nil, err
 	}
 	f, err := os.Open(key)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,32 +33,29 @@ func cmdTrace(e *env, args []string) int {
 	return subs[args[0]](e, args[1:])
 }
 
-func readerFlags(fs interface {
-	String(string, string, string) *string
-	Bool(string, bool, string) *bool
-}) (*string, *string, *bool) {
+// readerFlags declares --reader, --window and --lenient; the function it
+// returns checks them once parsed.
+func readerFlags(fs *flag.FlagSet) func() (trace.ReadOptions, error) {
 	reader := fs.String("reader", "mmap", "reader: mmap (double-buffered windows) or buffered (fread-style)")
 	window := fs.String("window", "32MiB", "mmap window size")
 	lenient := fs.Bool("lenient", false, "on a malformed record, keep the valid prefix and say how much was dropped")
-	return reader, window, lenient
-}
-
-func readOptions(reader, window string, lenient bool) (trace.ReadOptions, error) {
-	w, err := units.ParseSize(window)
-	if err != nil {
-		return trace.ReadOptions{}, fmt.Errorf("--window: %w", err)
+	return func() (trace.ReadOptions, error) {
+		w, err := units.ParseSize(*window)
+		if err != nil {
+			return trace.ReadOptions{}, fmt.Errorf("--window: %w", err)
+		}
+		if *reader != "mmap" && *reader != "buffered" {
+			return trace.ReadOptions{}, fmt.Errorf("--reader %q: accepted: mmap, buffered", *reader)
+		}
+		return trace.ReadOptions{Reader: *reader, Window: int64(w), Lenient: *lenient}, nil
 	}
-	if reader != "mmap" && reader != "buffered" {
-		return trace.ReadOptions{}, fmt.Errorf("--reader %q: accepted: mmap, buffered", reader)
-	}
-	return trace.ReadOptions{Reader: reader, Window: int64(w), Lenient: lenient}, nil
 }
 
 // traceInfo prints what a capture holds, one block (or JSON object) per file.
 func traceInfo(e *env, args []string) int {
 	fs := newFlags(e, "trace info", "FILE... [--json] [--lenient] [--reader mmap|buffered]")
 	asJSON := fs.Bool("json", false, "print a JSON array, one object per file")
-	reader, window, lenient := readerFlags(fs)
+	opts := readerFlags(fs)
 	files, err := parse(fs, args)
 	if err != nil {
 		return runner.ExitUsage
@@ -66,11 +64,12 @@ func traceInfo(e *env, args []string) int {
 		fs.Usage()
 		return runner.ExitUsage
 	}
-	o, err := readOptions(*reader, *window, *lenient)
+	o, err := opts()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
 		return runner.ExitUsage
 	}
+	lenient := &o.Lenient
 	code := runner.ExitOK
 	var all []*trace.Summary
 	for _, f := range files {
@@ -137,7 +136,7 @@ func traceConvert(e *env, args []string) int {
 	rewrite := fs.String("rewrite", "", "set addresses: src-mac=, dst-mac=, src-ip=, dst-ip= (comma-separated)")
 	snap := fs.Int("snaplen", 0, "truncate stored frames to this many bytes (0: keep)")
 	format := fs.String("format", "", "output format: pcap or pcapng (default: from OUT's extension, .pcapng or else pcap)")
-	reader, window, lenient := readerFlags(fs)
+	opts := readerFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return runner.ExitUsage
@@ -146,7 +145,7 @@ func traceConvert(e *env, args []string) int {
 		fs.Usage()
 		return runner.ExitUsage
 	}
-	o, err := readOptions(*reader, *window, *lenient)
+	o, err := opts()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
 		return runner.ExitUsage

@@ -182,6 +182,9 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		if ts.Packets > 0 {
 			mr.Trace = ts
 		}
+		if ts.Malformed != "" {
+			prog.line("run %d/%d: lenient: replayed the valid prefix (%d packets); dropped %d bytes after: %s", i+1, len(p.Runs), ts.Packets, ts.DroppedBytes, ts.Malformed)
+		}
 		mr.End = time.Now()
 		if res != nil {
 			mr.Settings, mr.Timer = res.Settings, res.Timer
@@ -367,6 +370,7 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 			}
 			return err
 		}
+		t.Notes = append(t.Notes, rateNotes(p)...)
 		out.Tables = append(out.Tables, t)
 		if err := t.WriteMarkdown(&md); err != nil {
 			return err
@@ -374,6 +378,25 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 		md.WriteString("\n")
 	}
 	return results.WriteFileAtomic(filepath.Join(dir, "tables.md"), []byte(md.String()))
+}
+
+// rateNotes says what the bit rates of the plan's replays count.
+func rateNotes(p *Plan) []string {
+	seen := map[string]bool{}
+	var notes []string
+	for _, r := range p.Runs {
+		t := r.Config.Trace
+		if t.Rate == "" || seen[t.Layer] {
+			continue
+		}
+		seen[t.Layer] = true
+		if t.Layer == "l1" {
+			notes = append(notes, "rates count L1: each frame's bytes + FCS + preamble, SFD and inter-frame gap (+24 B)")
+		} else {
+			notes = append(notes, "rates count L2: each frame's bytes + FCS (+4 B); preamble and inter-frame gap not included")
+		}
+	}
+	return notes
 }
 
 // maxFrame is the largest frame a trace sends, without FCS.

@@ -308,3 +308,24 @@ func TestExecuteResume(t *testing.T) {
 		t.Errorf("resume of another experiment: %v", err)
 	}
 }
+
+// A replay at a bit rate says in its table which layer the rate counts.
+func TestExecuteRateNote(t *testing.T) {
+	root := writeTree(t, map[string]string{"x.star": `experiment(name = "r",
+    trace = trace.pcap(generate = trace.synthetic(count = 20, interval = "10us"), rate = sweep.axis("rate", ["100Mbps"]), layer = "l1"),
+    timer = timer.busy(), tables = [table(rows = "rate", metrics = ["packets"])])`})
+	p, err := Evaluate(filepath.Join(root, "x.star"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Progress: ProgressQuiet})
+	if err != nil || len(out.Tables) != 1 {
+		t.Fatalf("%v %+v", err, out)
+	}
+	if notes := strings.Join(out.Tables[0].Notes, "\n"); !strings.Contains(notes, "rates count L1") {
+		t.Fatalf("notes %q", notes)
+	}
+	if out.Rows[0].Metrics["packets"] != 20 {
+		t.Fatalf("row %+v", out.Rows[0])
+	}
+}

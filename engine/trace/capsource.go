@@ -59,6 +59,10 @@ type CaptureStats struct {
 	Untransformable int
 	// CacheDropped reports that the file was evicted from the page cache.
 	CacheDropped bool
+	// Malformed is the malformation that ended a lenient read, and
+	// DroppedBytes how much of the file was left out because of it.
+	Malformed    string `json:",omitempty"`
+	DroppedBytes int64  `json:",omitempty"`
 }
 
 // CaptureSource replays a capture file: a pre-pass computes the schedule
@@ -156,6 +160,9 @@ func (s *CaptureSource) prepass() error {
 				s.buf = make([]byte, 0, len(rec.Data))
 			}
 		}
+	}
+	if info := r.Info(); info.Lenient != nil {
+		s.st.Malformed, s.st.DroppedBytes = info.Lenient.Error(), info.DroppedBytes
 	}
 	s.st.Sent = len(ts)
 	s.offsets, s.period, s.st.Backwards = schedule(ts, wire, s.o.Timing)

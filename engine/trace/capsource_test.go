@@ -144,3 +144,36 @@ func TestScanPcapng(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// A capture cut short replays its valid prefix with Lenient, and says what
+// it dropped; without Lenient it is refused.
+func TestCaptureSourceLenient(t *testing.T) {
+	data, err := os.ReadFile(sharedTrace(t, "tcpreplay-test.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.pcap")
+	if err := os.WriteFile(cut, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewCaptureSource(cut, CaptureOptions{}); !IsFormatError(err) {
+		t.Fatalf("strict: %v, want a FormatError", err)
+	}
+	s, err := NewCaptureSource(cut, CaptureOptions{Read: ReadOptions{Lenient: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := s.Stats()
+	if st.Malformed == "" || st.DroppedBytes <= 0 || st.Sent == 0 || st.Sent >= 179 || s.Len() != st.Sent {
+		t.Fatalf("lenient stats %+v", st)
+	}
+	var p Packet
+	n := 0
+	for s.Next(&p) {
+		n++
+	}
+	if n != st.Sent || s.Err() != nil {
+		t.Fatalf("replayed %d of %d, err %v", n, st.Sent, s.Err())
+	}
+}

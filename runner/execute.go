@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -429,6 +428,3 @@ func withAllMetrics(rows []results.Row, metrics []string) []results.Row {
 	}
 	return out
 }
-
-// errNoRuns is returned when nothing was measured.
-var errNoRuns = errors.New("no run finished")

@@ -35,10 +35,6 @@ func (a *Axis) Freeze()               {}
 func (a *Axis) Truth() starlark.Bool  { return true }
 func (a *Axis) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: sweep.axis") }
 
-// zipValue is what sweep.zip returns: a struct whose fields are the zipped
-// axes.
-type zipValue = starlarkstruct.Struct
-
 func (h *Host) sweepModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{Name: "sweep", Members: starlark.StringDict{
 		"axis": starlark.NewBuiltin("sweep.axis", h.sweepAxis),

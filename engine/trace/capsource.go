@@ -132,7 +132,15 @@ func (s *CaptureSource) prepass() error {
 	var rec Record
 	var ts []int64
 	var wire []int
+	maxLen := 0
 	scratch := make([]byte, 0, 1<<16)
+	// The pre-pass tries the transform on a copy of the Transformer, so
+	// only the timed pass counts in the caller's statistics.
+	var probe *pktframe.Transformer
+	if s.o.Transform != nil {
+		t := *s.o.Transform
+		probe = &t
+	}
 	for {
 		err := r.Next(&rec)
 		if errors.Is(err, io.EOF) {
@@ -145,22 +153,19 @@ func (s *CaptureSource) prepass() error {
 		ok := rec.LinkType == pktframe.LinkEthernet
 		if !ok {
 			s.st.NotEthernet++
-		} else if s.o.Transform != nil {
-			t := *s.o.Transform // a copy: the pre-pass must not count in the caller's stats
-			if _, ok = t.Apply(rec.LinkType, append(scratch[:0], rec.Data...)); !ok {
+		} else if probe != nil {
+			if _, ok = probe.Apply(rec.LinkType, append(scratch[:0], rec.Data...)); !ok {
 				s.st.Untransformable++
 			}
 		}
 		s.send = append(s.send, ok)
-		s.buf = s.buf[:0]
 		if ok {
 			ts = append(ts, rec.TS)
 			wire = append(wire, rec.OrigLen)
-			if len(rec.Data) > cap(s.buf) {
-				s.buf = make([]byte, 0, len(rec.Data))
-			}
+			maxLen = max(maxLen, len(rec.Data))
 		}
 	}
+	s.buf = make([]byte, 0, maxLen)
 	if info := r.Info(); info.Lenient != nil {
 		s.st.Malformed, s.st.DroppedBytes = info.Lenient.Error(), info.DroppedBytes
 	}

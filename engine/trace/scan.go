@@ -111,13 +111,11 @@ func formatNs(ns int64) string {
 	}{{1e9, "s"}, {1e6, "ms"}, {1e3, "us"}, {1, "ns"}}
 	for _, u := range units {
 		if ns%u.n == 0 {
-			return itoa(ns/u.n) + u.name
+			return strconv.FormatInt(ns/u.n, 10) + u.name
 		}
 	}
-	return itoa(ns) + "ns"
+	return strconv.FormatInt(ns, 10) + "ns"
 }
-
-func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
 // SortedLinkTypes lists the link types of a summary in ascending order.
 func (s *Summary) SortedLinkTypes() []uint16 {
@@ -149,5 +147,5 @@ func LinkTypeName(lt uint16) string {
 	case 276:
 		return "LINUX_SLL2"
 	}
-	return "LINKTYPE_" + itoa(int64(lt))
+	return "LINKTYPE_" + strconv.FormatInt(int64(lt), 10)
 }

@@ -14,11 +14,26 @@ type Sink interface {
 	Stats() Stats
 }
 
+// Batcher is a sink that queues frames and hands them to the kernel in
+// batches. Send queues a frame and sends the batch when it is full;
+// Pending is the number of frames queued and not yet sent (0 right after a
+// batch left). The replay loop stamps every frame of a batch with the time
+// the batch left, and calls Flush once after the last frame.
+type Batcher interface {
+	Sink
+	Pending() int
+	Flush() error
+}
+
 // Stats counts a sink's work.
 type Stats struct {
-	Packets int64
+	Packets int64 // frames the kernel accepted
 	Bytes   int64
-	Errors  int64
+	Errors  int64 // frames given up after retries: counted, never silently lost
+	// Retries counts sends repeated after ENOBUFS or EAGAIN.
+	Retries int64
+	// Syscalls counts the system calls that sent frames.
+	Syscalls int64
 }
 
 // Null discards frames: the engine's own cost, nothing else.

@@ -11,31 +11,35 @@ import (
 // Metric names shared by tables, runs.csv and figures. Errors are the send
 // time error epsilon = actual - scheduled send time, in microseconds.
 const (
-	Packets     = "packets"        // packets sent
-	WallS       = "wall_s"         // wall time of the timed loop, s
-	RateReqPPS  = "rate_req_pps"   // requested packet rate
-	RatePPS     = "rate_pps"       // achieved packet rate
-	CPUPct      = "cpu_pct"        // CPU time of the sending thread / wall time, %
-	ProcCPUPct  = "proc_cpu_pct"   // CPU time of the whole process / wall time, %
-	ErrMeanUS   = "err_mean_us"    // epsilon mean
-	ErrStdUS    = "err_std_us"     // epsilon standard deviation
-	ErrMinUS    = "err_min_us"     // epsilon minimum
-	ErrP50US    = "err_p50_us"     // epsilon median
-	ErrP90US    = "err_p90_us"     // epsilon 90th percentile
-	ErrP99US    = "err_p99_us"     // epsilon 99th percentile
-	ErrP999US   = "err_p999_us"    // epsilon 99.9th percentile
-	ErrMaxUS    = "err_max_us"     // epsilon maximum
-	DriftUS     = "drift_us"       // epsilon of the last packet: how late the run ended
-	GapErrP50US = "gap_err_p50_us" // |actual gap - scheduled gap| between consecutive packets: median
-	GapErrP99US = "gap_err_p99_us" // ... 99th percentile
-	GapErrSumUS = "gap_err_sum_us" // ... sum over the run
-	ReadP50US   = "read_p50_us"    // per-packet read latency of a capture: median
-	ReadP99US   = "read_p99_us"
-	ReadP999US  = "read_p999_us"
-	ReadMaxUS   = "read_max_us"
-	Skipped     = "skipped"        // capture packets left out: not Ethernet, or not transformable
-	TimerSleeps = "timer_sleeps"   // waits that entered the kernel
-	FirmMargin  = "firm_margin_us" // firm timer: final wake-up margin
+	Packets      = "packets"        // packets sent
+	WallS        = "wall_s"         // wall time of the timed loop, s
+	RateReqPPS   = "rate_req_pps"   // requested packet rate
+	RatePPS      = "rate_pps"       // achieved packet rate
+	CPUPct       = "cpu_pct"        // CPU time of the sending thread / wall time, %
+	ProcCPUPct   = "proc_cpu_pct"   // CPU time of the whole process / wall time, %
+	ErrMeanUS    = "err_mean_us"    // epsilon mean
+	ErrStdUS     = "err_std_us"     // epsilon standard deviation
+	ErrMinUS     = "err_min_us"     // epsilon minimum
+	ErrP50US     = "err_p50_us"     // epsilon median
+	ErrP90US     = "err_p90_us"     // epsilon 90th percentile
+	ErrP99US     = "err_p99_us"     // epsilon 99th percentile
+	ErrP999US    = "err_p999_us"    // epsilon 99.9th percentile
+	ErrMaxUS     = "err_max_us"     // epsilon maximum
+	DriftUS      = "drift_us"       // epsilon of the last packet: how late the run ended
+	GapErrP50US  = "gap_err_p50_us" // |actual gap - scheduled gap| between consecutive packets: median
+	GapErrP99US  = "gap_err_p99_us" // ... 99th percentile
+	GapErrSumUS  = "gap_err_sum_us" // ... sum over the run
+	ReadP50US    = "read_p50_us"    // per-packet read latency of a capture: median
+	ReadP99US    = "read_p99_us"
+	ReadP999US   = "read_p999_us"
+	ReadMaxUS    = "read_max_us"
+	Skipped      = "skipped"        // capture packets left out: not Ethernet, or not transformable
+	TimerSleeps  = "timer_sleeps"   // waits that entered the kernel
+	Senders      = "senders"        // sending threads
+	SendRetries  = "send_retries"   // sends repeated after ENOBUFS/EAGAIN
+	SendErrors   = "send_errors"    // frames given up after retries
+	SendSyscalls = "send_syscalls"  // system calls that sent frames
+	FirmMargin   = "firm_margin_us" // firm timer: final wake-up margin
 )
 
 // Names lists every metric in report order, with a one-line meaning.
@@ -64,6 +68,10 @@ var Names = []struct{ Name, Doc string }{
 	{ReadMaxUS, "read time: maximum (us)"},
 	{Skipped, "capture packets left out of the replay (not Ethernet, or could not be transformed): counted, never sent"},
 	{TimerSleeps, "waits that slept in the kernel"},
+	{Senders, "sending threads (the trace split between them by flow)"},
+	{SendRetries, "sends repeated after ENOBUFS or EAGAIN"},
+	{SendErrors, "frames given up after retries (counted, not lost silently)"},
+	{SendSyscalls, "system calls that sent frames"},
 	{FirmMargin, "firm timer's learned wake-up margin at the end (us)"},
 }
 

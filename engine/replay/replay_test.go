@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,5 +144,88 @@ func TestRunPanicInLoop(t *testing.T) {
 	}
 	if pct := debug.SetGCPercent(100); pct < 0 {
 		t.Fatalf("GC left off (percent %d)", pct)
+	}
+}
+
+// batchSink queues frames and "sends" them every size frames.
+type batchSink struct {
+	tx.Null
+	size, pending, flushes int
+}
+
+func (b *batchSink) Send(f []byte, at int64) error {
+	b.pending++
+	if b.pending == b.size {
+		b.pending = 0
+		b.flushes++
+	}
+	return b.Null.Send(f, at)
+}
+func (b *batchSink) Pending() int { return b.pending }
+func (b *batchSink) Flush() error {
+	if b.pending > 0 {
+		b.flushes++
+	}
+	b.pending = 0
+	return nil
+}
+
+// Every frame of a batch is stamped with the time its batch left: the
+// due time of the batch's last frame, or the final flush.
+func TestRunBatchStampsBatchTime(t *testing.T) {
+	sink := &batchSink{size: 8}
+	res, err := Run(context.Background(), Config{Source: synth(t, 100, 20*time.Microsecond), Timer: timer.Config{Mode: timer.Busy}, Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Actual) != 100 || sink.flushes != 13 {
+		t.Fatalf("%d rows, %d flushes", len(res.Actual), sink.flushes)
+	}
+	for i := range 96 {
+		last := i/8*8 + 7
+		if res.Actual[i] != res.Actual[last] || res.Actual[last] < res.Sched[last] {
+			t.Fatalf("packet %d stamped %d, its batch left at %d (due %d)", i, res.Actual[i], res.Actual[last], res.Sched[last])
+		}
+	}
+	for i := 96; i < 100; i++ {
+		if res.Actual[i] != res.Actual[99] || res.Actual[i] < res.Sched[99] {
+			t.Fatalf("tail packet %d stamped %d, flush %d", i, res.Actual[i], res.Actual[99])
+		}
+	}
+}
+
+// Two senders split a four-flow trace by flow; the result is in sequence
+// order with every packet once, and each sender saw half.
+func TestRunSendersSplitByFlow(t *testing.T) {
+	mk := func() trace.Source {
+		s, err := trace.NewSynth(trace.SynthConfig{Count: 1000, Interval: 5000, FrameSize: 64, Flows: 4, Endpoints: trace.DefaultEndpoints()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := &tx.Null{}, &tx.Null{}
+	var prog atomic.Int64
+	res, err := Run(context.Background(), Config{
+		Timer:    timer.Config{Mode: timer.Busy},
+		Senders:  []Sender{{Source: mk(), Sink: a}, {Source: mk(), Sink: b}},
+		Progress: &prog,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Stats().Packets != 500 || b.Stats().Packets != 500 || prog.Load() != 1000 {
+		t.Fatalf("senders sent %d and %d, progress %d", a.Stats().Packets, b.Stats().Packets, prog.Load())
+	}
+	if len(res.Sched) != 1000 || res.Interrupted || res.Senders != 2 {
+		t.Fatalf("%d rows, interrupted %v, senders %d", len(res.Sched), res.Interrupted, res.Senders)
+	}
+	for i := range res.Sched {
+		if res.Sched[i] != res.Start+int64(i)*5000 || res.Actual[i] < res.Sched[i] {
+			t.Fatalf("row %d: due %d sent %d (start %d)", i, res.Sched[i], res.Actual[i], res.Start)
+		}
+	}
+	if m := res.Metrics(); m[measure.Senders] != 2 || m[measure.Packets] != 1000 {
+		t.Fatalf("metrics %v", m)
 	}
 }

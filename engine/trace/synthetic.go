@@ -27,12 +27,13 @@ var Magic = [4]byte{'L', 'R', 'U', 'N'}
 // Payload layout of a synthetic frame: magic, then the big-endian sequence
 // number, then zeros.
 const (
-	HeaderLen = 14 + 20 + 8 // Ethernet, IPv4, UDP
-	seqOff    = HeaderLen + 4
-	ipLenOff  = 14 + 2
-	ipCsOff   = 14 + 10
-	udpLenOff = 14 + 20 + 4
-	udpCsOff  = 14 + 20 + 6
+	HeaderLen   = 14 + 20 + 8 // Ethernet, IPv4, UDP
+	seqOff      = HeaderLen + 4
+	ipLenOff    = 14 + 2
+	ipCsOff     = 14 + 10
+	udpSportOff = 14 + 20
+	udpLenOff   = 14 + 20 + 4
+	udpCsOff    = 14 + 20 + 6
 )
 
 // Endpoints are the addresses a synthetic frame carries.
@@ -76,6 +77,10 @@ type SynthConfig struct {
 	// FrameSize is the frame size with FCS; Sizes, if set, are cycled.
 	FrameSize int
 	Sizes     []int
+	// Flows spreads the packets over this many UDP flows (0 or 1: one):
+	// packet i leaves from source port SrcPort + i mod Flows, so senders
+	// that partition a trace by flow (FlowPart) share the work evenly.
+	Flows int
 	// Seed drives every random choice.
 	Seed      uint64
 	Endpoints Endpoints
@@ -93,6 +98,8 @@ type Synthetic struct {
 	offsets []int64
 	sizes   []uint16 // nil: every frame is size
 	size    int
+	flows   int
+	sport   uint32 // first source port
 	next    int
 	frame   []byte // template at the largest size
 	ipBase  uint32 // IPv4 header sum with total length and checksum 0
@@ -125,6 +132,10 @@ func NewSynth(c SynthConfig) (*Synthetic, error) {
 	if len(sizes) == 0 {
 		sizes = []int{c.FrameSize}
 	}
+	if c.Flows < 0 || c.Flows > 65536-int(c.Endpoints.SrcPort) {
+		return nil, fmt.Errorf("synthetic trace: %d flows from source port %d: ports run past 65535; give 1 to %d flows",
+			c.Flows, c.Endpoints.SrcPort, 65536-int(c.Endpoints.SrcPort))
+	}
 	largest := 0
 	for i, n := range sizes {
 		if n < MinFrame || n > MaxFrame {
@@ -140,7 +151,7 @@ func NewSynth(c SynthConfig) (*Synthetic, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Synthetic{offsets: offsets, size: sizes[0], frame: frame}
+	s := &Synthetic{offsets: offsets, size: sizes[0], frame: frame, flows: max(c.Flows, 1), sport: uint32(c.Endpoints.SrcPort)}
 	if len(sizes) > 1 {
 		s.sizes = make([]uint16, len(offsets))
 		for i := range s.sizes {
@@ -269,7 +280,12 @@ func (s *Synthetic) fill(i int, seq uint64, p *Packet) {
 	binary.BigEndian.PutUint16(f[ipLenOff:], uint16(ipLen))
 	binary.BigEndian.PutUint16(f[ipCsOff:], fold(s.ipBase+ipLen))
 	binary.BigEndian.PutUint16(f[udpLenOff:], uint16(udpLen))
-	cs := fold(s.udpBase + 2*udpLen + uint32(seq>>48) + uint32(seq>>32&0xffff) + uint32(seq>>16&0xffff) + uint32(seq&0xffff))
+	flow := uint32(0)
+	if s.flows > 1 {
+		flow = uint32(i % s.flows)
+		binary.BigEndian.PutUint16(f[udpSportOff:], uint16(s.sport+flow))
+	}
+	cs := fold(s.udpBase + flow + 2*udpLen + uint32(seq>>48) + uint32(seq>>32&0xffff) + uint32(seq>>16&0xffff) + uint32(seq&0xffff))
 	if cs == 0 {
 		cs = 0xffff // 0 means "no checksum" in UDP
 	}

@@ -55,6 +55,19 @@ type TableSpec struct {
 	Metrics []string
 	// Refs are published values shown beside their metrics.
 	Refs []Reference
+	// Where keeps only the runs whose parameter (the key) has one of the
+	// given values; nil keeps every run.
+	Where map[string][]string
+}
+
+// Selects reports whether a run belongs in the table (see Where).
+func (spec TableSpec) Selects(r Row) bool {
+	for p, vals := range spec.Where {
+		if !slices.Contains(vals, r.Params[p]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Table is a table ready to render: header and cells as strings, rows in
@@ -95,6 +108,15 @@ type rowGroup struct {
 // if a reference names a metric outside spec.Metrics or a key that is neither
 // a row nor the column parameter.
 func Build(spec TableSpec, rows []Row) (Table, error) {
+	if spec.Where != nil {
+		var kept []Row
+		for _, r := range rows {
+			if spec.Selects(r) {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
 	if err := validate(spec, rows); err != nil {
 		return Table{}, err
 	}

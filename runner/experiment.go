@@ -22,8 +22,11 @@ var experimentSig = signature{fn: "experiment", args: []arg{
 	{name: "seed", kind: kInt(0, 1<<53), def: starlark.MakeInt(1)},
 	{name: "repeat", kind: kInt(1, 1000), def: starlark.MakeInt(1)},
 	{name: "trace", kind: kSpec("trace", `trace.synthetic(count = 1000, interval = "70us")`), required: true, sweep: true},
-	{name: "timer", kind: kSpec("timer", "timer.firm()"), required: true, sweep: true},
+	{name: "timer", kind: kSpec("timer", "timer.firm()"), sweep: true},
 	{name: "sink", kind: kSpec("sink", "sink.null()"), sweep: true},
+	{name: "sender", kind: kSpec("sender", `sender.tcpreplay(timer = "nano")`), sweep: true},
+	{name: "topology", kind: kSpec("topology", "topology.veth()"), sweep: true},
+	{name: "receiver", kind: kSpec("receiver", "receiver.afpacket()"), sweep: true},
 	{name: "kernel", kind: kSpec("kernel", `kernel.settings(sched = "fifo", priority = 80)`), sweep: true},
 	{name: "tables", kind: kList(kSpec("table", `table(rows = ["timer"], metrics = ["err_p99_us"])`))},
 	{name: "figures", kind: kList(kSpec("figure", `figure.series(y = "err_us", x = "packet")`))},
@@ -73,7 +76,46 @@ var tableSig = signature{fn: "table", args: []arg{
 	{name: "cols", kind: kString},
 	{name: "reference", kind: kOneOrList(kSpec("reference", `reference(source = "Paper Table 1", metric = "cpu_pct", keys = ["timer"], values = {"busy": 78})`))},
 	{name: "title", kind: kString},
+	{name: "where", kind: kindFunc(checkWhere)},
 }}
+
+// checkWhere accepts {"param": "value"} or {"param": ["value", ...]}.
+func checkWhere(v starlark.Value) error {
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return fmt.Errorf("got %s, want a dict from parameter name to a value or a list of values, e.g. {\"workload\": \"paced\"}", v.Type())
+	}
+	for _, kv := range d.Items() {
+		if _, ok := kv[0].(starlark.String); !ok {
+			return fmt.Errorf("key %s is not a parameter name (a string)", kv[0].String())
+		}
+		if _, ok := kv[1].(starlark.String); ok {
+			continue
+		}
+		if err := kList(kString).check(kv[1]); err != nil {
+			return fmt.Errorf("%s: want a value label (string) or a list of them", kv[0].String())
+		}
+	}
+	return nil
+}
+
+// whereOf converts a checked where = dict.
+func whereOf(v starlark.Value) map[string][]string {
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, kv := range d.Items() {
+		k := string(kv[0].(starlark.String))
+		if s, ok := kv[1].(starlark.String); ok {
+			out[k] = []string{string(s)}
+		} else {
+			out[k] = strs(kv[1])
+		}
+	}
+	return out
+}
 
 func (h *Host) table(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	a, err := tableSig.unpack(h, args, kwargs)

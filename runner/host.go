@@ -180,6 +180,9 @@ func (h *Host) predeclared() starlark.StringDict {
 		"timer":      h.timerModule(),
 		"sink":       h.sinkModule(),
 		"kernel":     h.kernelModule(),
+		"topology":   h.topologyModule(),
+		"receiver":   h.receiverModule(),
+		"sender":     h.senderModule(),
 		"figure":     h.figureModule(),
 	}
 }

@@ -76,6 +76,56 @@ type RunConfig struct {
 	Timer      TimerConfig  `json:"timer"`
 	Sink       SinkConfig   `json:"sink"`
 	Kernel     KernelConfig `json:"kernel"`
+	// Sender is who sends: nil is labrun's engine on one thread.
+	Sender *SenderConfig `json:"sender,omitempty"`
+	// Topology and Receiver are set when packets go on a wire.
+	Topology *TopoConfig     `json:"topology,omitempty"`
+	Receiver *ReceiverConfig `json:"receiver,omitempty"`
+}
+
+// SenderConfig is a resolved sender.* value.
+type SenderConfig struct {
+	Kind  string `json:"kind"` // labrun, tcpreplay, trafgen
+	Label string `json:"label,omitempty"`
+	// labrun: sending threads (0: one per CPU) and their CPUs.
+	Threads int   `json:"threads,omitempty"`
+	CPUs    []int `json:"cpus,omitempty"`
+	// tcpreplay
+	Timing     string  `json:"timing,omitempty"`
+	Rate       string  `json:"rate,omitempty"`
+	Multiplier float64 `json:"multiplier,omitempty"`
+	Timer      string  `json:"timer,omitempty"`
+	Preload    bool    `json:"preload,omitempty"`
+	// trafgen
+	Procs       int  `json:"procs,omitempty"`
+	QdiscBypass bool `json:"qdisc_bypass,omitempty"`
+}
+
+// TopoConfig is a resolved topology.* value.
+type TopoConfig struct {
+	MTU      int  `json:"mtu"`
+	Offloads bool `json:"offloads,omitempty"`
+	Emulator bool `json:"emulator,omitempty"`
+}
+
+// ReceiverConfig is a resolved receiver.* value.
+type ReceiverConfig struct {
+	Capture bool           `json:"capture,omitempty"`
+	Drain   units.Duration `json:"drain_ns"`
+	Quiet   units.Duration `json:"quiet_ns"`
+	CPU     *int           `json:"cpu,omitempty"`
+}
+
+// Wire reports whether the run sends real packets (and so needs a
+// topology and a receiver).
+func (c RunConfig) Wire() bool { return c.Topology != nil }
+
+// SenderKind is who sends the run's packets.
+func (c RunConfig) SenderKind() string {
+	if c.Sender == nil {
+		return "labrun"
+	}
+	return c.Sender.Kind
 }
 
 // TraceConfig is a resolved trace.* value.
@@ -137,7 +187,14 @@ type TimerConfig struct {
 type SinkConfig struct {
 	Kind    string     `json:"kind"`
 	Snaplen units.Size `json:"snaplen,omitempty"`
+	// sink.afpacket and sink.udp
+	Mode        string `json:"mode,omitempty"`
+	Batch       int    `json:"batch,omitempty"`
+	QdiscBypass bool   `json:"qdisc_bypass,omitempty"`
 }
+
+// OnWire reports whether the sink sends on an interface.
+func (s SinkConfig) OnWire() bool { return s.Kind == "afpacket" || s.Kind == "udp" }
 
 // KernelConfig is a resolved kernel.settings value.
 type KernelConfig struct {
@@ -451,6 +508,54 @@ func planActions(runs []Run) []PlanAction {
 			a := kernel.Action{Setting: "file", Value: "pcap/" + r.ID + ".pcapng", Scope: "output folder"}
 			out = append(out, PlanAction{Action: a, Runs: []int{r.Index + 1}})
 		}
+		for _, a := range wireActions(r) {
+			found := false
+			for i := range out {
+				if out[i].Action == a {
+					out[i].Runs = append(out[i].Runs, r.Index+1)
+					found = true
+				}
+			}
+			if !found {
+				out = append(out, PlanAction{Action: a, Runs: []int{r.Index + 1}})
+			}
+		}
 	}
 	return out
+}
+
+// wireActions lists what a run on the wire creates and starts.
+func wireActions(r Run) []kernel.Action {
+	c := r.Config
+	if !c.Wire() {
+		return nil
+	}
+	shape := "sender <-> receiver: one veth pair, 198.18.0.0/24"
+	if c.Topology.Emulator {
+		shape = "sender <-> emulator <-> receiver: two veth pairs, 198.18.0.0/24 and 198.19.0.0/24"
+	}
+	a := []kernel.Action{{Setting: "netns", Value: "lr-<pid>-<run id>-*: " + shape, Scope: "new namespaces", Needs: "root"}}
+	a = append(a, kernel.Action{Setting: "receiver", Value: "AF_PACKET socket with receive timestamps", Scope: "receiver netns", Needs: "root"})
+	switch c.SenderKind() {
+	case "tcpreplay", "trafgen":
+		a = append(a, kernel.Action{Setting: "command", Value: peerSummary(c), Scope: "sender netns", Needs: "root"})
+	default:
+		a = append(a, kernel.Action{Setting: "send", Value: sinkLabel(c), Scope: "sender netns", Needs: "root"})
+	}
+	return a
+}
+
+// paramValues lists the values a parameter takes over the runs, in order.
+func (p *Plan) paramValues(name string) []string {
+	var out []string
+	for _, r := range p.Runs {
+		if v, ok := r.Params[name]; ok && !contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (p *Plan) hasParamValue(name, value string) bool {
+	return contains(p.paramValues(name), value)
 }

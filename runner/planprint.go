@@ -37,7 +37,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		c := r.Config
 		row = append(row,
 			traceLabel(c.Trace),
-			timerLabel(c.Timer), c.Sink.Kind, r.Estimate().Round(time.Millisecond).String())
+			timerLabel(c.Timer), sinkLabel(c), r.Estimate().Round(time.Millisecond).String())
 		t.Cells = append(t.Cells, row)
 	}
 	if err := t.WriteText(w); err != nil {
@@ -94,6 +94,62 @@ func traceLabel(t TraceConfig) string {
 		size = "sizes from " + t.Sizes.Path
 	}
 	return fmt.Sprintf("%s %s x %s, %s", t.Kind, n, gap, size)
+}
+
+// sinkLabel says where a run's packets go, and how.
+func sinkLabel(c RunConfig) string {
+	if k := c.SenderKind(); k != "labrun" {
+		return peerSummary(c)
+	}
+	s := c.Sink
+	l := s.Kind
+	switch s.Kind {
+	case "afpacket":
+		l += " " + s.Mode
+		if s.Batch > 1 {
+			l += fmt.Sprintf("/%d", s.Batch)
+		}
+		if s.QdiscBypass {
+			l += " bypass"
+		}
+	case "udp":
+		if s.Batch > 1 {
+			l += fmt.Sprintf(" sendmmsg/%d", s.Batch)
+		}
+	}
+	if c.Sender != nil {
+		switch {
+		case c.Sender.Threads == 0:
+			l += ", thread per cpu"
+		case c.Sender.Threads > 1:
+			l += fmt.Sprintf(", %d threads", c.Sender.Threads)
+		}
+	}
+	return l
+}
+
+// peerSummary describes the established tool a run starts.
+func peerSummary(c RunConfig) string {
+	s := c.Sender
+	switch s.Kind {
+	case "tcpreplay":
+		switch s.Timing {
+		case "topspeed":
+			return "tcpreplay --topspeed"
+		case "pps", "mbps":
+			return fmt.Sprintf("tcpreplay --%s %s --timer %s", s.Timing, s.Rate, s.Timer)
+		case "multiplier":
+			return fmt.Sprintf("tcpreplay --multiplier %g --timer %s", s.Multiplier, s.Timer)
+		}
+		return "tcpreplay --timer " + s.Timer
+	case "trafgen":
+		l := fmt.Sprintf("trafgen --cpus %d", s.Procs)
+		if !s.QdiscBypass {
+			l += " --qdisc-path"
+		}
+		return l
+	}
+	return s.Kind
 }
 
 func timerLabel(t TimerConfig) string {

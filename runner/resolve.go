@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -24,19 +25,102 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	}
 	cfg.Trace = t
 
-	tm := subst(a["timer"], point).(*Spec)
-	cfg.Timer = TimerConfig{Mode: tm.name(), Period: durArg(tm, "period"), Margin: durArg(tm, "margin"), MaxMargin: durArg(tm, "max_margin")}
-	if tm.name() == "tick" && cfg.Timer.Period <= 0 {
-		return cfg, posError(tm.Pos, "timer.tick: period must be > 0")
+	// The sender: labrun's engine unless sender = says otherwise; a
+	// sender.labrun's own timer and sink take the place of the
+	// experiment's.
+	timerV, sinkV := a["timer"], a["sink"]
+	var snd *Spec
+	if v := a["sender"]; v != starlark.None {
+		snd = subst(v, point).(*Spec)
+		sc, err := resolveSender(snd)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Sender = &sc
+		if snd.name() == "labrun" {
+			if v := snd.Args["timer"]; v != starlark.None {
+				timerV = v
+			}
+			if v := snd.Args["sink"]; v != starlark.None {
+				sinkV = v
+			}
+			if sc.Threads == 1 && len(sc.CPUs) == 0 && snd.Args["label"] == starlark.None {
+				// sender.labrun() with nothing of its own is the default.
+				cfg.Sender = nil
+			}
+		}
 	}
-	if cfg.Timer.MaxMargin > 0 && cfg.Timer.Margin > cfg.Timer.MaxMargin {
-		return cfg, posError(tm.Pos, "timer.firm: margin %v is larger than max_margin %v", cfg.Timer.Margin, cfg.Timer.MaxMargin)
+	peer := cfg.SenderKind() != "labrun"
+
+	if !peer {
+		if timerV == starlark.None {
+			return cfg, posError(h.exp.pos, "experiment: give timer = (e.g. timer = timer.busy()) or a sender with its own timer")
+		}
+		tm := subst(timerV, point).(*Spec)
+		cfg.Timer = TimerConfig{Mode: tm.name(), Period: durArg(tm, "period"), Margin: durArg(tm, "margin"), MaxMargin: durArg(tm, "max_margin")}
+		if tm.name() == "tick" && cfg.Timer.Period <= 0 {
+			return cfg, posError(tm.Pos, "timer.tick: period must be > 0")
+		}
+		if cfg.Timer.MaxMargin > 0 && cfg.Timer.Margin > cfg.Timer.MaxMargin {
+			return cfg, posError(tm.Pos, "timer.firm: margin %v is larger than max_margin %v", cfg.Timer.Margin, cfg.Timer.MaxMargin)
+		}
+		cfg.Sink = SinkConfig{Kind: "null"}
+		if sinkV != starlark.None {
+			sk := subst(sinkV, point).(*Spec)
+			cfg.Sink = SinkConfig{Kind: sk.name(), Snaplen: sizeArg(sk, "snaplen")}
+			if cfg.Sink.OnWire() {
+				cfg.Sink.Mode = str(sk.Args, "mode")
+				cfg.Sink.Batch = int(intArg(sk, "batch"))
+				cfg.Sink.QdiscBypass = sk.Args["qdisc_bypass"] == starlark.True
+			}
+		}
+		if cfg.Sender != nil && cfg.Sender.Threads != 1 && !cfg.Sink.OnWire() {
+			return cfg, posError(snd.Pos, "sender.labrun: threads = %s needs a sink on the wire (sink.afpacket or sink.udp); %s sinks take one thread",
+				snd.Args["threads"].String(), cfg.Sink.Kind)
+		}
+	} else {
+		cfg.Sink = SinkConfig{Kind: "peer"}
+		if cfg.Trace.Kind == "pcap" && (cfg.Trace.ZeroPayload || cfg.Trace.Rewrite != "" || cfg.Trace.Snaplen > 0 || cfg.Trace.Rate != "" || cfg.Trace.Speed > 0 || cfg.Trace.Loops > 1) {
+			return cfg, posError(snd.Pos, "%s replays the capture file as it is; its transforms and timing (zero_payload, rewrite, snaplen, rate, speed, loop) are labrun's: drop them, or use the tool's own timing options", snd.Kind)
+		}
+		if snd.name() == "trafgen" && cfg.Trace.Kind != "synthetic" {
+			return cfg, posError(snd.Pos, "sender.trafgen repeats one frame: give it a trace.synthetic trace (fixed frame size), not %s", cfg.Trace.Kind)
+		}
+		if snd.name() == "trafgen" && (cfg.Trace.Sizes != nil || cfg.Trace.Poisson || cfg.Trace.Gaps != nil) {
+			return cfg, posError(snd.Pos, "sender.trafgen sends one frame size at a fixed gap: drop sizes, gaps and poisson from the trace")
+		}
 	}
 
-	cfg.Sink = SinkConfig{Kind: "null"}
-	if v := a["sink"]; v != starlark.None {
-		sk := subst(v, point).(*Spec)
-		cfg.Sink = SinkConfig{Kind: sk.name(), Snaplen: sizeArg(sk, "snaplen")}
+	// The wire: a topology and a receiver whenever packets go on one.
+	if v := a["topology"]; v != starlark.None {
+		tp := subst(v, point).(*Spec)
+		cfg.Topology = &TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True, Emulator: tp.Args["emulator"] == starlark.True}
+	}
+	if v := a["receiver"]; v != starlark.None {
+		rv := subst(v, point).(*Spec)
+		rc := ReceiverConfig{Capture: rv.Args["capture"] == starlark.True, Drain: durArg(rv, "drain"), Quiet: durArg(rv, "quiet")}
+		if rv.Args["cpu"] != starlark.None {
+			c := int(intArg(rv, "cpu"))
+			rc.CPU = &c
+		}
+		cfg.Receiver = &rc
+	}
+	if cfg.Sink.OnWire() || peer || cfg.Topology != nil || cfg.Receiver != nil {
+		if cfg.Topology == nil {
+			cfg.Topology = &TopoConfig{MTU: 1500}
+		}
+		if cfg.Receiver == nil {
+			cfg.Receiver = &ReceiverConfig{Drain: units.Duration(2 * time.Second), Quiet: units.Duration(100 * time.Millisecond)}
+		}
+		if !cfg.Sink.OnWire() && !peer {
+			return cfg, posError(h.exp.pos, "experiment: a topology and receiver need a sender on the wire: sink = sink.afpacket() or sink.udp(), or a sender.tcpreplay/trafgen; %s sends nothing", cfg.Sink.Kind)
+		}
+		if mf := maxFrame(cfg.Trace); mf-trace.FCSLen > cfg.Topology.MTU+14 {
+			return cfg, posError(h.exp.pos, "experiment: frames of up to %d B (with FCS) do not fit the topology's MTU %d (frames up to MTU + 18 B): raise topology.veth(mtu = ...)", mf, cfg.Topology.MTU)
+		}
+	}
+	if cfg.Sink.Kind == "udp" && cfg.Trace.Kind != "synthetic" {
+		return cfg, posError(h.exp.pos, "experiment: sink.udp sends the UDP payload of labrun's synthetic frames; use trace.synthetic, or sink.afpacket for a capture")
 	}
 
 	if v := a["kernel"]; v != starlark.None {
@@ -62,6 +146,37 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// resolveSender converts a resolved sender.* value.
+func resolveSender(s *Spec) (SenderConfig, error) {
+	sc := SenderConfig{Kind: s.name(), Label: s.Label}
+	switch s.name() {
+	case "labrun":
+		sc.Threads = 1
+		switch t := s.Args["threads"].(type) {
+		case starlark.String:
+			sc.Threads = 0
+		case starlark.Int:
+			sc.Threads = int(intOf(t))
+		}
+		if c := s.Args["cpus"]; c != starlark.None {
+			for _, v := range intList(c) {
+				sc.CPUs = append(sc.CPUs, int(v))
+			}
+		}
+	case "tcpreplay":
+		sc.Timing, sc.Timer = str(s.Args, "timing"), str(s.Args, "timer")
+		sc.Rate = str(s.Args, "rate")
+		if f, ok := starlark.AsFloat(s.Args["multiplier"]); ok {
+			sc.Multiplier = f
+		}
+		sc.Preload = s.Args["preload"] == starlark.True
+	case "trafgen":
+		sc.Procs = int(intArg(s, "cpus"))
+		sc.QdiscBypass = s.Args["qdisc_bypass"] == starlark.True
+	}
+	return sc, nil
 }
 
 // resolveTrace converts a resolved trace.* value.
@@ -189,6 +304,19 @@ func (h *Host) planOutputs(p *Plan) error {
 			if spec.Cols != "" {
 				if err := checkParams(t, "cols", []string{spec.Cols}); err != nil {
 					return err
+				}
+			}
+			if w := whereOf(t.Args["where"]); w != nil {
+				spec.Where = w
+				for k, vals := range w {
+					if err := checkParams(t, "where", []string{k}); err != nil {
+						return err
+					}
+					for _, v := range vals {
+						if !p.hasParamValue(k, v) {
+							return posError(t.Pos, "table: where: %s = %q matches no run (%s takes %s)", k, v, k, quoteList(p.paramValues(k)))
+						}
+					}
 				}
 			}
 			if r := t.Args["reference"]; r != starlark.None {

@@ -80,6 +80,9 @@ func (h *Host) traceModule() *starlarkstruct.Module {
 			{name: "poisson", kind: kBool, sweep: true},
 			{name: "gaps", kind: kString},
 			{name: "sizes", kind: kString},
+			{name: "rate", kind: kRate, sweep: true},
+			{name: "layer", kind: kEnum("l2", "l1")},
+			{name: "flows", kind: kInt(1, 4096), sweep: true},
 		}}, func(a starlark.StringDict) string { return "synthetic" }, h.checkSynthetic),
 		h.specBuiltinPost(signature{fn: "trace.pcap", positional: 1, args: []arg{
 			{name: "path", kind: kString},

@@ -104,10 +104,12 @@ func (h *Host) checkSynthetic(thread *starlark.Thread, s *Spec) error {
 	switch {
 	case hasCount == hasDur:
 		return fmt.Errorf("give count (packets, as Caliper's -n) or duration (as -t), not both or neither")
-	case a["interval"] == starlark.None && a["gaps"] == starlark.None:
-		return fmt.Errorf("give interval (a fixed or, with poisson = True, mean gap) or gaps (a file of gaps in ns, as Caliper's -D)")
-	case a["interval"] != starlark.None && a["gaps"] != starlark.None:
-		return fmt.Errorf("give interval or gaps, not both")
+	case a["interval"] == starlark.None && a["gaps"] == starlark.None && a["rate"] == starlark.None:
+		return fmt.Errorf("give interval (a fixed or, with poisson = True, mean gap), rate (packets or bits per second) or gaps (a file of gaps in ns, as Caliper's -D)")
+	case btoi(a["interval"] != starlark.None)+btoi(a["gaps"] != starlark.None)+btoi(a["rate"] != starlark.None) > 1:
+		return fmt.Errorf("give one of interval, rate and gaps")
+	case a["layer"] != starlark.None && a["rate"] == starlark.None:
+		return fmt.Errorf("layer says what a bit rate counts; it goes with rate")
 	case a["poisson"] == starlark.True && a["gaps"] != starlark.None:
 		return fmt.Errorf("poisson draws gaps with mean interval; it does not combine with a gaps file")
 	case a["sizes"] != starlark.None && s.Args["frame"] != starlark.String("64B"):
@@ -131,4 +133,11 @@ func (h *Host) checkSynthetic(thread *starlark.Thread, s *Spec) error {
 		}
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -138,6 +138,7 @@ type TraceConfig struct {
 	Gaps     *DataFile      `json:"gaps,omitempty"`
 	Frame    units.Size     `json:"frame_bytes,omitempty"`
 	Sizes    *DataFile      `json:"sizes,omitempty"`
+	Flows    int            `json:"flows,omitempty"`
 	// trace.pcap
 	Capture     *CaptureFile `json:"capture,omitempty"`
 	Generate    *TraceConfig `json:"generate,omitempty"`
@@ -159,7 +160,7 @@ type TraceConfig struct {
 // Synth converts to the engine's synthetic stream configuration.
 func (t TraceConfig) Synth(seed uint64) trace.SynthConfig {
 	c := trace.SynthConfig{Count: t.Count, Duration: int64(t.Duration), Interval: int64(t.Interval), Poisson: t.Poisson,
-		FrameSize: int(t.Frame), Seed: seed, Endpoints: trace.DefaultEndpoints()}
+		FrameSize: int(t.Frame), Flows: t.Flows, Seed: seed, Endpoints: trace.DefaultEndpoints()}
 	if t.Gaps != nil {
 		c.Gaps = t.Gaps.Values
 	}

@@ -88,8 +88,13 @@ func traceLabel(t TraceConfig) string {
 		gap = "gaps from " + t.Gaps.Path
 	case t.Poisson:
 		gap = "Poisson, mean " + gap
+	case t.Rate != "":
+		gap = fmt.Sprintf("%s (%s, %s)", gap, t.Rate, t.Layer)
 	}
 	size := t.Frame.String()
+	if t.Flows > 1 {
+		size += fmt.Sprintf(", %d flows", t.Flows)
+	}
 	if t.Sizes != nil {
 		size = "sizes from " + t.Sizes.Path
 	}

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -190,6 +191,17 @@ func resolveTrace(tr *Spec) (TraceConfig, error) {
 	if t.Sizes != nil {
 		t.Frame = 0
 	}
+	t.Flows = int(intArg(tr, "flows"))
+	if rs, ok := tr.Args["rate"].(starlark.String); ok {
+		iv, err := rateInterval(string(rs), str(tr.Args, "layer"), t)
+		if err != nil {
+			return t, posError(tr.Pos, "%s: %v", tr.Kind, err)
+		}
+		t.Rate, t.Layer, t.Interval = string(rs), str(tr.Args, "layer"), iv
+		if t.Layer == "" {
+			t.Layer = "l2"
+		}
+	}
 	if t.Duration > 0 && t.Interval == 0 && t.Gaps == nil {
 		return t, posError(tr.Pos, "%s: a duration needs an interval > 0", tr.Kind)
 	}
@@ -197,6 +209,33 @@ func resolveTrace(tr *Spec) (TraceConfig, error) {
 		return t, posError(tr.Pos, "%s: frame %v out of range [%dB, %dB] (sizes count the Ethernet frame with its FCS)", tr.Kind, t.Frame, trace.MinFrame, trace.MaxFrame)
 	}
 	return t, nil
+}
+
+// rateInterval is the gap between packets of a synthetic trace sent at a
+// packet rate, or at a bit rate counting the frame with its FCS (l2) or
+// also the preamble and inter-frame gap (l1).
+func rateInterval(rate, layer string, t TraceConfig) (units.Duration, error) {
+	r, err := units.ParseRate(rate)
+	if err != nil {
+		return 0, err
+	}
+	if r.PerSecond <= 0 {
+		return 0, fmt.Errorf("rate %s: must be > 0", rate)
+	}
+	if r.Kind == units.PacketsPerSecond {
+		if layer != "" {
+			return 0, fmt.Errorf("layer goes with a bit rate, not %s", rate)
+		}
+		return units.Duration(math.Round(1e9 / r.PerSecond)), nil
+	}
+	if t.Sizes != nil {
+		return 0, fmt.Errorf("a bit rate with a sizes file has no single gap: give a packet rate or gaps")
+	}
+	bits := float64(t.Frame) * 8
+	if layer == "l1" {
+		bits += 20 * 8
+	}
+	return units.Duration(math.Round(bits / r.PerSecond * 1e9)), nil
 }
 
 // resolvePcap converts a resolved trace.pcap value.

@@ -50,10 +50,10 @@ func (h *Host) sweepAxis(thread *starlark.Thread, b *starlark.Builtin, args star
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "values", &values); err != nil {
 		return nil, err
 	}
-	return h.newAxis(thread, b.Name(), name, values, len(h.groups))
+	return h.newAxis(thread, b.Name(), name, values, len(h.groups), false)
 }
 
-func (h *Host) newAxis(thread *starlark.Thread, fn, name string, values starlark.Value, group int) (*Axis, error) {
+func (h *Host) newAxis(thread *starlark.Thread, fn, name string, values starlark.Value, group int, zipped bool) (*Axis, error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("%s: axis name %q must be an identifier (letters, digits, _)", fn, name)
 	}
@@ -94,12 +94,16 @@ func (h *Host) newAxis(thread *starlark.Thread, fn, name string, values starlark
 	if len(ax.Values) == 0 {
 		return nil, fmt.Errorf("%s: %s: an axis needs at least one value", fn, name)
 	}
-	seen := map[string]bool{}
-	for _, l := range ax.Labels {
-		if seen[l] {
+	// In a zip a label may repeat (the runs differ in another axis of the
+	// zip; sweepZip checks the combinations), but it must always stand for
+	// the same value.
+	seen := map[string]string{}
+	for i, l := range ax.Labels {
+		v := ax.Values[i].String()
+		if prev, ok := seen[l]; ok && (!zipped || prev != v) {
 			return nil, fmt.Errorf("%s: %s: two values have the label %q; give labels with a dict", fn, name, l)
 		}
-		seen[l] = true
+		seen[l] = v
 	}
 	if prev, ok := h.axes[name]; ok {
 		return nil, fmt.Errorf("%s: axis %q is already declared at %s; reuse that value instead of declaring it twice", fn, name, prev.Pos)
@@ -121,10 +125,11 @@ func (h *Host) sweepZip(thread *starlark.Thread, b *starlark.Builtin, args starl
 	}
 	group := len(h.groups)
 	fields := starlark.StringDict{}
+	var axes []*Axis
 	n := -1
 	for _, kv := range kwargs {
 		name := string(kv[0].(starlark.String))
-		ax, err := h.newAxis(thread, b.Name(), name, kv[1], group)
+		ax, err := h.newAxis(thread, b.Name(), name, kv[1], group, true)
 		if err != nil {
 			return nil, err
 		}
@@ -133,6 +138,20 @@ func (h *Host) sweepZip(thread *starlark.Thread, b *starlark.Builtin, args starl
 		}
 		n = len(ax.Values)
 		fields[name] = ax
+		axes = append(axes, ax)
+	}
+	// Every step of the zip must be told apart by its labels.
+	steps := map[string]int{}
+	for i := range n {
+		var key []string
+		for _, ax := range axes {
+			key = append(key, ax.Labels[i])
+		}
+		k := strings.Join(key, "\x00")
+		if j, ok := steps[k]; ok {
+			return nil, fmt.Errorf("%s: steps %d and %d have the same labels (%s): every step of a zip must differ in some axis", b.Name(), j+1, i+1, strings.Join(key, ", "))
+		}
+		steps[k] = i
 	}
 	return starlarkstruct.FromStringDict(starlark.String("sweep.zip"), fields), nil
 }

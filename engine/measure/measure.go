@@ -40,6 +40,32 @@ const (
 	SendErrors   = "send_errors"    // frames given up after retries
 	SendSyscalls = "send_syscalls"  // system calls that sent frames
 	FirmMargin   = "firm_margin_us" // firm timer: final wake-up margin
+
+	// Measured at the receiver, on the far side of the wire.
+	Sent          = "sent"            // frames the sender handed to the kernel (labrun) or reported sent (a peer tool)
+	RxReceived    = "rx_received"     // distinct labrun frames that arrived
+	RxLost        = "rx_lost"         // frames sent that never arrived
+	RxDup         = "rx_dup"          // frames that arrived again
+	RxReordered   = "rx_reordered"    // frames that arrived after a later one
+	RxUnmarked    = "rx_unmarked"     // frames without labrun's sequence marker
+	RxKernelDrops = "rx_kernel_drops" // dropped by the receiving socket (ring full)
+	LinkDrops     = "link_drops"      // dropped by the veth pair (backlog full)
+	RxUnexplained = "rx_unexplained"  // sent - received - counted drops: 0 when accounting is exact
+	RxPPS         = "rx_pps"          // received rate of labrun frames
+	RxAllPPS      = "rx_all_pps"      // received rate of all frames
+	IATErrMeanUS  = "iat_err_mean_us" // inter-arrival error e = measured - requested gap: mean
+	IATErrStdUS   = "iat_err_std_us"
+	IATErrMAEUS   = "iat_err_mae_us" // mean |e|
+	IATErrP50US   = "iat_err_p50_us" // |e| percentiles
+	IATErrP95US   = "iat_err_p95_us"
+	IATErrP99US   = "iat_err_p99_us"
+	IATErrP999US  = "iat_err_p999_us"
+	IATErrMaxUS   = "iat_err_max_us"
+	RxDriftUS     = "rx_drift_us"  // how late the last frame arrived against the schedule, from the first
+	RxDriftPct    = "rx_drift_pct" // ... as a percentage of the scheduled span
+	LatP50US      = "lat_p50_us"   // one-way latency, actual send to arrival: median
+	LatP99US      = "lat_p99_us"
+	LatMaxUS      = "lat_max_us"
 )
 
 // Names lists every metric in report order, with a one-line meaning.
@@ -72,6 +98,30 @@ var Names = []struct{ Name, Doc string }{
 	{SendRetries, "sends repeated after ENOBUFS or EAGAIN"},
 	{SendErrors, "frames given up after retries (counted, not lost silently)"},
 	{SendSyscalls, "system calls that sent frames"},
+	{Sent, "frames sent: accepted by the kernel (labrun) or reported sent by the tool"},
+	{RxReceived, "distinct frames that arrived at the receiver"},
+	{RxLost, "frames that never arrived"},
+	{RxDup, "frames that arrived more than once"},
+	{RxReordered, "frames that arrived after a frame sent later"},
+	{RxUnmarked, "frames at the receiver without labrun's sequence number (other traffic, or a tool that cannot number frames)"},
+	{RxKernelDrops, "frames the receiving socket dropped (its ring was full)"},
+	{LinkDrops, "frames the veth pair dropped"},
+	{RxUnexplained, "sent - received - counted drops (0 when every frame is accounted for)"},
+	{RxPPS, "received rate (frames/s), first to last arrival"},
+	{RxAllPPS, "received rate of every frame, labrun's or not (frames/s)"},
+	{IATErrMeanUS, "inter-arrival error e = measured gap - scheduled gap: mean (us)"},
+	{IATErrStdUS, "inter-arrival error: standard deviation (us)"},
+	{IATErrMAEUS, "inter-arrival error: mean |e| (us)"},
+	{IATErrP50US, "|inter-arrival error|: median (us)"},
+	{IATErrP95US, "|inter-arrival error|: 95th percentile (us, Caliper's metric)"},
+	{IATErrP99US, "|inter-arrival error|: 99th percentile (us)"},
+	{IATErrP999US, "|inter-arrival error|: 99.9th percentile (us)"},
+	{IATErrMaxUS, "|inter-arrival error|: maximum (us)"},
+	{RxDriftUS, "how late the last frame arrived, against the schedule counted from the first arrival (us)"},
+	{RxDriftPct, "drift as a percentage of the scheduled span"},
+	{LatP50US, "one-way latency from labrun's send to arrival: median (us)"},
+	{LatP99US, "one-way latency: 99th percentile (us)"},
+	{LatMaxUS, "one-way latency: maximum (us)"},
 	{FirmMargin, "firm timer's learned wake-up margin at the end (us)"},
 }
 

@@ -306,29 +306,47 @@ func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem 
 // writeSeries writes one row per packet: index, scheduled and actual send
 // time relative to the run's start, and the error, all in ns.
 func writeSeries(path string, res *replay.Result, readLat []int64) error {
+	sched, actual, errs := make([]int64, len(res.Sched)), make([]int64, len(res.Sched)), make([]int64, len(res.Sched))
+	for i := range res.Sched {
+		sched[i], actual[i], errs[i] = res.Sched[i]-res.Start, res.Actual[i]-res.Start, res.Actual[i]-res.Sched[i]
+	}
+	cols := []seriesCol{{"actual_ns", actual}, {"error_ns", errs}}
+	if readLat != nil {
+		cols = append(cols, seriesCol{"read_ns", readLat})
+	}
+	return writeSeriesCols(path, sched, cols)
+}
+
+// seriesCol is one column of a series file; missing values are empty.
+type seriesCol struct {
+	name string
+	vals []int64
+}
+
+// writeSeriesCols writes packet,scheduled_ns and the given columns, one
+// row per packet.
+func writeSeriesCols(path string, sched []int64, cols []seriesCol) error {
 	f, err := results.CreateAtomic(path)
 	if err != nil {
 		return err
 	}
 	defer f.Abort()
 	w := bufio.NewWriterSize(f, 1<<16)
-	if readLat != nil {
-		w.WriteString("packet,scheduled_ns,actual_ns,error_ns,read_ns\n")
-	} else {
-		w.WriteString("packet,scheduled_ns,actual_ns,error_ns\n")
+	w.WriteString("packet,scheduled_ns")
+	for _, c := range cols {
+		w.WriteString("," + c.name)
 	}
+	w.WriteString("\n")
 	var b []byte
-	for i := range res.Sched {
+	for i := range sched {
 		b = strconv.AppendInt(b[:0], int64(i), 10)
 		b = append(b, ',')
-		b = strconv.AppendInt(b, res.Sched[i]-res.Start, 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, res.Actual[i]-res.Start, 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, res.Actual[i]-res.Sched[i], 10)
-		if readLat != nil {
+		b = strconv.AppendInt(b, sched[i], 10)
+		for _, c := range cols {
 			b = append(b, ',')
-			b = strconv.AppendInt(b, readLat[i], 10)
+			if v := c.vals[i]; v != missing {
+				b = strconv.AppendInt(b, v, 10)
+			}
 		}
 		b = append(b, '\n')
 		w.Write(b)

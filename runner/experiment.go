@@ -182,14 +182,14 @@ func flattenRef(d *starlark.Dict, depth int, prefix []string) (map[string]float6
 func (h *Host) figureModule() *starlarkstruct.Module {
 	return newModule("figure",
 		h.specBuiltin(signature{fn: "figure.series", args: []arg{
-			{name: "y", kind: kEnum("err_us", "read_us"), def: starlark.String("err_us")},
+			{name: "y", kind: kEnum("err_us", "read_us", "iat_err_us", "lat_us"), def: starlark.String("err_us")},
 			{name: "x", kind: kEnum("packet", "time_s"), def: starlark.String("packet")},
 			{name: "facet", kind: kOneOrList(kString)},
 			{name: "name", kind: kString},
 			{name: "title", kind: kString},
 		}}, nil),
 		h.specBuiltin(signature{fn: "figure.cdf", args: []arg{
-			{name: "x", kind: kEnum("err_us", "read_us"), def: starlark.String("err_us")},
+			{name: "x", kind: kEnum("err_us", "read_us", "iat_err_us", "lat_us"), def: starlark.String("err_us")},
 			{name: "by", kind: kOneOrList(kString)},
 			{name: "name", kind: kString},
 			{name: "title", kind: kString},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,19 +52,26 @@ func writeFigures(dir string, p *Plan, rows []results.Row) error {
 			for _, k := range f.Facet {
 				prefix += "," + csvField(r.Params[k])
 			}
-			vals := s.errs
-			if f.Y == "read_us" || f.X == "read_us" {
-				if vals = s.reads; vals == nil {
-					continue // this run did not record read latency
-				}
+			v := f.Y
+			if f.Kind == "cdf" {
+				v = f.X
+			}
+			vals := s.column(seriesColumn(v))
+			if vals == nil {
+				continue // this run did not record the value
 			}
 			switch f.Kind {
 			case "series":
 				for i := range vals {
-					fmt.Fprintf(w, "%s,%d,%s,%s\n", prefix, i, fnum(float64(s.sched[i])/1e9), fnum(float64(vals[i])/1e3))
+					if vals[i] != missing {
+						fmt.Fprintf(w, "%s,%d,%s,%s\n", prefix, i, fnum(float64(s.sched[i])/1e9), fnum(float64(vals[i])/1e3))
+					}
 				}
 			case "cdf":
-				sorted := slices.Clone(vals)
+				sorted := slices.DeleteFunc(slices.Clone(vals), func(x int64) bool { return x == missing })
+				if len(sorted) == 0 {
+					continue
+				}
 				slices.Sort(sorted)
 				for _, k := range cdfRanks(len(sorted)) {
 					fmt.Fprintf(w, "%s,%s,%s\n", prefix, fnum(float64(sorted[k])/1e3), fnum(float64(k+1)/float64(len(sorted))))
@@ -113,7 +121,30 @@ func csvField(s string) string {
 	return s
 }
 
-type series struct{ sched, errs, reads []int64 }
+// missing marks a value a series row does not have (an empty CSV field).
+const missing = math.MinInt64
+
+// series is a series/<id>.csv file: columns by name, values in ns.
+type series struct {
+	sched []int64
+	cols  map[string][]int64
+}
+
+// column returns a named column, or nil.
+func (s *series) column(name string) []int64 { return s.cols[name] }
+
+// seriesColumn maps a figure's value to the series column holding it.
+func seriesColumn(v string) string {
+	switch v {
+	case "read_us":
+		return "read_ns"
+	case "iat_err_us":
+		return "iat_err_ns"
+	case "lat_us":
+		return "latency_ns"
+	}
+	return "error_ns"
+}
 
 // readSeries reads a series/<id>.csv written by writeSeries.
 func readSeries(path string) (*series, error) {
@@ -123,31 +154,38 @@ func readSeries(path string) (*series, error) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	s := &series{}
+	sc.Buffer(make([]byte, 0, 1<<16), 1<<20)
+	s := &series{cols: map[string][]int64{}}
+	var names []string
 	line := 0
 	for sc.Scan() {
 		line++
+		parts := strings.Split(sc.Text(), ",")
 		if line == 1 {
+			names = parts
+			if len(names) < 2 || names[0] != "packet" || names[1] != "scheduled_ns" {
+				return nil, fmt.Errorf("%s:1: not a labrun series (want packet,scheduled_ns,... in the header)", path)
+			}
 			continue
 		}
-		parts := strings.Split(sc.Text(), ",")
-		if len(parts) != 4 && len(parts) != 5 {
-			return nil, fmt.Errorf("%s:%d: want 4 or 5 fields, got %d", path, line, len(parts))
+		if len(parts) != len(names) {
+			return nil, fmt.Errorf("%s:%d: want %d fields, got %d", path, line, len(names), len(parts))
 		}
-		if len(parts) == 5 {
-			r, err := strconv.ParseInt(parts[4], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: bad number", path, line)
+		for j := 1; j < len(parts); j++ {
+			v := int64(missing)
+			if parts[j] != "" {
+				x, err := strconv.ParseInt(parts[j], 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s:%d: field %s: bad number %q", path, line, names[j], parts[j])
+				}
+				v = x
 			}
-			s.reads = append(s.reads, r)
+			if j == 1 {
+				s.sched = append(s.sched, v)
+			} else {
+				s.cols[names[j]] = append(s.cols[names[j]], v)
+			}
 		}
-		sched, err1 := strconv.ParseInt(parts[1], 10, 64)
-		e, err2 := strconv.ParseInt(parts[3], 10, 64)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("%s:%d: bad number", path, line)
-		}
-		s.sched = append(s.sched, sched)
-		s.errs = append(s.errs, e)
 	}
 	return s, sc.Err()
 }

@@ -55,6 +55,9 @@ type TableSpec struct {
 	Metrics []string
 	// Refs are published values shown beside their metrics.
 	Refs []Reference
+	// Best marks, for each metric it names, the best cell of every column
+	// group with " *": "max" or "min".
+	Best map[string]string
 	// Where keeps only the runs whose parameter (the key) has one of the
 	// given values; nil keeps every run.
 	Where map[string][]string
@@ -182,8 +185,16 @@ func Build(spec TableSpec, rows []Row) (Table, error) {
 		}
 	}
 
+	// Where each metric's value sits in a row, for Best.
+	type bestAt struct {
+		cell   int
+		val    float64
+		row    int
+		better string
+	}
+	var bests []*bestAt
 	minReps, maxReps := math.MaxInt, 0
-	for _, g := range order {
+	for gi, g := range order {
 		cells := make([]string, 0, len(t.Header))
 		for _, l := range g.labels {
 			if l == "" {
@@ -203,7 +214,23 @@ func Build(spec TableSpec, rows []Row) (Table, error) {
 						vals = append(vals, v)
 					}
 				}
-				cells = append(cells, FormatValue(median(vals)))
+				med := median(vals)
+				if how, ok := spec.Best[m]; ok && len(vals) > 0 {
+					key := len(cells)
+					found := false
+					for _, b := range bests {
+						if b.cell == key {
+							found = true
+							if how == "max" && med > b.val || how == "min" && med < b.val {
+								b.val, b.row = med, gi
+							}
+						}
+					}
+					if !found {
+						bests = append(bests, &bestAt{cell: key, val: med, row: gi, better: how})
+					}
+				}
+				cells = append(cells, FormatValue(med))
 				for _, ref := range spec.Refs {
 					if ref.Metric == m {
 						cells = append(cells, refCell(spec, ref, g.labels, col))
@@ -212,6 +239,18 @@ func Build(spec TableSpec, rows []Row) (Table, error) {
 			}
 		}
 		t.Cells = append(t.Cells, cells)
+	}
+	for _, b := range bests {
+		t.Cells[b.row][b.cell] += " *"
+	}
+	for _, m := range spec.Metrics {
+		if how, ok := spec.Best[m]; ok {
+			word := "highest"
+			if how == "min" {
+				word = "lowest"
+			}
+			t.Notes = append(t.Notes, fmt.Sprintf("* the %s %s in its column", word, MetricLabel(m)))
+		}
 	}
 	switch {
 	case maxReps <= 1:

@@ -8,10 +8,10 @@ BIN := bin/labrun
 DEMO_OUT ?= runs
 FUZZTIME ?= 30s
 
-.PHONY: help build test test-deps demo bench bench-deps fuzz lint clean
+.PHONY: help build test test-deps demo wire-demo bench bench-deps fuzz lint clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## build bin/labrun with version and revision stamped in
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/labrun
@@ -20,15 +20,22 @@ test: test-deps ## run the test suite (vet, then go test; privileged tests skip 
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-# Tools the tests compare against (tshark checks checksums). Installed when
-# root and missing; without them those tests skip and say why.
-TEST_TOOLS := tshark tcpdump
-test-deps: ## install the tools some tests use (Debian: tshark, tcpdump), when root
-	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+# Tools the tests use or compare against (tshark checks checksums, ip sets
+# up test namespaces, tcpreplay and trafgen are the peers of the wire
+# experiments), as command:package. Installed when root and missing; without
+# them those tests skip and say why.
+TEST_TOOLS := tshark:tshark tcpdump:tcpdump ip:iproute2 tcpreplay:tcpreplay trafgen:netsniff-ng
+test-deps: ## install the tools some tests use (Debian: tshark, tcpdump, iproute2, tcpreplay, netsniff-ng), when root
+	@missing=""; for tp in $(TEST_TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null) || echo "could not install$$missing: the tests that need them will skip"; \
 	fi
+
+wire-demo: build test-deps ## run the three wire experiments, small (needs root): NetVCR Fig. 10, IRLstack batches, Caliper Fig. 2
+	$(BIN) run experiments/replay_vs_tcpreplay.star --set packets=20000 --set frames=200000 -o $(DEMO_OUT)
+	$(BIN) run experiments/batch_size.star --set frames=50000 -o $(DEMO_OUT)
+	$(BIN) run experiments/caliper_precision.star --set packets=5000 -o $(DEMO_OUT)
 
 demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table
 	$(BIN) run experiments/usleep_vs_firm.star --allow-system -o $(DEMO_OUT)

@@ -48,6 +48,7 @@ const (
 	RxDup         = "rx_dup"          // frames that arrived again
 	RxReordered   = "rx_reordered"    // frames that arrived after a later one
 	RxUnmarked    = "rx_unmarked"     // frames without labrun's sequence marker
+	RxOutOfRange  = "rx_out_of_range" // labrun frames with a sequence number past the trace's
 	RxKernelDrops = "rx_kernel_drops" // dropped by the receiving socket (ring full)
 	LinkDrops     = "link_drops"      // dropped by the veth pair (backlog full)
 	RxUnexplained = "rx_unexplained"  // sent - received - counted drops: 0 when accounting is exact
@@ -104,6 +105,7 @@ var Names = []struct{ Name, Doc string }{
 	{RxDup, "frames that arrived more than once"},
 	{RxReordered, "frames that arrived after a frame sent later"},
 	{RxUnmarked, "frames at the receiver without labrun's sequence number (other traffic, or a tool that cannot number frames)"},
+	{RxOutOfRange, "labrun frames whose sequence number is past the trace's last (another run's frames)"},
 	{RxKernelDrops, "frames the receiving socket dropped (its ring was full)"},
 	{LinkDrops, "frames the veth pair dropped"},
 	{RxUnexplained, "sent - received - counted drops (0 when every frame is accounted for)"},

@@ -1,0 +1,138 @@
+package rx
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/labrun/labrun/engine/trace"
+)
+
+// TPACKET_V3 layout (linux/if_packet.h), in the machine's byte order. A
+// ring is a row of blocks; each block starts with a tpacket_block_desc and
+// holds frames, each a tpacket3_hdr, a sockaddr_ll, and the frame itself at
+// tp_mac from the header. The kernel hands a block over by setting
+// TP_STATUS_USER in block_status, and takes it back when user space writes
+// TP_STATUS_KERNEL there.
+const (
+	bdStatus   = 8  // block_status
+	bdNumPkts  = 12 // num_pkts
+	bdFirstPkt = 16 // offset_to_first_pkt
+	bdHdrLen   = 48 // sizeof(struct tpacket_block_desc)
+
+	fhNext    = 0  // tp_next_offset
+	fhSec     = 4  // tp_sec
+	fhNsec    = 8  // tp_nsec
+	fhSnaplen = 12 // tp_snaplen: bytes in the ring
+	fhLen     = 16 // tp_len: bytes on the wire
+	fhStatus  = 20 // tp_status
+	fhMac     = 24 // tp_mac: offset of the frame from the header
+	fhHdrLen  = 48 // sizeof(struct tpacket3_hdr)
+
+	// macOff is where the kernel puts an Ethernet frame in a V3 slot:
+	// TPACKET_ALIGN(TPACKET3_HDRLEN + 16) - 14, with TPACKET3_HDRLEN =
+	// 48 + sizeof(struct sockaddr_ll). Ring sizing uses it.
+	macOff = 82
+)
+
+var ne = binary.NativeEndian
+
+// tally is the per-frame accounting of the receive path. Its fields are
+// owned by the drain loop; the Receiver publishes marked and total through
+// atomics once per block.
+type tally struct {
+	arrival []int64 // per expected sequence number; 0 = not arrived
+	high    int64   // highest expected sequence number arrived so far, -1 = none
+
+	received, dup, reordered, outOfRange uint64
+	marked, unmarked, total              uint64
+	first, last                          int64 // earliest and latest arrival of any frame
+}
+
+func newTally(expect int) tally {
+	return tally{arrival: make([]int64, expect), high: -1}
+}
+
+// frame accounts one frame that arrived at at (clock.Now scale, never 0).
+//
+// A frame without labrun's marker is unmarked. A marked frame whose
+// sequence number is Expect or more is out of range. Otherwise its first
+// arrival is recorded; a later copy counts as a duplicate only (never also
+// as reordered), and a first arrival below the highest sequence number seen
+// so far counts as reordered.
+func (t *tally) frame(f []byte, at int64) {
+	t.total++
+	if t.first == 0 || at < t.first {
+		t.first = at
+	}
+	if at > t.last {
+		t.last = at
+	}
+	seq, ok := trace.SeqOf(f)
+	if !ok {
+		t.unmarked++
+		return
+	}
+	t.marked++
+	if seq >= uint64(len(t.arrival)) {
+		t.outOfRange++
+		return
+	}
+	if t.arrival[seq] != 0 {
+		t.dup++
+		return
+	}
+	t.arrival[seq] = at
+	t.received++
+	if int64(seq) < t.high {
+		t.reordered++
+	} else {
+		t.high = int64(seq)
+	}
+}
+
+// walker turns retired ring blocks into accounting and capture records.
+type walker struct {
+	tally
+	offset    int64    // realtime - monotonic: kernel stamps minus this are clock.Now readings
+	cap       *capture // nil: no capture
+	malformed uint64   // blocks whose layout did not fit the block (never expected from a kernel)
+	early     uint64   // frames the kernel stamped before the packet hook (TP_STATUS_TS_SOFTWARE)
+}
+
+// block accounts every frame of the retired block b. It does not allocate.
+// The layout is checked against len(b): a header or frame that would run
+// past the block ends the walk of that block and counts it as malformed.
+func (w *walker) block(b []byte) {
+	n := ne.Uint32(b[bdNumPkts:])
+	off := uint64(ne.Uint32(b[bdFirstPkt:]))
+	size := uint64(len(b))
+	for i := range n {
+		if off < bdHdrLen || off+fhHdrLen > size {
+			w.malformed++
+			return
+		}
+		h := b[off:]
+		mac := uint64(ne.Uint16(h[fhMac:]))
+		snap := uint64(ne.Uint32(h[fhSnaplen:]))
+		if mac < fhHdrLen || off+mac+snap > size {
+			w.malformed++
+			return
+		}
+		f := h[mac : mac+snap]
+		if ne.Uint32(h[fhStatus:])&unix.TP_STATUS_TS_SOFTWARE != 0 {
+			w.early++
+		}
+		rt := int64(ne.Uint32(h[fhSec:]))*1e9 + int64(ne.Uint32(h[fhNsec:]))
+		w.frame(f, rt-w.offset)
+		if w.cap != nil {
+			w.cap.write(f, ne.Uint32(h[fhLen:]), rt)
+		}
+		next := uint64(ne.Uint32(h[fhNext:]))
+		if next == 0 && i+1 < n {
+			w.malformed++ // only the last frame has no successor
+			return
+		}
+		off += next
+	}
+}

@@ -1,0 +1,204 @@
+package tx
+
+import (
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultRingFrames is the smallest default TX ring (slots); the default is
+// this or 2*Batch, whichever is larger.
+const DefaultRingFrames = 4096
+
+const (
+	tpacketAlign = 16 // TPACKET_ALIGNMENT
+	pageSize     = 4096
+	maxBlockPage = 32 // largest block tried: 128 KiB (order-5 allocation)
+	// sockaddrLLSize is sizeof(struct sockaddr_ll): the kernel places TX
+	// data at TPACKETx_HDRLEN - sizeof(struct sockaddr_ll).
+	sockaddrLLSize = 20
+	// busy is the set of status bits that keep a slot from the user.
+	busy = unix.TP_STATUS_SEND_REQUEST | unix.TP_STATUS_SENDING | unix.TP_STATUS_WRONG_FORMAT
+)
+
+func tpAlign(n int) int { return (n + tpacketAlign - 1) &^ (tpacketAlign - 1) }
+
+// txRing is a mapped PACKET_TX_RING. Slots are filled in order; queued slots
+// are sent..head-1 (modulo n), all in TP_STATUS_SEND_REQUEST until the
+// kernel takes them, which it does in the same order during a send call.
+type txRing struct {
+	mem       []byte
+	off       []int // byte offset of each slot in mem
+	n         int   // slots
+	frameSize int
+	blockSize int
+	blocks    int
+	dataOff   int // frame data offset inside a slot
+	statusOff int // tp_status offset inside a slot
+	lenOff    int // tp_len offset inside a slot
+	maxData   int // largest frame a slot holds
+	head      int // next slot to fill
+	sent      int // oldest queued slot
+	queued    int // slots filled and not yet taken by the kernel
+}
+
+// ringGeometry chooses slot and block sizes for at least frames slots of
+// maxFrame bytes: slots are TPACKET_ALIGNed, blocks a whole number of pages
+// (at most 128 KiB) wasting the smallest fraction, and the slot count is
+// rounded up to whole blocks.
+func ringGeometry(hdrLen, maxFrame, frames int) (frameSize, blockSize, blocks int) {
+	// The kernel wants room for TPACKETx_HDRLEN (header + sockaddr_ll).
+	frameSize = tpAlign(tpAlign(hdrLen) + max(maxFrame, sockaddrLLSize))
+	best := -1.0
+	for pages := 1; pages <= maxBlockPage; pages++ {
+		bs := pages * pageSize
+		fpb := bs / frameSize
+		if fpb == 0 {
+			continue
+		}
+		waste := float64(bs-fpb*frameSize) / float64(bs)
+		if best < 0 || waste < best-1e-9 {
+			best, blockSize = waste, bs
+		}
+	}
+	if blockSize == 0 {
+		// A slot larger than the largest block: one slot per block.
+		blockSize = (frameSize + pageSize - 1) &^ (pageSize - 1)
+	}
+	fpb := blockSize / frameSize
+	blocks = (frames + fpb - 1) / fpb
+	return frameSize, blockSize, blocks
+}
+
+// newTxRing sets the socket's packet version, sets up and maps a TX ring.
+// version is unix.TPACKET_V2 or unix.TPACKET_V3 (same kernel TX path,
+// different slot header).
+func newTxRing(fd, version, maxFrame, frames int) (*txRing, error) {
+	r := &txRing{}
+	var hdr int
+	switch version {
+	case unix.TPACKET_V2:
+		hdr, r.statusOff, r.lenOff = unix.SizeofTpacket2Hdr, 0, 4
+	case unix.TPACKET_V3:
+		hdr, r.statusOff, r.lenOff = unix.SizeofTpacket3Hdr, 20, 16
+	default:
+		return nil, fmt.Errorf("tx ring: packet version %d: want TPACKET_V2 or TPACKET_V3", version)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, version); err != nil {
+		return nil, fmt.Errorf("tx ring: PACKET_VERSION %d: %w", version, err)
+	}
+	r.dataOff = tpAlign(hdr)
+	r.frameSize, r.blockSize, r.blocks = ringGeometry(hdr, maxFrame, frames)
+	fpb := r.blockSize / r.frameSize
+	r.n = fpb * r.blocks
+	r.maxData = r.frameSize - r.dataOff
+	var err error
+	if version == unix.TPACKET_V2 {
+		err = unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &unix.TpacketReq{
+			Block_size: uint32(r.blockSize), Block_nr: uint32(r.blocks),
+			Frame_size: uint32(r.frameSize), Frame_nr: uint32(r.n)})
+	} else {
+		err = unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &unix.TpacketReq3{
+			Block_size: uint32(r.blockSize), Block_nr: uint32(r.blocks),
+			Frame_size: uint32(r.frameSize), Frame_nr: uint32(r.n)})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tx ring: PACKET_TX_RING of %d slots of %d bytes in %d blocks of %d bytes: %w",
+			r.n, r.frameSize, r.blocks, r.blockSize, err)
+	}
+	r.mem, err = unix.Mmap(fd, 0, r.blockSize*r.blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("tx ring: mmap of %d bytes: %w", r.blockSize*r.blocks, err)
+	}
+	r.off = make([]int, r.n)
+	for i := range r.off {
+		r.off[i] = (i/fpb)*r.blockSize + (i%fpb)*r.frameSize
+	}
+	return r, nil
+}
+
+func (r *txRing) statusPtr(s int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&r.mem[r.off[s]+r.statusOff]))
+}
+
+func (r *txRing) status(s int) uint32 { return atomic.LoadUint32(r.statusPtr(s)) }
+
+// setStatus publishes a slot: the store is a full barrier, so the frame
+// and length written before it are visible to the kernel first.
+func (r *txRing) setStatus(s int, v uint32) { atomic.StoreUint32(r.statusPtr(s), v) }
+
+func (r *txRing) length(s int) int {
+	return int(*(*uint32)(unsafe.Pointer(&r.mem[r.off[s]+r.lenOff])))
+}
+
+func (r *txRing) next(s int) int {
+	if s++; s == r.n {
+		return 0
+	}
+	return s
+}
+
+// put copies frame into slot s and hands it to the kernel (SEND_REQUEST).
+func (r *txRing) put(s int, frame []byte) {
+	o := r.off[s]
+	copy(r.mem[o+r.dataOff:o+r.dataOff+len(frame)], frame)
+	*(*uint32)(unsafe.Pointer(&r.mem[o+r.lenOff])) = uint32(len(frame))
+	r.setStatus(s, unix.TP_STATUS_SEND_REQUEST)
+}
+
+// push queues frame in the head slot, which must not be busy.
+func (r *txRing) push(frame []byte) {
+	r.put(r.head, frame)
+	r.head = r.next(r.head)
+	r.queued++
+}
+
+// drop removes the queued slot the kernel refused (TP_STATUS_WRONG_FORMAT,
+// always the oldest queued: the kernel stops there without moving its
+// head). The later queued frames move back one slot, so the kernel finds a
+// sendable frame where it stopped and the order is kept. Only called
+// between send calls, when the kernel does not touch SEND_REQUEST slots.
+func (r *txRing) drop() {
+	i := r.sent
+	for k := 1; k < r.queued; k++ {
+		j := r.next(i)
+		oj := r.off[j]
+		r.put(i, r.mem[oj+r.dataOff:oj+r.dataOff+r.length(j)])
+		i = j
+	}
+	r.setStatus(i, unix.TP_STATUS_AVAILABLE)
+	r.head = i
+	r.queued--
+}
+
+// retract takes back every queued slot (given up) and returns how many.
+func (r *txRing) retract() int {
+	n := r.queued
+	for s := r.sent; r.queued > 0; s = r.next(s) {
+		r.setStatus(s, unix.TP_STATUS_AVAILABLE)
+		r.queued--
+	}
+	r.head = r.sent
+	return n
+}
+
+// inFlight reports whether any slot is still owned by the kernel.
+func (r *txRing) inFlight() bool {
+	for s := range r.n {
+		if r.status(s)&busy != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *txRing) unmap() error {
+	if r.mem == nil {
+		return nil
+	}
+	err := unix.Munmap(r.mem)
+	r.mem = nil
+	return err
+}

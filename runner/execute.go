@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -18,6 +19,7 @@ import (
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/engine/replay"
 	"github.com/labrun/labrun/engine/timer"
+	"github.com/labrun/labrun/engine/topo"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/tx"
 	"github.com/labrun/labrun/results"
@@ -55,6 +57,7 @@ type Outcome struct {
 	Interrupted bool
 	Failed      int
 	Resumed     int // runs kept from the invocation being resumed
+	Skipped     int // runs that could not be made here (a tool is not installed)
 	Settings    []SettingSummary
 }
 
@@ -159,6 +162,20 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 
 	prog := newProgress(o.Stderr, o.Progress, len(p.Runs))
 	defer prog.stop()
+	if wire := wireRuns(p); wire > 0 {
+		if err := topo.Available(); err != nil {
+			return out, fmt.Errorf("%d of the %d runs send on a veth pair in their own network namespaces: %w", wire, len(p.Runs), err)
+		}
+		// A labrun that was killed (SIGKILL, power loss) could not remove
+		// its namespaces: remove them now, and say so.
+		removed, err := topo.CleanStale()
+		for _, n := range removed {
+			prog.line("removed namespace %s left by a labrun that is no longer running", n)
+		}
+		if err != nil {
+			return out, fmt.Errorf("removing stale namespaces: %w", err)
+		}
+	}
 	for i, r := range p.Runs {
 		if ctx.Err() != nil {
 			out.Interrupted = true
@@ -189,7 +206,13 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 			mr.Settings, mr.Timer = res.Settings, res.Timer
 			out.addSettings(r.Index+1, res.Settings)
 		}
+		var skip *SkipError
 		switch {
+		case errors.As(rerr, &skip):
+			mr.Status, mr.Error = "skipped", skip.Reason
+			out.Skipped++
+			prog.line("run %d/%d %s skipped: %s", i+1, len(p.Runs), paramString(r.Params), skip.Reason)
+			res = nil
 		case rerr != nil:
 			mr.Status, mr.Error = "failed", rerr.Error()
 			out.Failed++
@@ -228,6 +251,17 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	return out, nil
 }
 
+// wireRuns counts the runs that need namespaces.
+func wireRuns(p *Plan) int {
+	n := 0
+	for _, r := range p.Runs {
+		if r.Config.Wire() {
+			n++
+		}
+	}
+	return n
+}
+
 // planHash names the plan: the same runs give the same hash.
 func planHash(p *Plan) string {
 	h := sha256.New()
@@ -239,6 +273,9 @@ func planHash(p *Plan) string {
 
 // runOne executes one run and writes its per-packet series.
 func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (results.Row, *replay.Result, error) {
+	if r.Config.Wire() {
+		return runWire(ctx, dir, r, prog, allowSystem, expSeed)
+	}
 	row := results.Row{ID: r.ID, Params: r.Params}
 	c := r.Config
 	src, err := buildSource(dir, c.Trace, r.Seed, expSeed)
@@ -380,6 +417,9 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# %s\n\n", p.Experiment)
 	for _, spec := range p.Tables {
+		if !selectsAny(spec, out.Rows) {
+			continue // its runs were left out (--set) or did not finish
+		}
 		t, err := results.Build(spec, withAllMetrics(out.Rows, spec.Metrics))
 		if err != nil {
 			if len(out.Rows) == 0 {
@@ -395,6 +435,15 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 		md.WriteString("\n")
 	}
 	return results.WriteFileAtomic(filepath.Join(dir, "tables.md"), []byte(md.String()))
+}
+
+func selectsAny(spec results.TableSpec, rows []results.Row) bool {
+	for _, r := range rows {
+		if spec.Selects(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // rateNotes says what the bit rates of the plan's replays count.

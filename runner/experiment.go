@@ -77,7 +77,25 @@ var tableSig = signature{fn: "table", args: []arg{
 	{name: "reference", kind: kOneOrList(kSpec("reference", `reference(source = "Paper Table 1", metric = "cpu_pct", keys = ["timer"], values = {"busy": 78})`))},
 	{name: "title", kind: kString},
 	{name: "where", kind: kindFunc(checkWhere)},
+	{name: "best", kind: kindFunc(checkBest)},
 }}
+
+// checkBest accepts {"metric": "max" | "min"}.
+func checkBest(v starlark.Value) error {
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return fmt.Errorf("got %s, want a dict from metric to \"max\" or \"min\", e.g. {\"rx_pps\": \"max\"}", v.Type())
+	}
+	for _, kv := range d.Items() {
+		if err := metricKind().check(kv[0]); err != nil {
+			return err
+		}
+		if s, ok := kv[1].(starlark.String); !ok || s != "max" && s != "min" {
+			return fmt.Errorf("%s: %s: want \"max\" or \"min\"", kv[0].String(), kv[1].String())
+		}
+	}
+	return nil
+}
 
 // checkWhere accepts {"param": "value"} or {"param": ["value", ...]}.
 func checkWhere(v starlark.Value) error {

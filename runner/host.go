@@ -34,6 +34,9 @@ type Options struct {
 	Print io.Writer
 	// Stdlib is the embedded standard library; nil means stdlib.FS.
 	Stdlib fs.FS
+	// CPUs (--cpu) pins the sending thread(s) of every run, overriding
+	// kernel.settings(cpu = ...) and a sender's cpus.
+	CPUs []int
 }
 
 // Source is a script file that took part in an evaluation.

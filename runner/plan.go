@@ -279,20 +279,23 @@ func (h *Host) plan() (*Plan, error) {
 	for _, k := range experimentSig.names() {
 		collectAxes(a[k], used)
 	}
+	// An axis zipped with a used one labels the same steps (a workload
+	// name beside the values it stands for), so it is a parameter too.
 	var groups [][]*Axis
 	for _, g := range h.groups {
-		var in []*Axis
 		for _, ax := range g {
 			if used[ax] {
-				in = append(in, ax)
+				for _, z := range g {
+					used[z] = true
+				}
+				groups = append(groups, g)
+				break
 			}
-		}
-		if len(in) > 0 {
-			groups = append(groups, in)
 		}
 	}
 	// --set name=value on an axis pins it to that value.
-	pinned := map[*Axis]int{}
+	// A zipped axis may repeat a label: every step with it is kept.
+	pinned := map[*Axis]string{}
 	for _, g := range groups {
 		for _, ax := range g {
 			if raw, ok := h.overrides[ax.Name]; ok {
@@ -300,7 +303,7 @@ func (h *Host) plan() (*Plan, error) {
 				if err != nil {
 					return nil, err
 				}
-				pinned[ax] = i
+				pinned[ax] = ax.Labels[i]
 				h.used[ax.Name] = true
 			}
 		}
@@ -380,10 +383,10 @@ func (h *Host) plan() (*Plan, error) {
 	return p, nil
 }
 
-func pinOK(groups [][]*Axis, idx []int, pinned map[*Axis]int) bool {
+func pinOK(groups [][]*Axis, idx []int, pinned map[*Axis]string) bool {
 	for gi, g := range groups {
 		for _, ax := range g {
-			if i, ok := pinned[ax]; ok && idx[gi] != i {
+			if l, ok := pinned[ax]; ok && ax.Labels[idx[gi]] != l {
 				return false
 			}
 		}

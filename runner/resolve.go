@@ -146,6 +146,12 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 			}
 		}
 	}
+	if pin := h.opts.CPUs; len(pin) > 0 && !peer {
+		cfg.Kernel.CPUs = pin
+		if cfg.Sender != nil && cfg.Sender.Threads != 1 {
+			cfg.Sender.CPUs = pin
+		}
+	}
 	return cfg, nil
 }
 
@@ -345,15 +351,29 @@ func (h *Host) planOutputs(p *Plan) error {
 					return err
 				}
 			}
+			if d, ok := t.Args["best"].(*starlark.Dict); ok {
+				spec.Best = map[string]string{}
+				for _, kv := range d.Items() {
+					m := string(kv[0].(starlark.String))
+					if !contains(spec.Metrics, m) {
+						return posError(t.Pos, "table: best: metric %q is not among the table's metrics (%s)", m, quoteList(spec.Metrics))
+					}
+					spec.Best[m] = string(kv[1].(starlark.String))
+				}
+			}
 			if w := whereOf(t.Args["where"]); w != nil {
 				spec.Where = w
 				for k, vals := range w {
 					if err := checkParams(t, "where", []string{k}); err != nil {
 						return err
 					}
+					labels := p.paramValues(k)
+					if ax := h.axes[k]; ax != nil {
+						labels = ax.Labels // the declared values, also those --set left out
+					}
 					for _, v := range vals {
-						if !p.hasParamValue(k, v) {
-							return posError(t.Pos, "table: where: %s = %q matches no run (%s takes %s)", k, v, k, quoteList(p.paramValues(k)))
+						if !contains(labels, v) {
+							return posError(t.Pos, "table: where: %s = %q is not a value of %s (it takes %s)", k, v, k, quoteList(labels))
 						}
 					}
 				}

@@ -82,3 +82,42 @@ func generated(dir string, g TraceConfig, expSeed int64) (string, error) {
 	}
 	return path, nil
 }
+
+// tracePcap is the capture file a peer tool replays for a run: the file a
+// trace.pcap names or generates, or, for a synthetic trace, the run's own
+// schedule written out once into the invocation's traces/ folder (its name
+// is the hash of the trace and the run's seed).
+func tracePcap(dir string, t TraceConfig, runSeed uint64, expSeed int64) (string, error) {
+	if t.Kind == "pcap" {
+		if t.Capture != nil {
+			return t.Capture.Abs, nil
+		}
+		return generated(dir, *t.Generate, expSeed)
+	}
+	enc, _ := json.Marshal(struct {
+		Seed  uint64
+		Trace TraceConfig
+	}{runSeed, t})
+	sum := sha256.Sum256(enc)
+	path := filepath.Join(dir, "traces", hex.EncodeToString(sum[:6])+".pcap")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	src, err := trace.NewSynth(t.Synth(runSeed))
+	if err != nil {
+		return "", fmt.Errorf("writing the trace for the peer tool: %w", err)
+	}
+	if err := trace.WritePcap(path, src, trace.GenEpoch); err != nil {
+		return "", fmt.Errorf("writing the trace for the peer tool: %w", err)
+	}
+	return path, nil
+}
+
+// parseRate is a rate string's value per second (packets or bits).
+func parseRate(s string) (float64, error) {
+	r, err := units.ParseRate(s)
+	if err != nil {
+		return 0, err
+	}
+	return r.PerSecond, nil
+}

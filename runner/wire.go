@@ -56,7 +56,7 @@ func (h *Host) senderModule() *starlarkstruct.Module {
 			{name: "timing", kind: kEnum("file", "topspeed", "pps", "mbps", "multiplier"), def: starlark.String("file"), sweep: true},
 			{name: "rate", kind: kRate, sweep: true},
 			{name: "multiplier", kind: kindFunc(checkSpeed), sweep: true},
-			{name: "timer", kind: kEnum("gtod", "nano", "select", "ioport", "abstime"), def: starlark.String("gtod"), sweep: true},
+			{name: "timer", kind: kEnum("gtod", "nano", "select", "ioport"), def: starlark.String("gtod"), sweep: true},
 			{name: "preload", kind: kBool, def: starlark.True},
 			{name: "label", kind: kString},
 		}}, tcpreplayLabel, checkTcpreplay),

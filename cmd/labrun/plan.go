@@ -7,11 +7,12 @@ import (
 )
 
 func cmdPlan(e *env, args []string) int {
-	fs := newFlags(e, "plan", "FILE [--set name=value]... [--json]")
+	fs := newFlags(e, "plan", "FILE [--set name=value]... [--cpu LIST] [--json]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	asJSON := fs.Bool("json", false, "print the runs as a JSON array")
 	maxSteps := fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return runner.ExitUsage
@@ -20,7 +21,12 @@ func cmdPlan(e *env, args []string) int {
 		fs.Usage()
 		return runner.ExitUsage
 	}
-	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr})
+	pin, err := parseCPUList(*cpus)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
+		return runner.ExitUsage
+	}
+	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr, CPUs: pin})
 	if err != nil {
 		return scriptFailure(e, err)
 	}

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/labrun/labrun/runner"
 )
 
 func cmdRun(e *env, args []string) int {
-	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--quiet]")
+	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--cpu LIST] [--quiet]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	out := fs.String("o", "runs", "parent folder of the results (results go to DIR/<experiment>/<time>-<hash>/)")
@@ -19,6 +21,7 @@ func cmdRun(e *env, args []string) int {
 	allowSystem := fs.Bool("allow-system", false, "apply system-wide kernel settings the script declares (listed by 'labrun plan'); without it they are reported skipped")
 	resume := fs.String("resume", "", "continue an interrupted invocation in its result folder DIR: keep its finished runs, run the rest")
 	maxSteps := fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return runner.ExitUsage
@@ -27,7 +30,12 @@ func cmdRun(e *env, args []string) int {
 		fs.Usage()
 		return runner.ExitUsage
 	}
-	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr})
+	pin, err := parseCPUList(*cpus)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
+		return runner.ExitUsage
+	}
+	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr, CPUs: pin})
 	if err != nil {
 		return scriptFailure(e, err)
 	}
@@ -64,4 +72,28 @@ func cmdRun(e *env, args []string) int {
 		return runner.ExitRunFailed
 	}
 	return runner.ExitOK
+}
+
+// parseCPUList reads --cpu: CPU numbers separated by commas, ranges as a-b.
+func parseCPUList(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 0 || b < a || b > 1023 {
+			return nil, fmt.Errorf("%q is not a CPU number or range: give CPUs 0-1023 as 1, 0,1 or 0-3", part)
+		}
+		for c := a; c <= b; c++ {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }

@@ -67,8 +67,14 @@ func TestTickReleasesOnTicks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onTick := 0
+	onTick, late := 0, 0
 	for i, a := range res.Actual {
+		if i > 0 && res.Actual[i-1] >= res.Sched[i] {
+			// Already late when its wait began (the machine was busy): a
+			// late packet leaves at once, not on a tick.
+			late++
+			continue
+		}
 		// The release is the first clock reading after the tick; allow
 		// for wake-up latency but require that it is after a tick that is
 		// at or after the due time.
@@ -77,8 +83,8 @@ func TestTickReleasesOnTicks(t *testing.T) {
 			onTick++
 		}
 	}
-	if onTick < 45 {
-		t.Fatalf("only %d of 50 packets released at or after their tick", onTick)
+	if onTick < (50-late)*9/10 {
+		t.Fatalf("only %d of %d packets released at or after their tick", onTick, 50-late)
 	}
 }
 

@@ -98,7 +98,7 @@ const (
 	// handed to user space at most about twice this long after its first
 	// frame (the kernel retires a block on the second timer tick that finds
 	// it unchanged).
-	retireMS = 4
+	retireMS = 64
 	// minQuiet is the shortest quiet period Stop accepts: a frame in a
 	// block the kernel has not retired yet becomes visible only then.
 	minQuiet = 4 * retireMS * time.Millisecond

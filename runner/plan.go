@@ -106,6 +106,8 @@ type TopoConfig struct {
 	MTU      int  `json:"mtu"`
 	Offloads bool `json:"offloads,omitempty"`
 	Emulator bool `json:"emulator,omitempty"`
+	// RPS steers the receiver's kernel work to these CPUs.
+	RPS []int `json:"rps,omitempty"`
 }
 
 // ReceiverConfig is a resolved receiver.* value.

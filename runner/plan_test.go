@@ -526,7 +526,7 @@ func TestTimerLabel(t *testing.T) {
 		{TimerConfig{Mode: "firm", Margin: 5000, MaxMargin: 50000}, "firm (margin 5us, max margin 50us)"},
 	}
 	for _, tc := range tests {
-		if got := timerLabel(tc.cfg); got != tc.want {
+		if got := timerLabel(RunConfig{Timer: tc.cfg}); got != tc.want {
 			t.Errorf("timerLabel(%+v) = %q, want %q", tc.cfg, got, tc.want)
 		}
 	}

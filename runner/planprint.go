@@ -37,7 +37,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		c := r.Config
 		row = append(row,
 			traceLabel(c.Trace),
-			timerLabel(c.Timer), sinkLabel(c), r.Estimate().Round(time.Millisecond).String())
+			timerLabel(c), sinkLabel(c), r.Estimate().Round(time.Millisecond).String())
 		t.Cells = append(t.Cells, row)
 	}
 	if err := t.WriteText(w); err != nil {
@@ -157,7 +157,11 @@ func peerSummary(c RunConfig) string {
 	return s.Kind
 }
 
-func timerLabel(t TimerConfig) string {
+func timerLabel(c RunConfig) string {
+	if k := c.SenderKind(); k != "labrun" {
+		return "(" + k + "'s own)"
+	}
+	t := c.Timer
 	var parts []string
 	if t.Period > 0 {
 		parts = append(parts, "period "+t.Period.String())

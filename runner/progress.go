@@ -60,6 +60,12 @@ func (p *progress) endRun(r Run, m map[string]float64) {
 	p.active = false
 	p.mu.Unlock()
 	f := results.FormatValue
+	if r.Config.Wire() {
+		p.line("run %d/%d %s: done, sent %s, received %s, %s frames/s, inter-arrival error p50 %s us, p99 %s us, drift %s %%, CPU %s %%",
+			r.Index+1, p.total, paramString(r.Params), f(m[measure.Sent]), f(m[measure.RxReceived]+m[measure.RxUnmarked]), f(m[measure.RxAllPPS]),
+			f(m[measure.IATErrP50US]), f(m[measure.IATErrP99US]), f(m[measure.RxDriftPct]), f(m[measure.CPUPct]))
+		return
+	}
 	p.line("run %d/%d %s: done, %d packets, ε p50 %s us, p99 %s us, max %s us, CPU %s %%",
 		r.Index+1, p.total, paramString(r.Params), int(m[measure.Packets]), f(m[measure.ErrP50US]), f(m[measure.ErrP99US]), f(m[measure.ErrMaxUS]), f(m[measure.CPUPct]))
 }

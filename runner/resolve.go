@@ -96,6 +96,11 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	if v := a["topology"]; v != starlark.None {
 		tp := subst(v, point).(*Spec)
 		cfg.Topology = &TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True, Emulator: tp.Args["emulator"] == starlark.True}
+		if r := tp.Args["rps"]; r != starlark.None {
+			for _, c := range intList(r) {
+				cfg.Topology.RPS = append(cfg.Topology.RPS, int(c))
+			}
+		}
 	}
 	if v := a["receiver"]; v != starlark.None {
 		rv := subst(v, point).(*Spec)

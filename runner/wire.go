@@ -24,7 +24,13 @@ func (h *Host) topologyModule() *starlarkstruct.Module {
 			{name: "mtu", kind: kInt(68, 65535), def: starlark.MakeInt(1500), sweep: true},
 			{name: "offloads", kind: kBool, sweep: true},
 			{name: "emulator", kind: kBool},
-		}}, func(a starlark.StringDict) string { return argLabel("veth", a, "mtu") }),
+			{name: "rps", kind: kOneOrList(kInt(0, 63))},
+		}}, func(a starlark.StringDict) string {
+			if a["rps"] != starlark.None {
+				return "veth(rps " + label(a["rps"]) + ")"
+			}
+			return argLabel("veth", a, "mtu")
+		}),
 	)
 }
 

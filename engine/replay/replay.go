@@ -173,6 +173,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		stop.Store(true)
 	}
 	res.StartWall = time.Now()
+	proc0 := measure.ProcessCPU()
 	lead := cfg.Lead
 	if lead <= 0 {
 		lead = DefaultLead
@@ -199,6 +200,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if setupErr != nil {
 		return res, setupErr
 	}
+	res.ProcCPU = measure.ProcessCPU().Sub(proc0)
 	res.merge(ths, start.Load(), total)
 	return res, runErr
 }

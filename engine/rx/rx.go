@@ -94,7 +94,9 @@ const (
 	autoPerFrame = 128
 	defaultSnap  = 128
 	captureSnap  = MaxSnapLen
-	// retireMS is the block retire timeout: a block that is not full is
+	// retireMS is the block retire timeout (the kernel arms its timer on the
+	// CPU that receives, which on a veth is the sender's: a short timeout
+	// interrupts the sender often). A block that is not full is
 	// handed to user space at most about twice this long after its first
 	// frame (the kernel retires a block on the second timer tick that finds
 	// it unchanged).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -894,5 +895,28 @@ func BenchmarkBuildClose(b *testing.B) {
 			}
 			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/op")
 		})
+	}
+}
+
+// Receive steering is set on the receiver's veth, inside its namespace.
+func TestSteerReceive(t *testing.T) {
+	needRoot(t)
+	tp, err := Build(Config{RunID: "rpstst"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tp.Close() })
+	if err := tp.Receiver.SteerReceive(tp.Receiver.Ifname, []int{0}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ip", "netns", "exec", tp.Receiver.NSName, "cat", "/sys/class/net/"+tp.Receiver.Ifname+"/queues/rx-0/rps_cpus").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := strings.TrimLeft(strings.TrimSpace(string(out)), "0,"); v != "1" {
+		t.Fatalf("rps_cpus = %q, want mask 1", out)
+	}
+	if err := tp.Receiver.SteerReceive(tp.Receiver.Ifname, []int{99}); err == nil {
+		t.Fatal("CPU 99 accepted")
 	}
 }

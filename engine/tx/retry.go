@@ -65,9 +65,13 @@ func (b *backoff) wait() bool {
 	return true
 }
 
-// retryable reports whether errno means "no room now, try again".
+// retryable reports whether errno means "not sent now, try again":
+// ENOBUFS and EAGAIN (no room), and ECONNREFUSED, which a connected UDP
+// socket returns once for an ICMP port unreachable that an earlier
+// datagram drew (a receiver that listens with a packet socket only); the
+// datagram of the failing call was not sent.
 func retryable(errno unix.Errno) bool {
-	return errno == unix.ENOBUFS || errno == unix.EAGAIN
+	return errno == unix.ENOBUFS || errno == unix.EAGAIN || errno == unix.ECONNREFUSED
 }
 
 // injector makes the next n send system calls fail with errno without

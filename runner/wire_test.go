@@ -1,0 +1,114 @@
+package runner
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lrNamespaces lists this process's labrun namespaces.
+func lrNamespaces(t *testing.T) []string {
+	ents, err := os.ReadDir("/run/netns")
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	prefix := "lr-" + strconv.Itoa(os.Getpid()) + "-"
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// A wire experiment runs end to end as root: every sender's frames all
+// arrive and are accounted for, the receiver's capture and the series are
+// written, and no namespace is left behind.
+func TestWireExperimentEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network namespaces and veth pairs (run the tests as root, as CI does)")
+	}
+	p, err := Evaluate("testdata/wire/small.star", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, haveTcpreplay := exec.LookPath("tcpreplay")
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := lrNamespaces(t); len(left) > 0 {
+		t.Fatalf("namespaces left behind: %v", left)
+	}
+	want := 4
+	if haveTcpreplay != nil {
+		want = 3
+		if out.Skipped != 1 {
+			t.Fatalf("tcpreplay missing: %d runs skipped, want 1", out.Skipped)
+		}
+	}
+	if out.Failed != 0 || len(out.Rows) != want {
+		t.Fatalf("%d failed, %d rows (want %d)", out.Failed, len(out.Rows), want)
+	}
+	for _, r := range out.Rows {
+		m := r.Metrics
+		if m["sent"] != 3000 || m["rx_received"] != 3000 || m["rx_unexplained"] != 0 || m["rx_dup"] != 0 || m["rx_lost"] != 0 {
+			t.Errorf("%s: sent %v received %v unexplained %v dup %v lost %v (metrics %v)", r.Params["sender"], m["sent"], m["rx_received"], m["rx_unexplained"], m["rx_dup"], m["rx_lost"], m)
+		}
+		if _, err := os.Stat(filepath.Join(out.Dir, "pcap", r.ID+"-rx.pcapng")); err != nil {
+			t.Errorf("%s: no capture: %v", r.Params["sender"], err)
+		}
+		s, err := readSeries(filepath.Join(out.Dir, "series", r.ID+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if arr := s.column("arrival_ns"); len(arr) != 3000 || arr[2999] == missing {
+			t.Errorf("%s: series has %d arrivals", r.Params["sender"], len(arr))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out.Dir, "plots", "iat.csv")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Cancelling (Ctrl-C) in the middle of a wire run keeps what was
+// measured and removes the run's namespaces.
+func TestWireInterruptedCleansUp(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network namespaces and veth pairs")
+	}
+	// 500,000 frames at 20 us: 10 s unless interrupted.
+	p, err := Evaluate("testdata/wire/small.star", Options{Overrides: map[string]string{"sender": "labrun sendto", "packets": "500000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// Interrupt once the run's namespaces exist (polled, bounded).
+		for i := 0; i < 2000 && len(lrNamespaces(t)) == 0; i++ {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	out, err := Execute(ctx, p, ExecOptions{Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Interrupted {
+		t.Fatal("not marked interrupted")
+	}
+	if left := lrNamespaces(t); len(left) > 0 {
+		t.Fatalf("namespaces left behind: %v", left)
+	}
+	// Interrupted while setting up or sending: at most one row, short.
+	if len(out.Rows) > 1 || len(out.Rows) == 1 && out.Rows[0].Metrics["sent"] >= 500000 {
+		t.Fatalf("rows %v", out.Rows)
+	}
+}

@@ -40,10 +40,11 @@ wire-demo: build test-deps ## run the three wire experiments, small (needs root)
 demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table
 	$(BIN) run experiments/usleep_vs_firm.star --allow-system -o $(DEMO_OUT)
 
-bench: build bench-deps ## Go benchmarks of the hot paths; labrun vs cyclictest (timers) and tcpdump (reading) on the same work
+bench: build bench-deps test-deps ## Go benchmarks of the hot paths; labrun vs cyclictest (timers), tcpdump (reading), tcpreplay and trafgen (frames/s on a veth, root)
 	$(GO) test -run='^$$' -bench=. -benchmem ./engine/...
 	bench/read.sh
 	bench/timers.sh
+	bench/wire.sh
 
 bench-deps: ## install the peer tools the benchmarks compare against (Debian: rt-tests, tcpdump, hyperfine)
 	@command -v cyclictest >/dev/null && command -v tcpdump >/dev/null && command -v hyperfine >/dev/null || \

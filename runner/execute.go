@@ -111,6 +111,11 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
+	if wire := wireRuns(p); wire > 0 {
+		if err := topo.Available(); err != nil {
+			return nil, fmt.Errorf("%d of the %d runs send on a veth pair in their own network namespaces: %w", wire, len(p.Runs), err)
+		}
+	}
 	start := time.Now()
 	var dir string
 	var prior map[string]priorRun
@@ -163,9 +168,6 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	prog := newProgress(o.Stderr, o.Progress, len(p.Runs))
 	defer prog.stop()
 	if wire := wireRuns(p); wire > 0 {
-		if err := topo.Available(); err != nil {
-			return out, fmt.Errorf("%d of the %d runs send on a veth pair in their own network namespaces: %w", wire, len(p.Runs), err)
-		}
 		// A labrun that was killed (SIGKILL, power loss) could not remove
 		// its namespaces: remove them now, and say so.
 		removed, err := topo.CleanStale()

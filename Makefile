@@ -33,9 +33,9 @@ test-deps: ## install the tools some tests use (Debian: tshark, tcpdump, iproute
 	fi
 
 wire-demo: build test-deps ## run the three wire experiments, small (needs root): NetVCR Fig. 10, IRLstack batches, Caliper Fig. 2
-	$(BIN) run experiments/replay_vs_tcpreplay.star --set packets=20000 -o $(DEMO_OUT)
+	$(BIN) run experiments/replay_vs_tcpreplay.star --set packets=20000 --allow-system -o $(DEMO_OUT)
 	$(BIN) run experiments/batch_size.star --set packets=50000 -o $(DEMO_OUT)
-	$(BIN) run experiments/caliper_precision.star --set packets=5000 -o $(DEMO_OUT)
+	$(BIN) run experiments/caliper_precision.star --set packets=5000 --allow-system -o $(DEMO_OUT)
 
 demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table
 	$(BIN) run experiments/usleep_vs_firm.star --allow-system -o $(DEMO_OUT)

@@ -134,6 +134,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.NumCPU() + parts + 1))
 	procOut, procUndo := kernel.ApplyProcess(cfg.Kernel)
 	defer procUndo()
+	// When every sending thread has its CPU, keep labrun's other threads
+	// off those CPUs.
+	var pinned []int
+	for _, th := range ths {
+		if len(th.set.CPUs) == 0 {
+			pinned = nil
+			break
+		}
+		pinned = append(pinned, th.set.CPUs...)
+	}
+	if len(pinned) > 0 {
+		o, undo := kernel.KeepOff(pinned)
+		defer undo()
+		if o.State != kernel.Skipped {
+			procOut = append(procOut, o)
+		}
+	}
 
 	var stop atomic.Bool
 	ready := make(chan error, parts)

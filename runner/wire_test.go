@@ -112,3 +112,41 @@ func TestWireInterruptedCleansUp(t *testing.T) {
 		t.Fatalf("rows %v", out.Rows)
 	}
 }
+
+// A peer tool that is not installed makes its runs skipped, with the
+// command that installs it; the other runs go on.
+func TestWireMissingToolIsSkipped(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network namespaces and veth pairs")
+	}
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skip("needs ip (iproute2) for receive steering")
+	}
+	// A PATH with ip but without tcpreplay.
+	bin := t.TempDir()
+	if err := os.Symlink(ip, filepath.Join(bin, "ip")); err != nil {
+		t.Fatal(err)
+	}
+	sh, _ := exec.LookPath("sh")
+	os.Symlink(sh, filepath.Join(bin, "sh"))
+	t.Setenv("PATH", bin)
+	p, err := Evaluate("testdata/wire/small.star", Options{Overrides: map[string]string{"packets": "500"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Skipped != 1 || out.Failed != 0 || len(out.Rows) != 3 {
+		t.Fatalf("skipped %d failed %d rows %d, want 1, 0, 3", out.Skipped, out.Failed, len(out.Rows))
+	}
+	m, err := os.ReadFile(filepath.Join(out.Dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(m), "apt-get install -y tcpreplay") || !strings.Contains(string(m), `"skipped"`) {
+		t.Fatal("manifest does not say the tcpreplay run was skipped and how to install it")
+	}
+}

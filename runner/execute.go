@@ -230,6 +230,9 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 			if r.Config.Sink.Kind == "pcap" {
 				mr.Files = []string{"pcap/" + r.ID + ".pcapng"}
 			}
+			if rc := r.Config.Receiver; rc != nil && rc.Capture {
+				mr.Files = append(mr.Files, "pcap/"+r.ID+"-rx.pcapng")
+			}
 			out.Rows = append(out.Rows, row)
 			prog.endRun(r, row.Metrics)
 		}

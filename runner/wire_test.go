@@ -75,6 +75,10 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out.Dir, "plots", "iat.csv")); err != nil {
 		t.Fatal(err)
 	}
+	m, err := os.ReadFile(filepath.Join(out.Dir, "manifest.json"))
+	if err != nil || !strings.Contains(string(m), "-rx.pcapng") {
+		t.Fatalf("manifest does not list the receiver's captures (%v)", err)
+	}
 }
 
 // Cancelling (Ctrl-C) in the middle of a wire run keeps what was

@@ -61,3 +61,18 @@ func TestSyntheticFlowsKeepChecksums(t *testing.T) {
 		t.Fatalf("FlowPart allocates %v", n)
 	}
 }
+
+func BenchmarkFlowPart(b *testing.B) {
+	s, err := NewSynth(SynthConfig{Count: 1, FrameSize: 64, Flows: 2, Endpoints: DefaultEndpoints()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var p Packet
+	s.Next(&p)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n += FlowPart(p.Frame, 2)
+	}
+	_ = n
+}

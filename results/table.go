@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -55,12 +56,22 @@ type TableSpec struct {
 	Metrics []string
 	// Refs are published values shown beside their metrics.
 	Refs []Reference
+	// Relatives put, right after their metric, its ratio to another row's.
+	Relatives []Relative
 	// Best marks, for each metric it names, the best cell of every column
 	// group with " *": "max" or "min".
 	Best map[string]string
 	// Where keeps only the runs whose parameter (the key) has one of the
 	// given values; nil keeps every run.
 	Where map[string][]string
+}
+
+// Relative is a column of ratios: Metric in each row divided by Metric in
+// the row that has the same labels except Param = Value (in the same
+// column group), e.g. rx_all_pps relative to sender = "tcpreplay".
+// Param must be one of the table's Rows.
+type Relative struct {
+	Metric, Param, Value string
 }
 
 // Selects reports whether a run belongs in the table (see Where).
@@ -182,15 +193,46 @@ func Build(spec TableSpec, rows []Row) (Table, error) {
 					t.Header = append(t.Header, fmt.Sprintf("%s%s (%s)", prefix, MetricLabel(m), ref.Source))
 				}
 			}
+			for _, rel := range spec.Relatives {
+				if rel.Metric == m {
+					t.Header = append(t.Header, fmt.Sprintf("%s%s / %s", prefix, MetricLabel(m), rel.Value))
+				}
+			}
 		}
+	}
+
+	// medianOf is a metric's median over a row group's runs in a column.
+	medianOf := func(g *rowGroup, col, m string) (float64, bool) {
+		var vals []float64
+		for _, i := range g.runs[col] {
+			if v, ok := rows[i].Metrics[m]; ok {
+				vals = append(vals, v)
+			}
+		}
+		return median(vals), len(vals) > 0
+	}
+	// relCell is a Relative's cell for row group g.
+	relCell := func(rel Relative, g *rowGroup, col string) string {
+		k := slices.Index(spec.Rows, rel.Param)
+		want := slices.Clone(g.labels)
+		want[k] = rel.Value
+		base := groups[RefKey(want...)]
+		if base == nil {
+			return missingLabel
+		}
+		v, ok1 := medianOf(g, col, rel.Metric)
+		b, ok2 := medianOf(base, col, rel.Metric)
+		if !ok1 || !ok2 || b == 0 {
+			return missingLabel
+		}
+		return strconv.FormatFloat(v/b, 'f', 2, 64)
 	}
 
 	// Where each metric's value sits in a row, for Best.
 	type bestAt struct {
-		cell   int
-		val    float64
-		row    int
-		better string
+		cell int
+		val  float64
+		row  int
 	}
 	var bests []*bestAt
 	minReps, maxReps := math.MaxInt, 0
@@ -208,14 +250,8 @@ func Build(spec TableSpec, rows []Row) (Table, error) {
 				minReps, maxReps = min(minReps, n), max(maxReps, n)
 			}
 			for _, m := range spec.Metrics {
-				var vals []float64
-				for _, i := range runs {
-					if v, ok := rows[i].Metrics[m]; ok {
-						vals = append(vals, v)
-					}
-				}
-				med := median(vals)
-				if how, ok := spec.Best[m]; ok && len(vals) > 0 {
+				med, measured := medianOf(g, col, m)
+				if how, ok := spec.Best[m]; ok && measured {
 					key := len(cells)
 					found := false
 					for _, b := range bests {
@@ -227,13 +263,18 @@ func Build(spec TableSpec, rows []Row) (Table, error) {
 						}
 					}
 					if !found {
-						bests = append(bests, &bestAt{cell: key, val: med, row: gi, better: how})
+						bests = append(bests, &bestAt{cell: key, val: med, row: gi})
 					}
 				}
 				cells = append(cells, FormatValue(med))
 				for _, ref := range spec.Refs {
 					if ref.Metric == m {
 						cells = append(cells, refCell(spec, ref, g.labels, col))
+					}
+				}
+				for _, rel := range spec.Relatives {
+					if rel.Metric == m {
+						cells = append(cells, relCell(rel, g, col))
 					}
 				}
 			}
@@ -316,6 +357,12 @@ func validate(spec TableSpec, rows []Row) error {
 				return fmt.Errorf("results: table %q: reference %q key %q is neither a row nor the column parameter",
 					spec.Title, ref.Source, k)
 			}
+		}
+	}
+	for _, rel := range spec.Relatives {
+		if !slices.Contains(spec.Metrics, rel.Metric) || !slices.Contains(spec.Rows, rel.Param) {
+			return fmt.Errorf("results: table %q: relative %s to %s = %q: the metric must be in the table (%s) and the parameter a row (%s)",
+				spec.Title, rel.Metric, rel.Param, rel.Value, strings.Join(spec.Metrics, ", "), strings.Join(spec.Rows, ", "))
 		}
 	}
 	return nil

@@ -37,3 +37,32 @@ func TestBuildWhereAndBest(t *testing.T) {
 		t.Fatal("a table selecting no run built without error")
 	}
 }
+
+// A Relative column divides each row's metric by the chosen row's, per
+// column group; a row without a baseline shows "-".
+func TestBuildRelative(t *testing.T) {
+	rows := []Row{
+		{ID: "a", Params: map[string]string{"sender": "tool", "frame": "64B"}, Metrics: map[string]float64{"pps": 200}},
+		{ID: "b", Params: map[string]string{"sender": "labrun", "frame": "64B"}, Metrics: map[string]float64{"pps": 300}},
+		{ID: "c", Params: map[string]string{"sender": "labrun", "frame": "1500B"}, Metrics: map[string]float64{"pps": 100}},
+	}
+	tb, err := Build(TableSpec{Rows: []string{"sender"}, Cols: "frame", Metrics: []string{"pps"},
+		Relatives: []Relative{{Metric: "pps", Param: "sender", Value: "tool"}}}, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"tool", "200", "1.00", "-", "-"}, {"labrun", "300", "1.50", "100", "-"}}
+	for i, r := range want {
+		for j, c := range r {
+			if tb.Cells[i][j] != c {
+				t.Fatalf("cells %v, want %v", tb.Cells, want)
+			}
+		}
+	}
+	if !strings.Contains(tb.Header[2], "/ tool") {
+		t.Fatalf("header %v", tb.Header)
+	}
+	if _, err := Build(TableSpec{Rows: []string{"sender"}, Metrics: []string{"pps"}, Relatives: []Relative{{Metric: "pps", Param: "frame", Value: "64B"}}}, rows); err == nil {
+		t.Fatal("a relative on a parameter that is not a row was accepted")
+	}
+}

@@ -78,7 +78,25 @@ var tableSig = signature{fn: "table", args: []arg{
 	{name: "title", kind: kString},
 	{name: "where", kind: kindFunc(checkWhere)},
 	{name: "best", kind: kindFunc(checkBest)},
+	{name: "ratios", kind: kindFunc(checkRatios)},
 }}
+
+// checkRatios accepts {"metric": {"param": "value" | ["value", ...]}}.
+func checkRatios(v starlark.Value) error {
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return fmt.Errorf("got %s, want a dict from metric to {parameter: value or [values]}, e.g. {\"rx_all_pps\": {\"sender\": \"tcpreplay\"}}", v.Type())
+	}
+	for _, kv := range d.Items() {
+		if err := metricKind().check(kv[0]); err != nil {
+			return err
+		}
+		if err := checkWhere(kv[1]); err != nil {
+			return fmt.Errorf("%s: %w", kv[0].String(), err)
+		}
+	}
+	return nil
+}
 
 // checkBest accepts {"metric": "max" | "min"}.
 func checkBest(v starlark.Value) error {

@@ -356,6 +356,29 @@ func (h *Host) planOutputs(p *Plan) error {
 					return err
 				}
 			}
+			if d, ok := t.Args["ratios"].(*starlark.Dict); ok {
+				for _, kv := range d.Items() {
+					m := string(kv[0].(starlark.String))
+					if !contains(spec.Metrics, m) {
+						return posError(t.Pos, "table: ratios: metric %q is not among the table's metrics (%s)", m, quoteList(spec.Metrics))
+					}
+					for param, vals := range whereOf(kv[1]) {
+						if !contains(spec.Rows, param) {
+							return posError(t.Pos, "table: ratios: %q is not a row of the table (rows: %s)", param, quoteList(spec.Rows))
+						}
+						labels := p.paramValues(param)
+						if ax := h.axes[param]; ax != nil {
+							labels = ax.Labels
+						}
+						for _, v := range vals {
+							if !contains(labels, v) {
+								return posError(t.Pos, "table: ratios: %s = %q is not a value of %s (it takes %s)", param, v, param, quoteList(labels))
+							}
+							spec.Relatives = append(spec.Relatives, results.Relative{Metric: m, Param: param, Value: v})
+						}
+					}
+				}
+			}
 			if d, ok := t.Args["best"].(*starlark.Dict); ok {
 				spec.Best = map[string]string{}
 				for _, kv := range d.Items() {

@@ -76,9 +76,8 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 		}
 	}()
 
-	// The receiver wakes when a block of its ring is full or times out
-	// (every few ms): on the sender's CPU each wake-up would delay a
-	// send by 10-20 us. So unless the script says otherwise it gets CPU
+	// The receiver wakes when a block of its ring is full or times out:
+	// on the sender's CPU each wake-up would delay a send by 10-20 us. So unless the script says otherwise it gets CPU
 	// 0 and the sender the last CPU.
 	if rps := c.Topology.RPS; len(rps) > 0 {
 		if err := tp.Receiver.SteerReceive(tp.Receiver.Ifname, rps); err != nil {

@@ -561,7 +561,3 @@ func (p *Plan) paramValues(name string) []string {
 	}
 	return out
 }
-
-func (p *Plan) hasParamValue(name, value string) bool {
-	return contains(p.paramValues(name), value)
-}

@@ -181,11 +181,10 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 	// retry it and count it sent only once it went, so the veth's drop
 	// counter is not a loss for them; trafgen's TX ring does not retry,
 	// so for it the veth's drops are lost frames.
-	arrived := got.Received
 	unexplained := int64(sent) - int64(got.Received) - int64(got.KernelDrops)
 	if kind == "trafgen" {
-		arrived = got.Unmarked // trafgen's frames carry no sequence numbers
-		unexplained = int64(sent) - int64(arrived) - int64(got.KernelDrops) - int64(linkDrops)
+		// trafgen's frames carry no sequence numbers: they are unmarked.
+		unexplained = int64(sent) - int64(got.Unmarked) - int64(got.KernelDrops) - int64(linkDrops)
 	}
 	row.Metrics[measure.RxUnexplained] = float64(unexplained)
 	if actual != nil {

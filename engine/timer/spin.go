@@ -1,6 +1,7 @@
 package timer
 
 import (
+	"sync/atomic"
 	_ "unsafe" // for go:linkname
 
 	"github.com/labrun/labrun/engine/clock"
@@ -44,3 +45,27 @@ func spinUntil(now, due int64) int64 {
 	exitsyscall()
 	return now
 }
+
+// SpinWhile polls *p until it holds something other than old or the clock
+// reaches until, and returns the last clock reading. It is the wait of a
+// pipeline stage for its peer's counter: like the spin of Wait, the
+// goroutine counts as being in a system call meanwhile, so the Go
+// scheduler does not preempt it.
+//
+//go:nosplit
+func SpinWhile(p *atomic.Uint64, old uint64, until int64) int64 {
+	now := clock.Now()
+	if p.Load() != old || now >= until {
+		return now
+	}
+	entersyscall()
+	for p.Load() == old && now < until {
+		now = clock.Now()
+	}
+	exitsyscall()
+	return now
+}
+
+// SleepUntil sleeps until the clock reaches t with an absolute
+// clock_nanosleep; it wakes the thread's timer slack late or more.
+func SleepUntil(t int64) { sleepUntil(t) }

@@ -17,7 +17,10 @@ import (
 // runtime creates later inherit the mask of the thread that creates them.
 // It returns the outcome and an undo that restores every thread's former
 // mask (threads that ended meanwhile are skipped). With no CPU left for
-// the other threads it does nothing.
+// the other threads it does nothing. Each thread loses those CPUs from
+// its mask; threads pinned to some of them and no other CPU stay where
+// they are (they were put there on purpose), as do threads already off
+// them.
 func KeepOff(cpus []int) (Outcome, func()) {
 	o := Outcome{Setting: "isolate", Value: "other threads off cpu " + cpuList(cpus), State: Applied}
 	var rest unix.CPUSet
@@ -51,7 +54,17 @@ func KeepOff(cpus []int) (Outcome, func()) {
 		if unix.SchedGetaffinity(tid, &m) != nil {
 			continue // ended meanwhile
 		}
-		if err := unix.SchedSetaffinity(tid, &rest); err != nil {
+		if onlyOn(m, cpus) {
+			continue // pinned to those CPUs on purpose (a receiver that shares the sender's CPU)
+		}
+		nm := m
+		for _, c := range cpus {
+			nm.Clear(c)
+		}
+		if nm == m {
+			continue // already off them (pinned elsewhere)
+		}
+		if err := unix.SchedSetaffinity(tid, &nm); err != nil {
 			if err == unix.ESRCH {
 				continue
 			}
@@ -61,8 +74,41 @@ func KeepOff(cpus []int) (Outcome, func()) {
 		old = append(old, saved{tid, m})
 	}
 	return o, func() {
+		seen := map[int]bool{}
 		for _, s := range old {
 			unix.SchedSetaffinity(s.tid, &s.mask)
+			seen[s.tid] = true
+		}
+		// Threads made meanwhile inherited the narrowed mask: give them
+		// the process's back.
+		var all unix.CPUSet
+		if unix.SchedGetaffinity(os.Getpid(), &all) != nil {
+			return
+		}
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil || seen[tid] {
+				continue
+			}
+			var m unix.CPUSet
+			if unix.SchedGetaffinity(tid, &m) == nil && m == rest {
+				unix.SchedSetaffinity(tid, &all)
+			}
 		}
 	}
+}
+
+// onlyOn reports whether mask holds some of cpus and no other CPU.
+func onlyOn(mask unix.CPUSet, cpus []int) bool {
+	n := 0
+	for _, c := range cpus {
+		if mask.IsSet(c) {
+			n++
+		}
+	}
+	return n > 0 && n == mask.Count()
 }

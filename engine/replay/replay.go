@@ -46,6 +46,10 @@ type Config struct {
 	// flow keeps its order. Each sender needs its own instance of the
 	// run's source; the sources must yield the same packets.
 	Senders []Sender
+	// NoIsolate leaves labrun's other threads where they are even when
+	// every sending thread is pinned: the caller gave a CPU of its own to
+	// something else (an emulated link) and the senders share the rest.
+	NoIsolate bool
 }
 
 // Sender is one sending thread of a multi-threaded replay.
@@ -131,7 +135,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Two spare Ps: when a timed thread returns from a sleep it must get a
 	// P at once, even if the runtime handed its own P to another goroutine
 	// meanwhile.
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.NumCPU() + parts + 1))
+	// Relative to the current value, which an emulated link's stages may
+	// have raised for their own threads.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), runtime.NumCPU()) + parts + 1))
 	procOut, procUndo := kernel.ApplyProcess(cfg.Kernel)
 	defer procUndo()
 	// When every sending thread has its CPU, keep labrun's other threads
@@ -144,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		pinned = append(pinned, th.set.CPUs...)
 	}
-	if len(pinned) > 0 {
+	if len(pinned) > 0 && !cfg.NoIsolate {
 		o, undo := kernel.KeepOff(pinned)
 		defer undo()
 		if o.State != kernel.Skipped {

@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -258,11 +259,13 @@ func (c *Config) fill() error {
 	}
 	if c.CPU >= 0 {
 		var set unix.CPUSet
-		if err := unix.SchedGetaffinity(0, &set); err != nil {
+		// The process's CPUs (its main thread's): the calling thread may
+		// have been narrowed for a while (kernel.KeepOff).
+		if err := unix.SchedGetaffinity(os.Getpid(), &set); err != nil {
 			return fmt.Errorf("rx: reading the CPU affinity: %w", err)
 		}
 		if c.CPU >= len(set)*64 || !set.IsSet(c.CPU) {
-			return fmt.Errorf("rx: CPU %d is not among the %d CPUs this thread may run on; give one of them, or -1", c.CPU, set.Count())
+			return fmt.Errorf("rx: CPU %d is not among the %d CPUs this process may run on; give one of them, or -1", c.CPU, set.Count())
 		}
 	}
 	return nil

@@ -24,7 +24,7 @@ test: test-deps ## run the test suite (vet, then go test; privileged tests skip 
 # up test namespaces, tcpreplay and trafgen are the peers of the wire
 # experiments), as command:package. Installed when root and missing; without
 # them those tests skip and say why.
-TEST_TOOLS := tshark:tshark tcpdump:tcpdump ip:iproute2 tcpreplay:tcpreplay trafgen:netsniff-ng
+TEST_TOOLS := tshark:tshark tcpdump:tcpdump ip:iproute2 tcpreplay:tcpreplay trafgen:netsniff-ng iperf3:iperf3
 test-deps: ## install the tools some tests use (Debian: tshark, tcpdump, iproute2, tcpreplay, netsniff-ng), when root
 	@missing=""; for tp in $(TEST_TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -45,6 +45,7 @@ bench: build bench-deps test-deps ## Go benchmarks of the hot paths; labrun vs c
 	bench/read.sh
 	bench/timers.sh
 	bench/wire.sh
+	bench/link.sh
 
 bench-deps: ## install the peer tools the benchmarks compare against (Debian: rt-tests, tcpdump, hyperfine)
 	@command -v cyclictest >/dev/null && command -v tcpdump >/dev/null && command -v hyperfine >/dev/null || \

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/link"
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/engine/replay"
 	"github.com/labrun/labrun/engine/timer"
@@ -225,6 +226,10 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		default:
 			mr.Status = "ok"
 		}
+		if res != nil && r.Config.Workload != nil && rerr == nil {
+			out.Rows = append(out.Rows, row)
+			prog.endRun(r, row.Metrics)
+		}
 		if res != nil && len(res.Sched) > 0 {
 			mr.Series = "series/" + r.ID + ".csv"
 			if r.Config.Sink.Kind == "pcap" {
@@ -278,6 +283,10 @@ func planHash(p *Plan) string {
 
 // runOne executes one run and writes its per-packet series.
 func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (results.Row, *replay.Result, error) {
+	if r.Config.Workload != nil {
+		row, err := runWorkload(ctx, r, prog)
+		return row, &replay.Result{Interrupted: ctx.Err() != nil}, err
+	}
 	if r.Config.Wire() {
 		return runWire(ctx, dir, r, prog, allowSystem, expSeed)
 	}
@@ -302,8 +311,24 @@ func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem 
 		}
 		sink = pc
 	}
+	var ls *link.Sink
+	if c.Link != nil {
+		lc, err := c.Link.engine(r.Seed)
+		if err != nil {
+			sink.Close()
+			return row, nil, err
+		}
+		ls, err = link.NewSink(link.PipeConfig{Link: &lc, CPU: -1, Batch: c.Link.Batch, Buffer: c.Link.Buffer, Record: src.Len()}, sink,
+			5*time.Second+time.Duration(delayMaxOf(lc)))
+		if err != nil {
+			sink.Close()
+			return row, nil, fmt.Errorf("emulated link: %w", err)
+		}
+		sink = ls
+	}
 	mode, err := timer.ParseMode(c.Timer.Mode)
 	if err != nil {
+		sink.Close()
 		return row, nil, err
 	}
 	prog.sent.Store(0)
@@ -335,6 +360,9 @@ func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem 
 	}
 	row.Metrics = res.Metrics()
 	measure.AddReadMetrics(row.Metrics, lat)
+	if ls != nil {
+		addForwardMetrics(row.Metrics, link.ForwardStats{Pipe: ls.PipeStats()})
+	}
 	if cs, ok := src.(*trace.CaptureSource); ok {
 		st := cs.Stats()
 		row.Metrics[measure.Skipped] = float64(st.NotEthernet + st.Untransformable)

@@ -21,7 +21,9 @@ var experimentSig = signature{fn: "experiment", args: []arg{
 	{name: "description", kind: kString},
 	{name: "seed", kind: kInt(0, 1<<53), def: starlark.MakeInt(1)},
 	{name: "repeat", kind: kInt(1, 1000), def: starlark.MakeInt(1)},
-	{name: "trace", kind: kSpec("trace", `trace.synthetic(count = 1000, interval = "70us")`), required: true, sweep: true},
+	{name: "trace", kind: kSpec("trace", `trace.synthetic(count = 1000, interval = "70us")`), sweep: true},
+	{name: "emulator", kind: kOrNone(kSpecKind(`link.emulator(bandwidth = "100Mbps", delay = "10ms")`, "link.emulator")), sweep: true},
+	{name: "workload", kind: kSpecKind(`link.throughput(frame = "64B")`, "link.throughput", "link.fidelity", "tcp.bulk", "tcp.rr", "tcp.iperf3"), sweep: true},
 	{name: "timer", kind: kSpec("timer", "timer.firm()"), sweep: true},
 	{name: "sink", kind: kSpec("sink", "sink.null()"), sweep: true},
 	{name: "sender", kind: kSpec("sender", `sender.tcpreplay(timer = "nano")`), sweep: true},
@@ -56,6 +58,9 @@ func (h *Host) experiment(thread *starlark.Thread, b *starlark.Builtin, args sta
 	}
 	if h.exp != nil {
 		return nil, fmt.Errorf("experiment: already declared at %s; a script declares one experiment", h.exp.pos)
+	}
+	if a["trace"] == starlark.None && a["workload"] == starlark.None {
+		return nil, fmt.Errorf("experiment: missing trace: give trace = (e.g. trace.synthetic(count = 1000, interval = \"70us\")) or workload = (e.g. link.throughput())")
 	}
 	h.exp = &experimentDecl{args: a, pos: callerPos(thread)}
 	return starlark.None, nil

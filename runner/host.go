@@ -187,6 +187,10 @@ func (h *Host) predeclared() starlark.StringDict {
 		"receiver":   h.receiverModule(),
 		"sender":     h.senderModule(),
 		"figure":     h.figureModule(),
+		"link":       h.linkModule(),
+		"delay":      h.delayModule(),
+		"loss":       h.lossModule(),
+		"tcp":        h.tcpModule(),
 	}
 }
 

@@ -81,7 +81,36 @@ type RunConfig struct {
 	// Topology and Receiver are set when packets go on a wire.
 	Topology *TopoConfig     `json:"topology,omitempty"`
 	Receiver *ReceiverConfig `json:"receiver,omitempty"`
+	// Link is the emulated link: a forwarder in the topology's emulator
+	// namespace when packets go on the wire, else in-process between the
+	// sender and its sink.
+	Link *LinkConfig `json:"link,omitempty"`
+	// Workload replaces the replay with a measurement of its own.
+	Workload *WorkloadConfig `json:"workload,omitempty"`
 }
+
+// WorkloadConfig is a resolved link.throughput or link.fidelity value.
+type WorkloadConfig struct {
+	Kind    string         `json:"kind"`
+	Packets int            `json:"packets"`
+	Frame   units.Size     `json:"frame"`
+	Delay   units.Duration `json:"delay_ns,omitempty"`
+	Gap     units.Duration `json:"gap_ns,omitempty"`
+	NoCopy  bool           `json:"no_copy,omitempty"`
+	Plain   bool           `json:"plain,omitempty"`
+	Batch   int            `json:"batch,omitempty"`
+	// tcp.*
+	Label    string         `json:"label,omitempty"`
+	Duration units.Duration `json:"duration_ns,omitempty"`
+	Warmup   units.Duration `json:"warmup_ns,omitempty"`
+	CC       string         `json:"cc,omitempty"`
+	Requests int            `json:"requests,omitempty"`
+	Request  units.Size     `json:"request,omitempty"`
+	Response units.Size     `json:"response,omitempty"`
+}
+
+// TCP reports whether the workload is closed-loop TCP on the wire.
+func (w *WorkloadConfig) TCP() bool { return w != nil && strings.HasPrefix(w.Kind, "tcp.") }
 
 // SenderConfig is a resolved sender.* value.
 type SenderConfig struct {
@@ -108,6 +137,9 @@ type TopoConfig struct {
 	Emulator bool `json:"emulator,omitempty"`
 	// RPS steers the receiver's kernel work to these CPUs.
 	RPS []int `json:"rps,omitempty"`
+	// TBF shapes the sender's interface with the kernel's token bucket
+	// filter at this rate (bits/s), for comparison with the emulated link.
+	TBF float64 `json:"tbf_bps,omitempty"`
 }
 
 // ReceiverConfig is a resolved receiver.* value.
@@ -541,6 +573,16 @@ func wireActions(r Run) []kernel.Action {
 		shape = "sender <-> emulator <-> receiver: two veth pairs, 198.18.0.0/24 and 198.19.0.0/24"
 	}
 	a := []kernel.Action{{Setting: "netns", Value: "lr-<pid>-<run id>-*: " + shape, Scope: "new namespaces", Needs: "root"}}
+	if c.Link != nil {
+		a = append(a, kernel.Action{Setting: "emulator", Value: "link forwarder: " + c.Link.Label, Scope: "emulator netns", Needs: "root"})
+	}
+	if c.Topology.TBF > 0 {
+		a = append(a, kernel.Action{Setting: "tbf", Value: fmt.Sprintf("tc qdisc tbf rate %gbit on %s", c.Topology.TBF, "lr-snd0"), Scope: "sender netns", Needs: "root"})
+	}
+	if c.Workload.TCP() {
+		a = append(a, kernel.Action{Setting: "tcp", Value: c.Workload.Kind + " sender netns -> receiver netns", Scope: "end netns", Needs: "root"})
+		return a
+	}
 	a = append(a, kernel.Action{Setting: "receiver", Value: "AF_PACKET socket with receive timestamps", Scope: "receiver netns", Needs: "root"})
 	switch c.SenderKind() {
 	case "tcpreplay", "trafgen":

@@ -35,6 +35,11 @@ func WritePlan(w io.Writer, p *Plan) error {
 			row = append(row, r.Params[n])
 		}
 		c := r.Config
+		if c.Workload != nil {
+			row = append(row, workloadLabel(c), "", "", "")
+			t.Cells = append(t.Cells, row)
+			continue
+		}
 		row = append(row,
 			traceLabel(c.Trace),
 			timerLabel(c), sinkLabel(c), r.Estimate().Round(time.Millisecond).String())
@@ -202,4 +207,16 @@ func WritePlanJSON(w io.Writer, p *Plan) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(p.Runs)
+}
+
+// workloadLabel describes a workload run in the trace column.
+func workloadLabel(c RunConfig) string {
+	w := c.Workload
+	switch w.Kind {
+	case "throughput":
+		return fmt.Sprintf("link pipeline: %d x %v, delay %v", w.Packets, w.Frame, w.Delay)
+	case "fidelity":
+		return fmt.Sprintf("link model: %d x %v, %v apart (virtual)", w.Packets, w.Frame, w.Gap)
+	}
+	return fmt.Sprintf("%s for %v", w.Kind, w.Duration)
 }

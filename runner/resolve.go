@@ -20,6 +20,53 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	a := h.exp.args
 	cfg := RunConfig{Rep: rep}
 
+	if v := subst(a["emulator"], point); v != starlark.None {
+		ls := v.(*Spec)
+		lc, err := resolveLink(ls)
+		if err == nil {
+			_, err = lc.engine(1)
+		}
+		if err != nil {
+			return cfg, posError(ls.Pos, "link.emulator: %v", err)
+		}
+		cfg.Link = lc
+	}
+	if v := a["workload"]; v != starlark.None {
+		w := subst(v, point).(*Spec)
+		tcp := w.family() == "tcp"
+		for _, other := range []string{"trace", "timer", "sink", "sender", "topology", "receiver"} {
+			if tcp && other == "topology" {
+				continue
+			}
+			if a[other] != starlark.None {
+				return cfg, posError(h.exp.pos, "experiment: workload = %s runs on its own: drop %s =", w.Kind, other)
+			}
+		}
+		wc := resolveWorkload(w)
+		if wc.Kind == "fidelity" && cfg.Link == nil {
+			return cfg, posError(w.Pos, "link.fidelity measures an emulated link: give the experiment emulator = link.emulator(...)")
+		}
+		if wc.Kind == "throughput" && cfg.Link != nil {
+			return cfg, posError(w.Pos, "link.throughput measures the pipeline with a constant delay of its own (delay =): drop emulator =")
+		}
+		cfg.Workload = &wc
+		if tcp {
+			cfg.Topology = &TopoConfig{MTU: 1500}
+			if v := a["topology"]; v != starlark.None {
+				tp := subst(v, point).(*Spec)
+				cfg.Topology = &TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True}
+			}
+			cfg.Topology.Emulator = cfg.Link != nil
+			if err := checkEmulatorTopo(cfg); err != nil {
+				return cfg, posError(h.exp.pos, "experiment: %v", err)
+			}
+		}
+		return cfg, nil
+	}
+	if a["trace"] == starlark.None {
+		return cfg, posError(h.exp.pos, "experiment: give trace = (e.g. trace.synthetic(count = 1000, interval = \"70us\")) or workload = (e.g. link.throughput())")
+	}
+
 	t, err := resolveTrace(subst(a["trace"], point).(*Spec))
 	if err != nil {
 		return cfg, err
@@ -96,6 +143,13 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	if v := a["topology"]; v != starlark.None {
 		tp := subst(v, point).(*Spec)
 		cfg.Topology = &TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True, Emulator: tp.Args["emulator"] == starlark.True}
+		if v, ok := tp.Args["tbf"].(starlark.String); ok {
+			r, _ := units.ParseRate(string(v))
+			if r.Kind != units.BitsPerSecond || r.PerSecond <= 0 {
+				return cfg, posError(tp.Pos, "topology.veth: tbf = %s: give a bit rate > 0 such as \"100Mbps\"", v)
+			}
+			cfg.Topology.TBF = r.PerSecond
+		}
 		if r := tp.Args["rps"]; r != starlark.None {
 			for _, c := range intList(r) {
 				cfg.Topology.RPS = append(cfg.Topology.RPS, int(c))
@@ -120,6 +174,12 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 		}
 		if !cfg.Sink.OnWire() && !peer {
 			return cfg, posError(h.exp.pos, "experiment: a topology and receiver need a sender on the wire: sink = sink.afpacket() or sink.udp(), or a sender.tcpreplay/trafgen; %s sends nothing", cfg.Sink.Kind)
+		}
+		if cfg.Link != nil {
+			cfg.Topology.Emulator = true
+			if err := checkEmulatorTopo(cfg); err != nil {
+				return cfg, posError(h.exp.pos, "experiment: %v", err)
+			}
 		}
 		if mf := maxFrame(cfg.Trace); mf-trace.FCSLen > cfg.Topology.MTU+14 {
 			return cfg, posError(h.exp.pos, "experiment: frames of up to %d B (with FCS) do not fit the topology's MTU %d (frames up to MTU + 18 B): raise topology.veth(mtu = ...)", mf, cfg.Topology.MTU)

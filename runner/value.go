@@ -25,6 +25,9 @@ type Spec struct {
 	// the script built the value.
 	Files    map[string]*DataFile
 	Captures map[string]*CaptureFile
+	// Refs are files read at run time (empirical delays, delivery
+	// traces), checked when the script built the value.
+	Refs map[string]FileRef
 }
 
 var (

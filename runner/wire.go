@@ -25,7 +25,11 @@ func (h *Host) topologyModule() *starlarkstruct.Module {
 			{name: "offloads", kind: kBool, sweep: true},
 			{name: "emulator", kind: kBool},
 			{name: "rps", kind: kOneOrList(kInt(0, 63))},
+			{name: "tbf", kind: kRate, sweep: true},
 		}}, func(a starlark.StringDict) string {
+			if a["tbf"] != starlark.None {
+				return "veth(tbf " + label(a["tbf"]) + ")"
+			}
 			if a["rps"] != starlark.None {
 				return "veth(rps " + label(a["rps"]) + ")"
 			}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/engine/clock"
+	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/link"
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/engine/peer"
 	"github.com/labrun/labrun/engine/replay"
@@ -90,6 +92,7 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 	} else if runtime.NumCPU() > 1 {
 		rc.CPU = 0
 	}
+
 	if c.Receiver.Capture {
 		if err := os.MkdirAll(filepath.Join(dir, "pcap"), 0o755); err != nil {
 			return row, nil, err
@@ -107,6 +110,32 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 	defer rcv.Close()
 	rcv.Start()
 
+	if c.Topology.TBF > 0 {
+		mf := c.Topology.MTU + 14
+		if err := tp.Sender.ShapeTBF(tp.Sender.Ifname, c.Topology.TBF, mf, 1000*mf); err != nil {
+			return row, nil, err
+		}
+	}
+	var fw *link.Forwarder
+	if c.Link != nil {
+		lay := emuCPUs(runtime.NumCPU())
+		if fw, err = startForwarder(tp, c.Link, r.Seed, n, lay.emu); err != nil {
+			return row, nil, fmt.Errorf("emulated link: %w", err)
+		}
+		defer func() {
+			if fw != nil {
+				fw.Stop()
+			}
+		}()
+		if lay.emu >= 0 {
+			// The emulator's CPU is its own: every other thread of labrun
+			// (the Go runtime's included) wakes elsewhere.
+			_, undo := kernel.KeepOff([]int{lay.emu})
+			defer undo()
+		}
+	}
+
+	steal0 := stealTicks()
 	prog.sent.Store(0)
 	prog.packets.Store(int64(n))
 	var sent uint64
@@ -158,6 +187,9 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 		res = &replay.Result{Sched: sched, Interrupted: ctx.Err() != nil}
 	}
 
+	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {
+		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
+	}
 	got, err := rcv.Stop(sent, time.Duration(c.Receiver.Quiet), time.Duration(c.Receiver.Drain))
 	if err != nil {
 		return row, res, fmt.Errorf("receiver: %w", err)
@@ -175,13 +207,27 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 		linkDrops += s.RxDropped
 	}
 	row.Metrics[measure.LinkDrops] = float64(linkDrops)
+	var emuDrops uint64
+	if fw != nil {
+		sts, err := fw.Stop()
+		fw = nil
+		if err != nil {
+			return row, res, fmt.Errorf("emulated link: %w", err)
+		}
+		addForwardMetrics(row.Metrics, sts[0])
+		f := sts[0]
+		emuDrops = f.Pipe.Model.QueueDrops + f.Pipe.Model.LossDrops + f.KernelDrops + uint64(f.Tx.Errors)
+		if s, err := tp.Emulator.Stats(tp.Emulator.Ifname2); err == nil {
+			linkDrops += s.TxDropped
+		}
+	}
 	// Exact accounting: every frame the sender handed over either arrived
 	// or was dropped by the receiver's ring. A veth that refuses a frame
 	// (backlog full) tells the sender (ENOBUFS): labrun and tcpreplay
 	// retry it and count it sent only once it went, so the veth's drop
 	// counter is not a loss for them; trafgen's TX ring does not retry,
 	// so for it the veth's drops are lost frames.
-	unexplained := int64(sent) - int64(got.Received) - int64(got.KernelDrops)
+	unexplained := int64(sent) - int64(got.Received) - int64(got.KernelDrops) - int64(emuDrops)
 	if kind == "trafgen" {
 		// trafgen's frames carry no sequence numbers: they are unmarked.
 		unexplained = int64(sent) - int64(got.Unmarked) - int64(got.KernelDrops) - int64(linkDrops)
@@ -190,6 +236,9 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 	if actual != nil {
 		p50, p99, mx := rx.Latency(actual, got)
 		row.Metrics[measure.LatP50US], row.Metrics[measure.LatP99US], row.Metrics[measure.LatMaxUS] = float64(p50)/1e3, float64(p99)/1e3, float64(mx)/1e3
+	}
+	if bps, ovh := shaper(c); bps > 0 && c.Trace.Frame > 0 {
+		addShapeMetrics(row.Metrics, got.Arrival, int(c.Trace.Frame)-trace.FCSLen+ovh, bps)
 	}
 	if err := writeWireSeries(filepath.Join(dir, "series", r.ID+".csv"), sched, start, actual, got); err != nil {
 		return row, res, err
@@ -253,6 +302,12 @@ func sendLabrun(ctx context.Context, c RunConfig, tp *topo.Topology, src trace.S
 			snd.CPUs = []int{cpus[k%len(cpus)]}
 		case threads > 1:
 			snd.CPUs = []int{k % runtime.NumCPU()}
+		case len(ks.CPUs) == 0 && c.Link != nil:
+			// With an emulated link the link has the last CPU (see
+			// emuCPUs).
+			if cpu := emuCPUs(runtime.NumCPU()).sender; cpu >= 0 {
+				snd.CPUs = []int{cpu}
+			}
 		case len(ks.CPUs) == 0:
 			// One thread, not pinned by the script: the last CPU, away
 			// from the receiver.
@@ -265,6 +320,9 @@ func sendLabrun(ctx context.Context, c RunConfig, tp *topo.Topology, src trace.S
 		Kernel:   ks,
 		Progress: &prog.sent,
 		Senders:  senders,
+		// With an emulated link on two CPUs the link has the isolated
+		// CPU and the sender shares the other (emuCPUs).
+		NoIsolate: c.Link != nil && runtime.NumCPU() <= 2,
 	}
 	res, err := replay.Run(ctx, cfg)
 	for _, s := range senders {

@@ -69,6 +69,65 @@ const (
 	LatMaxUS      = "lat_max_us"
 )
 
+// The emulated link (TLEM): its own counters, the pipeline's speed and the
+// model's fidelity.
+const (
+	LinkArrived     = "link_arrived"        // frames that reached the emulated link
+	LinkQueueDrops  = "link_queue_drops"    // dropped because the link queue was full
+	LinkLossDrops   = "link_loss_drops"     // dropped by the loss model
+	LinkDelivered   = "link_delivered"      // released by the output stage
+	LinkQueuePeak   = "link_queue_peak"     // most frames in the link queue at an arrival
+	LinkInputDrops  = "link_input_drops"    // dropped by the kernel before the emulator read them (its receive ring was full)
+	LinkPreempted   = "link_preempted"      // times another thread took the emulator's output thread's CPU
+	StealMS         = "steal_ms"            // CPU time the host took from this machine's vCPUs during the run, ms
+	InLagP99US      = "in_lag_p99_us"       // time from a frame's kernel arrival to the emulator reading it: 99th percentile
+	InLagMaxUS      = "in_lag_max_us"       // ... maximum
+	RelErrP50US     = "rel_err_p50_us"      // release error = actual - scheduled release: median
+	RelErrP99US     = "rel_err_p99_us"      // ... 99th percentile
+	RelErrP999US    = "rel_err_p999_us"     // ... 99.9th percentile
+	RelErrMaxUS     = "rel_err_max_us"      // ... maximum
+	PipeNsPerPkt    = "ns_per_pkt"          // in-memory pipeline: time per frame
+	PipeMpps        = "mpps"                // ... the packet rate it corresponds to
+	PipeGbps        = "gbps"                // ... and the bit rate, counting 24 B of Ethernet framing
+	PipeInCPUPct    = "in_cpu_pct"          // input stage CPU time over wall time
+	PipeOutCPUPct   = "out_cpu_pct"         // output stage CPU time over wall time
+	DelayKS         = "delay_ks"            // Kolmogorov-Smirnov distance, measured delays vs the requested distribution
+	DelayMeanUS     = "delay_mean_us"       // measured delay: mean
+	DelayReqMeanUS  = "delay_req_mean_us"   // requested distribution: mean
+	DelayP50US      = "delay_p50_us"        // measured delay: median
+	DelayReqP50US   = "delay_req_p50_us"    // requested: median
+	DelayP99US      = "delay_p99_us"        // measured delay: 99th percentile
+	DelayReqP99US   = "delay_req_p99_us"    // requested: 99th percentile
+	LossRate        = "loss_rate"           // measured loss rate of the loss model
+	LossTheory      = "loss_theory"         // the model's long-run loss rate
+	LossCILo        = "loss_ci_lo"          // 99 % Wilson interval of the measured rate: low end
+	LossCIHi        = "loss_ci_hi"          // ... high end
+	LossInCI        = "loss_in_ci"          // 1 when the theoretical rate lies inside the interval
+	BurstMean       = "burst_mean"          // measured mean length of runs of consecutive losses
+	BurstTheory     = "burst_theory"        // the model's mean burst length
+	BurstErrPct     = "burst_err_pct"       // (measured - theory) / theory, %
+	LinkReordered   = "link_reordered"      // frames released before an earlier one
+	SameSeedSame    = "same_seed_same"      // 1 when a second run with the same seed dropped and delayed the same frames
+	OtherSeedDiffer = "other_seed_differs"  // 1 when a run with another seed dropped other frames
+	ShapeMbps       = "shape_mbps"          // delivered rate through a shaper, counting its framing overhead (Mbit/s)
+	ShapeRateErrPct = "shape_rate_err_pct"  // (delivered - configured rate) / configured, %
+	ShapeGapP50US   = "shape_gap_p50_us"    // |inter-arrival - (len + overhead) / rate| between consecutive frames: median
+	ShapeGapP99US   = "shape_gap_p99_us"    // ... 99th percentile
+	ShapeGapMaxUS   = "shape_gap_max_us"    // ... maximum
+	Goodput         = "goodput_mbps"        // TCP payload delivered over the transfer (Mbit/s)
+	SteadyGoodput   = "steady_goodput_mbps" // ... after the warm-up
+	GoodputPct      = "goodput_pct"         // steady goodput over the emulated link's bandwidth, %
+	TCPRetrans      = "tcp_retrans"         // segments retransmitted (tcpi_total_retrans)
+	SRTTms          = "srtt_ms"             // smoothed RTT at the end
+	MinRTTms        = "min_rtt_ms"          // smallest RTT the sender saw
+	RTTP50ms        = "rtt_p50_ms"          // TCP_INFO RTT samples: median
+	RTTP99ms        = "rtt_p99_ms"          // ... 99th percentile
+	RRCount         = "rr_count"            // request/response transactions completed
+	RRP50ms         = "rr_p50_ms"           // transaction time: median
+	RRP99ms         = "rr_p99_ms"           // ... 99th percentile
+	RRMaxms         = "rr_max_ms"           // ... maximum
+)
+
 // Names lists every metric in report order, with a one-line meaning.
 var Names = []struct{ Name, Doc string }{
 	{Packets, "packets sent"},
@@ -125,6 +184,60 @@ var Names = []struct{ Name, Doc string }{
 	{LatP99US, "one-way latency: 99th percentile (us)"},
 	{LatMaxUS, "one-way latency: maximum (us)"},
 	{FirmMargin, "firm timer's learned wake-up margin at the end (us)"},
+	{LinkArrived, "frames that reached the emulated link"},
+	{LinkQueueDrops, "frames the emulated link dropped because its queue was full"},
+	{LinkLossDrops, "frames the emulated link's loss model dropped"},
+	{LinkDelivered, "frames the emulated link released"},
+	{LinkQueuePeak, "most frames in the emulated link's queue at an arrival"},
+	{LinkInputDrops, "frames the kernel dropped before the emulator read them (its receive ring was full)"},
+	{LinkPreempted, "times another thread took the emulated link's output thread's CPU (involuntary context switches)"},
+	{StealMS, "CPU time the host took from this machine's vCPUs during the run (steal time summed over CPUs, ms)"},
+	{InLagP99US, "time from a frame's kernel arrival at the emulator to the emulator reading it: 99th percentile (us); a frame read later than its delay cannot leave on time"},
+	{InLagMaxUS, "time from kernel arrival to the emulator reading a frame: maximum (us)"},
+	{RelErrP50US, "emulator release error = actual - scheduled release: median (us)"},
+	{RelErrP99US, "release error: 99th percentile (us)"},
+	{RelErrP999US, "release error: 99.9th percentile (us)"},
+	{RelErrMaxUS, "release error: maximum (us)"},
+	{PipeNsPerPkt, "in-memory link pipeline: time per frame (ns)"},
+	{PipeMpps, "in-memory link pipeline: frames per second it corresponds to (millions)"},
+	{PipeGbps, "in-memory link pipeline: bit rate it corresponds to, with 24 B Ethernet framing per frame (Gbit/s)"},
+	{PipeInCPUPct, "input stage CPU time over wall time (%)"},
+	{PipeOutCPUPct, "output stage CPU time over wall time (%)"},
+	{DelayKS, "Kolmogorov-Smirnov distance between the measured delays and the requested distribution"},
+	{DelayMeanUS, "measured link delay: mean (us)"},
+	{DelayReqMeanUS, "requested delay distribution: mean (us)"},
+	{DelayP50US, "measured link delay: median (us)"},
+	{DelayReqP50US, "requested delay distribution: median (us)"},
+	{DelayP99US, "measured link delay: 99th percentile (us)"},
+	{DelayReqP99US, "requested delay distribution: 99th percentile (us)"},
+	{LossRate, "measured loss rate of the loss model"},
+	{LossTheory, "the loss model's long-run loss rate"},
+	{LossCILo, "99 % Wilson interval of the measured loss rate: low end"},
+	{LossCIHi, "99 % Wilson interval of the measured loss rate: high end"},
+	{LossInCI, "1 when the model's loss rate lies inside the 99 % interval of the measured one"},
+	{BurstMean, "measured mean length of runs of consecutive losses"},
+	{BurstTheory, "the loss model's mean burst length"},
+	{BurstErrPct, "(measured - theoretical mean burst) / theoretical (%)"},
+	{LinkReordered, "frames the emulated link released before an earlier one (always 0: release times are forced monotonic)"},
+	{SameSeedSame, "1 when a second run with the same seed dropped and delayed the very same frames"},
+	{OtherSeedDiffer, "1 when a run with another seed dropped other frames"},
+	{ShapeMbps, "delivered rate through the shaper (emulated link or tbf), counting its framing overhead (Mbit/s)"},
+	{ShapeRateErrPct, "(delivered - configured rate) / configured rate (%)"},
+	{ShapeGapP50US, "|inter-arrival - frame time at the configured rate| between consecutive frames: median (us)"},
+	{ShapeGapP99US, "|inter-arrival - frame time|: 99th percentile (us)"},
+	{ShapeGapMaxUS, "|inter-arrival - frame time|: maximum (us)"},
+	{Goodput, "TCP payload delivered, first to last byte at the receiver (Mbit/s)"},
+	{SteadyGoodput, "TCP goodput after the warm-up (Mbit/s)"},
+	{GoodputPct, "steady goodput as a share of the emulated link's bandwidth (%)"},
+	{TCPRetrans, "TCP segments retransmitted by the sender (tcpi_total_retrans)"},
+	{SRTTms, "TCP smoothed RTT at the end (ms; iperf3: mean RTT)"},
+	{MinRTTms, "smallest RTT the TCP sender saw (ms)"},
+	{RTTP50ms, "TCP_INFO RTT samples every 10 ms: median (ms)"},
+	{RTTP99ms, "TCP_INFO RTT samples: 99th percentile (ms)"},
+	{RRCount, "request/response transactions completed"},
+	{RRP50ms, "request/response transaction time: median (ms)"},
+	{RRP99ms, "request/response transaction time: 99th percentile (ms)"},
+	{RRMaxms, "request/response transaction time: maximum (ms)"},
 }
 
 // Known reports whether name is a metric labrun produces.

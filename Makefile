@@ -8,7 +8,7 @@ BIN := bin/labrun
 DEMO_OUT ?= runs
 FUZZTIME ?= 30s
 
-.PHONY: help build test test-deps demo wire-demo bench bench-deps fuzz lint clean
+.PHONY: help build test test-deps demo wire-demo link-demo bench bench-deps fuzz lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,10 +22,10 @@ test: test-deps ## run the test suite (vet, then go test; privileged tests skip 
 
 # Tools the tests use or compare against (tshark checks checksums, ip sets
 # up test namespaces, tcpreplay and trafgen are the peers of the wire
-# experiments), as command:package. Installed when root and missing; without
+# experiments, iperf3 of TCP through the emulated link), as command:package. Installed when root and missing; without
 # them those tests skip and say why.
 TEST_TOOLS := tshark:tshark tcpdump:tcpdump ip:iproute2 tcpreplay:tcpreplay trafgen:netsniff-ng iperf3:iperf3
-test-deps: ## install the tools some tests use (Debian: tshark, tcpdump, iproute2, tcpreplay, netsniff-ng), when root
+test-deps: ## install the tools some tests use (Debian: tshark, tcpdump, iproute2, tcpreplay, netsniff-ng, iperf3), when root
 	@missing=""; for tp in $(TEST_TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; \
@@ -37,10 +37,16 @@ wire-demo: build test-deps ## run the three wire experiments, small (needs root)
 	$(BIN) run experiments/batch_size.star --set packets=50000 -o $(DEMO_OUT)
 	$(BIN) run experiments/caliper_precision.star --set packets=5000 --allow-system -o $(DEMO_OUT)
 
+link-demo: build test-deps ## run the emulated-link experiments, small (accuracy and TCP need root): TLEM's throughput, fidelity and accuracy, TCP through the link
+	$(BIN) run experiments/tlem_throughput.star --set packets=2000000 -o $(DEMO_OUT)
+	$(BIN) run experiments/tlem_fidelity.star -o $(DEMO_OUT)
+	$(BIN) run experiments/tlem_accuracy.star --set packets=20000 --allow-system -o $(DEMO_OUT)
+	$(BIN) run experiments/tcp_through_link.star --set duration=4s --set rtt=20ms -o $(DEMO_OUT)
+
 demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table
 	$(BIN) run experiments/usleep_vs_firm.star --allow-system -o $(DEMO_OUT)
 
-bench: build bench-deps test-deps ## Go benchmarks of the hot paths; labrun vs cyclictest (timers), tcpdump (reading), tcpreplay and trafgen (frames/s on a veth, root)
+bench: build bench-deps test-deps ## Go benchmarks of the hot paths; labrun vs cyclictest (timers), tcpdump (reading), tcpreplay and trafgen (frames/s on a veth, root); the link pipeline vs a plain copy
 	$(GO) test -run='^$$' -bench=. -benchmem ./engine/...
 	bench/read.sh
 	bench/timers.sh

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -88,5 +89,50 @@ func TestFidelityRun(t *testing.T) {
 	m = rowG.Metrics
 	if m["loss_rate"] <= 0 || m["other_seed_differs"] != 1 || m["same_seed_same"] != 1 || m["burst_theory"] <= 3 || m["burst_mean"] <= 2 {
 		t.Errorf("gilbert-elliott: %v", m)
+	}
+}
+
+// An emulated link on the wire and TCP through one run end to end as root:
+// every frame is accounted for (received or dropped by the link's loss
+// model), each took the link's delay, TCP fills the link, and no namespace
+// is left behind.
+func TestLinkEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network namespaces and veth pairs (run the tests as root, as CI does)")
+	}
+	for _, script := range []string{"testdata/link/small.star", "testdata/link/tcp.star"} {
+		p, err := Evaluate(script, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Progress: ProgressQuiet, Stderr: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left := lrNamespaces(t); len(left) > 0 {
+			t.Fatalf("%s: namespaces left behind: %v", script, left)
+		}
+		if out.Failed != 0 || len(out.Rows) != 1 {
+			t.Fatalf("%s: %d failed, %d rows", script, out.Failed, len(out.Rows))
+		}
+		m := out.Rows[0].Metrics
+		switch script {
+		case "testdata/link/small.star":
+			lost := m["link_loss_drops"]
+			if m["sent"] != 2000 || m["rx_received"]+lost != 2000 || m["rx_unexplained"] != 0 || lost < 100 || lost > 320 || m["rx_reordered"] != 0 {
+				t.Errorf("sent %v received %v lost by the link %v unexplained %v reordered %v", m["sent"], m["rx_received"], lost, m["rx_unexplained"], m["rx_reordered"])
+			}
+			if m["lat_p50_us"] < 1000 || m["lat_p50_us"] > 3000 {
+				t.Errorf("one-way latency p50 %v us through a 1 ms link", m["lat_p50_us"])
+			}
+		default:
+			// Goodput is payload: at most 1448/1538 of 50 Mbit/s.
+			if g := m["steady_goodput_mbps"]; g < 30 || g > 47.1 {
+				t.Errorf("steady goodput %v Mbit/s through a 50 Mbit/s link", g)
+			}
+			if m["min_rtt_ms"] < 5 {
+				t.Errorf("min RTT %v ms through a 5 ms link", m["min_rtt_ms"])
+			}
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/labrun/labrun/engine/link"
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/engine/peer"
+	"github.com/labrun/labrun/engine/timer"
 	"github.com/labrun/labrun/engine/topo"
 	"github.com/labrun/labrun/results"
 )
@@ -246,9 +247,15 @@ func startForwarder(tp *topo.Topology, lc *LinkConfig, seed uint64, expect, cpu 
 	if lc.Reverse != nil {
 		revBatch = lc.Reverse.Batch
 	}
+	// With a CPU of its own the link spins while it waits for a due time:
+	// sleeping would only add a wake-up's lateness.
+	wait := timer.Firm
+	if cpu >= 0 {
+		wait = timer.Busy
+	}
 	dirs := []link.Direction{
 		{Name: "forward", Link: fwd, In: e.Ifindex, Out: e.Ifindex2, SrcMAC: e.MAC2, DstMAC: tp.Receiver.MAC,
-			InCPU: cpu, OutCPU: cpu, Record: record, Batch: lc.Batch, Buffer: lc.Buffer},
+			InCPU: cpu, OutCPU: cpu, Record: record, Batch: lc.Batch, Buffer: lc.Buffer, Timer: wait},
 		{Name: "reverse", Link: rev, In: e.Ifindex2, Out: e.Ifindex, SrcMAC: e.MAC, DstMAC: tp.Sender.MAC,
 			InCPU: cpu, OutCPU: cpu, Batch: revBatch},
 	}

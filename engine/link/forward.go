@@ -34,6 +34,8 @@ type Direction struct {
 	// Stages is 1 (the default) to run input and output on one thread
 	// (PipeConfig.Poll), 2 for TLEM's two threads.
 	Stages int
+	// Timer is the output stage's wait (PipeConfig.Timer).
+	Timer timer.Mode
 	// Batch is the pipeline's batch size (0: DefaultBatch).
 	Batch int
 	// Buffer is the ring's size (0: BufferFor(Link)).
@@ -118,7 +120,7 @@ func StartForwarder(enter func(func() error) error, dirs []Direction, drain time
 		d := &fwdDir{cfg: dc, st: ForwardStats{Name: dc.Name}, fresh: true, lag: make([]int64, 0, dc.Record)}
 		copy(d.src[:], dc.SrcMAC)
 		copy(d.dst[:], dc.DstMAC)
-		pc := PipeConfig{Link: &lc, Buffer: dc.Buffer, Batch: dc.Batch, CPU: dc.OutCPU, Record: dc.Record}
+		pc := PipeConfig{Link: &lc, Buffer: dc.Buffer, Batch: dc.Batch, CPU: dc.OutCPU, Record: dc.Record, Timer: dc.Timer}
 		switch dc.Stages {
 		case 0, 1:
 			pc.Poll = d.poll

@@ -70,6 +70,11 @@ type PipeConfig struct {
 	// their arrival times as long as Poll stamps them with the time they
 	// arrived (the kernel's receive time), not the time it read them.
 	Poll func(block int64) int
+	// Timer is how the output stage waits for a due time: timer.Firm
+	// (the default: sleeps when the wait is long, spins the last stretch)
+	// or timer.Busy (always spins: for a stage with a CPU of its own, where
+	// a wake-up's lateness is the only cost of sleeping).
+	Timer timer.Mode
 }
 
 // Pipeline defaults.
@@ -83,6 +88,9 @@ const (
 	// idleBlock bounds a wait for input that the input side can cut short
 	// (a frame arriving, Close).
 	idleBlock = 100 * time.Millisecond
+	// pollStep is how often a spinning stage that runs the input side
+	// looks at it while it waits for a due time.
+	pollStep = 5 * time.Microsecond
 	// DefaultBuffer is the ring's size when nothing bounds what is in
 	// flight (no bandwidth limit).
 	DefaultBuffer = 64 << 20
@@ -386,7 +394,11 @@ func (p *Pipe) output(ready chan<- error) {
 			return
 		}
 	}
-	tm, err := timer.New(timer.Config{Mode: timer.Firm})
+	mode := p.cfg.Timer
+	if mode == 0 {
+		mode = timer.Firm
+	}
+	tm, err := timer.New(timer.Config{Mode: mode})
 	if err != nil {
 		ready <- fmt.Errorf("link pipe: output timer: %w", err)
 		return
@@ -574,13 +586,19 @@ func (p *Pipe) idlePolling() int64 {
 // no earlier than due (release times are monotonic), so reading them late
 // changes nothing; the steps only keep the receive ring from filling.
 func (p *Pipe) waitPolling(tm timer.Timer, due int64) int64 {
+	// A spinning stage looks at the input every few microseconds, so a
+	// frame is read (and its input lag measured) as soon as it is there.
+	step := int64(maxIdleSleep)
+	if p.cfg.Timer == timer.Busy {
+		step = int64(pollStep)
+	}
 	for {
 		p.pollInput(0)
 		now := clock.Now()
 		if now >= due {
 			return now
 		}
-		now = tm.Wait(min(due, now+int64(maxIdleSleep)))
+		now = tm.Wait(min(due, now+step))
 		if now >= due {
 			p.pollInput(0)
 			return now

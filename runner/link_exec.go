@@ -310,7 +310,8 @@ func shaper(c RunConfig) (float64, int) {
 
 // addShapeMetrics measures a shaper at the receiver: the delivered rate
 // and how regularly frames of wire bytes each arrive against the time one
-// takes at bps, between consecutive arrivals.
+// takes at bps, between consecutive arrivals. The shaper must be the
+// bottleneck (offered load above its rate) for the rate to be its own.
 func addShapeMetrics(m map[string]float64, arrival []int64, wire int, bps float64) {
 	var at []int64
 	for _, a := range arrival {
@@ -322,8 +323,18 @@ func addShapeMetrics(m map[string]float64, arrival []int64, wire int, bps float6
 		return
 	}
 	slices.Sort(at)
-	span := float64(at[len(at)-1] - at[0])
-	rate := float64(len(at)-1) * float64(wire) * 8 / (span / 1e9)
+	// The rate is the slope of a least-squares line through (frame k, its
+	// arrival time): one late first or last frame would move a
+	// first-to-last rate by its lateness over the span; the fit spreads
+	// it over every frame.
+	n := float64(len(at))
+	var sx, sy, sxx, sxy float64
+	for k, a := range at {
+		x, y := float64(k), float64(a-at[0])
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	slope := (n*sxy - sx*sy) / (n*sxx - sx*sx) // ns per frame
+	rate := float64(wire) * 8 / (slope / 1e9)
 	m[measure.ShapeMbps] = rate / 1e6
 	m[measure.ShapeRateErrPct] = (rate - bps) / bps * 100
 	want := float64(wire) * 8 / bps * 1e9

@@ -81,8 +81,8 @@ func KeepOff(cpus []int) (Outcome, func()) {
 		}
 		// Threads made meanwhile inherited the narrowed mask: give them
 		// the process's back.
-		var all unix.CPUSet
-		if unix.SchedGetaffinity(os.Getpid(), &all) != nil {
+		all := startCPUs
+		if all.Count() == 0 {
 			return
 		}
 		ents, err := os.ReadDir("/proc/self/task")
@@ -112,3 +112,9 @@ func onlyOn(mask unix.CPUSet, cpus []int) bool {
 	}
 	return n > 0 && n == mask.Count()
 }
+
+// startCPUs is the process's CPU affinity when it started, before any
+// thread (the main one included) was pinned.
+var startCPUs unix.CPUSet
+
+func init() { unix.SchedGetaffinity(0, &startCPUs) }

@@ -221,7 +221,7 @@ var Names = []struct{ Name, Doc string }{
 	{LinkReordered, "frames the emulated link released before an earlier one (always 0: release times are forced monotonic)"},
 	{SameSeedSame, "1 when a second run with the same seed dropped and delayed the very same frames"},
 	{OtherSeedDiffer, "1 when a run with another seed dropped other frames"},
-	{ShapeMbps, "delivered rate through the shaper (emulated link or tbf), counting its framing overhead (Mbit/s)"},
+	{ShapeMbps, "delivered rate through the shaper (emulated link or tbf), counting its framing overhead: the least-squares slope of arrival time over frame count (Mbit/s)"},
 	{ShapeRateErrPct, "(delivered - configured rate) / configured rate (%)"},
 	{ShapeGapP50US, "|inter-arrival - frame time at the configured rate| between consecutive frames: median (us)"},
 	{ShapeGapP99US, "|inter-arrival - frame time|: 99th percentile (us)"},

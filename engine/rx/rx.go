@@ -41,7 +41,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -259,10 +258,14 @@ func (c *Config) fill() error {
 	}
 	if c.CPU >= 0 {
 		var set unix.CPUSet
-		// The process's CPUs (its main thread's): the calling thread may
-		// have been narrowed for a while (kernel.KeepOff).
-		if err := unix.SchedGetaffinity(os.Getpid(), &set); err != nil {
-			return fmt.Errorf("rx: reading the CPU affinity: %w", err)
+		// The CPUs the process started with: any thread, the main one
+		// included, may have been pinned or narrowed since (a sender's
+		// thread, kernel.KeepOff).
+		set = startCPUs
+		if set.Count() == 0 {
+			if err := unix.SchedGetaffinity(0, &set); err != nil {
+				return fmt.Errorf("rx: reading the CPU affinity: %w", err)
+			}
 		}
 		if c.CPU >= len(set)*64 || !set.IsSet(c.CPU) {
 			return fmt.Errorf("rx: CPU %d is not among the %d CPUs this process may run on; give one of them, or -1", c.CPU, set.Count())
@@ -593,3 +596,8 @@ func sampleOffset() offsetSample {
 	}
 	return best
 }
+
+// startCPUs is the process's CPU affinity when it started.
+var startCPUs unix.CPUSet
+
+func init() { unix.SchedGetaffinity(0, &startCPUs) }

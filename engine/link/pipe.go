@@ -448,7 +448,7 @@ func (p *Pipe) loop(tm timer.Timer) {
 			if p.cfg.Poll != nil {
 				now = p.idlePolling()
 			} else {
-				now = p.idle(now)
+				now = p.idle()
 			}
 			continue
 		}
@@ -535,13 +535,14 @@ func (p *Pipe) countAborted() {
 
 // idle waits for the input stage to publish while the ring is empty: it
 // spins for a while, then sleeps on a futex that the input stage's next
-// publish wakes, at most 1 ms at a time so it notices Close. A frame
+// publish (or Close) wakes, at most idleBlock. A frame
 // published after a sleep is due no earlier than its arrival plus the
 // model's minimum delay, so with a delay the wake-up costs nothing; with
-// none, a frame that finds the stage asleep waits for the wake-up.
-func (p *Pipe) idle(now int64) int64 {
+// none, a frame that finds the stage asleep waits for the wake-up. It
+// returns the clock when it ends.
+func (p *Pipe) idle() int64 {
 	head := p.cons.avail
-	now = timer.SpinWhile(&p.r.head, head, clock.Now()+int64(p.cfg.Spin))
+	now := timer.SpinWhile(&p.r.head, head, clock.Now()+int64(p.cfg.Spin))
 	if p.r.head.Load() != head {
 		return now
 	}

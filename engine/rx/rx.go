@@ -257,11 +257,10 @@ func (c *Config) fill() error {
 		return fmt.Errorf("rx: CPU %d: give a CPU number, or -1 for no pinning", c.CPU)
 	}
 	if c.CPU >= 0 {
-		var set unix.CPUSet
 		// The CPUs the process started with: any thread, the main one
 		// included, may have been pinned or narrowed since (a sender's
 		// thread, kernel.KeepOff).
-		set = startCPUs
+		set := startCPUs
 		if set.Count() == 0 {
 			if err := unix.SchedGetaffinity(0, &set); err != nil {
 				return fmt.Errorf("rx: reading the CPU affinity: %w", err)

@@ -276,6 +276,7 @@ func addForwardMetrics(m map[string]float64, st link.ForwardStats) {
 	m[measure.LinkQueueDrops] = float64(p.Model.QueueDrops)
 	m[measure.LinkLossDrops] = float64(p.Model.LossDrops)
 	m[measure.LinkDelivered] = float64(p.Released)
+	m[measure.LinkBytes] = float64(p.Bytes)
 	m[measure.LinkQueuePeak] = float64(p.Model.QueuePeakPackets)
 	m[measure.LinkInputDrops] = float64(st.KernelDrops)
 	if len(p.ReleaseErr) > 0 {
@@ -442,6 +443,7 @@ func runTCP(ctx context.Context, r Run, m map[string]float64) (err error) {
 			return fmt.Errorf("emulated link: %w", err)
 		}
 		addForwardMetrics(m, sts[0])
+		addReverseMetrics(m, sts)
 	}
 	return ctx.Err()
 }
@@ -470,4 +472,15 @@ func stealTicks() int64 {
 		return -1
 	}
 	return v
+}
+
+// addReverseMetrics puts the reverse direction's counters into m.
+func addReverseMetrics(m map[string]float64, sts []link.ForwardStats) {
+	if len(sts) < 2 {
+		return
+	}
+	r := sts[1].Pipe
+	m[measure.RevArrived] = float64(r.Model.Arrived)
+	m[measure.RevDrops] = float64(r.Model.QueueDrops + r.Model.LossDrops)
+	m[measure.RevDelivered] = float64(r.Released)
 }

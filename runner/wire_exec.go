@@ -215,6 +215,7 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 			return row, res, fmt.Errorf("emulated link: %w", err)
 		}
 		addForwardMetrics(row.Metrics, sts[0])
+		addReverseMetrics(row.Metrics, sts)
 		f := sts[0]
 		emuDrops = f.Pipe.Model.QueueDrops + f.Pipe.Model.LossDrops + f.KernelDrops + uint64(f.Tx.Errors)
 		if s, err := tp.Emulator.Stats(tp.Emulator.Ifname2); err == nil {

@@ -77,6 +77,10 @@ const (
 	LinkLossDrops   = "link_loss_drops"     // dropped by the loss model
 	LinkDelivered   = "link_delivered"      // released by the output stage
 	LinkQueuePeak   = "link_queue_peak"     // most frames in the link queue at an arrival
+	LinkBytes       = "link_bytes"          // bytes the emulated link released
+	RevArrived      = "rev_link_arrived"    // the reverse direction (receiver to sender): frames in
+	RevDrops        = "rev_link_drops"      // ... dropped by its queue or loss model
+	RevDelivered    = "rev_link_delivered"  // ... released
 	LinkInputDrops  = "link_input_drops"    // dropped by the kernel before the emulator read them (its receive ring was full)
 	LinkPreempted   = "link_preempted"      // times another thread took the emulator's output thread's CPU
 	StealMS         = "steal_ms"            // CPU time the host took from this machine's vCPUs during the run, ms
@@ -189,6 +193,10 @@ var Names = []struct{ Name, Doc string }{
 	{LinkLossDrops, "frames the emulated link's loss model dropped"},
 	{LinkDelivered, "frames the emulated link released"},
 	{LinkQueuePeak, "most frames in the emulated link's queue at an arrival"},
+	{LinkBytes, "bytes the emulated link released"},
+	{RevArrived, "reverse direction of the emulated link (receiver to sender): frames in"},
+	{RevDrops, "reverse direction: frames dropped by its queue or loss model"},
+	{RevDelivered, "reverse direction: frames released"},
 	{LinkInputDrops, "frames the kernel dropped before the emulator read them (its receive ring was full)"},
 	{LinkPreempted, "times another thread took the emulated link's output thread's CPU (involuntary context switches)"},
 	{StealMS, "CPU time the host took from this machine's vCPUs during the run (steal time summed over CPUs, ms)"},

@@ -23,7 +23,7 @@ import (
 var ErrNotInstalled = errors.New("not installed")
 
 // packages maps a tool to the Debian package that has it.
-var packages = map[string]string{"tcpreplay": "tcpreplay", "trafgen": "netsniff-ng", "iperf3": "iperf3"}
+var packages = map[string]string{"tcpreplay": "tcpreplay", "trafgen": "netsniff-ng", "iperf3": "iperf3", "cyclictest": "rt-tests", "stress-ng": "stress-ng"}
 
 // Find returns the path of a tool, or an error wrapping ErrNotInstalled
 // that says how to install it.

@@ -226,7 +226,7 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		default:
 			mr.Status = "ok"
 		}
-		if res != nil && r.Config.Workload != nil && rerr == nil {
+		if res != nil && (r.Config.Workload != nil || r.Config.SenderKind() == "cyclictest") && rerr == nil {
 			out.Rows = append(out.Rows, row)
 			prog.endRun(r, row.Metrics)
 		}
@@ -286,6 +286,10 @@ func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem 
 	if r.Config.Workload != nil {
 		row, err := runWorkload(ctx, r, prog)
 		return row, &replay.Result{Interrupted: ctx.Err() != nil}, err
+	}
+	if r.Config.SenderKind() == "cyclictest" {
+		row, settings, err := runCyclictest(ctx, r, prog, allowSystem)
+		return row, &replay.Result{Interrupted: ctx.Err() != nil, Settings: settings}, err
 	}
 	if r.Config.Wire() {
 		return runWire(ctx, dir, r, prog, allowSystem, expSeed)

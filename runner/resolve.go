@@ -99,6 +99,21 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 		}
 	}
 	peer := cfg.SenderKind() != "labrun"
+	// cyclictest wakes up on the trace's schedule and sends nothing: it
+	// stays off the wire.
+	wirePeer := peer && cfg.SenderKind() != "cyclictest"
+	if cfg.SenderKind() == "cyclictest" {
+		t := cfg.Trace
+		if t.Kind != "synthetic" || t.Interval <= 0 || t.Poisson || t.Gaps != nil || t.Count <= 0 {
+			return cfg, posError(snd.Pos, "sender.cyclictest wakes at a fixed interval: give a trace.synthetic with count and interval > 0, no poisson or gaps")
+		}
+		if time.Duration(t.Interval)%time.Microsecond != 0 {
+			return cfg, posError(snd.Pos, "sender.cyclictest: interval %v: cyclictest takes whole microseconds", time.Duration(t.Interval))
+		}
+		if a["topology"] != starlark.None || a["receiver"] != starlark.None || a["emulator"] != starlark.None {
+			return cfg, posError(snd.Pos, "sender.cyclictest sends nothing: drop topology, receiver and emulator")
+		}
+	}
 
 	if !peer {
 		if timerV == starlark.None {
@@ -165,14 +180,14 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 		}
 		cfg.Receiver = &rc
 	}
-	if cfg.Sink.OnWire() || peer || cfg.Topology != nil || cfg.Receiver != nil {
+	if cfg.Sink.OnWire() || wirePeer || cfg.Topology != nil || cfg.Receiver != nil {
 		if cfg.Topology == nil {
 			cfg.Topology = &TopoConfig{MTU: 1500}
 		}
 		if cfg.Receiver == nil {
 			cfg.Receiver = &ReceiverConfig{Drain: units.Duration(2 * time.Second), Quiet: units.Duration(100 * time.Millisecond)}
 		}
-		if !cfg.Sink.OnWire() && !peer {
+		if !cfg.Sink.OnWire() && !wirePeer {
 			return cfg, posError(h.exp.pos, "experiment: a topology and receiver need a sender on the wire: sink = sink.afpacket() or sink.udp(), or a sender.tcpreplay/trafgen; %s sends nothing", cfg.Sink.Kind)
 		}
 		if cfg.Link != nil {

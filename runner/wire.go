@@ -70,6 +70,9 @@ func (h *Host) senderModule() *starlarkstruct.Module {
 			{name: "preload", kind: kBool, def: starlark.True},
 			{name: "label", kind: kString},
 		}}, tcpreplayLabel, checkTcpreplay),
+		h.specBuiltin(signature{fn: "sender.cyclictest", args: []arg{
+			{name: "label", kind: kString},
+		}}, func(a starlark.StringDict) string { return labelOr(a, "cyclictest") }),
 		h.specBuiltinPost(signature{fn: "sender.trafgen", args: []arg{
 			{name: "cpus", kind: kInt(1, 64), def: starlark.MakeInt(1), sweep: true},
 			{name: "qdisc_bypass", kind: kBool, def: starlark.True},

@@ -122,6 +122,9 @@ type CyclictestResult struct {
 	Avg       float64
 	Hist      map[int]int // wake-up latency (us) -> count
 	Overflows int         // wake-ups later than the histogram's range
+	// CPU is the CPU time cyclictest used, Wall its run time (filled by
+	// RunCyclictest).
+	CPU, Wall time.Duration
 }
 
 type cyclictestJSON struct {
@@ -202,6 +205,7 @@ func RunCyclictest(ctx context.Context, c Cyclictest, grace time.Duration) (Cycl
 	defer os.RemoveAll(dir)
 	js := filepath.Join(dir, "out.json")
 	var stderr strings.Builder
+	t0 := time.Now()
 	p, err := Start(ctx, "cyclictest", c.Args(js), nil, io.Discard, &stderr)
 	if err != nil {
 		return CyclictestResult{}, err
@@ -221,9 +225,12 @@ func RunCyclictest(ctx context.Context, c Cyclictest, grace time.Duration) (Cycl
 	if code, err := p.Wait(); err != nil || code != 0 {
 		return CyclictestResult{}, fmt.Errorf("cyclictest: exit %d: %v: %s", code, err, tail(stderr.String()))
 	}
+	wall := time.Since(t0)
 	b, err := os.ReadFile(js)
 	if err != nil {
 		return CyclictestResult{}, fmt.Errorf("cyclictest: no results: %w", err)
 	}
-	return ParseCyclictestJSON(b)
+	r, err := ParseCyclictestJSON(b)
+	r.CPU, r.Wall = p.CPU(), wall
+	return r, err
 }

@@ -2,6 +2,7 @@ package results
 
 import (
 	"bytes"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
@@ -107,4 +108,17 @@ func escapeMarkdown(cells []string) []string {
 		out[i] = strings.ReplaceAll(c, "|", `\|`)
 	}
 	return out
+}
+
+// WriteCSV writes the table as CSV: its header, then its cells.
+func (t Table) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(t.Header); err != nil {
+		return err
+	}
+	if err := cw.WriteAll(t.Cells); err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
 }

@@ -159,7 +159,47 @@ func (h *Host) kernelModule() *starlarkstruct.Module {
 			{name: "mlock", kind: kBool, sweep: true},
 			{name: "timer_slack", kind: kDuration, sweep: true},
 			{name: "dma_latency", kind: kDuration, sweep: true},
-			{name: "required", kind: kOneOrList(kEnum("sched", "cpu", "mlock", "timer_slack", "dma_latency"))},
+			{name: "sysctls", kind: kindFunc(checkSysctls), sweep: true},
+			{name: "rt_runtime", kind: kInt(-1, 1_000_000), sweep: true},
+			{name: "governor", kind: kString, sweep: true},
+			{name: "required", kind: kOneOrList(kEnum("sched", "cpu", "mlock", "timer_slack", "dma_latency", "sysctl", "rt_runtime", "governor"))},
 		}}, func(a starlark.StringDict) string { return argLabel("kernel", a, "sched", "priority") }),
 	)
+}
+
+// checkSysctls accepts {"net.core.rmem_max": "8388608", ...}: dotted keys,
+// values as strings or ints.
+func checkSysctls(v starlark.Value) error {
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return fmt.Errorf("got %s, want a dict from sysctl name to value, e.g. {\"net.core.rmem_max\": \"8388608\"}", v.Type())
+	}
+	for _, kv := range d.Items() {
+		k, ok := kv[0].(starlark.String)
+		if !ok || !validSysctl(string(k)) {
+			return fmt.Errorf("key %s: want a dotted sysctl name such as \"net.core.rmem_max\" (letters, digits, '_', '-', '.')", kv[0].String())
+		}
+		switch x := kv[1].(type) {
+		case starlark.String:
+			if x == "" || strings.ContainsAny(string(x), "\n") {
+				return fmt.Errorf("%s: value %s: want one non-empty line", k, x.String())
+			}
+		case starlark.Int:
+		default:
+			return fmt.Errorf("%s: value %s: want a string or an int", k, kv[1].String())
+		}
+	}
+	return nil
+}
+
+func validSysctl(k string) bool {
+	if k == "" || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") || strings.Contains(k, "..") {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

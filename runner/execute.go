@@ -32,6 +32,7 @@ const (
 	ExitRunFailed   = 1   // a run failed, or labrun itself did
 	ExitUsage       = 2   // bad command line
 	ExitScript      = 3   // the script is wrong: syntax, value, typo, load path
+	ExitExpectation = 4   // every run finished, and an expectation failed
 	ExitInterrupted = 130 // SIGINT or SIGTERM: what finished is kept
 )
 
@@ -60,6 +61,10 @@ type Outcome struct {
 	Resumed     int // runs kept from the invocation being resumed
 	Skipped     int // runs that could not be made here (a tool is not installed)
 	Settings    []SettingSummary
+	// Expect holds the expectations checked on the finished runs;
+	// ExpectFailed counts those that failed.
+	Expect       []results.ExpectResult
+	ExpectFailed int
 }
 
 // SettingSummary is one kernel setting's outcome and the runs it had.
@@ -257,6 +262,19 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	}
 	if err := writeFigures(dir, p, out.Rows); err != nil {
 		return out, err
+	}
+	if len(p.Expectations) > 0 && !out.Interrupted {
+		out.Expect = checkExpectations(p, out.Rows)
+		out.ExpectFailed = results.Failed(out.Expect)
+		t := results.ExpectTable(out.Expect)
+		out.Tables = append(out.Tables, t)
+		var b strings.Builder
+		if err := t.WriteCSV(&b); err != nil {
+			return out, err
+		}
+		if err := results.WriteFileAtomic(filepath.Join(dir, "expectations.csv"), []byte(b.String())); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }

@@ -24,6 +24,7 @@ var experimentSig = signature{fn: "experiment", args: []arg{
 	{name: "trace", kind: kSpec("trace", `trace.synthetic(count = 1000, interval = "70us")`), sweep: true},
 	{name: "emulator", kind: kOrNone(kSpecKind(`link.emulator(bandwidth = "100Mbps", delay = "10ms")`, "link.emulator")), sweep: true},
 	{name: "workload", kind: kSpecKind(`link.throughput(frame = "64B")`, "link.throughput", "link.fidelity", "tcp.bulk", "tcp.rr", "tcp.iperf3"), sweep: true},
+	{name: "background", kind: kBackground, sweep: true},
 	{name: "timer", kind: kSpec("timer", "timer.firm()"), sweep: true},
 	{name: "sink", kind: kSpec("sink", "sink.null()"), sweep: true},
 	{name: "sender", kind: kSpec("sender", `sender.tcpreplay(timer = "nano")`), sweep: true},
@@ -32,6 +33,7 @@ var experimentSig = signature{fn: "experiment", args: []arg{
 	{name: "kernel", kind: kSpec("kernel", `kernel.settings(sched = "fifo", priority = 80)`), sweep: true},
 	{name: "tables", kind: kList(kSpec("table", `table(rows = ["timer"], metrics = ["err_p99_us"])`))},
 	{name: "figures", kind: kList(kSpec("figure", `figure.series(y = "err_us", x = "packet")`))},
+	{name: "expectations", kind: kList(kSpec("expect", `expect(metric = "err_p99_us", where = {"timer": "firm"}, below = 20)`))},
 }}
 
 func checkExpName(v starlark.Value) error {
@@ -66,12 +68,23 @@ func (h *Host) experiment(thread *starlark.Thread, b *starlark.Builtin, args sta
 	return starlark.None, nil
 }
 
+// metricKind accepts the name of a metric labrun produces. There are
+// over a hundred: an unknown one gets the nearest names, not the list.
 func metricKind() kind {
 	var names []string
 	for _, n := range measure.Names {
 		names = append(names, n.Name)
 	}
-	return kEnum(names...)
+	return kindFunc(func(v starlark.Value) error {
+		s, ok := v.(starlark.String)
+		if !ok {
+			return fmt.Errorf("got %s %s, want a metric name such as \"err_p99_us\"", v.Type(), v.String())
+		}
+		if measure.Known(string(s)) {
+			return nil
+		}
+		return fmt.Errorf("%s is not a metric labrun produces%s (docs/starlark.md, Metrics, lists them all)", s.String(), didYouMean(string(s), names))
+	})
 }
 
 // table(rows, metrics, cols = None, reference = [], title = "")

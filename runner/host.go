@@ -176,6 +176,7 @@ func (h *Host) predeclared() starlark.StringDict {
 		"param":      starlark.NewBuiltin("param", h.param),
 		"experiment": starlark.NewBuiltin("experiment", h.experiment),
 		"table":      starlark.NewBuiltin("table", h.table),
+		"expect":     starlark.NewBuiltin("expect", h.expect),
 		"reference":  starlark.NewBuiltin("reference", h.reference),
 		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"sweep":      h.sweepModule(),
@@ -191,6 +192,7 @@ func (h *Host) predeclared() starlark.StringDict {
 		"delay":      h.delayModule(),
 		"loss":       h.lossModule(),
 		"tcp":        h.tcpModule(),
+		"background": h.backgroundModule(),
 	}
 }
 

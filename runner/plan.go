@@ -37,7 +37,9 @@ type Plan struct {
 	Runs        []Run               `json:"runs"`
 	Tables      []results.TableSpec `json:"-"`
 	Figures     []FigureSpec        `json:"figures,omitempty"`
-	Actions     []PlanAction        `json:"actions"`
+	// Expectations are checked after the runs (expect()).
+	Expectations []results.Expectation `json:"expectations,omitempty"`
+	Actions      []PlanAction          `json:"actions"`
 }
 
 // ParamValue is a script parameter's resolved value.
@@ -87,6 +89,8 @@ type RunConfig struct {
 	Link *LinkConfig `json:"link,omitempty"`
 	// Workload replaces the replay with a measurement of its own.
 	Workload *WorkloadConfig `json:"workload,omitempty"`
+	// Loads run in the background of the run, each in a child process.
+	Loads []LoadConfig `json:"loads,omitempty"`
 }
 
 // WorkloadConfig is a resolved link.throughput or link.fidelity value.
@@ -241,6 +245,11 @@ type KernelConfig struct {
 	// DMALatency is held in /dev/cpu_dma_latency when set (0 is a value).
 	DMALatency *units.Duration `json:"dma_latency_ns,omitempty"`
 	Required   []string        `json:"required,omitempty"`
+	// System-wide settings beyond dma_latency, each restored after the
+	// run (and by the next labrun if this one is killed).
+	Sysctls   [][2]string `json:"sysctls,omitempty"` // key, value; sorted by key
+	RTRuntime *int        `json:"rt_runtime_us,omitempty"`
+	Governor  string      `json:"governor,omitempty"`
 }
 
 // Settings converts to the engine's kernel settings.

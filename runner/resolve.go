@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"math"
+	"sort"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -20,6 +21,12 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	a := h.exp.args
 	cfg := RunConfig{Rep: rep}
 
+	if v := subst(a["background"], point); v != starlark.None {
+		cfg.Loads = resolveLoads(v)
+		if len(cfg.Loads) > 0 {
+			return cfg, posError(h.exp.pos, "experiment: background loads are declared but this labrun cannot run them yet")
+		}
+	}
 	if v := subst(a["emulator"], point); v != starlark.None {
 		ls := v.(*Spec)
 		lc, err := resolveLink(ls)
@@ -217,11 +224,30 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 				cfg.Kernel.CPUs = append(cfg.Kernel.CPUs, int(s))
 			}
 		}
+		if d, ok := k.Args["sysctls"].(*starlark.Dict); ok {
+			for _, kv := range d.Items() {
+				val := kv[1].String()
+				if s, ok := kv[1].(starlark.String); ok {
+					val = string(s)
+				}
+				cfg.Kernel.Sysctls = append(cfg.Kernel.Sysctls, [2]string{string(kv[0].(starlark.String)), val})
+			}
+			sort.Slice(cfg.Kernel.Sysctls, func(i, j int) bool { return cfg.Kernel.Sysctls[i][0] < cfg.Kernel.Sysctls[j][0] })
+		}
+		if k.Args["rt_runtime"] != starlark.None {
+			v := int(intArg(k, "rt_runtime"))
+			cfg.Kernel.RTRuntime = &v
+		}
+		cfg.Kernel.Governor = str(k.Args, "governor")
+		if len(cfg.Kernel.Sysctls) > 0 || cfg.Kernel.RTRuntime != nil || cfg.Kernel.Governor != "" {
+			return cfg, posError(k.Pos, "kernel.settings: sysctls, rt_runtime and governor are declared but this labrun cannot apply them yet")
+		}
 		if err := cfg.Kernel.Settings().Validate(); err != nil {
 			return cfg, posError(k.Pos, "kernel.settings: %v", err)
 		}
 		for _, r := range cfg.Kernel.Required {
-			if !setsSetting(cfg.Kernel.Settings(), r) {
+			system := r == "sysctl" && len(cfg.Kernel.Sysctls) > 0 || r == "rt_runtime" && cfg.Kernel.RTRuntime != nil || r == "governor" && cfg.Kernel.Governor != ""
+			if !system && !setsSetting(cfg.Kernel.Settings(), r) {
 				return cfg, posError(k.Pos, "kernel.settings: required = %q, but %s is not set", r, r)
 			}
 		}
@@ -415,6 +441,23 @@ func (h *Host) planOutputs(p *Plan) error {
 			}
 		}
 		return nil
+	}
+	if l, ok := h.exp.args["expectations"].(starlark.Indexable); ok {
+		for i := range l.Len() {
+			s := l.Index(i).(*Spec)
+			e := expectation(s)
+			for param := range e.Where {
+				if err := checkParams(s, "where", []string{param}); err != nil {
+					return err
+				}
+			}
+			for param := range e.RatioTo {
+				if err := checkParams(s, "ratio_to", []string{param}); err != nil {
+					return err
+				}
+			}
+			p.Expectations = append(p.Expectations, e)
+		}
 	}
 	if l, ok := h.exp.args["tables"].(starlark.Indexable); ok {
 		for i := range l.Len() {

@@ -70,6 +70,17 @@ func cmdRun(e *env, args []string) int {
 	case res.Failed > 0:
 		fmt.Fprintf(e.stderr, "labrun: %d run(s) failed; see the manifest\n", res.Failed)
 		return runner.ExitRunFailed
+	case res.ExpectFailed > 0:
+		for _, x := range res.Expect {
+			if !x.Pass {
+				what := strconv.FormatFloat(x.Value, 'g', 6, 64)
+				if x.Why != "" {
+					what = x.Why
+				}
+				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s [%s]: measured %s, bound %s\n", x.Name, x.Run, what, x.Bound)
+			}
+		}
+		return runner.ExitExpectation
 	}
 	return runner.ExitOK
 }

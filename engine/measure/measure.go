@@ -132,6 +132,18 @@ const (
 	RRMaxms         = "rr_max_ms"           // ... maximum
 )
 
+// Background loads: how much work each kind of load really did during the
+// run (summed over loads of a kind).
+const (
+	LoadCPUPct       = "load_cpu_pct"         // CPU time of all background loads over the run's wall time, %
+	LoadSpinLoops    = "load_cpu_loops_s"     // CPU load: spin loops per second
+	LoadVMFaults     = "load_vm_faults_s"     // memory load: page faults per second
+	LoadHDDMBs       = "load_hdd_mb_s"        // file-system load: MB written and read per second
+	LoadUDPPPS       = "load_udp_pps"         // loopback flood: packets per second
+	LoadTimerWakeups = "load_timer_wakeups_s" // timer storm: expirations per second
+	LoadStressOps    = "load_stress_ops_s"    // stress-ng: bogo operations per second, all stressors
+)
+
 // Names lists every metric in report order, with a one-line meaning.
 var Names = []struct{ Name, Doc string }{
 	{Packets, "packets sent"},
@@ -246,6 +258,13 @@ var Names = []struct{ Name, Doc string }{
 	{RRP50ms, "request/response transaction time: median (ms)"},
 	{RRP99ms, "request/response transaction time: 99th percentile (ms)"},
 	{RRMaxms, "request/response transaction time: maximum (ms)"},
+	{LoadCPUPct, "CPU time of the background loads over the run's wall time (%, 100 = one CPU)"},
+	{LoadSpinLoops, "CPU load: spin loops per second"},
+	{LoadVMFaults, "memory load: page faults per second"},
+	{LoadHDDMBs, "file-system load: MB written and read per second"},
+	{LoadUDPPPS, "loopback UDP flood: packets per second"},
+	{LoadTimerWakeups, "timer storm: timer expirations per second"},
+	{LoadStressOps, "stress-ng: bogo operations per second, all stressors"},
 }
 
 // Known reports whether name is a metric labrun produces.

@@ -33,6 +33,7 @@ const (
 	ExitUsage       = 2   // bad command line
 	ExitScript      = 3   // the script is wrong: syntax, value, typo, load path
 	ExitExpectation = 4   // every run finished, and an expectation failed
+	ExitRegression  = 5   // labrun compare: a metric got worse beyond --fail-if
 	ExitInterrupted = 130 // SIGINT or SIGTERM: what finished is kept
 )
 
@@ -300,7 +301,28 @@ func planHash(p *Plan) string {
 }
 
 // runOne executes one run and writes its per-packet series.
-func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (results.Row, *replay.Result, error) {
+func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (row results.Row, res *replay.Result, err error) {
+	env, err := startEnvironment(ctx, dir, r, allowSystem)
+	if err != nil {
+		return results.Row{ID: r.ID, Params: r.Params}, nil, err
+	}
+	defer func() {
+		m := row.Metrics
+		if err != nil || m == nil {
+			m = nil
+		}
+		if serr := env.stop(m); serr != nil && err == nil {
+			err = serr
+		}
+		if res != nil {
+			res.Settings = append(env.outcomes, res.Settings...)
+		}
+	}()
+	return runBare(ctx, dir, r, prog, allowSystem, expSeed, traceInfo)
+}
+
+// runBare runs one run inside its environment.
+func runBare(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (results.Row, *replay.Result, error) {
 	if r.Config.Workload != nil {
 		row, err := runWorkload(ctx, r, prog)
 		return row, &replay.Result{Interrupted: ctx.Err() != nil}, err

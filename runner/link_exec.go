@@ -256,8 +256,11 @@ func startForwarder(tp *topo.Topology, lc *LinkConfig, seed uint64, expect, cpu 
 	dirs := []link.Direction{
 		{Name: "forward", Link: fwd, In: e.Ifindex, Out: e.Ifindex2, SrcMAC: e.MAC2, DstMAC: tp.Receiver.MAC,
 			InCPU: cpu, OutCPU: cpu, Record: record, Batch: lc.Batch, Buffer: lc.Buffer, Timer: wait},
+		// The reverse direction (acknowledgements, replies) sleeps between
+		// due times and stays off the forward direction's CPU: two threads
+		// spinning on one CPU would take turns in slices of milliseconds.
 		{Name: "reverse", Link: rev, In: e.Ifindex2, Out: e.Ifindex, SrcMAC: e.MAC, DstMAC: tp.Sender.MAC,
-			InCPU: cpu, OutCPU: cpu, Batch: revBatch},
+			InCPU: -1, OutCPU: -1, Batch: revBatch, Timer: timer.Firm},
 	}
 	return link.StartForwarder(e.Do, dirs, 5*time.Second+time.Duration(delayMaxOf(fwd)))
 }

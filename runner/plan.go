@@ -535,7 +535,16 @@ func paramString(params map[string]string) string {
 func planActions(runs []Run) []PlanAction {
 	var out []PlanAction
 	for _, r := range runs {
-		for _, a := range r.Config.Kernel.Settings().Actions() {
+		acts := r.Config.Kernel.Settings().Actions()
+		acts = append(acts, r.Config.Kernel.System().Actions()...)
+		for _, l := range r.Config.Loads {
+			what := "child process of labrun, ended with the run"
+			if l.Kind == "stress_ng" {
+				what = "stress-ng, ended with the run"
+			}
+			acts = append(acts, kernel.Action{Setting: "load", Value: l.Label + ": " + what, Scope: "background"})
+		}
+		for _, a := range acts {
 			found := false
 			for i := range out {
 				if out[i].Action.Setting == a.Setting && out[i].Action.Value == a.Value {

@@ -23,9 +23,6 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 
 	if v := subst(a["background"], point); v != starlark.None {
 		cfg.Loads = resolveLoads(v)
-		if len(cfg.Loads) > 0 {
-			return cfg, posError(h.exp.pos, "experiment: background loads are declared but this labrun cannot run them yet")
-		}
 	}
 	if v := subst(a["emulator"], point); v != starlark.None {
 		ls := v.(*Spec)
@@ -239,8 +236,8 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 			cfg.Kernel.RTRuntime = &v
 		}
 		cfg.Kernel.Governor = str(k.Args, "governor")
-		if len(cfg.Kernel.Sysctls) > 0 || cfg.Kernel.RTRuntime != nil || cfg.Kernel.Governor != "" {
-			return cfg, posError(k.Pos, "kernel.settings: sysctls, rt_runtime and governor are declared but this labrun cannot apply them yet")
+		if err := cfg.Kernel.System().Validate(); err != nil {
+			return cfg, posError(k.Pos, "kernel.settings: %v", err)
 		}
 		if err := cfg.Kernel.Settings().Validate(); err != nil {
 			return cfg, posError(k.Pos, "kernel.settings: %v", err)

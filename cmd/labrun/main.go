@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/labrun/labrun/engine/kernel"
 	"github.com/labrun/labrun/runner"
 )
 
@@ -46,11 +47,13 @@ func init() {
 		{"run", "run an experiment and write its results", cmdRun},
 		{"plan", "show every run and every action on the system; run nothing", cmdPlan},
 		{"trace", "inspect, convert and generate capture files (info, convert, gen)", cmdTrace},
+		{"compare", "compare two result folders run by run, with bootstrap intervals", cmdCompare},
 		{"version", "print version and VCS revision", cmdVersion},
 	}
 }
 
 func main() {
+	loadChild(os.Args[1:]) // "labrun __load ...": a child of engine/load; does not return
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, isTerminal: isTerminal(os.Stderr)}
 	os.Exit(Main(e, os.Args[1:]))
 }
@@ -66,6 +69,7 @@ func Main(e *env, args []string) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
+			recoverSystem(e)
 			return c.run(e, args[1:])
 		}
 	}
@@ -136,4 +140,28 @@ func scriptFailure(e *env, err error) int {
 		return runner.ExitUsage
 	}
 	return runner.ExitScript
+}
+
+// recoverSystem restores system-wide settings that a labrun killed before
+// it could undo them left behind (its undo journal), and says what it
+// restored. Every command does it first.
+func recoverSystem(e *env) {
+	restored, err := kernel.Recover(kernel.StateDir())
+	for _, o := range restored {
+		if o.State == kernel.Applied {
+			fmt.Fprintf(e.stderr, "labrun: restored %s to %s, left changed by a labrun that was killed\n", o.Setting, o.Value)
+		} else {
+			fmt.Fprintf(e.stderr, "labrun: could not restore %s to %s%s\n", o.Setting, o.Value, reasonSuffix(o))
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "labrun: undo journals in %s: %v\n", kernel.StateDir(), err)
+	}
+}
+
+func reasonSuffix(o kernel.Outcome) string {
+	if o.State == kernel.Applied {
+		return ""
+	}
+	return ": " + string(o.State) + ", " + o.Reason
 }

@@ -39,7 +39,7 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return scriptFailure(e, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	mode := runner.ProgressPlain
 	if e.isTerminal {

@@ -1,0 +1,156 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/load"
+	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/engine/peer"
+)
+
+// System converts the run's system-wide settings beyond dma_latency.
+func (k KernelConfig) System() kernel.SystemSettings {
+	s := kernel.SystemSettings{RTRuntime: k.RTRuntime, Governor: k.Governor}
+	for _, kv := range k.Sysctls {
+		s.Sysctls = append(s.Sysctls, kernel.Sysctl{Key: kv[0], Value: kv[1]})
+	}
+	for _, r := range k.Required {
+		switch r {
+		case "rt_runtime", "governor":
+			s.Required = append(s.Required, r)
+		case "sysctl":
+			for _, kv := range k.Sysctls {
+				s.Required = append(s.Required, kv[0])
+			}
+		}
+	}
+	return s
+}
+
+func (k KernelConfig) hasSystem() bool {
+	return len(k.Sysctls) > 0 || k.RTRuntime != nil || k.Governor != ""
+}
+
+// environment is what surrounds a run: its system-wide settings (undone
+// after it) and its background loads (ended with it).
+type environment struct {
+	outcomes []kernel.Outcome
+	undo     func()
+	group    *load.Group
+	stress   []func() ([]peer.StressMetric, error)
+	cancel   context.CancelFunc
+	start    time.Time
+}
+
+// startEnvironment applies the run's system settings and starts its
+// loads. On error everything already done is undone. The caller must call
+// stop (also on error paths after it returned).
+func startEnvironment(ctx context.Context, dir string, r Run, allowSystem bool) (*environment, error) {
+	c := r.Config
+	e := &environment{undo: func() {}, cancel: func() {}}
+	if c.Kernel.hasSystem() {
+		var j *kernel.Journal
+		if allowSystem {
+			var err error
+			if j, err = kernel.OpenJournal(""); err != nil {
+				return nil, fmt.Errorf("undo journal: %w", err)
+			}
+		}
+		out, undo := kernel.ApplySystem(c.Kernel.System(), allowSystem, j)
+		e.outcomes, e.undo = out, undo
+		if err := kernel.CheckRequired(out); err != nil {
+			undo()
+			return nil, err
+		}
+	}
+	if len(c.Loads) == 0 {
+		return e, nil
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	e.cancel = cancel
+	bound := loadBound(r)
+	var specs []load.Spec
+	for _, l := range c.Loads {
+		if l.Kind == "stress_ng" {
+			if _, err := peer.Find("stress-ng"); errors.Is(err, peer.ErrNotInstalled) {
+				e.stop(nil)
+				return nil, &SkipError{Reason: err.Error()}
+			}
+			wait, err := peer.RunStressNG(lctx, peer.StressNG{CPU: l.CPU, CPULoad: l.CPULoad, VM: l.VM, VMBytes: l.VMBytes,
+				HDD: l.HDD, HDDBytes: l.HDDBytes, Timeout: bound.Truncate(time.Second), Dir: dir})
+			if err != nil {
+				e.stop(nil)
+				return nil, fmt.Errorf("background %s: %w", l.Label, err)
+			}
+			e.stress = append(e.stress, wait)
+			continue
+		}
+		s := load.Spec{Kind: l.Kind, CPUs: l.CPUs, Nice: l.Nice, Duration: bound, Duty: l.Duty, Threads: l.Threads,
+			Bytes: l.Bytes, Rate: l.Rate, Size: l.Size, N: l.Count, Interval: time.Duration(l.Interval)}
+		if l.Kind == load.KindHDD {
+			s.Dir = dir
+		}
+		specs = append(specs, s)
+	}
+	g, err := load.StartAll(lctx, specs)
+	if err != nil {
+		e.stop(nil)
+		return nil, fmt.Errorf("background loads: %w", err)
+	}
+	e.group = g
+	e.start = time.Now()
+	return e, nil
+}
+
+// loadMetric is the metric a load kind's achieved work goes to.
+var loadMetric = map[string]string{
+	load.KindCPU:    measure.LoadSpinLoops,
+	load.KindVM:     measure.LoadVMFaults,
+	load.KindHDD:    measure.LoadHDDMBs,
+	load.KindUDP:    measure.LoadUDPPPS,
+	load.KindTimers: measure.LoadTimerWakeups,
+}
+
+// stop ends the loads, puts what they achieved into m (when not nil) and
+// undoes the system settings.
+func (e *environment) stop(m map[string]float64) error {
+	defer e.undo()
+	var errs []error
+	var cpu time.Duration
+	wall := time.Since(e.start)
+	if e.group != nil {
+		reports, err := e.group.Stop(0)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("background loads: %w", err))
+		}
+		for _, rep := range reports {
+			cpu += rep.CPU
+			if m != nil {
+				m[loadMetric[rep.Kind]] += rep.Work
+			}
+		}
+		e.group = nil
+	}
+	e.cancel() // stress-ng ends now
+	for _, wait := range e.stress {
+		ms, err := wait()
+		if err != nil && m != nil {
+			errs = append(errs, err)
+		}
+		for _, x := range ms {
+			if m != nil {
+				m[measure.LoadStressOps] += x.OpsPerSec
+			}
+			cpu += time.Duration(x.CPUPercent / 100 * x.WallS * float64(time.Second))
+		}
+	}
+	e.stress = nil
+	if m != nil && wall > 0 && cpu > 0 {
+		m[measure.LoadCPUPct] = measure.Pct(cpu, wall)
+	}
+	return errors.Join(errs...)
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/results/plot"
 )
 
 func metricOrder() []string {
@@ -84,6 +85,24 @@ func writeFigures(dir string, p *Plan, rows []results.Row) error {
 		if err := results.WriteFileAtomic(filepath.Join(dir, "plots", f.Name+".csv"), b.Bytes()); err != nil {
 			return err
 		}
+		if err := renderFigure(dir, p, f, b.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// renderFigure draws plots/<name>.csv as plots/<name>.svg and .png (a
+// figure no run has data for is skipped; see plot.Render).
+func renderFigure(dir string, p *Plan, f FigureSpec, csv []byte) error {
+	title := f.Title
+	if title == p.Experiment {
+		title = f.Name // the default title; the experiment is the subtitle
+	}
+	fig := plot.Figure{Name: f.Name, Kind: f.Kind, X: f.X, Y: f.Y, Groups: f.Facet, Title: title, Subtitle: "experiment " + p.Experiment}
+	base := filepath.Join(dir, "plots", f.Name)
+	if err := plot.Render(csv, fig, base+".svg", base+".png"); err != nil {
+		return fmt.Errorf("figure %s: %w", f.Name, err)
 	}
 	return nil
 }

@@ -1,0 +1,379 @@
+package runner
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/results"
+)
+
+// CompareOptions say what `labrun compare A B` compares.
+type CompareOptions struct {
+	A, B string // result folders (the one a run printed as "results: ...")
+	// Metrics to compare; empty: every metric both sides have.
+	Metrics []string
+	// FailIf marks a regression when B/A of a metric is above Max and its
+	// confidence interval lies above 1 too (or, where there is no
+	// interval, the ratio alone is above Max).
+	FailIf []Threshold
+	// Resamples for the bootstrap; 0: 1000.
+	Resamples int
+}
+
+// Threshold is one --fail-if bound: metric=ratio.
+type Threshold struct {
+	Metric string
+	Max    float64
+}
+
+// ParseThreshold reads "err_p99_us=1.2".
+func ParseThreshold(s string) (Threshold, error) {
+	k, v, ok := strings.Cut(s, "=")
+	f, err := strconv.ParseFloat(v, 64)
+	if !ok || err != nil || f <= 0 || !measure.Known(k) {
+		return Threshold{}, fmt.Errorf("--fail-if %q: want metric=ratio with a metric labrun produces, e.g. err_p99_us=1.2 (B may be at most 1.2 x A)", s)
+	}
+	return Threshold{Metric: k, Max: f}, nil
+}
+
+// CompareRow is one metric of one run in both folders.
+type CompareRow struct {
+	Run           string // parameters, k=v ...
+	Metric        string
+	A, B, Ratio   float64
+	Lo, Hi        float64 // 95 % bootstrap interval of the ratio (NaN: none)
+	Verdict       string
+	Regression    bool
+	FromPerPacket bool
+}
+
+// Comparison is what Compare found.
+type Comparison struct {
+	Rows         []CompareRow
+	OnlyA, OnlyB []string // runs in one folder only
+	Regressions  int
+}
+
+// resultSet is one result folder read back.
+type resultSet struct {
+	dir    string
+	rows   []results.Row
+	series map[string]string // run id -> series file
+}
+
+func readResultSet(dir string) (*resultSet, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("%s is not a labrun result folder (no manifest.json); give the folder a run printed after \"results:\"", dir)
+		}
+		return nil, err
+	}
+	var m struct {
+		Runs []struct {
+			ID     string `json:"id"`
+			Series string `json:"series"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s/manifest.json: %w", dir, err)
+	}
+	rs := &resultSet{dir: dir, series: map[string]string{}}
+	for _, r := range m.Runs {
+		if r.Series != "" {
+			rs.series[r.ID] = filepath.Join(dir, r.Series)
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, "runs.csv"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s/runs.csv: %w", dir, err)
+	}
+	if len(recs) == 0 || len(recs[0]) == 0 || recs[0][0] != "id" {
+		return nil, fmt.Errorf("%s/runs.csv: want a header starting with id", dir)
+	}
+	head := recs[0]
+	for i, rec := range recs[1:] {
+		if len(rec) != len(head) {
+			return nil, fmt.Errorf("%s/runs.csv:%d: %d fields, header has %d", dir, i+2, len(rec), len(head))
+		}
+		r := results.Row{ID: rec[0], Params: map[string]string{}, Metrics: map[string]float64{}}
+		for j := 1; j < len(head); j++ {
+			if measure.Known(head[j]) {
+				if rec[j] != "" {
+					v, err := strconv.ParseFloat(rec[j], 64)
+					if err != nil {
+						return nil, fmt.Errorf("%s/runs.csv:%d: %s: bad number %q", dir, i+2, head[j], rec[j])
+					}
+					r.Metrics[head[j]] = v
+				}
+			} else {
+				r.Params[head[j]] = rec[j]
+			}
+		}
+		rs.rows = append(rs.rows, r)
+	}
+	return rs, nil
+}
+
+func paramKey(p map[string]string) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		if k != "rep" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+"="+p[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// perPacket maps a metric to the per-packet column and statistic that
+// give it, so its ratio gets a bootstrap interval.
+var perPacket = map[string]struct {
+	col  string
+	q    float64 // quantile; 0.5 median
+	abs  bool
+	unit float64
+}{
+	measure.ErrP50US:     {"error_ns", 0.5, false, 1e3},
+	measure.ErrP99US:     {"error_ns", 0.99, false, 1e3},
+	measure.IATErrP50US:  {"iat_err_ns", 0.5, true, 1e3},
+	measure.IATErrP99US:  {"iat_err_ns", 0.99, true, 1e3},
+	measure.LatP50US:     {"latency_ns", 0.5, false, 1e3},
+	measure.LatP99US:     {"latency_ns", 0.99, false, 1e3},
+	measure.ReadP50US:    {"read_ns", 0.5, false, 1e3},
+	measure.ReadP99US:    {"read_ns", 0.99, false, 1e3},
+	measure.IATErrP95US:  {"iat_err_ns", 0.95, true, 1e3},
+	measure.IATErrP999US: {"iat_err_ns", 0.999, true, 1e3},
+}
+
+func column(path, col string, abs bool) []float64 {
+	if path == "" || col == "" {
+		return nil
+	}
+	s, err := readSeries(path)
+	if err != nil {
+		return nil
+	}
+	vals := s.column(col)
+	out := make([]float64, 0, len(vals))
+	for _, v := range vals {
+		if v == missing {
+			continue
+		}
+		f := float64(v)
+		if abs && f < 0 {
+			f = -f
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func quantileOf(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	k := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(k, len(sorted)-1))]
+}
+
+// bootstrapRatio is the 95 % percentile-bootstrap interval of
+// stat(B)/stat(A), resampling each side's packets with replacement.
+func bootstrapRatio(a, b []float64, q float64, n int, rng *rand.Rand) (lo, hi float64) {
+	// Large series are thinned to 20,000 packets for resampling: the
+	// interval's width depends on the sample size, so report it as such.
+	a, b = thin(a, 20000), thin(b, 20000)
+	ratios := make([]float64, 0, n)
+	ra, rb := make([]float64, len(a)), make([]float64, len(b))
+	for range n {
+		for i := range ra {
+			ra[i] = a[rng.IntN(len(a))]
+		}
+		for i := range rb {
+			rb[i] = b[rng.IntN(len(b))]
+		}
+		slices.Sort(ra)
+		slices.Sort(rb)
+		if sa := quantileOf(ra, q); sa != 0 {
+			ratios = append(ratios, quantileOf(rb, q)/sa)
+		}
+	}
+	if len(ratios) < n/2 {
+		return math.NaN(), math.NaN()
+	}
+	slices.Sort(ratios)
+	return quantileOf(ratios, 0.025), quantileOf(ratios, 0.975)
+}
+
+func thin(v []float64, n int) []float64 {
+	if len(v) <= n {
+		return v
+	}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = v[i*len(v)/n]
+	}
+	return out
+}
+
+// Compare compares two result folders run by run.
+func Compare(o CompareOptions) (*Comparison, error) {
+	a, err := readResultSet(o.A)
+	if err != nil {
+		return nil, err
+	}
+	b, err := readResultSet(o.B)
+	if err != nil {
+		return nil, err
+	}
+	if o.Resamples == 0 {
+		o.Resamples = 1000
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	c := &Comparison{}
+	// Runs pair up by their parameters; what is left on both sides pairs
+	// up in order when both have as many (a parameter whose value was
+	// changed between the two invocations), else it is listed as being
+	// on one side only.
+	bByKey := map[string]results.Row{}
+	for _, r := range b.rows {
+		bByKey[paramKey(r.Params)] = r
+	}
+	type pair struct {
+		a, b results.Row
+		key  string
+	}
+	var pairs []pair
+	var leftA, leftB []results.Row
+	matched := map[string]bool{}
+	for _, ra := range a.rows {
+		key := paramKey(ra.Params)
+		if rb, ok := bByKey[key]; ok {
+			pairs = append(pairs, pair{ra, rb, key})
+			matched[key] = true
+		} else {
+			leftA = append(leftA, ra)
+		}
+	}
+	for _, rb := range b.rows {
+		if !matched[paramKey(rb.Params)] {
+			leftB = append(leftB, rb)
+		}
+	}
+	if len(leftA) == len(leftB) {
+		for i := range leftA {
+			pairs = append(pairs, pair{leftA[i], leftB[i], paramKey(leftA[i].Params) + " | B: " + paramKey(leftB[i].Params)})
+		}
+	} else {
+		for _, r := range leftA {
+			c.OnlyA = append(c.OnlyA, paramKey(r.Params))
+		}
+		for _, r := range leftB {
+			c.OnlyB = append(c.OnlyB, paramKey(r.Params))
+		}
+	}
+	for _, pr := range pairs {
+		ra, rb, key := pr.a, pr.b, pr.key
+		metrics := o.Metrics
+		if len(metrics) == 0 {
+			for _, n := range measure.Names {
+				if _, ok := ra.Metrics[n.Name]; ok {
+					if _, ok := rb.Metrics[n.Name]; ok {
+						metrics = append(metrics, n.Name)
+					}
+				}
+			}
+		}
+		for _, m := range metrics {
+			va, okA := ra.Metrics[m]
+			vb, okB := rb.Metrics[m]
+			if !okA || !okB {
+				continue
+			}
+			row := CompareRow{Run: key, Metric: m, A: va, B: vb, Ratio: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+			if va != 0 {
+				row.Ratio = vb / va
+			}
+			if pp, ok := perPacket[m]; ok && pp.col != "" {
+				xa, xb := column(a.series[ra.ID], pp.col, pp.abs), column(b.series[rb.ID], pp.col, pp.abs)
+				if len(xa) >= 20 && len(xb) >= 20 {
+					row.Lo, row.Hi = bootstrapRatio(xa, xb, pp.q, o.Resamples, rng)
+					row.FromPerPacket = true
+				}
+			}
+			row.Verdict = verdict(row)
+			for _, t := range o.FailIf {
+				if t.Metric == m && !math.IsNaN(row.Ratio) && row.Ratio > t.Max && (math.IsNaN(row.Lo) || row.Lo > 1) {
+					row.Regression = true
+					row.Verdict += fmt.Sprintf("; REGRESSION (> %gx)", t.Max)
+					c.Regressions++
+				}
+			}
+			c.Rows = append(c.Rows, row)
+		}
+	}
+	return c, nil
+}
+
+func verdict(r CompareRow) string {
+	switch {
+	case math.IsNaN(r.Ratio):
+		return "-"
+	case math.IsNaN(r.Lo):
+		if r.Ratio == 1 {
+			return "same"
+		}
+		return "no interval"
+	case r.Lo <= 1 && r.Hi >= 1:
+		return "within noise"
+	case r.Lo > 1:
+		return "higher"
+	default:
+		return "lower"
+	}
+}
+
+// Table shows the comparison.
+func (c *Comparison) Table() results.Table {
+	t := results.Table{Title: "B against A", Header: []string{"run", "metric", "A", "B", "B/A", "95% interval", "verdict"}}
+	num := func(f float64) string {
+		if math.IsNaN(f) {
+			return "-"
+		}
+		return strconv.FormatFloat(f, 'g', 4, 64)
+	}
+	for _, r := range c.Rows {
+		ci := "-"
+		if !math.IsNaN(r.Lo) {
+			ci = num(r.Lo) + " - " + num(r.Hi)
+		}
+		t.Cells = append(t.Cells, []string{r.Run, r.Metric, num(r.A), num(r.B), num(r.Ratio), ci, r.Verdict})
+	}
+	for _, k := range c.OnlyA {
+		t.Notes = append(t.Notes, "only in A: "+k)
+	}
+	for _, k := range c.OnlyB {
+		t.Notes = append(t.Notes, "only in B: "+k)
+	}
+	t.Notes = append(t.Notes, "intervals: percentile bootstrap of the ratio of medians or percentiles over each run's per-packet series (up to 20,000 packets resampled); \"within noise\" when the interval holds 1")
+	return t
+}

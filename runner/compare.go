@@ -57,6 +57,10 @@ type CompareRow struct {
 	FromPerPacket bool
 }
 
+// resolutionUS is the smallest difference in a time metric that means
+// anything: a few clock readings (about 25 ns each here).
+const resolutionUS = 0.05
+
 // Comparison is what Compare found.
 type Comparison struct {
 	Rows         []CompareRow
@@ -205,12 +209,8 @@ func bootstrapRatio(a, b []float64, q float64, n int, rng *rand.Rand) (lo, hi fl
 	ratios := make([]float64, 0, n)
 	ra, rb := make([]float64, len(a)), make([]float64, len(b))
 	for range n {
-		for i := range ra {
-			ra[i] = a[rng.IntN(len(a))]
-		}
-		for i := range rb {
-			rb[i] = b[rng.IntN(len(b))]
-		}
+		blockResample(ra, a, rng)
+		blockResample(rb, b, rng)
 		slices.Sort(ra)
 		slices.Sort(rb)
 		if sa := quantileOf(ra, q); sa != 0 {
@@ -222,6 +222,22 @@ func bootstrapRatio(a, b []float64, q float64, n int, rng *rand.Rand) (lo, hi fl
 	}
 	slices.Sort(ratios)
 	return quantileOf(ratios, 0.025), quantileOf(ratios, 0.975)
+}
+
+// blockResample fills dst with blocks of consecutive packets drawn at
+// random from src (a moving-block bootstrap): a run's errors come in
+// bursts (a stall delays several packets in a row), so resampling packets
+// one by one would treat a burst as independent evidence and make the
+// interval far too narrow.
+func blockResample(dst, src []float64, rng *rand.Rand) {
+	block := max(20, len(src)/50)
+	if block > len(src) {
+		block = len(src)
+	}
+	for i := 0; i < len(dst); {
+		start := rng.IntN(len(src) - block + 1)
+		i += copy(dst[i:], src[start:start+block])
+	}
 }
 
 func thin(v []float64, n int) []float64 {
@@ -321,6 +337,9 @@ func Compare(o CompareOptions) (*Comparison, error) {
 				}
 			}
 			row.Verdict = verdict(row)
+			if strings.HasSuffix(m, "_us") && math.Abs(row.B-row.A) < resolutionUS && row.Verdict != "-" {
+				row.Verdict = "within resolution"
+			}
 			for _, t := range o.FailIf {
 				if t.Metric == m && !math.IsNaN(row.Ratio) && row.Ratio > t.Max && (math.IsNaN(row.Lo) || row.Lo > 1) {
 					row.Regression = true
@@ -374,6 +393,6 @@ func (c *Comparison) Table() results.Table {
 	for _, k := range c.OnlyB {
 		t.Notes = append(t.Notes, "only in B: "+k)
 	}
-	t.Notes = append(t.Notes, "intervals: percentile bootstrap of the ratio of medians or percentiles over each run's per-packet series (up to 20,000 packets resampled); \"within noise\" when the interval holds 1")
+	t.Notes = append(t.Notes, "intervals: percentile bootstrap of the ratio of medians or percentiles over each run's per-packet series (up to 20,000 packets, resampled in blocks of consecutive packets); \"within noise\" when the interval holds 1, \"within resolution\" when A and B differ by less than 0.05 us")
 	return t
 }

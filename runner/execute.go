@@ -151,6 +151,8 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	if err := results.WriteManifest(manifest, m); err != nil {
 		return nil, err
 	}
+	// If labrun is killed, the next labrun marks this manifest interrupted.
+	defer noteActive(manifest)()
 	// Whatever happens, the manifest ends with the invocation's status.
 	defer func() {
 		if rec := recover(); rec != nil {
@@ -217,6 +219,10 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		}
 		var skip *SkipError
 		switch {
+		case rerr != nil && ctx.Err() != nil:
+			// Ctrl-C or SIGTERM cut it short: not a failure of the run.
+			mr.Status, mr.Error = "interrupted", rerr.Error()
+			out.Interrupted = true
 		case errors.As(rerr, &skip):
 			mr.Status, mr.Error = "skipped", skip.Reason
 			out.Skipped++

@@ -157,6 +157,13 @@ func recoverSystem(e *env) {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: undo journals in %s: %v\n", kernel.StateDir(), err)
 	}
+	marked, err := runner.MarkKilled()
+	for _, d := range marked {
+		fmt.Fprintf(e.stderr, "labrun: marked %s interrupted: the labrun writing it was killed\n", d)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
+	}
 }
 
 func reasonSuffix(o kernel.Outcome) string {

@@ -467,3 +467,20 @@ func procStart(pid int) (uint64, error) {
 }
 
 var selfStart = sync.OnceValues(func() (uint64, error) { return procStart(os.Getpid()) })
+
+// Owner identifies a process across PID reuse: its PID and its start time
+// (field 22 of /proc/<pid>/stat).
+type Owner struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// Self is the calling process as an Owner.
+func Self() (Owner, error) {
+	st, err := procStart(os.Getpid())
+	return Owner{PID: os.Getpid(), Start: st}, err
+}
+
+// Alive reports whether the owner is still running (the same PID with the
+// same start time, and not a zombie).
+func (o Owner) Alive() bool { return alive(o.PID, o.Start) }

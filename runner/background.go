@@ -22,6 +22,7 @@ func loadArgs(extra ...arg) []arg {
 	return append(extra,
 		arg{name: "cpus", kind: kCPUs},
 		arg{name: "nice", kind: kInt(-20, 19), def: starlark.MakeInt(0)},
+		arg{name: "sched", kind: kEnum("other", "batch", "idle")},
 		arg{name: "label", kind: kString},
 	)
 }
@@ -100,6 +101,7 @@ type LoadConfig struct {
 	Label    string         `json:"label"`
 	CPUs     []int          `json:"cpus,omitempty"`
 	Nice     int            `json:"nice,omitempty"`
+	Sched    string         `json:"sched,omitempty"`
 	Duty     float64        `json:"duty,omitempty"`
 	Threads  int            `json:"threads,omitempty"`
 	Bytes    int64          `json:"bytes,omitempty"`
@@ -120,7 +122,7 @@ func resolveLoads(v starlark.Value) []LoadConfig {
 	var out []LoadConfig
 	for i := range l.Len() {
 		s := l.Index(i).(*Spec)
-		c := LoadConfig{Kind: s.name(), Label: s.Label, Nice: int(intArg(s, "nice"))}
+		c := LoadConfig{Kind: s.name(), Label: s.Label, Nice: int(intArg(s, "nice")), Sched: str(s.Args, "sched")}
 		if cp := s.Args["cpus"]; cp != nil && cp != starlark.None {
 			for _, x := range intList(cp) {
 				c.CPUs = append(c.CPUs, int(x))

@@ -89,7 +89,7 @@ func startEnvironment(ctx context.Context, dir string, r Run, allowSystem bool) 
 			e.stress = append(e.stress, wait)
 			continue
 		}
-		s := load.Spec{Kind: l.Kind, CPUs: l.CPUs, Nice: l.Nice, Duration: bound, Duty: l.Duty, Threads: l.Threads,
+		s := load.Spec{Kind: l.Kind, CPUs: l.CPUs, Nice: l.Nice, Sched: l.Sched, Duration: bound, Duty: l.Duty, Threads: l.Threads,
 			Bytes: l.Bytes, Rate: l.Rate, Size: l.Size, N: l.Count, Interval: time.Duration(l.Interval)}
 		if l.Kind == load.KindHDD {
 			s.Dir = dir

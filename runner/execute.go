@@ -283,6 +283,9 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 			return out, err
 		}
 	}
+	if err := writeReport(dir, p, out); err != nil {
+		return out, fmt.Errorf("report.html: %w", err)
+	}
 	return out, nil
 }
 

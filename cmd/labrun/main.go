@@ -48,6 +48,7 @@ func init() {
 		{"plan", "show every run and every action on the system; run nothing", cmdPlan},
 		{"trace", "inspect, convert and generate capture files (info, convert, gen)", cmdTrace},
 		{"compare", "compare two result folders run by run, with bootstrap intervals", cmdCompare},
+		{"report", "draw a stored result folder's figures and report.html again; run nothing", cmdReport},
 		{"version", "print version and VCS revision", cmdVersion},
 	}
 }

@@ -2,12 +2,15 @@ package runner
 
 import (
 	"context"
+	"image/png"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // An invocation writes a self-contained report.html (tables, figures
@@ -63,5 +66,61 @@ func TestReportHTML(t *testing.T) {
 	}
 	if err := Report(t.TempDir()); err == nil {
 		t.Error("an empty folder: no error")
+	}
+}
+
+// report.html opens in headless Chromium with no failed request and no
+// console message, and shows its content (a screenshot that is not
+// blank). Skipped without Chromium (make test-deps installs it as root).
+func TestReportInChromium(t *testing.T) {
+	chrome, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium not installed: apt-get install chromium (make test-deps does, as root)")
+	}
+	p := mustEval(t, `experiment(name = "c", trace = trace.synthetic(count = 200, interval = "100us"),
+    timer = sweep.axis("timer", [timer.busy(), timer.sleep()]),
+    tables = [table(rows = ["timer"], metrics = ["err_p99_us"])],
+    figures = [figure.series(name = "eps", facet = ["timer"])])`, nil)
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Progress: ProgressQuiet, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chrome, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir="+t.TempDir(), "--window-size=1200,2000", "--enable-logging=stderr", "--v=0",
+		"--screenshot="+shot, "file://"+filepath.Join(out.Dir, "report.html"))
+	logs, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, logs)
+	}
+	for _, line := range strings.Split(string(logs), "\n") {
+		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Failed to load resource") || strings.Contains(line, "net::ERR_") {
+			t.Errorf("chromium: %s", line)
+		}
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Count pixels that are not white: tables and figures make many.
+	b := img.Bounds()
+	ink := 0
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r < 0xe000 || g < 0xe000 || bl < 0xe000 {
+				ink++
+			}
+		}
+	}
+	if ink < 5000 {
+		t.Errorf("the screenshot is nearly blank: %d inked pixels sampled", ink)
 	}
 }

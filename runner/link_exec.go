@@ -452,8 +452,15 @@ func runTCP(ctx context.Context, r Run, m map[string]float64) (err error) {
 }
 
 // addLinkShare puts goodput as a share of the emulated link's bandwidth.
+// With a time-varying rate the share is of its mean over one cycle.
 func addLinkShare(m map[string]float64, c RunConfig, goodput float64) {
-	if c.Link != nil && c.Link.Bandwidth > 0 && c.Link.Rate == nil {
+	switch {
+	case c.Link == nil:
+	case c.Link.Rate != nil:
+		if rs, err := c.Link.Rate.engine(); err == nil && rs.MeanBandwidth() > 0 {
+			m[measure.GoodputPct] = goodput / rs.MeanBandwidth() * 100
+		}
+	case c.Link.Bandwidth > 0:
 		m[measure.GoodputPct] = goodput / c.Link.Bandwidth * 100
 	}
 }

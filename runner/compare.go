@@ -266,49 +266,52 @@ func Compare(o CompareOptions) (*Comparison, error) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	c := &Comparison{}
-	// Runs pair up by their parameters; what is left on both sides pairs
-	// up in order when both have as many (a parameter whose value was
-	// changed between the two invocations), else it is listed as being
-	// on one side only.
-	bByKey := map[string]results.Row{}
-	for _, r := range b.rows {
-		bByKey[paramKey(r.Params)] = r
+	// Runs pair up by their parameters (repeats of a run group together);
+	// what is left on both sides pairs up in order when both have as many
+	// (a parameter whose value was changed between the two invocations),
+	// else it is listed as being on one side only.
+	group := func(rows []results.Row) (map[string][]results.Row, []string) {
+		g := map[string][]results.Row{}
+		var order []string
+		for _, r := range rows {
+			k := paramKey(r.Params)
+			if _, ok := g[k]; !ok {
+				order = append(order, k)
+			}
+			g[k] = append(g[k], r)
+		}
+		return g, order
 	}
+	ga, orderA := group(a.rows)
+	gb, orderB := group(b.rows)
 	type pair struct {
-		a, b results.Row
+		a, b []results.Row
 		key  string
 	}
 	var pairs []pair
-	var leftA, leftB []results.Row
-	matched := map[string]bool{}
-	for _, ra := range a.rows {
-		key := paramKey(ra.Params)
-		if rb, ok := bByKey[key]; ok {
-			pairs = append(pairs, pair{ra, rb, key})
-			matched[key] = true
+	var leftA, leftB []string
+	for _, k := range orderA {
+		if _, ok := gb[k]; ok {
+			pairs = append(pairs, pair{ga[k], gb[k], k})
 		} else {
-			leftA = append(leftA, ra)
+			leftA = append(leftA, k)
 		}
 	}
-	for _, rb := range b.rows {
-		if !matched[paramKey(rb.Params)] {
-			leftB = append(leftB, rb)
+	for _, k := range orderB {
+		if _, ok := ga[k]; !ok {
+			leftB = append(leftB, k)
 		}
 	}
 	if len(leftA) == len(leftB) {
 		for i := range leftA {
-			pairs = append(pairs, pair{leftA[i], leftB[i], paramKey(leftA[i].Params) + " | B: " + paramKey(leftB[i].Params)})
+			pairs = append(pairs, pair{ga[leftA[i]], gb[leftB[i]], leftA[i] + " | B: " + leftB[i]})
 		}
 	} else {
-		for _, r := range leftA {
-			c.OnlyA = append(c.OnlyA, paramKey(r.Params))
-		}
-		for _, r := range leftB {
-			c.OnlyB = append(c.OnlyB, paramKey(r.Params))
-		}
+		c.OnlyA, c.OnlyB = leftA, leftB
 	}
 	for _, pr := range pairs {
-		ra, rb, key := pr.a, pr.b, pr.key
+		ra, rb, key := pr.a[0], pr.b[0], pr.key
+		reps := len(pr.a) >= 2 && len(pr.b) >= 2
 		metrics := o.Metrics
 		if len(metrics) == 0 {
 			for _, n := range measure.Names {
@@ -325,11 +328,22 @@ func Compare(o CompareOptions) (*Comparison, error) {
 			if !okA || !okB {
 				continue
 			}
+			var xa, xb []float64
+			if reps {
+				xa, xb = metricOver(pr.a, m), metricOver(pr.b, m)
+				va, vb = medianOf(xa), medianOf(xb)
+			}
 			row := CompareRow{Run: key, Metric: m, A: va, B: vb, Ratio: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
 			if va != 0 {
 				row.Ratio = vb / va
 			}
-			if pp, ok := perPacket[m]; ok && pp.col != "" {
+			if reps {
+				// Repeats: the interval comes from how the metric varies
+				// between runs, which is what differs between invocations.
+				if len(xa) >= 2 && len(xb) >= 2 {
+					row.Lo, row.Hi = bootstrapRuns(xa, xb, o.Resamples, rng)
+				}
+			} else if pp, ok := perPacket[m]; ok && pp.col != "" {
 				xa, xb := column(a.series[ra.ID], pp.col, pp.abs), column(b.series[rb.ID], pp.col, pp.abs)
 				if len(xa) >= 20 && len(xb) >= 20 {
 					row.Lo, row.Hi = bootstrapRatio(xa, xb, pp.q, o.Resamples, rng)
@@ -393,6 +407,53 @@ func (c *Comparison) Table() results.Table {
 	for _, k := range c.OnlyB {
 		t.Notes = append(t.Notes, "only in B: "+k)
 	}
-	t.Notes = append(t.Notes, "intervals: percentile bootstrap of the ratio of medians or percentiles over each run's per-packet series (up to 20,000 packets, resampled in blocks of consecutive packets); \"within noise\" when the interval holds 1, \"within resolution\" when A and B differ by less than 0.05 us")
+	t.Notes = append(t.Notes, "intervals: with repeats (repeat = N) on both sides, A and B are medians over the repeats and the interval is a bootstrap over them, the noise between invocations; with one run a side, a bootstrap of the ratio over each run's per-packet series (up to 20,000 packets, resampled in blocks of consecutive packets), the noise within a run. \"within noise\" when the interval holds 1, \"within resolution\" when A and B differ by less than 0.05 us")
 	return t
+}
+
+// metricOver lists a metric over a group of repeated runs.
+func metricOver(rows []results.Row, m string) []float64 {
+	var out []float64
+	for _, r := range rows {
+		if v, ok := r.Metrics[m]; ok && !math.IsNaN(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func medianOf(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// bootstrapRuns is the 95 % percentile-bootstrap interval of the ratio of
+// the medians over repeated runs, resampling the runs.
+func bootstrapRuns(a, b []float64, n int, rng *rand.Rand) (lo, hi float64) {
+	ra, rb := make([]float64, len(a)), make([]float64, len(b))
+	ratios := make([]float64, 0, n)
+	for range n {
+		for i := range ra {
+			ra[i] = a[rng.IntN(len(a))]
+		}
+		for i := range rb {
+			rb[i] = b[rng.IntN(len(b))]
+		}
+		if ma := medianOf(ra); ma != 0 {
+			ratios = append(ratios, medianOf(rb)/ma)
+		}
+	}
+	if len(ratios) < n/2 {
+		return math.NaN(), math.NaN()
+	}
+	slices.Sort(ratios)
+	return quantileOf(ratios, 0.025), quantileOf(ratios, 0.975)
 }

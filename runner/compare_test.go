@@ -75,3 +75,37 @@ func TestCompare(t *testing.T) {
 		t.Errorf("empty folder: %v", err)
 	}
 }
+
+// With repeats, A and B are medians over them and the interval comes from
+// how the runs vary: the same values on both sides are within noise, a
+// doubling is higher.
+func TestCompareRepeats(t *testing.T) {
+	write := func(vals []float64) string {
+		dir := t.TempDir()
+		var b strings.Builder
+		b.WriteString("id,rep,timer,cpu_pct\n")
+		for i, v := range vals {
+			fmt.Fprintf(&b, "r%d,%d,firm,%g\n", i, i, v)
+		}
+		os.WriteFile(filepath.Join(dir, "runs.csv"), []byte(b.String()), 0o644)
+		os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"runs": []}`), 0o644)
+		return dir
+	}
+	a := write([]float64{10, 12, 9, 11, 10})
+	same := write([]float64{11, 9, 10, 12, 10.5})
+	double := write([]float64{20, 23, 21, 19, 22})
+	c, err := Compare(CompareOptions{A: a, B: same, Resamples: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Rows) != 1 || c.Rows[0].Verdict != "within noise" || c.Rows[0].A != 10 || c.Rows[0].B != 10.5 {
+		t.Fatalf("same spread: %+v", c.Rows)
+	}
+	c, err = Compare(CompareOptions{A: a, B: double, Resamples: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Rows[0]; r.Verdict != "higher" || r.Lo <= 1 {
+		t.Fatalf("doubled: %+v", r)
+	}
+}

@@ -267,8 +267,11 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	if err := writeTables(dir, p, out); err != nil {
 		return out, err
 	}
-	if err := writeFigures(dir, p, out.Rows); err != nil {
-		return out, err
+	// A figure that cannot be drawn does not stop the rest (expectations,
+	// report.html); its error is returned at the end.
+	figErr := writeFigures(dir, p, out.Rows)
+	if figErr != nil {
+		fmt.Fprintf(o.Stderr, "labrun: %v\n", figErr)
 	}
 	if len(p.Expectations) > 0 && !out.Interrupted {
 		out.Expect = checkExpectations(p, out.Rows)
@@ -286,7 +289,7 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	if err := writeReport(dir, p, out); err != nil {
 		return out, fmt.Errorf("report.html: %w", err)
 	}
-	return out, nil
+	return out, figErr
 }
 
 // wireRuns counts the runs that need namespaces.

@@ -248,5 +248,34 @@ func (h *Host) figureModule() *starlarkstruct.Module {
 			{name: "name", kind: kString},
 			{name: "title", kind: kString},
 		}}, nil),
+		// A metric of each run against a numeric sweep axis.
+		h.specBuiltin(signature{fn: "figure.lines", positional: 3, args: []arg{
+			{name: "name", kind: kString, required: true},
+			{name: "x", kind: kString, required: true},
+			{name: "y", kind: metricKind(), required: true},
+			{name: "by", kind: kOneOrList(kString)},
+			{name: "log_x", kind: kBool, def: starlark.False},
+			{name: "log_y", kind: kBool, def: starlark.False},
+			{name: "title", kind: kString},
+			{name: "where", kind: kindFunc(checkWhere)},
+		}}, nil),
+		// A metric of each run as grouped bars.
+		h.specBuiltin(signature{fn: "figure.bars", positional: 3, args: []arg{
+			{name: "name", kind: kString, required: true},
+			{name: "y", kind: metricKind(), required: true},
+			{name: "groups", kind: kString, required: true},
+			{name: "by", kind: kOneOrList(kString)},
+			{name: "title", kind: kString},
+			{name: "where", kind: kindFunc(checkWhere)},
+		}}, nil),
+		// Per-packet values binned, per group of runs.
+		h.specBuiltin(signature{fn: "figure.histogram", positional: 1, args: []arg{
+			{name: "name", kind: kString, required: true},
+			{name: "x", kind: kEnum("err_us", "read_us", "iat_err_us", "lat_us"), def: starlark.String("err_us")},
+			{name: "by", kind: kOneOrList(kString)},
+			{name: "bins", kind: kInt(5, 1000), def: starlark.MakeInt(50)},
+			{name: "log_y", kind: kBool, def: starlark.False},
+			{name: "title", kind: kString},
+		}}, nil),
 	)
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/results"
@@ -26,7 +29,8 @@ func metricOrder() []string {
 
 // writeFigures writes each declared figure's data as plots/<name>.csv,
 // from the per-packet series already on disk (so a stored result folder
-// can be re-plotted without running anything).
+// can be re-plotted without running anything) or, for lines and bars,
+// from the runs' metrics.
 func writeFigures(dir string, p *Plan, rows []results.Row) error {
 	if len(p.Figures) == 0 || len(rows) == 0 {
 		return nil
@@ -34,59 +38,81 @@ func writeFigures(dir string, p *Plan, rows []results.Row) error {
 	if err := os.MkdirAll(filepath.Join(dir, "plots"), 0o755); err != nil {
 		return err
 	}
+	var errs []error
 	for _, f := range p.Figures {
 		var b bytes.Buffer
 		w := bufio.NewWriter(&b)
-		cols := append([]string{"run"}, f.Facet...)
+		var err error
+		switch f.Kind {
+		case "series", "cdf":
+			err = writePacketFigure(w, dir, f, rows)
+		case "lines", "bars":
+			err = writeSummaryFigure(w, f, rows)
+		case "histogram":
+			err = writeHistogram(w, dir, f, rows)
+		default:
+			err = fmt.Errorf("figure %s: unknown kind %q", f.Name, f.Kind)
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		if err == nil {
+			err = results.WriteFileAtomic(filepath.Join(dir, "plots", f.Name+".csv"), b.Bytes())
+		}
+		if err == nil {
+			err = renderFigure(dir, p, f, b.Bytes())
+		}
+		if err != nil {
+			// One figure that cannot be drawn does not keep the others.
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writePacketFigure writes a series or cdf figure: per run, its
+// per-packet values or their distribution.
+func writePacketFigure(w *bufio.Writer, dir string, f FigureSpec, rows []results.Row) error {
+	cols := append([]string{"run"}, f.Facet...)
+	switch f.Kind {
+	case "series":
+		w.WriteString(strings.Join(append(cols, "packet", "time_s", f.Y), ",") + "\n")
+	case "cdf":
+		w.WriteString(strings.Join(append(cols, f.X, "cdf"), ",") + "\n")
+	}
+	for _, r := range rows {
+		s, err := readSeries(filepath.Join(dir, "series", r.ID+".csv"))
+		if err != nil {
+			return err
+		}
+		prefix := r.ID
+		for _, k := range f.Facet {
+			prefix += "," + csvField(r.Params[k])
+		}
+		v := f.Y
+		if f.Kind == "cdf" {
+			v = f.X
+		}
+		vals := s.column(seriesColumn(v))
+		if vals == nil {
+			continue // this run did not record the value
+		}
 		switch f.Kind {
 		case "series":
-			w.WriteString(strings.Join(append(cols, "packet", "time_s", f.Y), ",") + "\n")
+			for i := range vals {
+				if vals[i] != missing {
+					fmt.Fprintf(w, "%s,%d,%s,%s\n", prefix, i, fnum(float64(s.sched[i])/1e9), fnum(float64(vals[i])/1e3))
+				}
+			}
 		case "cdf":
-			w.WriteString(strings.Join(append(cols, f.X, "cdf"), ",") + "\n")
-		}
-		for _, r := range rows {
-			s, err := readSeries(filepath.Join(dir, "series", r.ID+".csv"))
-			if err != nil {
-				return err
+			sorted := slices.DeleteFunc(slices.Clone(vals), func(x int64) bool { return x == missing })
+			if len(sorted) == 0 {
+				continue
 			}
-			prefix := r.ID
-			for _, k := range f.Facet {
-				prefix += "," + csvField(r.Params[k])
+			slices.Sort(sorted)
+			for _, k := range cdfRanks(len(sorted)) {
+				fmt.Fprintf(w, "%s,%s,%s\n", prefix, fnum(float64(sorted[k])/1e3), fnum(float64(k+1)/float64(len(sorted))))
 			}
-			v := f.Y
-			if f.Kind == "cdf" {
-				v = f.X
-			}
-			vals := s.column(seriesColumn(v))
-			if vals == nil {
-				continue // this run did not record the value
-			}
-			switch f.Kind {
-			case "series":
-				for i := range vals {
-					if vals[i] != missing {
-						fmt.Fprintf(w, "%s,%d,%s,%s\n", prefix, i, fnum(float64(s.sched[i])/1e9), fnum(float64(vals[i])/1e3))
-					}
-				}
-			case "cdf":
-				sorted := slices.DeleteFunc(slices.Clone(vals), func(x int64) bool { return x == missing })
-				if len(sorted) == 0 {
-					continue
-				}
-				slices.Sort(sorted)
-				for _, k := range cdfRanks(len(sorted)) {
-					fmt.Fprintf(w, "%s,%s,%s\n", prefix, fnum(float64(sorted[k])/1e3), fnum(float64(k+1)/float64(len(sorted))))
-				}
-			}
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		if err := results.WriteFileAtomic(filepath.Join(dir, "plots", f.Name+".csv"), b.Bytes()); err != nil {
-			return err
-		}
-		if err := renderFigure(dir, p, f, b.Bytes()); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -99,10 +125,301 @@ func renderFigure(dir string, p *Plan, f FigureSpec, csv []byte) error {
 	if title == p.Experiment {
 		title = f.Name // the default title; the experiment is the subtitle
 	}
-	fig := plot.Figure{Name: f.Name, Kind: f.Kind, X: f.X, Y: f.Y, Groups: f.Facet, Title: title, Subtitle: "experiment " + p.Experiment}
+	fig := plot.Figure{Name: f.Name, Kind: f.Kind, X: f.X, Y: f.Y, Groups: f.Facet, Title: title, Subtitle: "experiment " + p.Experiment,
+		LogX: f.LogX, LogY: f.LogY}
 	base := filepath.Join(dir, "plots", f.Name)
 	if err := plot.Render(csv, fig, base+".svg", base+".png"); err != nil {
 		return fmt.Errorf("figure %s: %w", f.Name, err)
+	}
+	return nil
+}
+
+// keep reports whether a run's parameters pass a where filter.
+func keep(params map[string]string, where map[string][]string) bool {
+	for k, vals := range where {
+		if !contains(vals, params[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// writeSummaryFigure writes a lines or bars figure: one row per point or
+// bar, the median of the metric over the runs that share its parameters
+// (repeats), and how many runs that was.
+//
+//	lines: <by...>,<x>,<y>,runs   (rows by line, then by x)
+//	bars:  <groups>,<by...>,<y>,runs
+func writeSummaryFigure(w *bufio.Writer, f FigureSpec, rows []results.Row) error {
+	keys := append(slices.Clone(f.Facet), f.X)
+	if f.Kind == "bars" {
+		keys = append([]string{f.X}, f.Facet...)
+	}
+	w.WriteString(strings.Join(append(slices.Clone(keys), f.Y, "runs"), ",") + "\n")
+	type point struct {
+		params []string
+		vals   []float64
+	}
+	var points []*point
+	index := map[string]*point{}
+	for _, r := range rows {
+		v, ok := r.Metrics[f.Y]
+		if !ok || math.IsNaN(v) || !keep(r.Params, f.Where) {
+			continue
+		}
+		params := make([]string, len(keys))
+		for i, k := range keys {
+			params[i] = r.Params[k]
+		}
+		k := strings.Join(params, "\x00")
+		pt := index[k]
+		if pt == nil {
+			pt = &point{params: params}
+			index[k] = pt
+			points = append(points, pt)
+		}
+		pt.vals = append(pt.vals, v)
+	}
+	if f.Kind == "bars" {
+		// Bars by group, groups in order of first appearance (sweep order).
+		at := map[string]int{}
+		for _, pt := range points {
+			if _, ok := at[pt.params[0]]; !ok {
+				at[pt.params[0]] = len(at)
+			}
+		}
+		slices.SortStableFunc(points, func(a, b *point) int { return at[a.params[0]] - at[b.params[0]] })
+	}
+	if f.Kind == "lines" {
+		// Lines in order of first appearance, each sorted by x (the
+		// labels were checked to parse when the plan was made).
+		line := map[string]int{}
+		xval := map[*point]float64{}
+		for _, pt := range points {
+			k := strings.Join(pt.params[:len(f.Facet)], "\x00")
+			if _, ok := line[k]; !ok {
+				line[k] = len(line)
+			}
+			xval[pt], _, _ = plot.ParseValue(pt.params[len(f.Facet)])
+		}
+		slices.SortStableFunc(points, func(a, b *point) int {
+			la, lb := line[strings.Join(a.params[:len(f.Facet)], "\x00")], line[strings.Join(b.params[:len(f.Facet)], "\x00")]
+			if la != lb {
+				return la - lb
+			}
+			return cmpFloat(xval[a], xval[b])
+		})
+	}
+	for _, pt := range points {
+		for _, v := range pt.params {
+			w.WriteString(csvField(v) + ",")
+		}
+		fmt.Fprintf(w, "%s,%d\n", fnum(median(pt.vals)), len(pt.vals))
+	}
+	return nil
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// median of vals (not empty), the mean of the middle two for an even count.
+func median(vals []float64) float64 {
+	s := slices.Clone(vals)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// writeHistogram writes a histogram figure: the per-packet values of the
+// runs of each group (the by parameters) pooled and counted in f.Bins
+// bins of equal width spanning every group's values, one row per group
+// and bin:
+//
+//	<by...>,bin_lo,bin_hi,count   (bin edges in the value's unit, µs)
+//
+// The series are read twice (range, then counts) rather than held.
+func writeHistogram(w *bufio.Writer, dir string, f FigureSpec, rows []results.Row) error {
+	w.WriteString(strings.Join(append(slices.Clone(f.Facet), "bin_lo", "bin_hi", "count"), ",") + "\n")
+	col := seriesColumn(f.X)
+	each := func(fn func(r results.Row, vals []int64)) error {
+		for _, r := range rows {
+			s, err := readSeries(filepath.Join(dir, "series", r.ID+".csv"))
+			if err != nil {
+				return err
+			}
+			if vals := s.column(col); vals != nil {
+				fn(r, vals)
+			}
+		}
+		return nil
+	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	if err := each(func(_ results.Row, vals []int64) {
+		for _, v := range vals {
+			if v != missing {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if lo > hi {
+		return nil // no run recorded the value: a header only
+	}
+	bins := max(f.Bins, 1)
+	// Edges in µs; one value alone gets a bin 1 µs wide around it.
+	from, to := float64(lo)/1e3, float64(hi)/1e3
+	if from == to {
+		from, to = from-0.5, to+0.5
+	}
+	width := (to - from) / float64(bins)
+	var groups []string
+	counts := map[string][]int64{}
+	if err := each(func(r results.Row, vals []int64) {
+		var key []string
+		for _, k := range f.Facet {
+			key = append(key, csvField(r.Params[k]))
+		}
+		g := strings.Join(key, ",")
+		c := counts[g]
+		if c == nil {
+			c = make([]int64, bins)
+			counts[g] = c
+			groups = append(groups, g)
+		}
+		for _, v := range vals {
+			if v != missing {
+				i := int((float64(v)/1e3 - from) / width)
+				c[min(max(i, 0), bins-1)]++
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	for _, g := range groups {
+		prefix := g
+		if len(f.Facet) > 0 {
+			prefix += ","
+		}
+		for i, n := range counts[g] {
+			fmt.Fprintf(w, "%s%s,%s,%d\n", prefix, fnum(edge(from, width, i)), fnum(edge(from, width, i+1)), n)
+		}
+	}
+	return nil
+}
+
+// edge is the i-th bin edge, rounded to 12 significant digits so that
+// 0.1 steps print as 0.3, not 0.30000000000000004.
+func edge(from, width float64, i int) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(from+float64(i)*width, 'g', 12, 64), 64)
+	return v
+}
+
+// resolveFigure checks what a lines, bars or histogram figure names when
+// the plan is made (the parameters its by names are checked by the
+// caller): x or groups is a sweep axis, where names axes and their
+// values, x's values read as numbers (and are above 0 for log_x), and the
+// runs of one point, bar or histogram differ in nothing but repeats.
+func (h *Host) resolveFigure(p *Plan, s *Spec, fs *FigureSpec, checkParams func(*Spec, string, []string) error) error {
+	if fs.Kind != "lines" && fs.Kind != "bars" && fs.Kind != "histogram" {
+		return nil
+	}
+	b, _ := s.Args["log_x"].(starlark.Bool)
+	fs.LogX = bool(b)
+	b, _ = s.Args["log_y"].(starlark.Bool)
+	fs.LogY = bool(b)
+	if n, ok := s.Args["bins"].(starlark.Int); ok {
+		v, _ := n.Int64()
+		fs.Bins = int(v)
+	}
+	labelsOf := func(param string) []string {
+		if ax := h.axes[param]; ax != nil {
+			return ax.Labels // the declared values, also those --set left out
+		}
+		return p.paramValues(param)
+	}
+	var split []string // the parameters that tell points (bars, histograms) apart
+	if fs.Kind != "histogram" {
+		what := "x"
+		if fs.Kind == "bars" {
+			what = "groups"
+		}
+		if err := checkParams(s, what, []string{fs.X}); err != nil {
+			return err
+		}
+		if contains(fs.Facet, fs.X) {
+			return posError(s.Pos, "%s: by %q is the %s already", s.Kind, fs.X, what)
+		}
+		split = append(split, fs.X)
+	}
+	split = append(split, fs.Facet...)
+	if w := whereOf(s.Args["where"]); len(w) > 0 {
+		fs.Where = w
+		for k, vals := range w {
+			if err := checkParams(s, "where", []string{k}); err != nil {
+				return err
+			}
+			labels := labelsOf(k)
+			for _, v := range vals {
+				if !contains(labels, v) {
+					return posError(s.Pos, "%s: where: %s = %q is not a value of %s (it takes %s)", s.Kind, k, v, k, quoteList(labels))
+				}
+			}
+		}
+	}
+	if fs.Kind == "lines" {
+		var labels []string
+		for _, l := range labelsOf(fs.X) {
+			if ws, ok := fs.Where[fs.X]; !ok || contains(ws, l) {
+				labels = append(labels, l)
+			}
+		}
+		vals, _, err := plot.ParseValues(labels)
+		if err != nil {
+			return posError(s.Pos, "%s: x %q: %v; leave such values out with where = {%q: [...]}", s.Kind, fs.X, err, fs.X)
+		}
+		for i, v := range vals {
+			if fs.LogX && v <= 0 {
+				return posError(s.Pos, "%s: log_x: x %q value %q is not above 0 (a log axis shows positive values only)", s.Kind, fs.X, labels[i])
+			}
+		}
+	}
+	// The runs behind one point must differ in repeats only: an axis
+	// that is not split on (nor zipped with one that is) must have one
+	// value among the runs the figure keeps.
+	zips := map[int]bool{}
+	for _, a := range p.Axes {
+		if contains(split, a.Name) {
+			zips[a.Zip] = true
+		}
+	}
+	for _, a := range p.Axes {
+		if zips[a.Zip] {
+			continue
+		}
+		var vals []string
+		for _, r := range p.Runs {
+			if v := r.Params[a.Name]; keep(r.Params, fs.Where) && !contains(vals, v) {
+				vals = append(vals, v)
+			}
+		}
+		if len(vals) > 1 {
+			hint := "add it to by"
+			if fs.Kind != "histogram" {
+				hint += fmt.Sprintf(", or keep one value with where = {%q: %q}", a.Name, vals[0])
+			}
+			return posError(s.Pos, "%s: the runs also differ in sweep axis %q (%s), which the figure would mix: %s", s.Kind, a.Name, quoteList(vals), hint)
+		}
 	}
 	return nil
 }

@@ -264,12 +264,28 @@ func (k KernelConfig) Settings() kernel.Settings {
 
 // FigureSpec declares plot data.
 type FigureSpec struct {
-	Name  string   `json:"name"`
-	Kind  string   `json:"kind"` // series, cdf
-	X     string   `json:"x,omitempty"`
-	Y     string   `json:"y,omitempty"`
+	Name string `json:"name"`
+	// Kind is series or cdf (per-packet values of each run), lines or
+	// bars (a metric of each run) or histogram (per-packet values pooled
+	// per group).
+	Kind string `json:"kind"`
+	// X is the per-packet value (series: packet or time_s; cdf,
+	// histogram: err_us ...), the parameter on the x axis (lines) or the
+	// parameter whose values are the bar groups (bars).
+	X string `json:"x,omitempty"`
+	// Y is the per-packet value (series) or the metric (lines, bars).
+	Y string `json:"y,omitempty"`
+	// Facet are the parameters that split the data: series' facet, the
+	// others' by.
 	Facet []string `json:"facet,omitempty"`
 	Title string   `json:"title,omitempty"`
+	// Where keeps the runs whose parameters take these values (lines,
+	// bars).
+	Where map[string][]string `json:"where,omitempty"`
+	LogX  bool                `json:"log_x,omitempty"`
+	LogY  bool                `json:"log_y,omitempty"`
+	// Bins is the number of histogram bins.
+	Bins int `json:"bins,omitempty"`
 }
 
 // PlanAction is an action on the system that runs will take.

@@ -119,7 +119,7 @@ func TestPlanUsleepVsFirm(t *testing.T) {
 	if len(p.Actions) != 2 || p.Actions[0].Setting != "dma_latency" || p.Actions[0].Scope != "system" || p.Actions[1].Setting != "mlock" || !slices.Equal(p.Actions[1].Runs, []int{1, 2, 3, 4, 5, 6, 7, 8}) {
 		t.Errorf("actions %+v", p.Actions)
 	}
-	if len(p.Tables) != 1 || len(p.Tables[0].Refs) != 1 || len(p.Figures) != 2 {
+	if len(p.Tables) != 1 || len(p.Tables[0].Refs) != 1 || len(p.Figures) != 3 {
 		t.Errorf("tables %+v, figures %+v", p.Tables, p.Figures)
 	}
 }

@@ -556,12 +556,21 @@ func (h *Host) planOutputs(p *Plan) error {
 		for i := range l.Len() {
 			f := l.Index(i).(*Spec)
 			fs := FigureSpec{Kind: f.name(), X: str(f.Args, "x"), Y: str(f.Args, "y"), Title: str(f.Args, "title"), Name: str(f.Args, "name")}
-			if f.name() == "cdf" {
+			by := "by"
+			switch f.name() {
+			case "series":
+				fs.Facet, by = strs(f.Args["facet"]), "facet"
+			case "cdf":
+				fs.Facet, by = strs(f.Args["by"]), "facet"
+			case "bars":
+				fs.X, fs.Facet = str(f.Args, "groups"), strs(f.Args["by"])
+			default:
 				fs.Facet = strs(f.Args["by"])
-			} else {
-				fs.Facet = strs(f.Args["facet"])
 			}
-			if err := checkParams(f, "facet", fs.Facet); err != nil {
+			if err := checkParams(f, by, fs.Facet); err != nil {
+				return err
+			}
+			if err := h.resolveFigure(p, f, &fs, checkParams); err != nil {
 				return err
 			}
 			if fs.Name == "" {

@@ -5,6 +5,11 @@
 // (facet) columns, each plotting a per-packet value against the packet
 // index or time; a "cdf" figure is one panel with one line per group. Long
 // series are thinned for drawing with LTTB; the CSV keeps every point.
+//
+// Three kinds plot per-run summaries or binned values, each one panel:
+// "lines" (a metric against a numeric sweep parameter, one line per
+// group), "bars" (grouped bars of a metric) and "histogram" (binned
+// per-packet values, a step line per group). See summary.go.
 package plot
 
 import (
@@ -34,17 +39,25 @@ import (
 // Figure describes a figure CSV and how to draw it.
 type Figure struct {
 	Name string
-	// Kind is "series" (columns run,<groups...>,packet,time_s,<Y>) or
-	// "cdf" (columns run,<groups...>,<X>,cdf).
+	// Kind is "series" (columns run,<groups...>,packet,time_s,<Y>),
+	// "cdf" (columns run,<groups...>,<X>,cdf), "lines" (columns
+	// <groups...>,<X>,<Y>[,runs], X holding sweep labels such as "1Gbps"
+	// or "512", see ParseValue), "bars" (columns <X>,<groups...>,<Y>[,runs],
+	// X naming the bar groups) or "histogram" (columns
+	// <groups...>,bin_lo,bin_hi,count, bins of the per-packet value X).
 	Kind string
 	// X and Y name the columns plotted. Defaults: series X "packet", Y
-	// "err_us"; cdf X "err_us", Y "cdf".
+	// "err_us"; cdf X "err_us", Y "cdf"; histogram X "err_us".
 	X, Y string
-	// Groups are the facet (series) or by (cdf) parameter columns.
+	// Groups are the facet (series) or by (the other kinds) parameter
+	// columns.
 	Groups []string
 	// Title heads the figure (Name if empty); Subtitle, if set, goes
 	// below it (e.g. the experiment).
 	Title, Subtitle string
+	// LogX and LogY draw an axis on a log scale (lines: both; histogram:
+	// LogY). A value at or below 0 on a log axis is an error.
+	LogX, LogY bool
 }
 
 // Layout. A series panel is PanelWidth x PanelHeight, a cdf figure one
@@ -70,30 +83,25 @@ const (
 // and returns nil. A malformed CSV (no header, a missing column, a short
 // row, a bad number) is an error naming the line.
 func Render(csvData []byte, f Figure, svgPath, pngPath string) error {
-	x, y := f.X, f.Y
+	var fig figure
+	var empty bool
+	var err error
 	switch f.Kind {
-	case "series":
-		if x == "" {
-			x = "packet"
-		}
-		if y == "" {
-			y = "err_us"
-		}
-	case "cdf":
-		if x == "" {
-			x = "err_us"
-		}
-		if y == "" {
-			y = "cdf"
-		}
+	case "series", "cdf":
+		fig, empty, err = packetFigure(csvData, f)
+	case "lines":
+		fig, empty, err = linesFigure(csvData, f)
+	case "bars":
+		fig, empty, err = barsFigure(csvData, f)
+	case "histogram":
+		fig, empty, err = histogramFigure(csvData, f)
 	default:
-		return fmt.Errorf("unknown figure kind %q (want series or cdf)", f.Kind)
+		return fmt.Errorf("unknown figure kind %q (want series, cdf, lines, bars or histogram)", f.Kind)
 	}
-	d, err := parse(csvData, x, y, f.Groups)
 	if err != nil {
 		return err
 	}
-	if d.rows == 0 {
+	if empty {
 		for _, p := range []string{svgPath, pngPath} {
 			if p == "" {
 				continue
@@ -103,16 +111,6 @@ func Render(csvData []byte, f Figure, svgPath, pngPath string) error {
 			}
 		}
 		return nil
-	}
-	for _, l := range d.lines {
-		sortByX(l.pts)
-	}
-
-	var fig figure
-	if f.Kind == "series" {
-		fig = seriesFigure(d, f, x, y)
-	} else {
-		fig = cdfFigure(d, f, x, y)
 	}
 	if svgPath != "" {
 		c := vgsvg.New(fig.w, fig.h)
@@ -129,6 +127,42 @@ func Render(csvData []byte, f Figure, svgPath, pngPath string) error {
 		}
 	}
 	return nil
+}
+
+// packetFigure lays out a series or cdf figure; empty reports a CSV with
+// no data rows.
+func packetFigure(csvData []byte, f Figure) (fig figure, empty bool, err error) {
+	x, y := f.X, f.Y
+	switch f.Kind {
+	case "series":
+		if x == "" {
+			x = "packet"
+		}
+		if y == "" {
+			y = "err_us"
+		}
+	case "cdf":
+		if x == "" {
+			x = "err_us"
+		}
+		if y == "" {
+			y = "cdf"
+		}
+	}
+	d, err := parse(csvData, x, y, f.Groups)
+	if err != nil {
+		return figure{}, false, err
+	}
+	if d.rows == 0 {
+		return figure{}, true, nil
+	}
+	for _, l := range d.lines {
+		sortByX(l.pts)
+	}
+	if f.Kind == "series" {
+		return seriesFigure(d, f, x, y), false, nil
+	}
+	return cdfFigure(d, f, x, y), false, nil
 }
 
 func writeTo(path string, w io.WriterTo) error {
@@ -158,11 +192,56 @@ var axisLabels = map[string]string{
 	"cdf":        "fraction of packets",
 }
 
+// axisLabel labels a column: from axisLabels, else its name with the
+// unit its suffix names (see unitOf): "rx_pps (frames/s)".
 func axisLabel(col string) string {
 	if l, ok := axisLabels[col]; ok {
 		return l
 	}
+	if u := unitOf(col); u != "" {
+		return col + " (" + u + ")"
+	}
 	return col
+}
+
+// metricUnits maps a column name's suffix to its unit, longest first
+// where one suffix ends another.
+var metricUnits = []struct{ suffix, unit string }{
+	{"_mb_s", "MB/s"},
+	{"_mpps", "Mframes/s"},
+	{"_pps", "frames/s"},
+	{"_gbps", "Gbit/s"},
+	{"_mbps", "Mbit/s"},
+	{"_kbps", "kbit/s"},
+	{"_bps", "bit/s"},
+	{"_per_pkt", "per frame"},
+	{"_pct", "%"},
+	{"_us", "µs"},
+	{"_ms", "ms"},
+	{"_ns", "ns"},
+	{"_bytes", "B"},
+}
+
+// unitOf is the unit a metric's name ends in ("" for a count or a
+// ratio): err_p99_us is in µs, rx_pps in frames/s, cpu_pct in %. A name
+// ending in _s is seconds when it is a time (wall_s), else a rate
+// (load_vm_faults_s, per second).
+func unitOf(name string) string {
+	if name == "ns_per_pkt" {
+		return "ns"
+	}
+	for _, u := range metricUnits {
+		if strings.HasSuffix(name, u.suffix) && len(name) > len(u.suffix) {
+			return u.unit
+		}
+	}
+	if base, ok := strings.CutSuffix(name, "_s"); ok && base != "" {
+		if base == "wall" || base == "time" || strings.HasSuffix(base, "_time") || strings.HasSuffix(base, "_wall") {
+			return "s"
+		}
+		return "/s"
+	}
+	return ""
 }
 
 // A colour-blind safe palette (Okabe and Ito), black first.

@@ -1,0 +1,305 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/labrun/labrun/results"
+)
+
+// summaryExp sweeps count (plain numbers), interval (durations) and timer
+// (words); extra goes inside experiment(...).
+func summaryExp(extra string) string {
+	return `
+count = sweep.axis("count", [10, 20, 40])
+interval = sweep.axis("interval", ["0us", "70us", "1ms"])
+tm = sweep.axis("timer", {"busy": timer.busy(), "sleep": timer.sleep()})
+experiment(name = "x", trace = trace.synthetic(count = count, interval = interval), timer = tm` + extra + `)
+`
+}
+
+func TestSummaryFigureErrors(t *testing.T) {
+	// Mistakes in lines, bars and histogram figures are found when the
+	// plan is made (or when the figure is declared), each naming what is
+	// wrong.
+	rates := `
+r = sweep.axis("rate", {
+    "100Mbps": trace.synthetic(count = 10, rate = "100Mbps"),
+    "1Gbps": trace.synthetic(count = 10, rate = "1Gbps"),
+    "gaps file": trace.synthetic(count = 10, interval = "3ms"),
+})
+experiment(name = "x", trace = r, timer = sweep.axis("timer", [timer.busy(), timer.sleep()]), figures = [%s])
+`
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"x no axis", summaryExp(`, figures = [figure.lines(name = "l", x = "batch", y = "cpu_pct", by = ["interval", "timer"])]`),
+			`x.star:5:120: figure.lines: x "batch" is not a sweep axis of this experiment; axes: count, interval, timer`},
+		{"by no axis", summaryExp(`, figures = [figure.lines(name = "l", x = "count", y = "cpu_pct", by = "mode")]`),
+			`figure.lines: by "mode" is not a sweep axis of this experiment`},
+		{"groups no axis", summaryExp(`, figures = [figure.bars(name = "b", y = "cpu_pct", groups = "intervals", by = ["timer", "count"])]`),
+			`figure.bars: groups "intervals" is not a sweep axis of this experiment (did you mean interval?)`},
+		{"histogram by", summaryExp(`, figures = [figure.histogram(name = "h", by = "timers")]`),
+			`figure.histogram: by "timers" is not a sweep axis of this experiment (did you mean timer?)`},
+		{"x in by", summaryExp(`, figures = [figure.lines(name = "l", x = "count", y = "cpu_pct", by = ["count", "timer", "interval"])]`),
+			`figure.lines: by "count" is the x already`},
+		{"x not numbers", summaryExp(`, figures = [figure.lines(name = "l", x = "timer", y = "cpu_pct", by = ["count", "interval"])]`),
+			`figure.lines: x "timer": "busy" is not a number, a duration, a size or a rate`},
+		{"gaps file", fmt.Sprintf(rates, `figure.lines(name = "l", x = "rate", y = "iat_err_p95_us", by = "timer", log_x = True)`),
+			`figure.lines: x "rate": "gaps file" is not a number, a duration, a size or a rate (such as 512, "70us", "64B" or "1Gbps"); leave such values out with where = {"rate": [...]}`},
+		{"log x zero", summaryExp(`, figures = [figure.lines(name = "l", x = "interval", y = "cpu_pct", by = ["count", "timer"], log_x = True)]`),
+			`figure.lines: log_x: x "interval" value "0us" is not above 0`},
+		{"mixed axis", summaryExp(`, figures = [figure.lines(name = "l", x = "interval", y = "cpu_pct", by = "timer")]`),
+			`figure.lines: the runs also differ in sweep axis "count" (10, 20, 40), which the figure would mix: add it to by, or keep one value with where = {"count": "10"}`},
+		{"bars mixed axis", summaryExp(`, figures = [figure.bars(name = "b", y = "cpu_pct", groups = "interval", by = "timer")]`),
+			`figure.bars: the runs also differ in sweep axis "count"`},
+		{"histogram mixed axis", summaryExp(`, figures = [figure.histogram(name = "h", by = ["timer", "count"])]`),
+			`figure.histogram: the runs also differ in sweep axis "interval" (0us, 70us, 1ms), which the figure would mix: add it to by`},
+		{"where axis", summaryExp(`, figures = [figure.lines(name = "l", x = "count", y = "cpu_pct", by = "timer", where = {"intervl": "0us"})]`),
+			`figure.lines: where "intervl" is not a sweep axis of this experiment (did you mean interval?)`},
+		{"where value", summaryExp(`, figures = [figure.lines(name = "l", x = "count", y = "cpu_pct", by = "timer", where = {"interval": "2ms"})]`),
+			`figure.lines: where: interval = "2ms" is not a value of interval (it takes 0us, 70us, 1ms)`},
+		{"unknown metric", summaryExp(`, figures = [figure.lines(name = "l", x = "count", y = "cpu")]`),
+			`figure.lines: y: "cpu" is not a metric labrun produces`},
+		{"bars metric", summaryExp(`, figures = [figure.bars(name = "b", y = "err_p99", groups = "timer")]`),
+			`figure.bars: y: "err_p99" is not a metric labrun produces (did you mean err_p99_us?)`},
+		{"no name", summaryExp(`, figures = [figure.lines(x = "count", y = "cpu_pct")]`),
+			`figure.lines: missing required argument name`},
+		{"bins", summaryExp(`, figures = [figure.histogram(name = "h", bins = 2)]`),
+			`figure.histogram: bins: 2 out of range [5, 1000]`},
+		{"histogram x", summaryExp(`, figures = [figure.histogram(name = "h", x = "cpu_pct")]`),
+			`figure.histogram: x: "cpu_pct" is not one of err_us, read_us, iat_err_us, lat_us`},
+		{"log_y type", summaryExp(`, figures = [figure.lines(name = "l", x = "count", y = "cpu_pct", log_y = "yes")]`),
+			`figure.lines: log_y: got string "yes", want True or False`},
+		{"duplicate name", summaryExp(`, figures = [figure.cdf(name = "a", by = ["count", "interval", "timer"]), figure.bars(name = "a", y = "cpu_pct", groups = "timer", by = ["count", "interval"])]`),
+			`figure.bars: two figures are named "a"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := evalSrc(t, tc.src, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error:\n%s\nwant it to contain:\n%s", err, tc.want)
+			}
+			checkErrorForm(t, err)
+		})
+	}
+}
+
+func TestSummaryFigurePlan(t *testing.T) {
+	// where, a pinned axis (--set) or a zipped one keep the runs of a
+	// point apart; the figure's options are in the plan.
+	p := mustEval(t, summaryExp(`, figures = [
+        figure.lines("l", "count", "cpu_pct", by = "timer", log_x = True, log_y = True, where = {"interval": ["70us"]}),
+        figure.bars(name = "b", y = "cpu_pct", groups = "interval", by = ["timer", "count"], title = "CPU"),
+        figure.histogram(name = "h", x = "lat_us", by = ["count", "interval", "timer"], bins = 20, log_y = True),
+    ]`), nil)
+	want := []FigureSpec{
+		{Name: "l", Kind: "lines", X: "count", Y: "cpu_pct", Facet: []string{"timer"}, Title: "x", Where: map[string][]string{"interval": {"70us"}}, LogX: true, LogY: true},
+		{Name: "b", Kind: "bars", X: "interval", Y: "cpu_pct", Facet: []string{"timer", "count"}, Title: "CPU"},
+		{Name: "h", Kind: "histogram", X: "lat_us", Facet: []string{"count", "interval", "timer"}, Title: "x", LogY: true, Bins: 20},
+	}
+	if fmt.Sprint(p.Figures) != fmt.Sprint(want) {
+		t.Errorf("figures\n%+v\nwant\n%+v", p.Figures, want)
+	}
+	// Pinned with --set: the other axes have one value.
+	mustEval(t, summaryExp(`, figures = [figure.lines(name = "l", x = "interval", y = "cpu_pct")]`), map[string]string{"count": "10", "timer": "busy"})
+	// An axis zipped with x labels the same steps.
+	mustEval(t, `
+z = sweep.zip(size = ["64B", "1518B"], name = ["small", "large"])
+experiment(name = "x", trace = trace.synthetic(count = 10, interval = "1ms", frame = z.size), timer = timer.busy(),
+    figures = [figure.lines(name = "l", x = "size", y = "rate_pps")])
+`, nil)
+	// A dict axis of rates with a value that is no rate, left out.
+	p = mustEval(t, `
+r = sweep.axis("rate", {
+    "100Mbps": trace.synthetic(count = 10, rate = "100Mbps"),
+    "1Gbps": trace.synthetic(count = 10, rate = "1Gbps"),
+    "gaps file": trace.synthetic(count = 10, interval = "3ms"),
+})
+experiment(name = "x", trace = r, timer = timer.busy(), repeat = 3,
+    figures = [figure.lines(name = "l", x = "rate", y = "iat_err_p95_us", log_x = True, log_y = True, where = {"rate": ["100Mbps", "1Gbps"]})])
+`, nil)
+	if len(p.Runs) != 9 || !slices.Equal(p.Figures[0].Where["rate"], []string{"100Mbps", "1Gbps"}) {
+		t.Errorf("runs %d, figures %+v", len(p.Runs), p.Figures)
+	}
+}
+
+func TestSummaryFiguresInExperiments(t *testing.T) {
+	// The figures the shipped experiments declare resolve.
+	for _, tc := range []struct {
+		file string
+		want FigureSpec
+	}{
+		{"batch_size.star", FigureSpec{Kind: "lines", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, LogX: true}},
+		{"caliper_precision.star", FigureSpec{Kind: "lines", X: "rate", Y: "iat_err_p95_us", Facet: []string{"sender"}, LogX: true, LogY: true}},
+		{"usleep_vs_firm.star", FigureSpec{Kind: "bars", X: "interval", Y: "cpu_pct", Facet: []string{"timer"}}},
+	} {
+		p, err := Evaluate(filepath.Join("..", "experiments", tc.file), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		found := false
+		for _, f := range p.Figures {
+			if f.Kind == tc.want.Kind && f.X == tc.want.X && f.Y == tc.want.Y && slices.Equal(f.Facet, tc.want.Facet) && f.LogX == tc.want.LogX && f.LogY == tc.want.LogY {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no figure like %+v in %+v", tc.file, tc.want, p.Figures)
+		}
+	}
+}
+
+// checkFigureFiles checks plots/<name>.{csv,svg,png}: the CSV is want,
+// the PNG decodes and the SVG holds each of texts.
+func checkFigureFiles(t *testing.T, dir, name, want string, texts ...string) {
+	t.Helper()
+	base := filepath.Join(dir, "plots", name)
+	csv, err := os.ReadFile(base + ".csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want != "" && string(csv) != want {
+		t.Errorf("%s.csv:\n%s\nwant:\n%s", name, csv, want)
+	}
+	pf, err := os.Open(base + ".png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	if _, err := png.Decode(pf); err != nil {
+		t.Errorf("%s.png: %v", name, err)
+	}
+	svg, err := os.ReadFile(base + ".svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range texts {
+		if !bytes.Contains(svg, []byte(">"+s+"<")) {
+			t.Errorf("%s.svg lacks text %q", name, s)
+		}
+	}
+}
+
+func TestWriteSummaryFigures(t *testing.T) {
+	// Lines, bars and a histogram from hand-made rows and series.
+	dir := t.TempDir()
+	var rows []results.Row
+	id := 0
+	add := func(params map[string]string, metrics map[string]float64) {
+		id++
+		rows = append(rows, results.Row{ID: fmt.Sprintf("r%02d", id), Params: params, Metrics: metrics})
+	}
+	// Three repeats per point; the median is the middle one.
+	for rep, f := range []float64{1, 3, 2} {
+		for _, mode := range []string{"sendmmsg", "ring"} {
+			for _, batch := range []string{"512", "1", "64"} {
+				m := map[string]float64{"rx_pps": f * 1000 * float64(len(batch)) * float64(len(mode))}
+				add(map[string]string{"mode": mode, "batch": batch, "rep": fmt.Sprint(rep)}, m)
+			}
+		}
+	}
+	// A run without the metric (a failed run) is left out.
+	add(map[string]string{"mode": "ring", "batch": "1", "rep": "3"}, map[string]float64{})
+	if err := os.MkdirAll(filepath.Join(dir, "series"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		// Errors 0..9 us for sendmmsg, 10..19 for ring; packet 3 has none.
+		var b strings.Builder
+		b.WriteString("packet,scheduled_ns,actual_ns,error_ns\n")
+		off := 0
+		if r.Params["mode"] == "ring" {
+			off = 10_000
+		}
+		for k := range 10 {
+			e := fmt.Sprint(k*1000 + off)
+			if k == 3 {
+				e = ""
+			}
+			fmt.Fprintf(&b, "%d,%d,,%s\n", k, k*1000, e)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "series", r.ID+".csv"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &Plan{Experiment: "syn", Figures: []FigureSpec{
+		{Name: "pps", Kind: "lines", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, LogX: true, Title: "pps by batch"},
+		{Name: "pps-ring", Kind: "lines", X: "batch", Y: "rx_pps", Title: "syn", Where: map[string][]string{"mode": {"ring"}}},
+		{Name: "bars", Kind: "bars", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, Title: "syn"},
+		{Name: "hist", Kind: "histogram", X: "err_us", Facet: []string{"mode"}, Bins: 5, LogY: true, Title: "syn"},
+	}}
+	if err := writeFigures(dir, p, rows); err != nil {
+		t.Fatal(err)
+	}
+	checkFigureFiles(t, dir, "pps", `mode,batch,rx_pps,runs
+sendmmsg,1,16000,3
+sendmmsg,64,32000,3
+sendmmsg,512,48000,3
+ring,1,8000,3
+ring,64,16000,3
+ring,512,24000,3
+`, "pps by batch", "experiment syn", "batch", "rx_pps (frames/s)", "mode=sendmmsg", "mode=ring")
+	checkFigureFiles(t, dir, "pps-ring", `batch,rx_pps,runs
+1,8000,3
+64,16000,3
+512,24000,3
+`, "pps-ring", "batch", "rx_pps (frames/s)")
+	checkFigureFiles(t, dir, "bars", `batch,mode,rx_pps,runs
+512,sendmmsg,48000,3
+512,ring,24000,3
+1,sendmmsg,16000,3
+1,ring,8000,3
+64,sendmmsg,32000,3
+64,ring,16000,3
+`, "bars", "batch", "rx_pps (frames/s)", "512", "mode=ring")
+	// 9 sendmmsg runs and 10 ring runs of 9 packets each: 0..19 us in 5
+	// bins of 3.8 us.
+	checkFigureFiles(t, dir, "hist", "", "hist", "send-time error ε (µs)", "packets per bin", "mode=sendmmsg")
+	lines := readLines(t, filepath.Join(dir, "plots", "hist.csv"))
+	if lines[0] != "mode,bin_lo,bin_hi,count" || len(lines) != 1+2*5 || lines[1] != "sendmmsg,0,3.8,27" || lines[3] != "sendmmsg,7.6,11.4,18" || lines[5] != "sendmmsg,15.2,19,0" || lines[8] != "ring,7.6,11.4,20" || lines[10] != "ring,15.2,19,40" {
+		t.Errorf("hist.csv:\n%s", strings.Join(lines, "\n"))
+	}
+
+	// A log axis refuses a value at or below 0, naming the figure.
+	rows[0].Metrics["rx_pps"] = 0
+	rows[6].Metrics["rx_pps"] = 0
+	rows[12].Metrics["rx_pps"] = -1
+	p.Figures = []FigureSpec{{Name: "logy", Kind: "lines", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, LogY: true}}
+	err := writeFigures(dir, p, rows)
+	if err == nil || !strings.Contains(err.Error(), "figure logy: line 4: log y axis: rx_pps = 0 (at batch = 512) is not above 0") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestExecuteSummaryFigures(t *testing.T) {
+	// A real (short) run draws every kind.
+	src := strings.Replace(tinyExperiment, `figures = [`, `figures = [
+        figure.lines(name = "lines", x = "interval", y = "err_p99_us", by = "timer", log_x = True),
+        figure.bars(name = "bars", y = "cpu_pct", groups = "interval", by = "timer"),
+        figure.histogram(name = "hist", by = ["timer", "interval"], bins = 10),
+        `, 1)
+	p := mustEval(t, src, nil)
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Progress: ProgressQuiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFigureFiles(t, out.Dir, "lines", "", "lines", "experiment tiny", "interval (µs)", "err_p99_us (µs)", "timer=busy")
+	checkFigureFiles(t, out.Dir, "bars", "", "bars", "interval", "cpu_pct (%)", "100us", "200us", "timer=sleep")
+	checkFigureFiles(t, out.Dir, "hist", "", "hist", "send-time error ε (µs)", "timer=busy interval=100us")
+	if n := len(readLines(t, filepath.Join(out.Dir, "plots", "hist.csv"))); n != 1+4*10 {
+		t.Errorf("hist.csv: %d lines", n)
+	}
+	if n := len(readLines(t, filepath.Join(out.Dir, "plots", "lines.csv"))); n != 1+4 {
+		t.Errorf("lines.csv: %d lines", n)
+	}
+}

@@ -2,8 +2,6 @@ package runner
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -145,19 +143,6 @@ func resolveLoads(v starlark.Value) []LoadConfig {
 		out = append(out, c)
 	}
 	return out
-}
-
-// loadsLabel names a list of loads in one cell.
-func loadsLabel(ls []LoadConfig) string {
-	if len(ls) == 0 {
-		return "none"
-	}
-	var parts []string
-	for _, l := range ls {
-		parts = append(parts, l.Label)
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, " + ")
 }
 
 // loadBound is the upper bound given to every load: it must outlive the

@@ -150,7 +150,14 @@ func cpuList(cpus []int) string {
 }
 
 func (s Settings) outcome(name, value string, err error, skipped func(error) string) Outcome {
-	o := Outcome{Setting: name, Value: value, State: Applied, Required: slices.Contains(s.Required, name)}
+	return outcomeOf(s.Required, name, value, err, skipped)
+}
+
+// outcomeOf is the outcome of a setting that err says how it went with:
+// applied without an error, skipped when skipped(err) gives a reason,
+// failed otherwise; required when named in required.
+func outcomeOf(required []string, name, value string, err error, skipped func(error) string) Outcome {
+	o := Outcome{Setting: name, Value: value, State: Applied, Required: slices.Contains(required, name)}
 	if err != nil {
 		if why := skipped(err); why != "" {
 			o.State, o.Reason = Skipped, why

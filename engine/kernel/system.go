@@ -132,15 +132,7 @@ func (s SystemSettings) Actions() []Action {
 }
 
 func (s SystemSettings) outcome(name, value string, err error, skipped func(error) string) Outcome {
-	o := Outcome{Setting: name, Value: value, State: Applied, Required: slices.Contains(s.Required, name)}
-	if err != nil {
-		if why := skipped(err); why != "" {
-			o.State, o.Reason = Skipped, why
-		} else {
-			o.State, o.Reason = Failed, err.Error()
-		}
-	}
-	return o
+	return outcomeOf(s.Required, name, value, err, skipped)
 }
 
 // fileReason explains a skipped change of path.

@@ -127,28 +127,31 @@ func logAxis(a *gplot.Axis, lo, hi float64) {
 	a.Min, a.Max = lo, hi
 }
 
+// readSummary reads the CSV of a lines or bars figure and finds its X, Y
+// and group columns.
+func readSummary(b []byte, f Figure) (t *table, xi, yi int, gi []int, err error) {
+	if t, err = readTable(b); err != nil {
+		return nil, 0, 0, nil, err
+	}
+	if xi, err = t.col(f.X); err != nil {
+		return nil, 0, 0, nil, err
+	}
+	if yi, err = t.col(f.Y); err != nil {
+		return nil, 0, 0, nil, err
+	}
+	if gi, err = t.cols(f.Groups); err != nil {
+		return nil, 0, 0, nil, err
+	}
+	return t, xi, yi, gi, nil
+}
+
 // linesFigure draws a metric (Y) against a sweep parameter (X, labels
 // such as "1Gbps" read with ParseValue), one line per group, points in
 // order of X.
 func linesFigure(b []byte, f Figure) (figure, bool, error) {
-	t, err := readTable(b)
-	if err != nil {
-		return figure{}, false, err
-	}
-	xi, err := t.col(f.X)
-	if err != nil {
-		return figure{}, false, err
-	}
-	yi, err := t.col(f.Y)
-	if err != nil {
-		return figure{}, false, err
-	}
-	gi, err := t.cols(f.Groups)
-	if err != nil {
-		return figure{}, false, err
-	}
-	if len(t.rows) == 0 {
-		return figure{}, true, nil
+	t, xi, yi, gi, err := readSummary(b, f)
+	if err != nil || len(t.rows) == 0 {
+		return figure{}, err == nil, err
 	}
 	labels := make([]string, len(t.rows))
 	for k, r := range t.rows {
@@ -243,24 +246,9 @@ var glyphs = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.SquareGlyph{}, draw.Tri
 // order of first appearance), one bar per group of the Groups columns
 // within it, of height Y (from 0, so on a linear axis).
 func barsFigure(b []byte, f Figure) (figure, bool, error) {
-	t, err := readTable(b)
-	if err != nil {
-		return figure{}, false, err
-	}
-	xi, err := t.col(f.X)
-	if err != nil {
-		return figure{}, false, err
-	}
-	yi, err := t.col(f.Y)
-	if err != nil {
-		return figure{}, false, err
-	}
-	gi, err := t.cols(f.Groups)
-	if err != nil {
-		return figure{}, false, err
-	}
-	if len(t.rows) == 0 {
-		return figure{}, true, nil
+	t, xi, yi, gi, err := readSummary(b, f)
+	if err != nil || len(t.rows) == 0 {
+		return figure{}, err == nil, err
 	}
 	type bar struct {
 		at, by int

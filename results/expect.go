@@ -44,17 +44,21 @@ func (e Expectation) Describe() string {
 	}
 	s := strings.Join(parts, " and ")
 	if len(e.RatioTo) > 0 {
-		s += " x " + kvList(e.RatioTo)
+		s += " x " + KV(e.RatioTo)
 	}
 	return s
 }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }
 
-func kvList(m map[string]string) string {
+// KV shows parameters as "k=v k=v", sorted by key, leaving out those in
+// skip.
+func KV(m map[string]string, skip ...string) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
-		keys = append(keys, k)
+		if !slices.Contains(skip, k) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	var out []string
@@ -76,7 +80,7 @@ func (e Expectation) Check(rows []Row) []ExpectResult {
 		if len(e.RatioTo) > 0 && matchesAll(r.Params, e.RatioTo) {
 			continue // the reference itself
 		}
-		res := ExpectResult{Name: e.Name, Run: kvList(r.Params), Bound: e.Describe(), Value: math.NaN()}
+		res := ExpectResult{Name: e.Name, Run: KV(r.Params), Bound: e.Describe(), Value: math.NaN()}
 		v, ok := r.Metrics[e.Metric]
 		if !ok || math.IsNaN(v) {
 			res.Why = "the run has no " + e.Metric
@@ -87,7 +91,7 @@ func (e Expectation) Check(rows []Row) []ExpectResult {
 			ref, found := reference(rows, r, e.RatioTo)
 			rv, ok := ref.Metrics[e.Metric]
 			if !found || !ok || rv == 0 || math.IsNaN(rv) {
-				res.Why = "no reference run " + kvList(e.RatioTo) + " with " + e.Metric
+				res.Why = "no reference run " + KV(e.RatioTo) + " with " + e.Metric
 				out = append(out, res)
 				continue
 			}

@@ -209,7 +209,7 @@ func Build(spec TableSpec, rows []Row) (Table, error) {
 				vals = append(vals, v)
 			}
 		}
-		return median(vals), len(vals) > 0
+		return Median(vals), len(vals) > 0
 	}
 	// relCell is a Relative's cell for row group g.
 	relCell := func(rel Relative, g *rowGroup, col string) string {
@@ -381,9 +381,9 @@ func knownList(set map[string]bool) string {
 	return strings.Join(names, ", ")
 }
 
-// median returns the median of vals, or NaN if vals is empty. NaN inputs
-// are ignored.
-func median(vals []float64) float64 {
+// Median returns the median of vals (the mean of the middle two for an
+// even count), or NaN if vals is empty. NaN inputs are ignored.
+func Median(vals []float64) float64 {
 	s := slices.DeleteFunc(slices.Clone(vals), math.IsNaN)
 	if len(s) == 0 {
 		return math.NaN()

@@ -294,9 +294,9 @@ func TestMedian(t *testing.T) {
 		{[]float64{math.NaN(), 5}, 5},
 	}
 	for _, tc := range tests {
-		got := median(tc.vals)
+		got := Median(tc.vals)
 		if got != tc.want && !(math.IsNaN(got) && math.IsNaN(tc.want)) {
-			t.Errorf("median(%v) = %v, want %v", tc.vals, got, tc.want)
+			t.Errorf("Median(%v) = %v, want %v", tc.vals, got, tc.want)
 		}
 	}
 }

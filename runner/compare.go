@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -134,20 +133,9 @@ func readResultSet(dir string) (*resultSet, error) {
 	return rs, nil
 }
 
-func paramKey(p map[string]string) string {
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		if k != "rep" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, k+"="+p[k])
-	}
-	return strings.Join(parts, " ")
-}
+// paramKey identifies a run across folders: its parameters but the
+// repeat number.
+func paramKey(p map[string]string) string { return results.KV(p, "rep") }
 
 // perPacket maps a metric to the per-packet column and statistic that
 // give it, so its ratio gets a bootstrap interval.
@@ -422,18 +410,7 @@ func metricOver(rows []results.Row, m string) []float64 {
 	return out
 }
 
-func medianOf(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
+func medianOf(v []float64) float64 { return results.Median(v) }
 
 // bootstrapRuns is the 95 % percentile-bootstrap interval of the ratio of
 // the medians over repeated runs, resampling the runs.

@@ -214,7 +214,7 @@ func writeSummaryFigure(w *bufio.Writer, f FigureSpec, rows []results.Row) error
 		for _, v := range pt.params {
 			w.WriteString(csvField(v) + ",")
 		}
-		fmt.Fprintf(w, "%s,%d\n", fnum(median(pt.vals)), len(pt.vals))
+		fmt.Fprintf(w, "%s,%d\n", fnum(results.Median(pt.vals)), len(pt.vals))
 	}
 	return nil
 }
@@ -227,17 +227,6 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
-}
-
-// median of vals (not empty), the mean of the middle two for an even count.
-func median(vals []float64) float64 {
-	s := slices.Clone(vals)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // writeHistogram writes a histogram figure: the per-packet values of the

@@ -535,18 +535,7 @@ func runID(cfg RunConfig, expSeed int64) (string, uint64) {
 	return id, binary.BigEndian.Uint64(s[:8]) & (1<<53 - 1)
 }
 
-func paramString(params map[string]string) string {
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, k+"="+params[k])
-	}
-	return strings.Join(parts, " ")
-}
+func paramString(params map[string]string) string { return results.KV(params) }
 
 func planActions(runs []Run) []PlanAction {
 	var out []PlanAction

@@ -139,6 +139,7 @@ func (h *Host) linkModule() *starlarkstruct.Module {
 			{name: "reverse", kind: kSpecKind(`link.emulator(delay = "10ms")`, "link.emulator")},
 			{name: "batch", kind: kInt(1, link.MaxBatch), def: starlark.MakeInt(link.DefaultBatch)},
 			{name: "buffer", kind: kSize},
+			{name: "stages", kind: kInt(1, 2), def: starlark.MakeInt(1), sweep: true},
 			{name: "label", kind: kString},
 		}}, linkLabel, checkLinkSpec),
 		h.specBuiltinPost(signature{fn: "link.steps", positional: 1, args: []arg{
@@ -345,7 +346,10 @@ type LinkConfig struct {
 	Rate         *RateConfig  `json:"rate,omitempty"`
 	Batch        int          `json:"batch"`
 	Buffer       int64        `json:"buffer,omitempty"`
-	Reverse      *LinkConfig  `json:"reverse,omitempty"`
+	// Stages is 1 (input and output on one thread per direction) or 2
+	// (TLEM's two threads) for the forwarder.
+	Stages  int         `json:"stages,omitempty"`
+	Reverse *LinkConfig `json:"reverse,omitempty"`
 }
 
 // DelayConfig is a resolved delay.* value.
@@ -527,6 +531,9 @@ func (r *RateConfig) engine() (*link.RateSchedule, error) {
 // concrete.
 func resolveLink(s *Spec) (*LinkConfig, error) {
 	lc := &LinkConfig{Label: s.Label, Overhead: int(sizeArg(s, "overhead")), Batch: int(intArg(s, "batch"))}
+	if st := int(intArg(s, "stages")); st == 2 {
+		lc.Stages = 2 // 1, the default, stays out of the run's identity
+	}
 	if v, ok := s.Args["bandwidth"].(starlark.String); ok {
 		r, err := units.ParseRate(string(v))
 		if err != nil {

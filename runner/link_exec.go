@@ -255,7 +255,7 @@ func startForwarder(tp *topo.Topology, lc *LinkConfig, seed uint64, expect, cpu 
 	}
 	dirs := []link.Direction{
 		{Name: "forward", Link: fwd, In: e.Ifindex, Out: e.Ifindex2, SrcMAC: e.MAC2, DstMAC: tp.Receiver.MAC,
-			InCPU: cpu, OutCPU: cpu, Record: record, Batch: lc.Batch, Buffer: lc.Buffer, Timer: wait},
+			InCPU: cpu, OutCPU: cpu, Record: record, Batch: lc.Batch, Buffer: lc.Buffer, Timer: wait, Stages: lc.Stages},
 		// The reverse direction (acknowledgements, replies) sleeps between
 		// due times and stays off the forward direction's CPU: two threads
 		// spinning on one CPU would take turns in slices of milliseconds.

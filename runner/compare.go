@@ -214,11 +214,13 @@ func bootstrapRatio(a, b []float64, q float64, n int, rng *rand.Rand) (lo, hi fl
 
 // blockResample fills dst with blocks of consecutive packets drawn at
 // random from src (a moving-block bootstrap): a run's errors come in
-// bursts (a stall delays several packets in a row), so resampling packets
-// one by one would treat a burst as independent evidence and make the
-// interval far too narrow.
+// bursts (a stall delays several packets in a row, and the host's noise
+// comes and goes over seconds), so resampling packets one by one would
+// treat a burst as independent evidence and make the interval far too
+// narrow. Blocks are a tenth of the run: the interval is wide, as the
+// evidence one run gives about its own tail is thin.
 func blockResample(dst, src []float64, rng *rand.Rand) {
-	block := max(20, len(src)/50)
+	block := max(20, len(src)/10)
 	if block > len(src) {
 		block = len(src)
 	}

@@ -72,6 +72,7 @@ func startEnvironment(ctx context.Context, dir string, r Run, allowSystem bool) 
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
+	e.start = time.Now()
 	bound := loadBound(r)
 	var specs []load.Spec
 	for _, l := range c.Loads {
@@ -102,7 +103,6 @@ func startEnvironment(ctx context.Context, dir string, r Run, allowSystem bool) 
 		return nil, fmt.Errorf("background loads: %w", err)
 	}
 	e.group = g
-	e.start = time.Now()
 	return e, nil
 }
 

@@ -211,15 +211,10 @@ func RunCyclictest(ctx context.Context, c Cyclictest, grace time.Duration) (Cycl
 		return CyclictestResult{}, err
 	}
 	bound := c.Duration + time.Duration(c.Loops)*c.Interval*2 + grace
-	t := time.NewTimer(bound)
-	defer t.Stop()
-	select {
-	case <-p.done:
-	case <-t.C:
-		p.Stop(2 * time.Second)
+	if !p.WaitFor(bound) {
 		return CyclictestResult{}, fmt.Errorf("cyclictest: still running after %v: stopped", bound)
-	case <-ctx.Done():
-		p.Stop(2 * time.Second)
+	}
+	if ctx.Err() != nil {
 		return CyclictestResult{}, ctx.Err()
 	}
 	if code, err := p.Wait(); err != nil || code != 0 {

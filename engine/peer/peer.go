@@ -104,6 +104,22 @@ func Start(ctx context.Context, tool string, args []string, enter func(func() er
 	return p, nil
 }
 
+// WaitFor waits until the tool ends, at most bound; a tool still
+// running then is stopped (as Stop does) and WaitFor reports false. A
+// cancelled context stops the tool too (Start), so WaitFor then returns
+// soon.
+func (p *Proc) WaitFor(bound time.Duration) bool {
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-t.C:
+		p.Stop(2 * time.Second)
+		return false
+	}
+}
+
 // Pin moves the tool to one CPU (sched_setaffinity of its PID). The
 // tool may have run elsewhere for the moment between its start and the
 // call. It returns the error, if any; a tool that already ended is not

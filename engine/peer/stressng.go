@@ -158,15 +158,10 @@ func RunStressNG(ctx context.Context, s StressNG) (wait func() ([]StressMetric, 
 	}
 	return func() ([]StressMetric, error) {
 		defer os.RemoveAll(dir)
-		t := time.NewTimer(s.Timeout + 10*time.Second)
-		defer t.Stop()
-		select {
-		case <-p.done:
-		case <-t.C:
-			p.Stop(2 * time.Second)
+		if !p.WaitFor(s.Timeout + 10*time.Second) {
 			return nil, fmt.Errorf("stress-ng: still running 10 s after its timeout: stopped")
 		}
-		if code, err := p.Wait(); err != nil && ctx.Err() == nil || code != 0 && ctx.Err() == nil {
+		if code, err := p.Wait(); ctx.Err() == nil && (err != nil || code != 0) {
 			return nil, fmt.Errorf("stress-ng: exit %d: %v: %s", code, err, tail(stderr.String()))
 		}
 		b, err := os.ReadFile(y)

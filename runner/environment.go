@@ -13,22 +13,45 @@ import (
 )
 
 // System converts the run's system-wide settings beyond dma_latency.
+// required may name rt_runtime, governor, a key of sysctls, or sysctl (or
+// sysctls) for every key.
 func (k KernelConfig) System() kernel.SystemSettings {
 	s := kernel.SystemSettings{RTRuntime: k.RTRuntime, Governor: k.Governor}
 	for _, kv := range k.Sysctls {
 		s.Sysctls = append(s.Sysctls, kernel.Sysctl{Key: kv[0], Value: kv[1]})
 	}
 	for _, r := range k.Required {
-		switch r {
-		case "rt_runtime", "governor":
+		switch {
+		case r == "rt_runtime" && k.RTRuntime != nil, r == "governor" && k.Governor != "":
 			s.Required = append(s.Required, r)
-		case "sysctl":
+		case r == "sysctl" || r == "sysctls":
 			for _, kv := range k.Sysctls {
 				s.Required = append(s.Required, kv[0])
 			}
+		case k.setsSysctl(r):
+			s.Required = append(s.Required, r)
 		}
 	}
 	return s
+}
+
+func (k KernelConfig) setsSysctl(key string) bool {
+	for _, kv := range k.Sysctls {
+		if kv[0] == key {
+			return true
+		}
+	}
+	return false
+}
+
+// systemRequired reports whether r names a system-wide setting of k (see
+// System).
+func (k KernelConfig) systemRequired(r string) bool {
+	switch r {
+	case "rt_runtime", "governor", "sysctl", "sysctls":
+		return true
+	}
+	return k.setsSysctl(r)
 }
 
 func (k KernelConfig) hasSystem() bool {
@@ -49,18 +72,21 @@ type environment struct {
 // startEnvironment applies the run's system settings and starts its
 // loads. On error everything already done is undone. The caller must call
 // stop (also on error paths after it returned).
-func startEnvironment(ctx context.Context, dir string, r Run, allowSystem bool) (*environment, error) {
+func startEnvironment(ctx context.Context, dir string, r Run, permit kernel.Permit) (*environment, error) {
 	c := r.Config
 	e := &environment{undo: func() {}, cancel: func() {}}
 	if c.Kernel.hasSystem() {
 		var j *kernel.Journal
-		if allowSystem {
+		if permit.System {
 			var err error
 			if j, err = kernel.OpenJournal(""); err != nil {
 				return nil, fmt.Errorf("undo journal: %w", err)
 			}
 		}
-		out, undo := kernel.ApplySystem(c.Kernel.System(), allowSystem, j)
+		out, undo, err := kernel.ApplySystem(c.Kernel.System(), permit, j)
+		if err != nil {
+			return nil, err
+		}
 		e.outcomes, e.undo = out, undo
 		if err := kernel.CheckRequired(out); err != nil {
 			undo()

@@ -50,6 +50,9 @@ type ExecOptions struct {
 	Resume string
 	// AllowSystem permits system-wide kernel settings (--allow-system).
 	AllowSystem bool
+	// AllowSysctls names the dangerous sysctls permitted as well
+	// (--allow-sysctl KEY).
+	AllowSysctls []string
 }
 
 // Outcome is what Execute did.
@@ -117,6 +120,9 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	}
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
+	}
+	if err := p.CheckSysctls(o.AllowSysctls); err != nil {
+		return nil, err
 	}
 	if wire := wireRuns(p); wire > 0 {
 		if err := topo.Available(); err != nil {
@@ -205,7 +211,7 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		mr.Status = "running"
 		prog.startRun(r)
 		var ts trace.CaptureStats
-		row, res, rerr := runOne(ctx, dir, r, prog, o.AllowSystem, p.Seed, &ts)
+		row, res, rerr := runOne(ctx, dir, r, prog, kernel.Permit{System: o.AllowSystem, Sysctls: o.AllowSysctls}, p.Seed, &ts)
 		if ts.Packets > 0 {
 			mr.Trace = ts
 		}
@@ -228,6 +234,12 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 			out.Skipped++
 			prog.line("run %d/%d %s skipped: %s", i+1, len(p.Runs), paramString(r.Params), skip.Reason)
 			res = nil
+		case errors.As(rerr, new(*kernel.ConflictError)):
+			// Another labrun holds a setting at another value: no run of
+			// this invocation would measure what it says.
+			mr.Status, mr.Error = "failed", rerr.Error()
+			out.Failed++
+			return out, rerr
 		case rerr != nil:
 			mr.Status, mr.Error = "failed", rerr.Error()
 			out.Failed++
@@ -313,8 +325,8 @@ func planHash(p *Plan) string {
 }
 
 // runOne executes one run and writes its per-packet series.
-func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (row results.Row, res *replay.Result, err error) {
-	env, err := startEnvironment(ctx, dir, r, allowSystem)
+func runOne(ctx context.Context, dir string, r Run, prog *progress, permit kernel.Permit, expSeed int64, traceInfo *trace.CaptureStats) (row results.Row, res *replay.Result, err error) {
+	env, err := startEnvironment(ctx, dir, r, permit)
 	if err != nil {
 		return results.Row{ID: r.ID, Params: r.Params}, nil, err
 	}
@@ -330,7 +342,7 @@ func runOne(ctx context.Context, dir string, r Run, prog *progress, allowSystem 
 			res.Settings = append(env.outcomes, res.Settings...)
 		}
 	}()
-	return runBare(ctx, dir, r, prog, allowSystem, expSeed, traceInfo)
+	return runBare(ctx, dir, r, prog, permit.System, expSeed, traceInfo)
 }
 
 // runBare runs one run inside its environment.

@@ -37,6 +37,9 @@ type Options struct {
 	// CPUs (--cpu) pins the sending thread(s) of every run, overriding
 	// kernel.settings(cpu = ...) and a sender's cpus.
 	CPUs []int
+	// AllowSysctls (--allow-sysctl) are the dangerous sysctls the
+	// command line allows; the plan's actions say so.
+	AllowSysctls []string
 }
 
 // Source is a script file that took part in an evaluation.
@@ -63,6 +66,7 @@ type Host struct {
 	exp        *experimentDecl
 	setErr     *UsageError // a bad --set value, reported as a command-line error
 	loadStack  []string
+	dangerous  []sysctlUse // see Plan.CheckSysctls
 }
 
 type module struct {

@@ -46,32 +46,71 @@ func noteActive(manifest string) func() {
 }
 
 // MarkKilled marks the manifests of invocations that died without ending
-// as interrupted, and returns their folders.
+// as interrupted, and returns their folders. A note another user could
+// have written (see kernel.ReadStateFile) is refused, and said so in err.
 func MarkKilled() ([]string, error) {
 	dir := kernel.StateDir()
-	notes, err := filepath.Glob(filepath.Join(dir, "active-*.json"))
-	if err != nil || len(notes) == 0 {
-		return nil, err
-	}
+	notes, err := killedNotes(dir)
 	var marked []string
 	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for _, n := range notes {
-		b, err := os.ReadFile(n)
+		if err := markInterrupted(n.Manifest, n.Owner.PID); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		os.Remove(filepath.Join(dir, n.name))
+		marked = append(marked, filepath.Dir(n.Manifest))
+	}
+	return marked, errors.Join(errs...)
+}
+
+// PendingKilled lists the manifests MarkKilled would mark, without
+// changing anything.
+func PendingKilled() ([]string, error) {
+	notes, err := killedNotes(kernel.StateDir())
+	var out []string
+	for _, n := range notes {
+		out = append(out, n.Manifest)
+	}
+	return out, err
+}
+
+type killedNote struct {
+	activeNote
+	name string
+}
+
+// killedNotes reads the notes in dir of invocations that are gone.
+func killedNotes(dir string) ([]killedNote, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "active-*.json"))
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	if err := kernel.CheckStateDir(dir); err != nil {
+		return nil, err
+	}
+	var out []killedNote
+	var errs []error
+	for _, path := range names {
+		name := filepath.Base(path)
+		b, err := kernel.ReadStateFile(dir, name)
+		if errors.Is(err, kernel.ErrUntrusted) {
+			errs = append(errs, fmt.Errorf("note of a running labrun %v", err))
+			continue
+		}
 		if err != nil {
 			continue // another labrun took it
 		}
 		var a activeNote
-		if json.Unmarshal(b, &a) != nil || a.Owner.Alive() {
+		if json.Unmarshal(b, &a) != nil || a.Owner.Alive() || !filepath.IsAbs(a.Manifest) || filepath.Base(a.Manifest) != "manifest.json" {
 			continue
 		}
-		if err := markInterrupted(a.Manifest, a.Owner.PID); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-			continue
-		}
-		os.Remove(n)
-		marked = append(marked, filepath.Dir(a.Manifest))
+		out = append(out, killedNote{a, name})
 	}
-	return marked, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 func markInterrupted(path string, pid int) error {

@@ -40,6 +40,8 @@ type Plan struct {
 	// Expectations are checked after the runs (expect()).
 	Expectations []results.Expectation `json:"expectations,omitempty"`
 	Actions      []PlanAction          `json:"actions"`
+	// dangerous are the sysctls that need --allow-sysctl (CheckSysctls).
+	dangerous []sysctlUse
 }
 
 // ParamValue is a script parameter's resolved value.
@@ -255,7 +257,12 @@ type KernelConfig struct {
 // Settings converts to the engine's kernel settings.
 func (k KernelConfig) Settings() kernel.Settings {
 	s := kernel.Settings{Sched: k.Sched, Priority: k.Priority, CPUs: k.CPUs, Mlock: k.Mlock,
-		TimerSlack: time.Duration(k.TimerSlack), Required: k.Required}
+		TimerSlack: time.Duration(k.TimerSlack)}
+	for _, r := range k.Required {
+		if !k.systemRequired(r) {
+			s.Required = append(s.Required, r) // the others go to System
+		}
+	}
 	if k.DMALatency != nil {
 		s.HoldDMALatency, s.DMALatency = true, time.Duration(*k.DMALatency)
 	}
@@ -439,6 +446,8 @@ func (h *Host) plan() (*Plan, error) {
 		return nil, err
 	}
 	p.Actions = planActions(p.Runs)
+	p.dangerous = h.dangerous
+	p.markAllowed(h.opts.AllowSysctls)
 	return p, nil
 }
 

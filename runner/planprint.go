@@ -58,9 +58,17 @@ func WritePlan(w io.Writer, p *Plan) error {
 		if a.Needs != "" {
 			needs = "  [needs " + a.Needs + "]"
 		}
-		fmt.Fprintf(w, "  %-12s %-40s %-16s runs %s%s\n", a.Setting, a.Value, a.Scope, runList(a.Runs), needs)
+		fmt.Fprintf(w, "  %-12s %-40s %-16s runs %s%s%s\n", a.Setting, a.Value, a.Scope, runList(a.Runs), needs, riskLabel(a.Risk))
 	}
 	return nil
+}
+
+// riskLabel marks a kernel setting with its risk (see kernel.RiskProcess).
+func riskLabel(risk string) string {
+	if risk == "" {
+		return ""
+	}
+	return "  risk: " + risk
 }
 
 // traceLabel describes a trace in one cell: "synthetic 5000 x 70us, 64B".

@@ -236,18 +236,16 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 			cfg.Kernel.RTRuntime = &v
 		}
 		cfg.Kernel.Governor = str(k.Args, "governor")
+		if err := cfg.Kernel.checkRequired(); err != nil {
+			return cfg, posError(k.Pos, "kernel.settings: %v", err)
+		}
 		if err := cfg.Kernel.System().Validate(); err != nil {
 			return cfg, posError(k.Pos, "kernel.settings: %v", err)
 		}
 		if err := cfg.Kernel.Settings().Validate(); err != nil {
 			return cfg, posError(k.Pos, "kernel.settings: %v", err)
 		}
-		for _, r := range cfg.Kernel.Required {
-			system := r == "sysctl" && len(cfg.Kernel.Sysctls) > 0 || r == "rt_runtime" && cfg.Kernel.RTRuntime != nil || r == "governor" && cfg.Kernel.Governor != ""
-			if !system && !setsSetting(cfg.Kernel.Settings(), r) {
-				return cfg, posError(k.Pos, "kernel.settings: required = %q, but %s is not set", r, r)
-			}
-		}
+		h.noteDangerous(cfg.Kernel, k.Pos.String())
 	}
 	if pin := h.opts.CPUs; len(pin) > 0 && !peer {
 		cfg.Kernel.CPUs = pin

@@ -112,9 +112,10 @@ func TestKillRestores(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, ".labrun"), nil, 0o644)
 			os.WriteFile(filepath.Join(dir, "k.star"), []byte(script), 0o644)
 			out := filepath.Join(dir, "out")
+			state := "LABRUN_STATE_DIR=" + filepath.Join(dir, "state")
 			cmd := exec.Command(os.Args[0], "run", "k.star", "-o", out, "--allow-system", "--quiet")
 			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "LABRUN_AS_MAIN=1")
+			cmd.Env = append(os.Environ(), "LABRUN_AS_MAIN=1", state)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -142,15 +143,25 @@ func TestKillRestores(t *testing.T) {
 				t.Fatalf("labrun did not end within 20 s of %v", sig)
 			}
 			if sig == syscall.SIGKILL {
-				// Any labrun command restores what the killed one left.
+				// labrun version only says what is pending; labrun recover
+				// restores what the killed one left.
 				v := exec.Command(os.Args[0], "version")
-				v.Env = append(os.Environ(), "LABRUN_AS_MAIN=1")
+				v.Env = append(os.Environ(), "LABRUN_AS_MAIN=1", state)
 				b, err := v.CombinedOutput()
 				if err != nil {
 					t.Fatalf("labrun version: %v: %s", err, b)
 				}
+				if !strings.Contains(string(b), "(net.core.somaxconn) pending: run `labrun recover`") || readSysctl(t) != strconv.Itoa(n+1) {
+					t.Errorf("labrun version after the kill does not say what is pending, or changed it (somaxconn %s):\n%s", readSysctl(t), b)
+				}
+				v = exec.Command(os.Args[0], "recover")
+				v.Env = append(os.Environ(), "LABRUN_AS_MAIN=1", state)
+				b, err = v.CombinedOutput()
+				if err != nil {
+					t.Fatalf("labrun recover: %v: %s", err, b)
+				}
 				if !strings.Contains(string(b), "restored net.core.somaxconn to "+old) || !strings.Contains(string(b), "interrupted") {
-					t.Errorf("labrun version after the kill does not say what it restored:\n%s", b)
+					t.Errorf("labrun recover after the kill does not say what it restored:\n%s", b)
 				}
 			}
 			if got := readSysctl(t); got != old {

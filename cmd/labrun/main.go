@@ -1,7 +1,8 @@
 // Command labrun runs network timing experiments declared in Starlark.
 //
-//	labrun run FILE [--set name=value]... [-o DIR]
-//	labrun plan FILE [--json]
+//	labrun run FILE [--set name=value]... [-o DIR] [--allow-system] [--allow-sysctl KEY]...
+//	labrun plan FILE [--json] [--allow-sysctl KEY]...
+//	labrun recover
 //	labrun version
 //
 // Exit codes: 0 ok, 1 a run failed, 2 bad command line, 3 bad script,
@@ -49,6 +50,7 @@ func init() {
 		{"trace", "inspect, convert and generate capture files (info, convert, gen)", cmdTrace},
 		{"compare", "compare two result folders run by run, with bootstrap intervals", cmdCompare},
 		{"report", "draw a stored result folder's figures and report.html again; run nothing", cmdReport},
+		{"recover", "restore the system settings and mark the manifests a killed labrun left behind", cmdRecover},
 		{"version", "print version and VCS revision", cmdVersion},
 	}
 }
@@ -70,7 +72,9 @@ func Main(e *env, args []string) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
-			recoverSystem(e)
+			if c.name == "plan" || c.name == "version" {
+				notePending(e) // they only say so: plan and version change nothing
+			}
 			return c.run(e, args[1:])
 		}
 	}
@@ -143,20 +147,25 @@ func scriptFailure(e *env, err error) int {
 	return runner.ExitScript
 }
 
-// recoverSystem restores system-wide settings that a labrun killed before
-// it could undo them left behind (its undo journal), and says what it
-// restored. Every command does it first.
-func recoverSystem(e *env) {
+// recoverSystem restores system-wide settings that labruns killed before
+// they could undo them left behind (settings none of whose holders is
+// alive), marks their manifests interrupted, and says what it did. `run`
+// does it first, and `recover` does nothing else. It reports whether all
+// went well.
+func recoverSystem(e *env) bool {
+	ok := true
 	restored, err := kernel.Recover(kernel.StateDir())
 	for _, o := range restored {
 		if o.State == kernel.Applied {
 			fmt.Fprintf(e.stderr, "labrun: restored %s to %s, left changed by a labrun that was killed\n", o.Setting, o.Value)
 		} else {
 			fmt.Fprintf(e.stderr, "labrun: could not restore %s to %s%s\n", o.Setting, o.Value, reasonSuffix(o))
+			ok = ok && o.State == kernel.Skipped
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "labrun: undo journals in %s: %v\n", kernel.StateDir(), err)
+		fmt.Fprintf(e.stderr, "labrun: setting records in %s: %v\n", kernel.StateDir(), err)
+		ok = false
 	}
 	marked, err := runner.MarkKilled()
 	for _, d := range marked {
@@ -164,7 +173,66 @@ func recoverSystem(e *env) {
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
+		ok = false
 	}
+	return ok
+}
+
+func cmdRecover(e *env, args []string) int {
+	fs := newFlags(e, "recover", "")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return runner.ExitUsage
+	}
+	if len(pos) != 0 {
+		fs.Usage()
+		return runner.ExitUsage
+	}
+	pending, _ := kernel.Pending(kernel.StateDir())
+	killed, _ := runner.PendingKilled()
+	ok := recoverSystem(e)
+	if len(pending) == 0 && len(killed) == 0 && ok {
+		fmt.Fprintln(e.stdout, "labrun: nothing to recover")
+	}
+	if !ok {
+		return runner.ExitRunFailed
+	}
+	return runner.ExitOK
+}
+
+// notePending says, without changing anything, what `labrun recover`
+// would do.
+func notePending(e *env) {
+	pending, err := kernel.Pending(kernel.StateDir())
+	if n := len(pending); n > 0 {
+		what := "setting"
+		if n > 1 {
+			what = "settings"
+		}
+		fmt.Fprintf(e.stderr, "labrun: %d %s left changed by a killed labrun (%s) pending: run `labrun recover`\n", n, what, strings.Join(pending, ", "))
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "labrun: setting records in %s: %v\n", kernel.StateDir(), err)
+	}
+	killed, err := runner.PendingKilled()
+	if n := len(killed); n > 0 {
+		fmt.Fprintf(e.stderr, "labrun: %d manifest(s) of a killed labrun still say running (%s): run `labrun recover`\n", n, strings.Join(killed, ", "))
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
+	}
+}
+
+// sysctlsFlag collects repeated --allow-sysctl KEY flags.
+type sysctlsFlag []string
+
+func (s *sysctlsFlag) String() string { return strings.Join(*s, ",") }
+func (s *sysctlsFlag) Set(v string) error {
+	if !kernel.ValidKey(v) {
+		return fmt.Errorf("%q is not a sysctl key: want a dotted name like kernel.core_pattern", v)
+	}
+	*s = append(*s, v)
+	return nil
 }
 
 func reasonSuffix(o kernel.Outcome) string {

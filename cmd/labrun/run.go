@@ -13,12 +13,14 @@ import (
 )
 
 func cmdRun(e *env, args []string) int {
-	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--cpu LIST] [--quiet]")
+	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--cpu LIST] [--quiet]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	out := fs.String("o", "runs", "parent folder of the results (results go to DIR/<experiment>/<time>-<hash>/)")
 	quiet := fs.Bool("quiet", false, "no progress output")
-	allowSystem := fs.Bool("allow-system", false, "apply system-wide kernel settings the script declares (listed by 'labrun plan'); without it they are reported skipped")
+	allowSystem := fs.Bool("allow-system", false, "apply system-wide kernel settings that outlive labrun (sysctls of the allow list, rt_runtime, governor; listed by 'labrun plan'); without it they are reported skipped")
+	var allowSysctls sysctlsFlag
+	fs.Var(&allowSysctls, "allow-sysctl", "with --allow-system, also set this sysctl outside the allow list (e.g. kernel.core_pattern; 'labrun plan' marks them dangerous) (repeatable)")
 	resume := fs.String("resume", "", "continue an interrupted invocation in its result folder DIR: keep its finished runs, run the rest")
 	maxSteps := fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
@@ -35,10 +37,14 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
 		return runner.ExitUsage
 	}
-	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr, CPUs: pin})
+	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr, CPUs: pin, AllowSysctls: allowSysctls})
+	if err == nil {
+		err = p.CheckSysctls(allowSysctls)
+	}
 	if err != nil {
 		return scriptFailure(e, err)
 	}
+	recoverSystem(e) // what a killed labrun left, before this one changes anything
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	mode := runner.ProgressPlain
@@ -50,7 +56,7 @@ func cmdRun(e *env, args []string) int {
 	}
 	res, err := runner.Execute(ctx, p, runner.ExecOptions{
 		Out: *out, Stdout: e.stdout, Stderr: e.stderr, Progress: mode,
-		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...), Resume: *resume, AllowSystem: *allowSystem,
+		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...), Resume: *resume, AllowSystem: *allowSystem, AllowSysctls: allowSysctls,
 	})
 	if res != nil {
 		for _, t := range res.Tables {

@@ -2,6 +2,8 @@ package kernel
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,61 +19,76 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The undo journal makes system-wide settings survive nothing, not even a
-// SIGKILL: before a file such as /proc/sys/net/core/rmem_max is changed,
-// its old value is written to the journal of the labrun process and
-// fsynced, and the journal loses the entry once the value is restored. A
-// journal left by a process that is gone is restored by Recover at the
-// next start.
+// System-wide settings are owned. Each file labrun changes (a sysctl, a
+// CPU's governor) has one record in the state folder, shared by every
+// labrun that wants it changed:
+//
+//	{"setting": "kernel.printk_ratelimit", "path": "/proc/sys/kernel/printk_ratelimit",
+//	 "old": "5", "new": "7",
+//	 "holders": [{"pid": 1234, "start": 5678, "command": "labrun run sys.star --set v=7"}]}
+//
+// The first labrun to change the file records the machine's value (old)
+// and the value it writes (new), on disk and fsynced, before it writes.
+// A labrun that wants the same value while the record has a live holder
+// adds itself to the holders; one that wants another value is refused,
+// with the holder named. A holder that leaves takes itself off the list;
+// the last one restores old, if the file still holds new (a value someone
+// else wrote since is left as it is), and removes the record. Holders
+// that are gone (killed) are dropped by whoever reads the record next
+// (Recover, or a labrun changing the same file): when none is left alive,
+// old is restored the same way. <start> is field 22 of /proc/<pid>/stat,
+// so a PID reused by another process is not mistaken for the holder.
 //
 // Layout of the state folder (see StateDir):
 //
-//	undo-<pid>-<starttime>.json        journal of one labrun process
-//	.undo-<pid>-<starttime>-<rnd>.tmp  a journal being written (renamed over the journal)
-//	lock                               flock: Recover holds it exclusively, ApplySystem shared
+//	setting-<hash>.json              the record of one file (hash of its path and netns)
+//	.tmp-<pid>-<start>-<rnd>         a record being written (renamed over the record)
+//	lock                             flock: held exclusively while records are read and changed
 //
-// <starttime> is field 22 of /proc/<pid>/stat (clock ticks since boot), so
-// a PID reused by another process is not mistaken for the owner. A journal
-// holds
-//
-//	{"pid": 1234, "start": 5678, "entries": [
-//	  {"setting": "net.core.rmem_max", "path": "/proc/sys/net/core/rmem_max",
-//	   "old": "212992", "new": "4194304", "netns": "4:4026531840"}]}
-//
-// in the order the changes were made; netns (device:inode of the network
-// namespace) is recorded for files under /proc/sys/net, which belong to
-// the namespace of the thread that opened them.
+// netns (device:inode of the network namespace) is recorded for files
+// under /proc/sys/net, which belong to the namespace of the thread that
+// opened them: the same key in two namespaces is two records.
 
-// Journal is the undo journal of this process in one state folder. It is
-// safe for concurrent use; OpenJournal returns the same Journal for the
-// same folder.
+// Holder is a labrun holding a setting: its identity and its command line
+// (to name it in a refusal).
+type Holder struct {
+	Owner
+	Command string `json:"command,omitempty"`
+}
+
+func (h Holder) String() string {
+	if h.Command == "" {
+		return fmt.Sprintf("pid %d", h.PID)
+	}
+	return fmt.Sprintf("pid %d (%s)", h.PID, h.Command)
+}
+
+// record is the shared journal entry of one file.
+type record struct {
+	Setting string   `json:"setting"`
+	Path    string   `json:"path"`
+	NetNS   string   `json:"netns,omitempty"`
+	Old     string   `json:"old"`
+	New     string   `json:"new"`
+	Holders []Holder `json:"holders"`
+}
+
+// live drops the holders that are gone and reports whether any is left.
+func (r *record) live() bool {
+	r.Holders = slices.DeleteFunc(r.Holders, func(h Holder) bool { return !h.Alive() })
+	return len(r.Holders) > 0
+}
+
+// Journal is this process's view of the records in one state folder. It
+// is safe for concurrent use; OpenJournal returns the same Journal for
+// the same folder.
 type Journal struct {
-	dir   string
-	path  string
-	pid   int
-	start uint64
-
-	mu      sync.Mutex
-	next    int
-	entries []journalEntry
+	dir  string
+	self Holder
+	mu   sync.Mutex // with the folder's flock, which does not exclude threads of one process
 }
 
-type journalEntry struct {
-	id      int
-	Setting string `json:"setting"`
-	Path    string `json:"path"`
-	Old     string `json:"old"`
-	New     string `json:"new"`
-	NetNS   string `json:"netns,omitempty"`
-}
-
-type journalFile struct {
-	PID     int            `json:"pid"`
-	Start   uint64         `json:"start"`
-	Entries []journalEntry `json:"entries"`
-}
-
-// StateDir is the folder of the undo journals: $LABRUN_STATE_DIR, else
+// StateDir is the folder of the setting records: $LABRUN_STATE_DIR, else
 // /var/lib/labrun for root, else $XDG_STATE_HOME/labrun or
 // ~/.local/state/labrun. It is "" if none of them can be found.
 func StateDir() string {
@@ -96,8 +113,8 @@ var journals struct {
 }
 
 // OpenJournal returns this process's journal in dir ("" = StateDir()),
-// creating the folder (mode 0700) if needed. The journal file itself is
-// written only when a first change is recorded.
+// creating the folder (mode 0700) if needed and refusing one that another
+// user could have written (see ReadStateFile).
 func OpenJournal(dir string) (*Journal, error) {
 	if dir == "" {
 		if dir = StateDir(); dir == "" {
@@ -108,7 +125,7 @@ func OpenJournal(dir string) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	start, err := selfStart()
+	self, err := Self()
 	if err != nil {
 		return nil, err
 	}
@@ -117,10 +134,12 @@ func OpenJournal(dir string) (*Journal, error) {
 	if j := journals.m[dir]; j != nil {
 		return j, nil
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	d, err := openStateDir(dir, true)
+	if err != nil {
 		return nil, err
 	}
-	j := newJournal(dir, os.Getpid(), start)
+	d.close()
+	j := newJournal(dir, Holder{Owner: self, Command: commandLine()})
 	if journals.m == nil {
 		journals.m = map[string]*Journal{}
 	}
@@ -128,64 +147,87 @@ func OpenJournal(dir string) (*Journal, error) {
 	return j, nil
 }
 
-func newJournal(dir string, pid int, start uint64) *Journal {
-	return &Journal{dir: dir, pid: pid, start: start, path: filepath.Join(dir, journalName(pid, start))}
+func newJournal(dir string, self Holder) *Journal {
+	return &Journal{dir: dir, self: self}
 }
 
-// Path is the journal's file; it exists while changes are unrestored.
-func (j *Journal) Path() string { return j.path }
-
-func journalName(pid int, start uint64) string {
-	return fmt.Sprintf("undo-%d-%d.json", pid, start)
+// commandLine is this process's command line, shortened, to name it to
+// other labruns.
+func commandLine() string {
+	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
+	s := strings.Join(args, " ")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
 }
 
-// record adds an entry and has it on disk before it returns.
-func (j *Journal) record(e journalEntry) (int, error) {
+// session is the journal with its folder open and locked exclusively.
+type session struct {
+	j      *Journal
+	d      *stateDir
+	unlock func()
+}
+
+// begin opens and locks the folder; end undoes it.
+func (j *Journal) begin() (*session, error) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.next++
-	e.id = j.next
-	j.entries = append(j.entries, e)
-	if err := j.flush(); err != nil {
-		j.entries = j.entries[:len(j.entries)-1]
-		return 0, fmt.Errorf("undo journal %s: %w", j.path, err)
+	d, err := openStateDir(j.dir, true)
+	if err != nil {
+		j.mu.Unlock()
+		return nil, err
 	}
-	return e.id, nil
+	unlock, err := lockDir(d, unix.LOCK_EX)
+	if err != nil {
+		d.close()
+		j.mu.Unlock()
+		return nil, err
+	}
+	return &session{j: j, d: d, unlock: unlock}, nil
 }
 
-// drop removes restored entries; the file goes with the last one.
-func (j *Journal) drop(ids ...int) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.entries = slices.DeleteFunc(j.entries, func(e journalEntry) bool { return slices.Contains(ids, e.id) })
-	return j.flush()
+func (s *session) end() {
+	s.unlock()
+	s.d.close()
+	s.j.mu.Unlock()
 }
 
-func (j *Journal) flush() error {
-	if len(j.entries) == 0 {
-		if err := os.Remove(j.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return syncDir(j.dir)
-	}
-	return writeJournal(j.dir, j.path, journalFile{j.pid, j.start, j.entries})
+func recordName(path, netns string) string {
+	sum := sha256.Sum256([]byte(path + "\x00" + netns))
+	return "setting-" + hex.EncodeToString(sum[:8]) + ".json"
 }
 
-// writeJournal replaces path atomically: a temporary file, fsynced, renamed
-// over it, and the folder fsynced.
-func writeJournal(dir, path string, jf journalFile) error {
-	b, err := json.MarshalIndent(jf, "", "\t")
+// load reads a record; found is false if there is none.
+func (d *stateDir) load(name string) (r record, found bool, err error) {
+	b, err := d.read(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, err
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, false, fmt.Errorf("setting record %s/%s is unreadable, left as it is: %w", d.path, name, err)
+	}
+	return r, true, nil
+}
+
+// store replaces the record atomically (a temporary file, fsynced, renamed
+// over it, and the folder fsynced); a record without holders and with
+// nothing to restore is removed instead.
+func (d *stateDir) store(name string, r record) error {
+	if len(r.Holders) == 0 && sameValue(r.Old, r.New) {
+		return d.remove(name)
+	}
+	b, err := json.MarshalIndent(r, "", "\t")
 	if err != nil {
 		return err
 	}
-	start, err := selfStart()
+	self, err := Self()
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, fmt.Sprintf(".undo-%d-%d-*.tmp", os.Getpid(), start))
+	f, err := os.CreateTemp(d.path, fmt.Sprintf(".tmp-%d-%d-*", self.PID, self.Start))
 	if err != nil {
 		return err
 	}
@@ -197,30 +239,28 @@ func writeJournal(dir, path string, jf journalFile) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = os.Rename(f.Name(), filepath.Join(d.path, name))
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return err
+		return fmt.Errorf("setting record %s/%s: %w", d.path, name, err)
 	}
-	return syncDir(dir)
+	return unix.Fsync(d.fd)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
+func (d *stateDir) remove(name string) error {
+	if err := unix.Unlinkat(d.fd, name, 0); err != nil && err != unix.ENOENT {
+		return &fs.PathError{Op: "remove", Path: filepath.Join(d.path, name), Err: err}
 	}
-	defer d.Close()
-	return d.Sync()
+	return unix.Fsync(d.fd)
 }
 
 // lockDir takes the folder's lock (unix.LOCK_SH or unix.LOCK_EX); the
 // kernel drops it if the process dies.
-func lockDir(dir string, how int) (unlock func(), err error) {
-	fd, err := unix.Open(filepath.Join(dir, "lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+func lockDir(d *stateDir, how int) (unlock func(), err error) {
+	fd, err := unix.Openat(d.fd, "lock", unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: filepath.Join(dir, "lock"), Err: err}
+		return nil, &fs.PathError{Op: "open", Path: filepath.Join(d.path, "lock"), Err: err}
 	}
 	for {
 		err = unix.Flock(fd, how)
@@ -230,25 +270,116 @@ func lockDir(dir string, how int) (unlock func(), err error) {
 	}
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("locking %s: %w", dir, err)
+		return nil, fmt.Errorf("locking %s: %w", d.path, err)
 	}
 	return func() { unix.Close(fd) }, nil
 }
 
-// Recover restores what the journals in dir of processes that are gone
-// recorded, newest change first, reports each setting, and removes the
-// journals. Journals of live processes (this one included) are left
-// alone. A value someone else changed since is left as it is; a setting
-// that could not be restored stays in its journal for the next attempt.
-// A missing dir is not an error. Recover is safe to call at every start
-// and from concurrent labruns: it holds the folder's lock exclusively, and
-// journals that vanish meanwhile are skipped. err reports journals that
-// could not be read or rewritten.
+// ConflictError is a setting another live labrun holds at another value.
+type ConflictError struct {
+	Setting string
+	Want    string
+	Held    string
+	By      Holder
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s is held at %s by another labrun, %s; this one wants %s: refused (wait for it to end, or want the same value)", e.Setting, e.Held, e.By, e.Want)
+}
+
+// hold makes f (path) hold value for this process: it records the file's
+// value before the first change, or joins the live holders of the same
+// value, then writes. On an error nothing is left changed.
+func (s *session) hold(f *settingFile, setting, path, netns, value string) (*change, error) {
+	cur, err := f.read()
+	if err != nil {
+		return nil, fmt.Errorf("reading the value to restore later: %w", err)
+	}
+	name := recordName(path, netns)
+	r, found, err := s.d.load(name)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case found && r.live():
+		if !sameValue(r.New, value) {
+			return nil, &ConflictError{Setting: setting, Want: value, Held: r.New, By: r.Holders[0]}
+		}
+	case found && !sameValue(cur, r.New):
+		// Its holders are gone and someone changed the file since: that
+		// value is now the one to restore.
+		r = record{Setting: setting, Path: path, NetNS: netns, Old: cur}
+	case !found:
+		r = record{Setting: setting, Path: path, NetNS: netns, Old: cur}
+	}
+	r.New = value
+	r.Holders = append(r.Holders, s.j.self)
+	if err := s.d.store(name, r); err != nil {
+		return nil, fmt.Errorf("undo journal: %w", err)
+	}
+	if sameValue(cur, value) {
+		return &change{f: f, name: name}, nil
+	}
+	if err := f.set(value); err != nil {
+		// Put back whatever a half-done write changed, and the record.
+		if now, rerr := f.read(); rerr == nil && !sameValue(now, cur) {
+			if f.set(cur) != nil {
+				return nil, fmt.Errorf("%w; restoring %s failed too (kept in %s/%s)", err, cur, s.d.path, name)
+			}
+		}
+		r.Holders = slices.DeleteFunc(r.Holders, func(h Holder) bool { return h == s.j.self })
+		if len(r.Holders) == 0 {
+			r.New = cur
+		}
+		s.d.store(name, r)
+		return nil, err
+	}
+	return &change{f: f, name: name}, nil
+}
+
+// release takes this process off the record of c; the last holder
+// restores the old value.
+func (s *session) release(c *change) error {
+	r, found, err := s.d.load(c.name)
+	if err != nil || !found {
+		return err
+	}
+	if i := slices.Index(r.Holders, s.j.self); i >= 0 {
+		r.Holders = slices.Delete(r.Holders, i, i+1)
+	}
+	if r.live() {
+		return s.d.store(c.name, r)
+	}
+	cur, err := c.f.read()
+	if err != nil {
+		return s.d.store(c.name, r)
+	}
+	if sameValue(cur, r.New) && !sameValue(cur, r.Old) {
+		if err := c.f.set(r.Old); err != nil {
+			s.d.store(c.name, r) // for Recover
+			return err
+		}
+	}
+	return s.d.remove(c.name)
+}
+
+// Recover restores the settings whose holders are all gone (labruns that
+// were killed), reports each one, and removes their records; records with
+// a live holder lose only their dead holders. A value someone else
+// changed since is left as it is; a setting that could not be restored
+// stays recorded for the next attempt. A missing dir is not an error; a
+// folder or record another user could have written is refused and
+// reported in err, as are records that could not be read or rewritten.
 func Recover(dir string) (restored []Outcome, err error) {
-	unlock, err := lockDir(dir, unix.LOCK_EX)
+	d, err := openStateDir(dir, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	unlock, err := lockDir(d, unix.LOCK_EX)
 	if err != nil {
 		return nil, err
 	}
@@ -257,83 +388,63 @@ func Recover(dir string) (restored []Outcome, err error) {
 	// thread that opens them: stay on one thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	ents, err := os.ReadDir(dir)
+	names, err := d.names()
 	if err != nil {
 		return nil, err
 	}
-	self, err := selfStart()
-	if err != nil {
-		return nil, err
-	}
+	slices.Sort(names)
 	var errs []error
-	for _, e := range ents {
-		pid, start, temp, ok := journalOwner(e.Name())
-		if !ok || (pid == os.Getpid() && start == self) || alive(pid, start) {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		if temp {
-			// An unfinished write of a dead process: the journal it
-			// would have replaced is still there.
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, err)
+	for _, name := range names {
+		if owner, ok := tempOwner(name); ok {
+			if !owner.Alive() {
+				errs = append(errs, d.remove(name)) // an unfinished write of a dead process
 			}
 			continue
 		}
-		out, err := recoverJournal(dir, path, pid)
-		restored = append(restored, out...)
-		if err != nil {
-			errs = append(errs, err)
+		if !isRecord(name) {
+			continue
 		}
-	}
-	if err := syncDir(dir); err != nil {
+		o, err := d.recoverRecord(name)
+		if o != nil {
+			restored = append(restored, *o)
+		}
 		errs = append(errs, err)
 	}
 	return restored, errors.Join(errs...)
 }
 
-func recoverJournal(dir, path string, pid int) ([]Outcome, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // vanished meanwhile
-	}
-	if err != nil {
-		return nil, err
-	}
-	var jf journalFile
-	if err := json.Unmarshal(b, &jf); err != nil {
-		return nil, fmt.Errorf("undo journal %s is unreadable, left as it is: %w", path, err)
-	}
-	var out []Outcome
-	var keep []journalEntry
-	for i := len(jf.Entries) - 1; i >= 0; i-- {
-		e := jf.Entries[i]
-		o, ok := restoreEntry(e, pid)
-		out = append(out, o)
-		if !ok {
-			keep = append([]journalEntry{e}, keep...)
-		}
-	}
-	if len(keep) == 0 {
-		err = os.Remove(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			err = nil
-		}
-	} else {
-		jf.Entries = keep
-		err = writeJournal(dir, path, jf)
-	}
-	if err != nil {
-		err = fmt.Errorf("undo journal %s: %w", path, err)
-	}
-	return out, err
+func isRecord(name string) bool {
+	return strings.HasPrefix(name, "setting-") && strings.HasSuffix(name, ".json")
 }
 
-// restoreEntry writes e's old value back if the file still holds the value
-// the dead process wrote. done is false if the entry must stay.
-func restoreEntry(e journalEntry, pid int) (o Outcome, done bool) {
-	o = Outcome{Setting: e.Setting, Value: e.Old, State: Applied}
-	by := fmt.Sprintf("(left by labrun pid %d)", pid)
+// recoverRecord drops the dead holders of one record and restores its old
+// value if none is left; o is nil if a holder lives.
+func (d *stateDir) recoverRecord(name string) (o *Outcome, err error) {
+	r, found, err := d.load(name)
+	if err != nil || !found {
+		return nil, err
+	}
+	n := len(r.Holders)
+	if r.live() {
+		if len(r.Holders) < n {
+			return nil, d.store(name, r)
+		}
+		return nil, nil
+	}
+	out, done := restoreRecord(r)
+	if done {
+		err = d.remove(name)
+	} else if n > 0 {
+		err = d.store(name, r)
+	}
+	return &out, err
+}
+
+// restoreRecord writes r's old value back if the file still holds the
+// value labrun wrote. done is false if the record must stay.
+func restoreRecord(r record) (o Outcome, done bool) {
+	o = Outcome{Setting: r.Setting, Value: r.Old, State: Applied}
+	by := "(left by a labrun that was killed)"
 	fail := func(format string, a ...any) (Outcome, bool) {
 		o.State, o.Reason = Failed, fmt.Sprintf(format, a...)+" "+by
 		return o, false
@@ -342,17 +453,17 @@ func restoreEntry(e journalEntry, pid int) (o Outcome, done bool) {
 		o.State, o.Reason = Skipped, fmt.Sprintf(format, a...)+" "+by
 		return o, true
 	}
-	if !restorable(e.Path) {
-		return fail("refusing to write %s: not under %s or %s", e.Path, sysctlRoot, cpuRoot)
+	if !restorable(r.Path) {
+		return fail("refusing to write %s: not under %s or %s", r.Path, sysctlRoot, cpuRoot)
 	}
-	if e.NetNS != "" {
-		if ns := netNS(); ns != "" && ns != e.NetNS {
-			return skip("not present here: set in network namespace %s, this thread is in %s", e.NetNS, ns)
+	if r.NetNS != "" {
+		if ns := netNS(); ns != "" && ns != r.NetNS {
+			return skip("not present here: set in network namespace %s, this thread is in %s", r.NetNS, ns)
 		}
 	}
-	f, err := openSetting(e.Path)
+	f, err := openSetting(r.Path)
 	if errors.Is(err, unix.ENOENT) {
-		return skip("not present here: no %s", e.Path)
+		return skip("not present here: no %s", r.Path)
 	}
 	if err != nil {
 		return fail("%v", err)
@@ -362,17 +473,51 @@ func restoreEntry(e journalEntry, pid int) (o Outcome, done bool) {
 	switch {
 	case err != nil:
 		return fail("%v", err)
-	case sameValue(cur, e.Old):
-		o.Reason = fmt.Sprintf("%s is already %s %s", e.Setting, e.Old, by)
+	case sameValue(cur, r.Old):
+		o.Reason = fmt.Sprintf("%s is already %s %s", r.Setting, r.Old, by)
 		return o, true
-	case !sameValue(cur, e.New):
-		return skip("changed since it was set to %s (now %s): left as it is", e.New, cur)
+	case !sameValue(cur, r.New):
+		return skip("changed since it was set to %s (now %s): left as it is", r.New, cur)
 	}
-	if err := f.set(e.Old); err != nil {
-		return fail("restoring %s: %v", e.Path, err)
+	if err := f.set(r.Old); err != nil {
+		return fail("restoring %s: %v", r.Path, err)
 	}
-	o.Reason = fmt.Sprintf("restored %s to %s %s", e.Setting, e.Old, by)
+	o.Reason = fmt.Sprintf("restored %s to %s %s", r.Setting, r.Old, by)
 	return o, true
+}
+
+// Pending lists the settings whose holders are all gone and that Recover
+// would restore, without changing anything. Records it cannot trust or
+// read are reported in err.
+func Pending(dir string) (settings []string, err error) {
+	d, err := openStateDir(dir, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	var errs []error
+	for _, name := range names {
+		if !isRecord(name) {
+			continue
+		}
+		r, found, err := d.load(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if found && !r.live() {
+			settings = append(settings, r.Setting)
+		}
+	}
+	return settings, errors.Join(errs...)
 }
 
 // restorable reports whether path is a file Recover may write: one under
@@ -389,30 +534,22 @@ func restorable(path string) bool {
 	return false
 }
 
-// journalOwner parses undo-<pid>-<start>.json (temp false) and
-// .undo-<pid>-<start>-<rnd>.tmp (temp true).
-func journalOwner(name string) (pid int, start uint64, temp, ok bool) {
-	var rest string
-	if s, found := strings.CutPrefix(name, "undo-"); found {
-		rest, ok = strings.CutSuffix(s, ".json")
-	} else if s, found := strings.CutPrefix(name, ".undo-"); found {
-		if s, found = strings.CutSuffix(s, ".tmp"); found {
-			rest, temp, ok = s, true, true
-		}
-	}
+// tempOwner parses .tmp-<pid>-<start>-<rnd>.
+func tempOwner(name string) (Owner, bool) {
+	rest, ok := strings.CutPrefix(name, ".tmp-")
 	if !ok {
-		return 0, 0, false, false
+		return Owner{}, false
 	}
 	f := strings.Split(rest, "-")
-	if (!temp && len(f) != 2) || (temp && len(f) != 3) {
-		return 0, 0, false, false
+	if len(f) != 3 {
+		return Owner{}, false
 	}
 	pid, err1 := strconv.Atoi(f[0])
 	start, err2 := strconv.ParseUint(f[1], 10, 64)
 	if err1 != nil || err2 != nil || pid <= 0 {
-		return 0, 0, false, false
+		return Owner{}, false
 	}
-	return pid, start, temp, true
+	return Owner{PID: pid, Start: start}, true
 }
 
 // alive reports whether process pid that started at start still runs. A
@@ -477,7 +614,7 @@ type Owner struct {
 
 // Self is the calling process as an Owner.
 func Self() (Owner, error) {
-	st, err := procStart(os.Getpid())
+	st, err := selfStart()
 	return Owner{PID: os.Getpid(), Start: st}, err
 }
 

@@ -1,8 +1,7 @@
 package kernel
 
 import (
-	"bufio"
-	"io"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,27 +63,23 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
-func TestJournalOwner(t *testing.T) {
+func TestTempOwner(t *testing.T) {
 	cases := []struct {
-		name     string
-		pid      int
-		start    uint64
-		temp, ok bool
+		name  string
+		owner Owner
+		ok    bool
 	}{
-		{"undo-12-345.json", 12, 345, false, true},
-		{".undo-12-345-99887.tmp", 12, 345, true, true},
-		{"undo-12.json", 0, 0, false, false},
-		{"undo-12-345.json.bak", 0, 0, false, false},
-		{"undo-x-345.json", 0, 0, false, false},
-		{"undo-0-345.json", 0, 0, false, false},
-		{"undo-12-345-1.json", 0, 0, false, false},
-		{".undo-12-345.tmp", 0, 0, false, false},
-		{"lock", 0, 0, false, false},
+		{".tmp-12-345-99887", Owner{12, 345}, true},
+		{".tmp-12-345", Owner{}, false},
+		{".tmp-x-345-1", Owner{}, false},
+		{".tmp-0-345-1", Owner{}, false},
+		{"setting-0123.json", Owner{}, false},
+		{"lock", Owner{}, false},
 	}
 	for _, tc := range cases {
-		pid, start, temp, ok := journalOwner(tc.name)
-		if pid != tc.pid || start != tc.start || temp != tc.temp || ok != tc.ok {
-			t.Errorf("journalOwner(%q) = %d %d %v %v", tc.name, pid, start, temp, ok)
+		o, ok := tempOwner(tc.name)
+		if o != tc.owner || ok != tc.ok {
+			t.Errorf("tempOwner(%q) = %v %v", tc.name, o, ok)
 		}
 	}
 }
@@ -104,13 +99,20 @@ func deadProcess(t *testing.T) (int, uint64) {
 	return cmd.Process.Pid, start
 }
 
-// leave applies s with a journal owned by pid/start and never undoes it:
-// what a labrun killed after applying leaves behind.
+func holder(pid int, start uint64) Holder {
+	return Holder{Owner: Owner{pid, start}, Command: "labrun test"}
+}
+
+// leave applies s as held by pid/start and never undoes it: what a labrun
+// killed after applying leaves behind.
 func leave(t *testing.T, dir string, pid int, start uint64, s SystemSettings) *Journal {
 	t.Helper()
-	j := newJournal(dir, pid, start)
-	out, undo := ApplySystem(s, true, j)
-	t.Cleanup(undo) // only closes the files: Recover has restored them
+	j := newJournal(dir, holder(pid, start))
+	out, undo, err := ApplySystem(s, permitAll(s), j)
+	_ = undo // what a killed labrun never calls
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, o := range out {
 		if o.State != Applied {
 			t.Fatalf("applying %+v: %+v", s, out)
@@ -119,9 +121,44 @@ func leave(t *testing.T, dir string, pid int, start uint64, s SystemSettings) *J
 	return j
 }
 
-// Recover restores the journals of processes that are gone (an ended one,
-// and a reused PID: the same PID with another start time), removes them
-// and their unfinished temporary files, and leaves this process's journal.
+// records returns the records in dir by setting.
+func records(t *testing.T, dir string) map[string]record {
+	t.Helper()
+	m := map[string]record{}
+	for _, n := range files(t, dir) {
+		if !isRecord(n) {
+			continue
+		}
+		var r record
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err == nil {
+			err = json.Unmarshal(b, &r)
+		}
+		if err != nil {
+			t.Fatalf("record %s: %v", n, err)
+		}
+		m[r.Setting] = r
+	}
+	return m
+}
+
+// writeRecord puts r in dir as a labrun would.
+func writeRecord(t *testing.T, dir string, r record) {
+	t.Helper()
+	d, err := openStateDir(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	if err := d.store(recordName(r.Path, r.NetNS), r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Recover restores the settings whose holders are gone (an ended process,
+// and a reused PID: the same PID with another start time), drops dead
+// holders from records a live one still holds, removes unfinished
+// temporary files of dead processes, and leaves this process's settings.
 func TestRecover(t *testing.T) {
 	root := tree(t, map[string]string{"sys/a/x": "1\n", "sys/a/y": "2\n", "sys/a/z": "3\n", "sys/a/mine": "4\n"})
 	state := filepath.Join(root, "state")
@@ -130,16 +167,26 @@ func TestRecover(t *testing.T) {
 	}
 	deadPID, deadStart := deadProcess(t)
 	self, _ := selfStart()
-	leave(t, state, deadPID, deadStart, SystemSettings{Sysctls: []Sysctl{{"a.x", "10"}, {"a.y", "20"}}})
+	leave(t, state, deadPID, deadStart, SystemSettings{Sysctls: []Sysctl{{"a.x", "10"}, {"a.y", "20"}, {"a.mine", "40"}}})
 	leave(t, state, os.Getpid(), self+1, SystemSettings{Sysctls: []Sysctl{{"a.z", "30"}}})
 	mine, err := OpenJournal(state)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, undoMine := ApplySystem(SystemSettings{Sysctls: []Sysctl{{"a.mine", "40"}}}, true, mine)
+	ms := SystemSettings{Sysctls: []Sysctl{{"a.mine", "40"}}}
+	_, undoMine, err := ApplySystem(ms, permitAll(ms), mine)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer undoMine()
-	staleTemp := filepath.Join(state, ".undo-"+strconv.Itoa(deadPID)+"-"+strconv.FormatUint(deadStart, 10)+"-123.tmp")
+	if r := records(t, state)["a.mine"]; len(r.Holders) != 1 || r.Holders[0].PID != os.Getpid() || r.Old != "4" {
+		t.Fatalf("a.mine's record %+v: want the dead holder replaced by this one, old 4 kept", r)
+	}
+	staleTemp := filepath.Join(state, ".tmp-"+strconv.Itoa(deadPID)+"-"+strconv.FormatUint(deadStart, 10)+"-123")
 	writeTestFile(t, staleTemp, "{")
+	if p, err := Pending(state); err != nil || !slices.Equal(p, []string{"a.x", "a.y", "a.z"}) && len(p) != 3 {
+		t.Errorf("Pending = %v, %v; want a.x, a.y and a.z", p, err)
+	}
 
 	out, err := Recover(state)
 	if err != nil {
@@ -150,30 +197,37 @@ func TestRecover(t *testing.T) {
 		got = append(got, string(o.State)+" "+o.Setting+" = "+o.Value+": "+o.Reason)
 	}
 	slices.Sort(got)
+	by := " (left by a labrun that was killed)"
 	want := []string{
-		"applied a.x = 1: restored a.x to 1 (left by labrun pid " + strconv.Itoa(deadPID) + ")",
-		"applied a.y = 2: restored a.y to 2 (left by labrun pid " + strconv.Itoa(deadPID) + ")",
-		"applied a.z = 3: restored a.z to 3 (left by labrun pid " + strconv.Itoa(os.Getpid()) + ")",
+		"applied a.x = 1: restored a.x to 1" + by,
+		"applied a.y = 2: restored a.y to 2" + by,
+		"applied a.z = 3: restored a.z to 3" + by,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Recover outcomes\n\t%q\nwant\n\t%q", got, want)
-	}
-	// Newest change first within a journal.
-	at := func(k string) int { return slices.IndexFunc(out, func(o Outcome) bool { return o.Setting == k }) }
-	if at("a.x") < at("a.y") {
-		t.Errorf("a.x restored before a.y: %+v", out)
 	}
 	for f, want := range map[string]string{"sys/a/x": "1\n", "sys/a/y": "2\n", "sys/a/z": "3\n", "sys/a/mine": "40\n"} {
 		if got := readTestFile(t, filepath.Join(root, f)); got != want {
 			t.Errorf("%s = %q after Recover, want %q", f, got, want)
 		}
 	}
-	if names := files(t, state); !slices.Equal(names, []string{"lock", filepath.Base(mine.Path())}) {
-		t.Errorf("state folder holds %v, want only the lock and this process's journal", names)
+	recs := records(t, state)
+	if r, ok := recs["a.mine"]; len(recs) != 1 || !ok || len(r.Holders) != 1 || r.Holders[0].Owner != (Owner{os.Getpid(), self}) {
+		t.Errorf("records left %+v, want only a.mine held by this process", recs)
+	}
+	if slices.Contains(files(t, state), filepath.Base(staleTemp)) {
+		t.Errorf("a dead process's temporary file is left")
+	}
+	if p, err := Pending(state); len(p) != 0 || err != nil {
+		t.Errorf("Pending after Recover: %v, %v", p, err)
 	}
 	// Nothing left to do: a second Recover reports nothing.
 	if out, err := Recover(state); len(out) != 0 || err != nil {
 		t.Errorf("second Recover: %+v, %v", out, err)
+	}
+	undoMine()
+	if got := readTestFile(t, filepath.Join(root, "sys/a/mine")); got != "4\n" || len(records(t, state)) != 0 {
+		t.Errorf("a.mine = %q after the last holder left, records %v", got, records(t, state))
 	}
 	// A missing folder is no error.
 	if out, err := Recover(filepath.Join(root, "none")); len(out) != 0 || err != nil {
@@ -182,32 +236,31 @@ func TestRecover(t *testing.T) {
 }
 
 // Recover leaves a value someone changed since, skips one whose file is
-// gone, and reports an already restored one; an entry it may not write
-// (outside the roots) and an unreadable journal stay for a later attempt.
+// gone, and reports an already restored one; a record it may not write
+// (outside the roots) and an unreadable one stay for a later attempt.
 func TestRecoverSpecialCases(t *testing.T) {
 	root := tree(t, map[string]string{"sys/a/changed": "1\n", "sys/a/gone": "1\n", "sys/a/back": "1\n", "outside": "1\n"})
 	state := filepath.Join(root, "state")
 	os.Mkdir(state, 0o700)
 	pid, start := deadProcess(t)
-	leave(t, state, pid, start, SystemSettings{Sysctls: []Sysctl{{"a.changed", "2"}, {"a.gone", "2"}, {"a.back", "2"}}})
+	leave(t, state, pid, start, SystemSettings{Sysctls: []Sysctl{{"a.back", "2"}, {"a.changed", "2"}, {"a.gone", "2"}}})
 	writeTestFile(t, filepath.Join(root, "sys/a/changed"), "7\n")
 	os.Remove(filepath.Join(root, "sys/a/gone"))
 	writeTestFile(t, filepath.Join(root, "sys/a/back"), "1\n")
-	bad := newJournal(state, pid, start+1)
-	if _, err := bad.record(journalEntry{Setting: "evil", Path: filepath.Join(root, "outside"), Old: "0", New: "1"}); err != nil {
-		t.Fatal(err)
-	}
-	writeTestFile(t, filepath.Join(state, "undo-"+strconv.Itoa(pid)+"-"+strconv.FormatUint(start+2, 10)+".json"), "{not json")
+	writeRecord(t, state, record{Setting: "evil", Path: filepath.Join(root, "outside"), Old: "0", New: "1", Holders: []Holder{holder(pid, start)}})
+	writeTestFile(t, filepath.Join(state, "setting-0000000000000000.json"), "{not json")
+	os.Chmod(filepath.Join(state, "setting-0000000000000000.json"), 0o600)
 
 	out, err := Recover(state)
 	if err == nil || !strings.Contains(err.Error(), "is unreadable, left as it is") {
-		t.Errorf("error %v, want one naming the unreadable journal", err)
+		t.Errorf("error %v, want one naming the unreadable record", err)
 	}
-	by := " (left by labrun pid " + strconv.Itoa(pid) + ")"
+	by := " (left by a labrun that was killed)"
+	slices.SortFunc(out, func(a, b Outcome) int { return strings.Compare(a.Setting, b.Setting) })
 	checkSys(t, out, []sysWant{
 		{"a.back", "1", Applied, "a.back is already 1" + by, false},
-		{"a.gone", "1", Skipped, "not present here: no " + filepath.Join(root, "sys/a/gone") + by, false},
 		{"a.changed", "1", Skipped, "changed since it was set to 2 (now 7): left as it is" + by, false},
+		{"a.gone", "1", Skipped, "not present here: no " + filepath.Join(root, "sys/a/gone") + by, false},
 		{"evil", "0", Failed, "refusing to write " + filepath.Join(root, "outside"), false},
 	})
 	if got := readTestFile(t, filepath.Join(root, "sys/a/changed")); got != "7\n" {
@@ -216,9 +269,14 @@ func TestRecoverSpecialCases(t *testing.T) {
 	if got := readTestFile(t, filepath.Join(root, "outside")); got != "1\n" {
 		t.Errorf("a file outside the roots was written: %q", got)
 	}
-	if names := journalFiles(t, state); len(names) != 2 || !slices.Contains(names, filepath.Base(bad.Path())) {
-		t.Errorf("journals left %v, want the unreadable one and %s", names, filepath.Base(bad.Path()))
+	if recs := records2(t, state); len(recs) != 2 {
+		t.Errorf("records left %v, want the unreadable one and evil's", recs)
 	}
+}
+
+// records2 lists the record files in dir.
+func records2(t *testing.T, dir string) []string {
+	return slices.DeleteFunc(files(t, dir), func(n string) bool { return !isRecord(n) })
 }
 
 // A net sysctl recorded in another network namespace is not written here.
@@ -226,11 +284,8 @@ func TestRecoverOtherNetns(t *testing.T) {
 	root := tree(t, map[string]string{"sys/net/core/somaxconn": "2\n"})
 	state := t.TempDir()
 	pid, start := deadProcess(t)
-	j := newJournal(state, pid, start)
 	path := filepath.Join(root, "sys/net/core/somaxconn")
-	if _, err := j.record(journalEntry{Setting: "net.core.somaxconn", Path: path, Old: "1", New: "2", NetNS: "0:1"}); err != nil {
-		t.Fatal(err)
-	}
+	writeRecord(t, state, record{Setting: "net.core.somaxconn", Path: path, Old: "1", New: "2", NetNS: "0:1", Holders: []Holder{holder(pid, start)}})
 	out, err := Recover(state)
 	if err != nil {
 		t.Error(err)
@@ -239,12 +294,12 @@ func TestRecoverOtherNetns(t *testing.T) {
 	if got := readTestFile(t, path); got != "2\n" {
 		t.Errorf("somaxconn of another namespace written here: %q", got)
 	}
-	if names := journalFiles(t, state); len(names) != 0 {
-		t.Errorf("journals left: %v", names)
+	if names := records2(t, state); len(names) != 0 {
+		t.Errorf("records left: %v", names)
 	}
 }
 
-// Concurrent Recovers restore every journal once between them.
+// Concurrent Recovers restore every setting once between them.
 func TestRecoverConcurrent(t *testing.T) {
 	const n = 8
 	files := map[string]string{}
@@ -287,8 +342,8 @@ func TestRecoverConcurrent(t *testing.T) {
 	}
 }
 
-// As root, in a new network namespace: a journal of a dead process is
-// restored in the real /proc/sys and removed.
+// As root, in a new network namespace: a setting of a dead process is
+// restored in the real /proc/sys and its record removed.
 func TestRecoverNetns(t *testing.T) {
 	const somax = "/proc/sys/net/core/somaxconn"
 	host := readTestFile(t, somax)
@@ -296,11 +351,10 @@ func TestRecoverNetns(t *testing.T) {
 	pid, start := deadProcess(t)
 	inNetns(t, func() {
 		before := readTestFile(t, somax)
-		j := newJournal(state, pid, start)
-		out, undo := ApplySystem(SystemSettings{Sysctls: []Sysctl{{"net.core.somaxconn", "321"}}}, true, j)
-		defer undo()
-		if len(out) != 1 || out[0].State != Applied || readTestFile(t, somax) != "321\n" {
-			t.Errorf("applying: %+v", out)
+		j := newJournal(state, holder(pid, start))
+		out, _, err := ApplySystem(SystemSettings{Sysctls: []Sysctl{{"net.core.somaxconn", "321"}}}, Permit{System: true}, j)
+		if err != nil || len(out) != 1 || out[0].State != Applied || readTestFile(t, somax) != "321\n" {
+			t.Errorf("applying: %+v %v", out, err)
 			return
 		}
 		restored, err := Recover(state)
@@ -308,84 +362,16 @@ func TestRecoverNetns(t *testing.T) {
 			t.Error(err)
 		}
 		checkSys(t, restored, []sysWant{{"net.core.somaxconn", strings.TrimSpace(before), Applied,
-			"restored net.core.somaxconn to " + strings.TrimSpace(before) + " (left by labrun pid " + strconv.Itoa(pid) + ")", false}})
+			"restored net.core.somaxconn to " + strings.TrimSpace(before) + " (left by a labrun that was killed)", false}})
 		if got := readTestFile(t, somax); got != before {
 			t.Errorf("somaxconn %q after Recover, want %q", got, before)
 		}
-		if names := journalFiles(t, state); len(names) != 0 {
-			t.Errorf("journals left: %v", names)
+		if names := records2(t, state); len(names) != 0 {
+			t.Errorf("records left: %v", names)
 		}
 	})
 	if readTestFile(t, somax) != host {
 		t.Errorf("the host's somaxconn changed")
-	}
-}
-
-// killChildEnv makes the test binary the child of TestRecoverAfterKill.
-const killChildEnv = "LABRUN_KERNEL_TEST_KILL_CHILD"
-
-// TestRecoverAfterKill: a child labrun applies a setting, with its journal
-// on disk, and is killed with SIGKILL; Recover leaves its journal while it
-// lives and restores the value once it is gone. The setting's file is in a
-// temporary tree: a network namespace would die with the child.
-func TestRecoverAfterKill(t *testing.T) {
-	root := tree(t, map[string]string{"sys/net/core/somaxconn": "4096\n"})
-	path := filepath.Join(root, "sys/net/core/somaxconn")
-	state := filepath.Join(root, "state")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killChildEnv+"="+sysctlRoot, "LABRUN_STATE_DIR="+state)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(stdout)
-	var lines []string
-	for sc.Scan() && !strings.HasPrefix(sc.Text(), "APPLIED") {
-		lines = append(lines, sc.Text())
-	}
-	if !strings.HasPrefix(sc.Text(), "APPLIED") {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child did not apply: %q", lines)
-	}
-	if got := readTestFile(t, path); got != "1234\n" {
-		t.Errorf("somaxconn %q while the child runs", got)
-	}
-	journal := filepath.Join(state, journalName(cmd.Process.Pid, must(procStart(cmd.Process.Pid))))
-	if jf := readJournal(t, journal); len(jf.Entries) != 1 || jf.Entries[0].Old != "4096" || jf.PID != cmd.Process.Pid {
-		t.Errorf("child's journal %+v", jf)
-	}
-	// Alive: left alone.
-	if out, err := Recover(state); len(out) != 0 || err != nil {
-		t.Errorf("Recover while the child lives: %+v, %v", out, err)
-	}
-	if got := readTestFile(t, path); got != "1234\n" {
-		t.Errorf("somaxconn %q after Recover while the child lives", got)
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	out, err := Recover(state)
-	if err != nil {
-		t.Error(err)
-	}
-	checkSys(t, out, []sysWant{{"net.core.somaxconn", "4096", Applied, "restored net.core.somaxconn to 4096 (left by labrun pid " + strconv.Itoa(cmd.Process.Pid) + ")", false}})
-	if got := readTestFile(t, path); got != "4096\n" {
-		t.Errorf("somaxconn %q after Recover, want 4096", got)
-	}
-	if names := journalFiles(t, state); len(names) != 0 {
-		t.Errorf("journals left: %v", names)
 	}
 }
 
@@ -394,22 +380,4 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
-}
-
-// TestKillChild is the child of TestRecoverAfterKill; otherwise it skips.
-// It applies somaxconn = 1234 under the sysctl root it is given, says
-// APPLIED and waits for its stdin to close (it is killed before).
-func TestKillChild(t *testing.T) {
-	dir := os.Getenv(killChildEnv)
-	if dir == "" {
-		t.Skip("only run as the child of TestRecoverAfterKill")
-	}
-	sysctlRoot = dir
-	out, undo := ApplySystem(SystemSettings{Sysctls: []Sysctl{{"net.core.somaxconn", "1234"}}}, true, nil)
-	defer undo()
-	if len(out) != 1 || out[0].State != Applied {
-		t.Fatalf("outcomes %+v", out)
-	}
-	os.Stdout.WriteString("APPLIED\n")
-	io.Copy(io.Discard, os.Stdin)
 }

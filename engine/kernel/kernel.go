@@ -62,7 +62,9 @@ type Settings struct {
 	// "dma_latency") whose skip must fail the run.
 	Required []string
 	// AllowSystem permits system-wide settings. It belongs to the
-	// invocation (--allow-system), not to the run's configuration.
+	// invocation (--allow-system), not to the run's configuration. The
+	// DMA latency hold does not need it: the kernel drops it when labrun
+	// exits, however it exits.
 	AllowSystem bool
 }
 
@@ -112,6 +114,8 @@ type Action struct {
 	Value   string `json:"value"`
 	Scope   string `json:"scope"`
 	Needs   string `json:"needs,omitempty"`
+	// Risk says how far and how long the action reaches (see RiskProcess).
+	Risk string `json:"risk,omitempty"`
 }
 
 // Actions lists what Apply* would do, without doing it.
@@ -124,19 +128,19 @@ func (s Settings) Actions() []Action {
 			v += " priority " + strconv.Itoa(s.Priority)
 			needs = "root or CAP_SYS_NICE"
 		}
-		a = append(a, Action{"sched", v, "sending thread", needs})
+		a = append(a, Action{"sched", v, "sending thread", needs, RiskProcess})
 	}
 	if len(s.CPUs) > 0 {
-		a = append(a, Action{"cpu", cpuList(s.CPUs), "sending thread", ""})
+		a = append(a, Action{"cpu", cpuList(s.CPUs), "sending thread", "", RiskProcess})
 	}
 	if s.TimerSlack > 0 {
-		a = append(a, Action{"timer_slack", s.TimerSlack.String(), "sending thread", ""})
+		a = append(a, Action{"timer_slack", s.TimerSlack.String(), "sending thread", "", RiskProcess})
 	}
 	if s.HoldDMALatency {
-		a = append(a, Action{"dma_latency", fmt.Sprintf("%v held in %s", s.DMALatency, DMALatencyPath), "system", "root and --allow-system"})
+		a = append(a, Action{"dma_latency", fmt.Sprintf("%v held in %s", s.DMALatency, DMALatencyPath), "system", "root", RiskUntilExit})
 	}
 	if s.Mlock {
-		a = append(a, Action{"mlock", "mlockall(MCL_CURRENT|MCL_FUTURE)", "labrun process", "root or a large RLIMIT_MEMLOCK"})
+		a = append(a, Action{"mlock", "mlockall(MCL_CURRENT|MCL_FUTURE)", "labrun process", "root or a large RLIMIT_MEMLOCK", RiskProcess})
 	}
 	return a
 }
@@ -215,11 +219,6 @@ func ApplyProcess(s Settings) (out []Outcome, undo func()) {
 // labrun is killed, so this setting cannot outlive the process.
 func (s Settings) holdDMALatency() (Outcome, func()) {
 	value := s.DMALatency.String()
-	if !s.AllowSystem {
-		o := s.outcome("dma_latency", value, nil, nil)
-		o.State, o.Reason = Skipped, "system-wide: rerun with --allow-system to apply it"
-		return o, nil
-	}
 	fd, err := unix.Open(DMALatencyPath, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err == nil {
 		var b [4]byte

@@ -60,24 +60,24 @@ func TestActions(t *testing.T) {
 		{kernel.Settings{}, nil},                                   // nothing set, nothing listed
 		{kernel.Settings{Required: []string{"cpu", "mlock"}}, nil}, // requirements alone change nothing
 		{kernel.Settings{Sched: "fifo", Priority: 10}, []kernel.Action{
-			{Setting: "sched", Value: "SCHED_FIFO priority 10", Scope: thread, Needs: "root or CAP_SYS_NICE"}}}, // real-time policy needs privilege
+			{Setting: "sched", Value: "SCHED_FIFO priority 10", Scope: thread, Needs: "root or CAP_SYS_NICE", Risk: kernel.RiskProcess}}}, // real-time policy needs privilege
 		{kernel.Settings{Sched: "rr", Priority: 99}, []kernel.Action{
-			{Setting: "sched", Value: "SCHED_RR priority 99", Scope: thread, Needs: "root or CAP_SYS_NICE"}}}, // round robin
+			{Setting: "sched", Value: "SCHED_RR priority 99", Scope: thread, Needs: "root or CAP_SYS_NICE", Risk: kernel.RiskProcess}}}, // round robin
 		{kernel.Settings{Sched: "other"}, []kernel.Action{
-			{Setting: "sched", Value: "SCHED_OTHER", Scope: thread}}}, // the default policy needs nothing
+			{Setting: "sched", Value: "SCHED_OTHER", Scope: thread, Risk: kernel.RiskProcess}}}, // the default policy needs nothing
 		{kernel.Settings{CPUs: []int{0, 1}}, []kernel.Action{
-			{Setting: "cpu", Value: "0,1", Scope: thread}}}, // cpu list, comma separated
+			{Setting: "cpu", Value: "0,1", Scope: thread, Risk: kernel.RiskProcess}}}, // cpu list, comma separated
 		{kernel.Settings{CPUs: []int{3}}, []kernel.Action{
-			{Setting: "cpu", Value: "3", Scope: thread}}}, // one cpu
+			{Setting: "cpu", Value: "3", Scope: thread, Risk: kernel.RiskProcess}}}, // one cpu
 		{kernel.Settings{TimerSlack: 50 * time.Microsecond}, []kernel.Action{
-			{Setting: "timer_slack", Value: "50µs", Scope: thread}}}, // slack as a duration
+			{Setting: "timer_slack", Value: "50µs", Scope: thread, Risk: kernel.RiskProcess}}}, // slack as a duration
 		{kernel.Settings{Mlock: true}, []kernel.Action{
-			{Setting: "mlock", Value: "mlockall(MCL_CURRENT|MCL_FUTURE)", Scope: proc, Needs: "root or a large RLIMIT_MEMLOCK"}}}, // process-wide
+			{Setting: "mlock", Value: "mlockall(MCL_CURRENT|MCL_FUTURE)", Scope: proc, Needs: "root or a large RLIMIT_MEMLOCK", Risk: kernel.RiskProcess}}}, // process-wide
 		{kernel.Settings{Sched: "fifo", Priority: 50, CPUs: []int{1, 0}, TimerSlack: time.Nanosecond, Mlock: true}, []kernel.Action{
-			{Setting: "sched", Value: "SCHED_FIFO priority 50", Scope: thread, Needs: "root or CAP_SYS_NICE"},
-			{Setting: "cpu", Value: "1,0", Scope: thread},
-			{Setting: "timer_slack", Value: "1ns", Scope: thread},
-			{Setting: "mlock", Value: "mlockall(MCL_CURRENT|MCL_FUTURE)", Scope: proc, Needs: "root or a large RLIMIT_MEMLOCK"}}}, // all of them, in a fixed order, cpus as given
+			{Setting: "sched", Value: "SCHED_FIFO priority 50", Scope: thread, Needs: "root or CAP_SYS_NICE", Risk: kernel.RiskProcess},
+			{Setting: "cpu", Value: "1,0", Scope: thread, Risk: kernel.RiskProcess},
+			{Setting: "timer_slack", Value: "1ns", Scope: thread, Risk: kernel.RiskProcess},
+			{Setting: "mlock", Value: "mlockall(MCL_CURRENT|MCL_FUTURE)", Scope: proc, Needs: "root or a large RLIMIT_MEMLOCK", Risk: kernel.RiskProcess}}}, // all of them, in a fixed order, cpus as given
 	}
 	for _, tc := range cases {
 		if got := tc.s.Actions(); !slices.Equal(got, tc.want) {
@@ -465,32 +465,30 @@ func readDMALatency(t *testing.T) int32 {
 	return int32(binary.NativeEndian.Uint32(b))
 }
 
-// The DMA latency hold is system-wide: skipped without AllowSystem, and
-// with it (as root) the kernel's target is the held value until undo.
+// The DMA latency hold is system-wide but ends with the process (the
+// kernel drops it when the file closes): taken without AllowSystem, and
+// (as root) the kernel's target is the held value until undo.
 func TestDMALatencyHold(t *testing.T) {
 	s := kernel.Settings{HoldDMALatency: true, DMALatency: 0, Required: []string{"dma_latency"}}
-	out, undo := kernel.ApplyProcess(s)
-	undo()
-	if len(out) != 1 || out[0].State != kernel.Skipped || !strings.Contains(out[0].Reason, "--allow-system") {
-		t.Fatalf("without AllowSystem: %+v", out)
-	}
-	if kernel.CheckRequired(out) == nil {
-		t.Fatal("a required, skipped dma_latency must fail the run")
+	if a := s.Actions(); len(a) != 1 || a[0].Risk != kernel.RiskUntilExit || strings.Contains(a[0].Needs, "--allow-system") {
+		t.Errorf("actions %+v: want risk %q and no --allow-system", a, kernel.RiskUntilExit)
 	}
 	if _, err := os.Stat(kernel.DMALatencyPath); err != nil {
 		t.Skipf("%s not present: %v", kernel.DMALatencyPath, err)
 	}
-	s.AllowSystem = true
 	if os.Geteuid() != 0 {
-		out, undo = kernel.ApplyProcess(s)
+		out, undo := kernel.ApplyProcess(s)
 		undo()
 		if out[0].State != kernel.Skipped || !strings.Contains(out[0].Reason, "needs root") {
 			t.Fatalf("as an ordinary user: %+v", out)
 		}
+		if kernel.CheckRequired(out) == nil {
+			t.Fatal("a required, skipped dma_latency must fail the run")
+		}
 		return
 	}
 	before := readDMALatency(t)
-	out, undo = kernel.ApplyProcess(s)
+	out, undo := kernel.ApplyProcess(s)
 	if out[0].State != kernel.Applied {
 		undo()
 		t.Fatalf("as root: %+v", out)

@@ -22,10 +22,12 @@ type Sysctl struct {
 	Value string
 }
 
-// SystemSettings change the whole machine, not just labrun: they are
-// applied only with --allow-system, recorded in an undo journal before
-// each change and restored on every exit path (by Recover at the next
-// start if labrun was killed). Zero values leave the system as it is.
+// SystemSettings change the whole machine, not just labrun, and outlive
+// it unless undone: they are applied only with --allow-system (a
+// dangerous sysctl also needs --allow-sysctl KEY, see Dangerous),
+// recorded in the state folder before each change, shared with other
+// labruns that want the same values, and restored on every exit path (by
+// Recover if labrun was killed). Zero values leave the system as it is.
 type SystemSettings struct {
 	// Sysctls are set in order and restored in reverse order.
 	Sysctls []Sysctl
@@ -34,8 +36,8 @@ type SystemSettings struct {
 	RTRuntime *int
 	// Governor is the cpufreq scaling_governor for every CPU; "" leaves it.
 	Governor string
-	// Required names settings whose skip must fail the run: a key of
-	// Sysctls, "rt_runtime" or "governor".
+	// Required names settings whose skip or failure must fail the run: a
+	// key of Sysctls, "rt_runtime" or "governor".
 	Required []string
 }
 
@@ -65,6 +67,9 @@ func validKey(key string) bool {
 	}
 	return true
 }
+
+// ValidKey reports whether key is a well-formed dotted sysctl name.
+func ValidKey(key string) bool { return validKey(key) }
 
 // sysctlPath maps a valid key to its file.
 func sysctlPath(key string) string {
@@ -106,7 +111,7 @@ func (s SystemSettings) Validate() error {
 	}
 	for _, r := range s.Required {
 		if !seen[r] && r != "rt_runtime" && r != "governor" {
-			return fmt.Errorf("unknown required setting %q (accepted: rt_runtime, governor or a key of sysctls)", r)
+			return fmt.Errorf("unknown required setting %q (accepted: rt_runtime, governor, sysctl for all sysctls, or a key of sysctls)", r)
 		}
 	}
 	return nil
@@ -116,17 +121,21 @@ func (s SystemSettings) Validate() error {
 func (s SystemSettings) Actions() []Action {
 	var a []Action
 	for _, c := range s.Sysctls {
-		a = append(a, Action{c.Key, c.Value, "system", needsSystem})
+		needs := needsSystem
+		if Dangerous(c.Key) {
+			needs += " and --allow-sysctl " + c.Key
+		}
+		a = append(a, Action{c.Key, c.Value, "system", needs, SysctlRisk(c.Key)})
 	}
 	if s.RTRuntime != nil {
 		v := strconv.Itoa(*s.RTRuntime) + " in " + rtRuntimeKey
 		if *s.RTRuntime == -1 {
 			v += " (no real-time throttling)"
 		}
-		a = append(a, Action{"rt_runtime", v, "system", needsSystem})
+		a = append(a, Action{"rt_runtime", v, "system", needsSystem, RiskSystem})
 	}
 	if s.Governor != "" {
-		a = append(a, Action{"governor", s.Governor + " (cpufreq scaling_governor of every CPU)", "system", needsSystem})
+		a = append(a, Action{"governor", s.Governor + " (cpufreq scaling_governor of every CPU)", "system", needsSystem, RiskSystem})
 	}
 	return a
 }
@@ -151,16 +160,95 @@ func fileReason(path string) func(error) string {
 	}
 }
 
-// ApplySystem applies s if allow (--allow-system); without it every
-// setting is skipped and nothing is touched, the journal included. Each
+// ApplySystem applies s as far as p permits: without p.System every
+// setting is skipped and nothing is touched, the journal included; a
+// dangerous sysctl that p.Sysctls does not name is skipped too. Each
 // change is recorded in j (nil: the journal in StateDir()) and on disk
-// before it is made, and read back after. Undo restores the old values in
-// reverse order and removes the journal once all are back; a value that
-// could not be restored stays in the journal. Undo may be called more than
-// once. Outcomes of skipped settings in s.Required make CheckRequired fail:
-// the caller should check it before the run and undo if it fails.
-func ApplySystem(s SystemSettings, allow bool, j *Journal) (out []Outcome, undo func()) {
-	type item struct{ name, key, value string }
+// before it is made, and read back after. A setting another live labrun
+// holds at another value is a conflict: then nothing is left changed, undo
+// is a no-op and err names the other labrun. Undo restores the old
+// values in reverse order (as the last of their holders, see Journal); a
+// value that could not be restored stays recorded. Undo may be called
+// more than once. Outcomes of skipped or failed settings in s.Required
+// make CheckRequired fail: the caller should check it before the run and
+// undo if it fails.
+func ApplySystem(s SystemSettings, p Permit, j *Journal) (out []Outcome, undo func(), err error) {
+	items := s.items()
+	noop := func() {}
+	if len(items) == 0 {
+		return nil, noop, nil
+	}
+	mark := func(state State, reason string) ([]Outcome, func(), error) {
+		for _, it := range items {
+			o := s.outcome(it.name, it.value, nil, nil)
+			o.State, o.Reason = state, reason
+			out = append(out, o)
+		}
+		return out, noop, nil
+	}
+	if !p.System {
+		return mark(Skipped, notAllowedText)
+	}
+	if j == nil {
+		if j, err = OpenJournal(""); err != nil {
+			return mark(Failed, "undo journal: "+err.Error())
+		}
+	}
+	ses, err := j.begin()
+	if err != nil {
+		return mark(Failed, "undo journal: "+err.Error())
+	}
+	defer ses.end()
+	// Files under /proc/sys/net belong to the network namespace of the
+	// thread that opens them: open them all from this one. Undo writes
+	// through the same descriptors, from any thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	var changes []*change
+	var conflicts []error
+	for _, it := range items {
+		var o result
+		var cs []*change
+		switch ok, why := p.allows(it.key); {
+		case it.key != "" && !ok:
+			o = s.result(it.name, it.value, nil, nil)
+			o.State, o.Reason = Skipped, why
+		case it.key != "":
+			o, cs = s.applySysctl(ses, it.name, it.key, it.value)
+		default:
+			o, cs = s.applyGovernor(ses, it.value)
+		}
+		if ce := (*ConflictError)(nil); o.State == Failed && errors.As(o.err, &ce) {
+			conflicts = append(conflicts, ce)
+		}
+		out = append(out, o.Outcome)
+		changes = append(changes, cs...)
+	}
+	if len(conflicts) > 0 {
+		ses.releaseAll(changes)
+		return out, noop, errors.Join(conflicts...)
+	}
+	var mu sync.Mutex
+	return out, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(changes) == 0 {
+			return
+		}
+		ses, err := j.begin()
+		if err != nil {
+			return // the records stay: Recover restores them
+		}
+		defer ses.end()
+		changes = ses.releaseAll(changes)
+	}, nil
+}
+
+type item struct{ name, key, value string }
+
+// items lists s's changes; key is "" for the governor.
+func (s SystemSettings) items() []item {
 	var items []item
 	for _, c := range s.Sysctls {
 		items = append(items, item{c.Key, c.Key, c.Value})
@@ -171,70 +259,26 @@ func ApplySystem(s SystemSettings, allow bool, j *Journal) (out []Outcome, undo 
 	if s.Governor != "" {
 		items = append(items, item{"governor", "", s.Governor})
 	}
-	if len(items) == 0 {
-		return nil, func() {}
-	}
-	skipAll := func(reason string) ([]Outcome, func()) {
-		for _, it := range items {
-			o := s.outcome(it.name, it.value, nil, nil)
-			o.State, o.Reason = Skipped, reason
-			out = append(out, o)
-		}
-		return out, func() {}
-	}
-	failAll := func(err error) ([]Outcome, func()) {
-		for _, it := range items {
-			out = append(out, s.outcome(it.name, it.value, err, func(error) string { return "" }))
-		}
-		return out, func() {}
-	}
-	if !allow {
-		return skipAll(notAllowedText)
-	}
-	if j == nil {
-		var err error
-		if j, err = OpenJournal(""); err != nil {
-			return failAll(fmt.Errorf("undo journal: %w", err))
-		}
-	}
-	unlock, err := lockDir(j.dir, unix.LOCK_SH)
-	if err != nil {
-		return failAll(fmt.Errorf("undo journal: %w", err))
-	}
-	defer unlock()
-	// Files under /proc/sys/net belong to the network namespace of the
-	// thread that opens them: open them all from this one. Undo writes
-	// through the same descriptors, from any thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
-	var changes []*change
-	for _, it := range items {
-		var o Outcome
-		var cs []*change
-		if it.key != "" {
-			o, cs = s.applySysctl(j, it.name, it.key, it.value)
-		} else {
-			o, cs = s.applyGovernor(j, it.value)
-		}
-		out = append(out, o)
-		changes = append(changes, cs...)
-	}
-	var mu sync.Mutex
-	return out, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		changes = restoreAll(j, changes)
-	}
+	return items
 }
 
-func (s SystemSettings) applySysctl(j *Journal, name, key, value string) (Outcome, []*change) {
+// result is an outcome with the error behind it.
+type result struct {
+	Outcome
+	err error
+}
+
+func (s SystemSettings) result(name, value string, err error, skipped func(error) string) result {
+	return result{s.outcome(name, value, err, skipped), err}
+}
+
+func (s SystemSettings) applySysctl(ses *session, name, key, value string) (result, []*change) {
 	if !validKey(key) {
-		return s.outcome(name, value, fmt.Errorf("invalid sysctl key %q", key), func(error) string { return "" }), nil
+		return s.result(name, value, fmt.Errorf("invalid sysctl key %q", key), func(error) string { return "" }), nil
 	}
 	path := sysctlPath(key)
-	c, err := setFile(j, key, path, value)
-	o := s.outcome(name, value, err, fileReason(path))
+	c, err := ses.setFile(key, path, value)
+	o := s.result(name, value, err, fileReason(path))
 	if c == nil {
 		return o, nil
 	}
@@ -242,7 +286,7 @@ func (s SystemSettings) applySysctl(j *Journal, name, key, value string) (Outcom
 }
 
 // applyGovernor sets the governor of every CPU with cpufreq, or of none.
-func (s SystemSettings) applyGovernor(j *Journal, value string) (Outcome, []*change) {
+func (s SystemSettings) applyGovernor(ses *session, value string) (result, []*change) {
 	files, _ := filepath.Glob(filepath.Join(cpuRoot, "cpu[0-9]*", "cpufreq", "scaling_governor"))
 	// CPUs of one cpufreq policy share a folder (cpuN/cpufreq is a link
 	// to policyM): change each file once.
@@ -257,7 +301,7 @@ func (s SystemSettings) applyGovernor(j *Journal, value string) (Outcome, []*cha
 		return dup
 	})
 	if len(files) == 0 {
-		o := s.outcome("governor", value, nil, nil)
+		o := s.result("governor", value, nil, nil)
 		o.State, o.Reason = Skipped, "not present here: no cpufreq scaling_governor under "+cpuRoot
 		return o, nil
 	}
@@ -266,92 +310,63 @@ func (s SystemSettings) applyGovernor(j *Journal, value string) (Outcome, []*cha
 		b, err := os.ReadFile(filepath.Join(filepath.Dir(f), "scaling_available_governors"))
 		if err == nil && !slices.Contains(strings.Fields(string(b)), value) {
 			err := fmt.Errorf("governor %q is not available on %s (available: %s)", value, cpuName(f), strings.Join(strings.Fields(string(b)), ", "))
-			return s.outcome("governor", value, err, func(error) string { return "" }), nil
+			return s.result("governor", value, err, func(error) string { return "" }), nil
 		}
 	}
 	var changes []*change
 	for _, f := range files {
-		c, err := setFile(j, "governor of "+cpuName(f), f, value)
+		c, err := ses.setFile("governor of "+cpuName(f), f, value)
 		if err != nil {
-			if left := restoreAll(j, changes); len(left) > 0 {
-				err = fmt.Errorf("%w; and %d CPUs could not be set back (kept in %s)", err, len(left), j.path)
+			if left := ses.releaseAll(changes); len(left) > 0 {
+				err = fmt.Errorf("%w; and %d CPUs could not be set back (kept in %s)", err, len(left), ses.d.path)
 			}
-			return s.outcome("governor", value, fmt.Errorf("%s: %w", cpuName(f), err), fileReason(f)), nil
+			return s.result("governor", value, fmt.Errorf("%s: %w", cpuName(f), err), fileReason(f)), nil
 		}
-		if c != nil {
-			changes = append(changes, c)
-		}
+		changes = append(changes, c)
 	}
-	return s.outcome("governor", value, nil, nil), changes
+	return s.result("governor", value, nil, nil), changes
 }
 
 func cpuName(scalingGovernor string) string {
 	return filepath.Base(filepath.Dir(filepath.Dir(scalingGovernor)))
 }
 
-// change is one file changed and how to put it back.
+// change is one file this process holds, open, and its record.
 type change struct {
-	id   int // in the journal
 	f    *settingFile
-	path string
-	old  string
+	name string // of the record
 }
 
-// setFile records path's value in j, writes value and reads it back. It
-// returns nil and no error if the file already holds value. On an error
-// nothing is left changed.
-func setFile(j *Journal, setting, path, value string) (*change, error) {
+// setFile makes path hold value for this process (see session.hold) and
+// keeps it open for the undo. On an error nothing is left changed.
+func (ses *session) setFile(setting, path, value string) (*change, error) {
 	f, err := openSetting(path)
 	if err != nil {
 		return nil, err
 	}
-	old, err := f.read()
-	if err != nil {
-		f.close()
-		return nil, fmt.Errorf("reading the value to restore later: %w", err)
-	}
-	if sameValue(old, value) {
-		f.close()
-		return nil, nil
-	}
-	e := journalEntry{Setting: setting, Path: path, Old: old, New: value}
+	netns := ""
 	if strings.HasPrefix(path, filepath.Join(sysctlRoot, "net")+"/") {
-		e.NetNS = netNS()
+		netns = netNS()
 	}
-	id, err := j.record(e)
+	c, err := ses.hold(f, setting, path, netns, value)
 	if err != nil {
 		f.close()
 		return nil, err
 	}
-	if err := f.set(value); err != nil {
-		// Put back whatever a half-done write changed.
-		if cur, rerr := f.read(); rerr == nil && !sameValue(cur, old) {
-			if f.set(old) != nil {
-				f.close()
-				return nil, fmt.Errorf("%w; restoring %s failed too (kept in %s)", err, old, j.path)
-			}
-		}
-		f.close()
-		j.drop(id)
-		return nil, err
-	}
-	return &change{id: id, f: f, path: path, old: old}, nil
+	return c, nil
 }
 
-// restoreAll restores changes newest first, drops the restored ones from
-// the journal and returns those that could not be restored.
-func restoreAll(j *Journal, changes []*change) (left []*change) {
-	var done []int
+// releaseAll releases changes newest first and returns those whose old
+// value could not be restored (they stay recorded).
+func (ses *session) releaseAll(changes []*change) (left []*change) {
 	for i := len(changes) - 1; i >= 0; i-- {
 		c := changes[i]
-		if c.f.set(c.old) != nil {
+		if ses.release(c) != nil {
 			left = append([]*change{c}, left...)
 			continue
 		}
 		c.f.close()
-		done = append(done, c.id)
 	}
-	j.drop(done...)
 	return left
 }
 

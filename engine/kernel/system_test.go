@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -65,12 +64,14 @@ func TestSystemActions(t *testing.T) {
 		{SystemSettings{}, nil},                               // nothing set, nothing listed
 		{SystemSettings{Required: []string{"governor"}}, nil}, // requirements alone change nothing
 		{SystemSettings{Sysctls: []Sysctl{{"net.core.rmem_max", "4194304"}, {"vm.swappiness", "10"}}, RTRuntime: &minus1, Governor: "performance"}, []Action{
-			{"net.core.rmem_max", "4194304", "system", "root and --allow-system"},
-			{"vm.swappiness", "10", "system", "root and --allow-system"},
-			{"rt_runtime", "-1 in kernel.sched_rt_runtime_us (no real-time throttling)", "system", "root and --allow-system"},
-			{"governor", "performance (cpufreq scaling_governor of every CPU)", "system", "root and --allow-system"}}}, // all, in the order they are applied
+			{"net.core.rmem_max", "4194304", "system", "root and --allow-system", "system"},
+			{"vm.swappiness", "10", "system", "root and --allow-system", "system"},
+			{"rt_runtime", "-1 in kernel.sched_rt_runtime_us (no real-time throttling)", "system", "root and --allow-system", "system"},
+			{"governor", "performance (cpufreq scaling_governor of every CPU)", "system", "root and --allow-system", "system"}}}, // all, in the order they are applied
 		{SystemSettings{RTRuntime: &some}, []Action{
-			{"rt_runtime", "900000 in kernel.sched_rt_runtime_us", "system", "root and --allow-system"}}}, // a limit
+			{"rt_runtime", "900000 in kernel.sched_rt_runtime_us", "system", "root and --allow-system", "system"}}}, // a limit
+		{SystemSettings{Sysctls: []Sysctl{{"kernel.core_pattern", "core"}}}, []Action{
+			{"kernel.core_pattern", "core", "system", "root and --allow-system and --allow-sysctl kernel.core_pattern", "dangerous: needs --allow-sysctl kernel.core_pattern"}}}, // a dangerous key
 	}
 	for _, tc := range cases {
 		if got := tc.s.Actions(); !slices.Equal(got, tc.want) {
@@ -126,23 +127,14 @@ func files(t *testing.T, dir string) []string {
 	return names
 }
 
-// journals returns the journal files in dir.
-func journalFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	return slices.DeleteFunc(files(t, dir), func(n string) bool { return !strings.HasPrefix(n, "undo-") })
-}
-
-func readJournal(t *testing.T, path string) journalFile {
-	t.Helper()
-	var jf journalFile
-	b, err := os.ReadFile(path)
-	if err == nil {
-		err = json.Unmarshal(b, &jf)
+// permitAll permits every sysctl of s, as --allow-system with an
+// --allow-sysctl for each key would.
+func permitAll(s SystemSettings) Permit {
+	p := Permit{System: true}
+	for _, c := range s.Sysctls {
+		p.Sysctls = append(p.Sysctls, c.Key)
 	}
-	if err != nil {
-		t.Fatalf("journal: %v", err)
-	}
-	return jf
+	return p
 }
 
 type sysWant struct {
@@ -188,7 +180,7 @@ func TestApplySystemWithoutAllow(t *testing.T) {
 		}
 		before[f] = fi
 	}
-	out, undo := ApplySystem(s, false, nil)
+	out, undo, _ := ApplySystem(s, Permit{}, nil)
 	undo()
 	const why = "system-wide: needs --allow-system"
 	checkSys(t, out, []sysWant{
@@ -213,7 +205,7 @@ func TestApplySystemWithoutAllow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, undo = ApplySystem(s, false, j)
+	out, undo, _ = ApplySystem(s, Permit{}, j)
 	undo()
 	if len(out) != 3 || out[0].State != Skipped {
 		t.Errorf("outcomes %+v", out)
@@ -232,7 +224,7 @@ func TestApplySystemWithoutAllowProc(t *testing.T) {
 	t.Setenv("LABRUN_STATE_DIR", state)
 	check := func() {
 		before := readTestFile(t, path)
-		out, undo := ApplySystem(SystemSettings{Sysctls: []Sysctl{{"net.core.somaxconn", "17"}}}, false, nil)
+		out, undo, _ := ApplySystem(SystemSettings{Sysctls: []Sysctl{{"net.core.somaxconn", "17"}}}, Permit{}, nil)
 		if after := readTestFile(t, path); after != before {
 			t.Errorf("%s is %q, was %q", path, after, before)
 		}
@@ -287,7 +279,10 @@ func TestApplySystemTree(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	out, undo := ApplySystem(s, true, j)
+	out, undo, err := ApplySystem(s, permitAll(s), j)
+	if err != nil {
+		t.Fatal(err)
+	}
 	checkSys(t, out, []sysWant{
 		{"net.core.somaxconn", "1234", Applied, "", true},
 		{"net.ipv4.ping_group_range", "0 2147483647", Applied, "", false},
@@ -312,29 +307,30 @@ func TestApplySystemTree(t *testing.T) {
 			t.Errorf("%s = %q while applied, want %q", f, got, want)
 		}
 	}
-	jf := readJournal(t, j.Path())
-	start, _ := selfStart()
-	if jf.PID != os.Getpid() || jf.Start != start || filepath.Base(j.Path()) != journalName(os.Getpid(), start) {
-		t.Errorf("journal %s of pid %d start %d, want this process", j.Path(), jf.PID, jf.Start)
-	}
+	self, _ := Self()
 	var got []string
-	for _, e := range jf.Entries {
-		rel, _ := filepath.Rel(root, e.Path)
-		got = append(got, e.Setting+" "+rel+" "+e.Old+" -> "+e.New)
-		if strings.HasPrefix(rel, "sys/net/") != (e.NetNS != "") {
-			t.Errorf("entry %+v: network namespace recorded only for net files", e)
+	for _, r := range records(t, state) {
+		rel, _ := filepath.Rel(root, r.Path)
+		got = append(got, r.Setting+" "+rel+" "+r.Old+" -> "+r.New)
+		if strings.HasPrefix(rel, "sys/net/") != (r.NetNS != "") {
+			t.Errorf("record %+v: network namespace recorded only for net files", r)
+		}
+		if len(r.Holders) != 1 || r.Holders[0].Owner != self || r.Holders[0].Command == "" {
+			t.Errorf("record %+v: want this process as its one holder, with its command line", r)
 		}
 	}
+	slices.Sort(got)
 	want := []string{
-		"net.core.somaxconn sys/net/core/somaxconn 4096 -> 1234",
-		"net.ipv4.ping_group_range sys/net/ipv4/ping_group_range 1\t0 -> 0 2147483647",
-		"kernel.sched_rt_runtime_us sys/kernel/sched_rt_runtime_us 950000 -> -1",
 		"governor of cpu0 cpu/cpu0/cpufreq/scaling_governor schedutil -> performance",
 		"governor of cpu1 cpu/cpu1/cpufreq/scaling_governor powersave -> performance",
 		"governor of cpu4 cpu/cpu4/cpufreq/scaling_governor schedutil -> performance",
+		"kernel.sched_rt_runtime_us sys/kernel/sched_rt_runtime_us 950000 -> -1",
+		"net.core.somaxconn sys/net/core/somaxconn 4096 -> 1234",
+		"net.ipv4.ping_group_range sys/net/ipv4/ping_group_range 1\t0 -> 0 2147483647",
+		"vm.swappiness sys/vm/swappiness 10 -> 10", // held, unchanged: no other labrun may change it meanwhile
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("journal entries\n\t%q\nwant\n\t%q", got, want)
+		t.Errorf("records\n\t%q\nwant\n\t%q", got, want)
 	}
 	undo()
 	after := map[string]string{
@@ -351,14 +347,14 @@ func TestApplySystemTree(t *testing.T) {
 			t.Errorf("%s = %q after undo, want %q", f, got, want)
 		}
 	}
-	if names := journalFiles(t, state); len(names) != 0 {
+	if names := records2(t, state); len(names) != 0 {
 		t.Errorf("journals %v left after undo", names)
 	}
 	// Idempotent: a second undo neither writes nor makes a journal.
 	writeTestFile(t, filepath.Join(root, "sys/net/core/somaxconn"), "77\n")
 	undo()
-	if got := readTestFile(t, filepath.Join(root, "sys/net/core/somaxconn")); got != "77\n" || len(journalFiles(t, state)) != 0 {
-		t.Errorf("second undo wrote %q or left journals %v", got, journalFiles(t, state))
+	if got := readTestFile(t, filepath.Join(root, "sys/net/core/somaxconn")); got != "77\n" || len(records2(t, state)) != 0 {
+		t.Errorf("second undo wrote %q or left journals %v", got, records2(t, state))
 	}
 }
 
@@ -373,7 +369,10 @@ func TestApplySystemMissing(t *testing.T) {
 	}
 	s := SystemSettings{Sysctls: []Sysctl{{"net.core.no_such_key", "1"}, {"net.core.somaxconn", "99"}}, Governor: "performance",
 		Required: []string{"net.core.no_such_key"}}
-	out, undo := ApplySystem(s, true, j)
+	out, undo, err := ApplySystem(s, permitAll(s), j)
+	if err != nil {
+		t.Fatal(err)
+	}
 	checkSys(t, out, []sysWant{
 		{"net.core.no_such_key", "1", Skipped, "not present here: no " + filepath.Join(root, "sys/net/core/no_such_key"), true},
 		{"net.core.somaxconn", "99", Applied, "", false},
@@ -382,8 +381,8 @@ func TestApplySystemMissing(t *testing.T) {
 	if err := CheckRequired(out); err == nil || !strings.Contains(err.Error(), "net.core.no_such_key = 1 was skipped (not present here") {
 		t.Errorf("CheckRequired: %v", err)
 	}
-	if jf := readJournal(t, j.Path()); len(jf.Entries) != 1 || jf.Entries[0].Setting != "net.core.somaxconn" {
-		t.Errorf("journal entries %+v, want the one applied setting", jf.Entries)
+	if recs := records(t, state); len(recs) != 1 || recs["net.core.somaxconn"].Old != "4096" {
+		t.Errorf("records %+v, want the one applied setting", recs)
 	}
 	undo()
 	if got := readTestFile(t, filepath.Join(root, "sys/net/core/somaxconn")); got != "4096\n" {
@@ -406,7 +405,10 @@ func TestApplySystemProcSkips(t *testing.T) {
 	if m, _ := filepath.Glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor"); len(m) == 0 {
 		s.Governor = "performance" // only where it cannot change anything
 	}
-	out, undo := ApplySystem(s, true, j)
+	out, undo, err := ApplySystem(s, permitAll(s), j)
+	if err != nil {
+		t.Fatal(err)
+	}
 	undo()
 	want := []sysWant{
 		{"kernel.osrelease", "1.0", Skipped, "not permitted: ", false},
@@ -419,8 +421,8 @@ func TestApplySystemProcSkips(t *testing.T) {
 	if after := readTestFile(t, "/proc/sys/kernel/osrelease"); after != before {
 		t.Errorf("osrelease %q, was %q", after, before)
 	}
-	if names := files(t, filepath.Dir(j.Path())); slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "undo-") }) {
-		t.Errorf("journal left: %v", names)
+	if names := records2(t, j.dir); len(names) != 0 {
+		t.Errorf("records left: %v", names)
 	}
 }
 
@@ -436,7 +438,7 @@ func TestApplySystemGovernorUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, undo := ApplySystem(SystemSettings{Governor: "performance"}, true, j)
+	out, undo, _ := ApplySystem(SystemSettings{Governor: "performance"}, Permit{System: true}, j)
 	undo()
 	checkSys(t, out, []sysWant{{"governor", "performance", Failed, `governor "performance" is not available on cpu1 (available: schedutil)`, false}})
 	if got := readTestFile(t, filepath.Join(root, "cpu/cpu0/cpufreq/scaling_governor")); got != "schedutil\n" {
@@ -452,7 +454,8 @@ func TestApplySystemUndoFailureKeepsJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, undo := ApplySystem(SystemSettings{Sysctls: []Sysctl{{"a.b", "10"}, {"a.c", "20"}}}, true, j)
+	s := SystemSettings{Sysctls: []Sysctl{{"a.b", "10"}, {"a.c", "20"}}}
+	out, undo, _ := ApplySystem(s, permitAll(s), j)
 	checkSys(t, out, []sysWant{{"a.b", "10", Applied, "", false}, {"a.c", "20", Applied, "", false}})
 	broken := filepath.Join(root, "sys/a/b")
 	orig := writeAt
@@ -467,16 +470,15 @@ func TestApplySystemUndoFailureKeepsJournal(t *testing.T) {
 	if b, c := readTestFile(t, broken), readTestFile(t, filepath.Join(root, "sys/a/c")); b != "10\n" || c != "2\n" {
 		t.Errorf("after a failed undo a.b = %q (want 10), a.c = %q (want 2)", b, c)
 	}
-	jf := readJournal(t, j.Path())
-	if len(jf.Entries) != 1 || jf.Entries[0].Setting != "a.b" || jf.Entries[0].Old != "1" {
-		t.Errorf("journal entries %+v, want only a.b with old value 1", jf.Entries)
+	if recs := records(t, j.dir); len(recs) != 1 || recs["a.b"].Old != "1" || len(recs["a.b"].Holders) != 0 {
+		t.Errorf("records %+v, want only a.b with old value 1 and no holder", recs)
 	}
 	undo()
 	if b := readTestFile(t, broken); b != "1\n" {
 		t.Errorf("a.b = %q after the second undo", b)
 	}
-	if _, err := os.Stat(j.Path()); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("journal still there after everything was restored: %v", err)
+	if recs := records2(t, j.dir); len(recs) != 0 {
+		t.Errorf("records still there after everything was restored: %v", recs)
 	}
 }
 
@@ -490,11 +492,12 @@ func TestApplySystemWriteFails(t *testing.T) {
 	orig := writeAt
 	writeAt = func(*settingFile, []byte) error { return unix.EINVAL }
 	defer func() { writeAt = orig }()
-	out, undo := ApplySystem(SystemSettings{Sysctls: []Sysctl{{"a.b", "x"}}}, true, j)
+	s := SystemSettings{Sysctls: []Sysctl{{"a.b", "x"}}}
+	out, undo, _ := ApplySystem(s, permitAll(s), j)
 	undo()
 	checkSys(t, out, []sysWant{{"a.b", "x", Failed, "invalid argument", false}})
-	if _, err := os.Stat(j.Path()); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("journal left after a failed write: %v", err)
+	if recs := records2(t, j.dir); len(recs) != 0 {
+		t.Errorf("record left after a failed write: %v", recs)
 	}
 }
 
@@ -541,7 +544,10 @@ func TestApplySystemNetns(t *testing.T) {
 			newSomax = "1235"
 		}
 		s := SystemSettings{Sysctls: []Sysctl{{"net.core.somaxconn", newSomax}, {"net.ipv4.ping_group_range", "0 0"}, {"net.core.no_such_key", "1"}}}
-		out, undo := ApplySystem(s, true, j)
+		out, undo, err := ApplySystem(s, permitAll(s), j)
+		if err != nil {
+			t.Fatal(err)
+		}
 		checkSys(t, out, []sysWant{
 			{"net.core.somaxconn", newSomax, Applied, "", false},
 			{"net.ipv4.ping_group_range", "0 0", Applied, "", false},
@@ -553,9 +559,9 @@ func TestApplySystemNetns(t *testing.T) {
 		if got := readTestFile(t, ping); !sameValue(got, "0 0") {
 			t.Errorf("ping_group_range %q while applied", got)
 		}
-		jf := readJournal(t, j.Path())
-		if len(jf.Entries) != 2 || !sameValue(jf.Entries[0].Old, beforeSomax) || !sameValue(jf.Entries[1].Old, beforePing) || jf.Entries[0].NetNS != netNS() {
-			t.Errorf("journal entries %+v, want somaxconn %q and ping_group_range %q in netns %s", jf.Entries, beforeSomax, beforePing, netNS())
+		recs := records(t, state)
+		if len(recs) != 2 || !sameValue(recs["net.core.somaxconn"].Old, beforeSomax) || !sameValue(recs["net.ipv4.ping_group_range"].Old, beforePing) || recs["net.core.somaxconn"].NetNS != netNS() {
+			t.Errorf("records %+v, want somaxconn %q and ping_group_range %q in netns %s", recs, beforeSomax, beforePing, netNS())
 		}
 		undo()
 		if got := readTestFile(t, somax); got != beforeSomax {
@@ -564,8 +570,8 @@ func TestApplySystemNetns(t *testing.T) {
 		if got := readTestFile(t, ping); got != beforePing {
 			t.Errorf("ping_group_range %q after undo, want %q", got, beforePing)
 		}
-		if _, err := os.Stat(j.Path()); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("journal still there after undo: %v", err)
+		if recs := records2(t, state); len(recs) != 0 {
+			t.Errorf("records still there after undo: %v", recs)
 		}
 		undo() // idempotent
 	})

@@ -162,7 +162,7 @@ func (h *Host) kernelModule() *starlarkstruct.Module {
 			{name: "sysctls", kind: kindFunc(checkSysctls), sweep: true},
 			{name: "rt_runtime", kind: kInt(-1, 1_000_000), sweep: true},
 			{name: "governor", kind: kString, sweep: true},
-			{name: "required", kind: kOneOrList(kEnum("sched", "cpu", "mlock", "timer_slack", "dma_latency", "sysctl", "rt_runtime", "governor"))},
+			{name: "required", kind: kOneOrList(kString)},
 		}}, func(a starlark.StringDict) string { return argLabel("kernel", a, "sched", "priority") }),
 	)
 }

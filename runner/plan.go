@@ -578,7 +578,7 @@ func planActions(runs []Run) []PlanAction {
 			a := kernel.Action{Setting: "file", Value: "pcap/" + r.ID + ".pcapng", Scope: "output folder"}
 			out = append(out, PlanAction{Action: a, Runs: []int{r.Index + 1}})
 		}
-		for _, a := range wireActions(r) {
+		for _, a := range append(wireActions(r), moreActions(r)...) {
 			found := false
 			for i := range out {
 				if out[i].Action == a {

@@ -16,9 +16,15 @@ help: ## list the targets
 build: ## build bin/labrun with version and revision stamped in
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/labrun
 
-test: test-deps ## run the test suite (vet, then go test; privileged tests skip unless root)
+test: test-deps ## run the test suite (vet, then go test; privileged tests skip unless root); as root, fails if the tests leave a sysctl changed
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	@guard=""; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  $(GO) build -o bin/sysctlguard ./bench/sysctlguard && guard=$$(mktemp) && bin/sysctlguard -save $$guard || guard=""; \
+	else echo "sysctlguard: not root: the tests cannot change sysctls, not checked"; fi; \
+	$(GO) test -count=1 ./...; rc=$$?; \
+	if [ -n "$$guard" ]; then bin/sysctlguard -check $$guard || rc=1; rm -f $$guard; fi; \
+	exit $$rc
 
 # Tools the tests use or compare against (tshark checks checksums, ip sets
 # up test namespaces, tcpreplay and trafgen are the peers of the wire
@@ -45,8 +51,8 @@ link-demo: build test-deps ## run the emulated-link experiments, small (accuracy
 	$(BIN) run experiments/tlem_accuracy.star --set packets=20000 --allow-system -o $(DEMO_OUT)
 	$(BIN) run experiments/tcp_through_link.star --set duration=4s --set rtt=20ms -o $(DEMO_OUT)
 
-demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table
-	$(BIN) run experiments/usleep_vs_firm.star --allow-system -o $(DEMO_OUT)
+demo: build ## run experiments/usleep_vs_firm.star on safe defaults and print its table (changes nothing that outlives labrun)
+	$(BIN) run experiments/usleep_vs_firm.star -o $(DEMO_OUT)
 
 bench: build bench-deps test-deps ## Go benchmarks of the hot paths; labrun vs cyclictest (timers), tcpdump (reading), tcpreplay and trafgen (frames/s on a veth, root); the link pipeline vs a plain copy
 	$(GO) test -run='^$$' -bench=. -benchmem ./engine/...

@@ -388,12 +388,12 @@ func Recover(dir string) (restored []Outcome, err error) {
 	// thread that opens them: stay on one thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	errs := []error{d.adoptLegacy()}
 	names, err := d.names()
 	if err != nil {
 		return nil, err
 	}
 	slices.Sort(names)
-	var errs []error
 	for _, name := range names {
 		if owner, ok := tempOwner(name); ok {
 			if !owner.Alive() {
@@ -411,6 +411,53 @@ func Recover(dir string) (restored []Outcome, err error) {
 		errs = append(errs, err)
 	}
 	return restored, errors.Join(errs...)
+}
+
+// legacyJournal is the undo journal of one process that labrun kept
+// before settings were shared: undo-<pid>-<start>.json.
+type legacyJournal struct {
+	PID     int      `json:"pid"`
+	Start   uint64   `json:"start"`
+	Entries []record `json:"entries"` // setting, path, old, new, netns
+}
+
+// adoptLegacy turns the undo journals of older labruns that are gone
+// into records held by their dead writers, which Recover then restores;
+// a setting that already has a record keeps it.
+func (d *stateDir) adoptLegacy() error {
+	names, err := d.names()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		if !strings.HasPrefix(name, "undo-") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		b, err := d.read(name)
+		var lj legacyJournal
+		if err == nil {
+			err = json.Unmarshal(b, &lj)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("undo journal %s/%s of an older labrun, left as it is: %w", d.path, name, err))
+			continue
+		}
+		owner := Owner{lj.PID, lj.Start}
+		if owner.Alive() {
+			continue
+		}
+		for _, e := range lj.Entries {
+			rn := recordName(e.Path, e.NetNS)
+			if _, found, err := d.load(rn); err != nil || found {
+				continue
+			}
+			e.Holders = []Holder{{Owner: owner}}
+			errs = append(errs, d.store(rn, e))
+		}
+		errs = append(errs, d.remove(name))
+	}
+	return errors.Join(errs...)
 }
 
 func isRecord(name string) bool {
@@ -505,6 +552,17 @@ func Pending(dir string) (settings []string, err error) {
 	slices.Sort(names)
 	var errs []error
 	for _, name := range names {
+		if strings.HasPrefix(name, "undo-") && strings.HasSuffix(name, ".json") {
+			var lj legacyJournal
+			if b, err := d.read(name); err != nil || json.Unmarshal(b, &lj) != nil {
+				errs = append(errs, fmt.Errorf("undo journal %s/%s of an older labrun cannot be read", d.path, name))
+			} else if !(Owner{lj.PID, lj.Start}).Alive() {
+				for _, e := range lj.Entries {
+					settings = append(settings, e.Setting)
+				}
+			}
+			continue
+		}
 		if !isRecord(name) {
 			continue
 		}

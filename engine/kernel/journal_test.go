@@ -381,3 +381,31 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// An undo journal an older labrun left (one file per process) is restored
+// the same way, and removed.
+func TestRecoverLegacyJournal(t *testing.T) {
+	root := tree(t, map[string]string{"sys/kernel/printk_ratelimit": "7\n"})
+	state := filepath.Join(root, "state")
+	os.Mkdir(state, 0o700)
+	pid, start := deadProcess(t)
+	path := filepath.Join(root, "sys/kernel/printk_ratelimit")
+	name := "undo-" + strconv.Itoa(pid) + "-" + strconv.FormatUint(start, 10) + ".json"
+	writeTestFile(t, filepath.Join(state, name), `{"pid": `+strconv.Itoa(pid)+`, "start": `+strconv.FormatUint(start, 10)+`, "entries": [
+		{"setting": "kernel.printk_ratelimit", "path": "`+path+`", "old": "5", "new": "7"}]}`)
+	os.Chmod(filepath.Join(state, name), 0o600)
+	if p, err := Pending(state); len(p) != 1 || p[0] != "kernel.printk_ratelimit" || err != nil {
+		t.Errorf("Pending = %v, %v", p, err)
+	}
+	out, err := Recover(state)
+	if err != nil {
+		t.Error(err)
+	}
+	checkSys(t, out, []sysWant{{"kernel.printk_ratelimit", "5", Applied, "restored kernel.printk_ratelimit to 5", false}})
+	if got := readTestFile(t, path); got != "5\n" {
+		t.Errorf("printk_ratelimit %q after Recover", got)
+	}
+	if names := files(t, state); slices.Contains(names, name) || len(records2(t, state)) != 0 {
+		t.Errorf("left in the state folder: %v", names)
+	}
+}

@@ -162,7 +162,7 @@ func (h *Host) kernelModule() *starlarkstruct.Module {
 			{name: "sysctls", kind: kindFunc(checkSysctls), sweep: true},
 			{name: "rt_runtime", kind: kInt(-1, 1_000_000), sweep: true},
 			{name: "governor", kind: kString, sweep: true},
-			{name: "required", kind: kOneOrList(kString)},
+			{name: "required", kind: kOneOrList(kRequired)},
 		}}, func(a starlark.StringDict) string { return argLabel("kernel", a, "sched", "priority") }),
 	)
 }

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"fmt"
+
+	"go.starlark.net/starlark"
 	"slices"
 	"strings"
 
@@ -67,3 +69,18 @@ func (k KernelConfig) checkRequired() error {
 	}
 	return nil
 }
+
+// requiredNames are the settings kernel.settings(required = ...) names;
+// a dotted sysctl key is accepted too.
+var requiredNames = []string{"sched", "cpu", "mlock", "timer_slack", "dma_latency", "sysctl", "sysctls", "rt_runtime", "governor"}
+
+// kRequired accepts one name of requiredNames or a sysctl key.
+var kRequired = kindFunc(func(v starlark.Value) error {
+	if s, ok := v.(starlark.String); ok && strings.Contains(string(s), ".") && validSysctl(string(s)) {
+		return nil
+	}
+	if err := kEnum(requiredNames...).check(v); err != nil {
+		return fmt.Errorf("%w, or a key of sysctls", err)
+	}
+	return nil
+})

@@ -84,7 +84,7 @@ func TestRequiredSystem(t *testing.T) {
 		{`["kernel.printk_ratelimit"]`, ""},
 		{`["rt_runtime", "governor", "mlock"]`, ""},
 		{`["vm.swappiness"]`, `unknown required setting "vm.swappiness"`},
-		{`["cpus"]`, `unknown required setting "cpus" (accepted: sched, cpu, mlock, timer_slack, dma_latency, rt_runtime, governor, sysctl`},
+		{`["cpus"]`, `"cpus" is not one of sched, cpu, mlock, timer_slack, dma_latency, sysctl, sysctls, rt_runtime, governor (did you mean cpu?), or a key of sysctls`},
 		{`["sched"]`, `required = "sched", but sched is not set`},
 	}
 	for _, tc := range cases {

@@ -124,6 +124,13 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	if err := p.CheckSysctls(o.AllowSysctls); err != nil {
 		return nil, err
 	}
+	if o.AllowSystem {
+		for _, r := range p.Runs {
+			if err := kernel.Conflict(kernel.StateDir(), r.Config.Kernel.System()); err != nil {
+				return nil, err // before a result folder is made
+			}
+		}
+	}
 	if wire := wireRuns(p); wire > 0 {
 		if err := topo.Available(); err != nil {
 			return nil, fmt.Errorf("%d of the %d runs send on a veth pair in their own network namespaces: %w", wire, len(p.Runs), err)

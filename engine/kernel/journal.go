@@ -679,3 +679,37 @@ func Self() (Owner, error) {
 // Alive reports whether the owner is still running (the same PID with the
 // same start time, and not a zombie).
 func (o Owner) Alive() bool { return alive(o.PID, o.Start) }
+
+// Conflict reports a sysctl or rt_runtime of s that another live labrun
+// holds at another value, without changing anything, so that an
+// invocation can stop before its first run. ApplySystem finds a conflict
+// again under the folder's lock: this is only the early word.
+func Conflict(dir string, s SystemSettings) error {
+	d, err := openStateDir(dir, false)
+	if err != nil {
+		return nil // ApplySystem reports a folder it cannot use
+	}
+	defer d.close()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, _ := Self()
+	for _, it := range s.items() {
+		if it.key == "" || !validKey(it.key) {
+			continue
+		}
+		path, netns := sysctlPath(it.key), ""
+		if strings.HasPrefix(path, filepath.Join(sysctlRoot, "net")+"/") {
+			netns = netNS()
+		}
+		r, found, err := d.load(recordName(path, netns))
+		if err != nil || !found || !r.live() || sameValue(r.New, it.value) {
+			continue
+		}
+		for _, h := range r.Holders {
+			if h.Owner != self {
+				return &ConflictError{Setting: it.key, Want: it.value, Held: r.New, By: h}
+			}
+		}
+	}
+	return nil
+}

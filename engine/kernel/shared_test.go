@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -178,4 +179,34 @@ func TestSharedProc(t *testing.T) {
 		want = "8"
 	}
 	testShared(t, "", "kernel.printk_ratelimit", want, other)
+}
+
+// Conflict sees, without changing anything, a setting another live labrun
+// holds at another value; the same value, or a dead holder, is none.
+func TestConflict(t *testing.T) {
+	root := tree(t, map[string]string{"sys/kernel/printk_ratelimit": "5\n"})
+	state := filepath.Join(t.TempDir(), "state")
+	s := func(v string) SystemSettings { return SystemSettings{Sysctls: []Sysctl{{"kernel.printk_ratelimit", v}}} }
+	if err := Conflict(state, s("9")); err != nil {
+		t.Errorf("no state folder: %v", err)
+	}
+	a := startHold(t, filepath.Join(root, "sys"), state, "kernel.printk_ratelimit", "7")
+	if a.first != "APPLIED" {
+		t.Fatalf("child: %s", a.first)
+	}
+	before := files(t, state)
+	err := Conflict(state, s("9"))
+	if ce := (*ConflictError)(nil); !errors.As(err, &ce) || ce.By.PID != a.cmd.Process.Pid || !strings.Contains(err.Error(), "pid "+strconv.Itoa(a.cmd.Process.Pid)) {
+		t.Errorf("Conflict with another value: %v", err)
+	}
+	if err := Conflict(state, s("7")); err != nil {
+		t.Errorf("Conflict with the same value: %v", err)
+	}
+	if after := files(t, state); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("Conflict changed the folder: %v -> %v", before, after)
+	}
+	a.kill()
+	if err := Conflict(state, s("9")); err != nil {
+		t.Errorf("Conflict with a dead holder: %v", err)
+	}
 }

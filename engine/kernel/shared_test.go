@@ -186,7 +186,9 @@ func TestSharedProc(t *testing.T) {
 func TestConflict(t *testing.T) {
 	root := tree(t, map[string]string{"sys/kernel/printk_ratelimit": "5\n"})
 	state := filepath.Join(t.TempDir(), "state")
-	s := func(v string) SystemSettings { return SystemSettings{Sysctls: []Sysctl{{"kernel.printk_ratelimit", v}}} }
+	s := func(v string) SystemSettings {
+		return SystemSettings{Sysctls: []Sysctl{{"kernel.printk_ratelimit", v}}}
+	}
 	if err := Conflict(state, s("9")); err != nil {
 		t.Errorf("no state folder: %v", err)
 	}

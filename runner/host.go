@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
@@ -30,6 +31,11 @@ type Options struct {
 	Overrides map[string]string
 	// MaxSteps bounds evaluation; 0 means DefaultMaxSteps.
 	MaxSteps uint64
+	// MaxMemory bounds the heap (bytes) evaluation may grow by; 0 means
+	// DefaultMaxMemory.
+	MaxMemory int64
+	// MaxEvalTime bounds evaluation's wall time; 0 means DefaultMaxEvalTime.
+	MaxEvalTime time.Duration
 	// Print receives the script's print() output; nil discards it.
 	Print io.Writer
 	// Stdlib is the embedded standard library; nil means stdlib.FS.
@@ -63,6 +69,7 @@ type Host struct {
 	exp        *experimentDecl
 	setErr     *UsageError // a bad --set value, reported as a command-line error
 	loadStack  []string
+	guard      *guard // nil: unbounded but for the step limit (tests)
 }
 
 type module struct {
@@ -72,15 +79,7 @@ type module struct {
 }
 
 func newHost(opts Options) *Host {
-	if opts.MaxSteps == 0 {
-		opts.MaxSteps = DefaultMaxSteps
-	}
-	if opts.Stdlib == nil {
-		opts.Stdlib = stdlib.FS
-	}
-	if opts.Print == nil {
-		opts.Print = io.Discard
-	}
+	opts = withDefaults(opts)
 	ov := opts.Overrides
 	if ov == nil {
 		ov = map[string]string{}
@@ -89,10 +88,36 @@ func newHost(opts Options) *Host {
 		params: map[string]*Param{}, axes: map[string]*Axis{}, overrides: ov, used: map[string]bool{}}
 }
 
+// withDefaults fills in the options left zero.
+func withDefaults(opts Options) Options {
+	if opts.MaxSteps == 0 {
+		opts.MaxSteps = DefaultMaxSteps
+	}
+	if opts.MaxMemory <= 0 {
+		opts.MaxMemory = DefaultMaxMemory
+	}
+	if opts.MaxEvalTime <= 0 {
+		opts.MaxEvalTime = DefaultMaxEvalTime
+	}
+	if opts.Stdlib == nil {
+		opts.Stdlib = stdlib.FS
+	}
+	if opts.Print == nil {
+		opts.Print = io.Discard
+	}
+	return opts
+}
+
 // Evaluate runs the script at file and returns its plan. Errors name
-// file:line:col and carry no Go stack.
+// file:line:col and carry no Go stack. Evaluation is bounded in steps,
+// memory and wall time (Options); past a cap it ends with a ScriptError.
 func Evaluate(file string, opts Options) (*Plan, error) {
 	h := newHost(opts)
+	h.guard = newGuard(file, h.opts)
+	return h.guard.run(func() (*Plan, error) { return h.evaluate(file) })
+}
+
+func (h *Host) evaluate(file string) (*Plan, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
@@ -163,6 +188,9 @@ func (h *Host) newThread(name string) *starlark.Thread {
 	t := &starlark.Thread{Name: name, Load: h.load}
 	t.Print = func(thread *starlark.Thread, msg string) {
 		fmt.Fprintf(h.opts.Print, "%s: %s\n", callerPos(thread), msg)
+	}
+	if h.guard != nil {
+		h.guard.watch(t)
 	}
 	t.SetMaxExecutionSteps(h.opts.MaxSteps)
 	t.OnMaxSteps = func(thread *starlark.Thread) {

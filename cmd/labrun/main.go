@@ -68,6 +68,9 @@ func Main(e *env, args []string) int {
 		}
 		return runner.ExitOK
 	}
+	if args[0] == evalChildArg { // hidden: the evaluating child of plan and run
+		return evalChildMain(e)
+	}
 	for _, c := range commands {
 		if c.name == args[0] {
 			recoverSystem(e)

@@ -20,7 +20,7 @@ func cmdRun(e *env, args []string) int {
 	quiet := fs.Bool("quiet", false, "no progress output")
 	allowSystem := fs.Bool("allow-system", false, "apply system-wide kernel settings the script declares (listed by 'labrun plan'); without it they are reported skipped")
 	resume := fs.String("resume", "", "continue an interrupted invocation in its result folder DIR: keep its finished runs, run the rest")
-	maxSteps := fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	bounds := addBoundFlags(fs)
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -35,7 +35,7 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
 		return runner.ExitUsage
 	}
-	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr, CPUs: pin})
+	p, err := evaluate(pos[0], bounds.options(sets, e.stderr, pin))
 	if err != nil {
 		return scriptFailure(e, err)
 	}

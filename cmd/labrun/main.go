@@ -1,6 +1,7 @@
 // Command labrun runs network timing experiments declared in Starlark.
 //
 //	labrun run FILE [--set name=value]... [-o DIR]
+//	labrun FILE.star [flags]   (the same as labrun run FILE.star [flags])
 //	labrun plan FILE [--json]
 //	labrun version
 //
@@ -77,6 +78,10 @@ func Main(e *env, args []string) int {
 			return c.run(e, args[1:])
 		}
 	}
+	if isScriptArg(args[0]) { // "labrun FILE.star ..." is "labrun run FILE.star ..."
+		recoverSystem(e)
+		return cmdRun(e, args)
+	}
 	var names []string
 	for _, c := range commands {
 		names = append(names, c.name)
@@ -85,8 +90,18 @@ func Main(e *env, args []string) int {
 	return runner.ExitUsage
 }
 
+// isScriptArg says whether a first argument that is no command names a
+// script: it ends in .star or is an existing file.
+func isScriptArg(a string) bool {
+	if strings.HasSuffix(a, ".star") {
+		return true
+	}
+	st, err := os.Stat(a)
+	return err == nil && st.Mode().IsRegular()
+}
+
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "labrun: scripted network timing experiments\n\nusage: labrun COMMAND [arguments]\n\ncommands:")
+	fmt.Fprintln(w, "labrun: scripted network timing experiments\n\nusage: labrun COMMAND [arguments]\n       labrun FILE.star [flags]   (short for labrun run FILE.star [flags])\n\ncommands:")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}

@@ -122,9 +122,10 @@ func (h *Host) evaluate(file string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(abs)
+	data, err := readRegular(abs)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, unwrapPathErr(err))
+		// The command line names a file that is not there: exit 2.
+		return nil, &UsageError{Msg: fmt.Sprintf("%s: %v", file, err)}
 	}
 	h.root = findRoot(filepath.Dir(abs))
 	h.files[file] = abs
@@ -247,8 +248,8 @@ func (h *Host) load(thread *starlark.Thread, name string) (starlark.StringDict, 
 			names, _ := fs.Glob(h.opts.Stdlib, "*.star")
 			return nil, fmt.Errorf("no module %s in the standard library%s; available: %s", name, didYouMean(strings.TrimPrefix(key, stdlibPrefix), names), quoteList(names))
 		}
-	} else if data, err = os.ReadFile(key); err != nil {
-		return nil, fmt.Errorf("%s: %w", display, unwrapPathErr(err))
+	} else if data, err = readRegular(key); err != nil {
+		return nil, fmt.Errorf("%s: %w", display, err)
 	}
 	h.files[display] = key
 	h.addSource(display, key, data)

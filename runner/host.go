@@ -188,7 +188,7 @@ func (h *Host) addSource(name, path string, data []byte) {
 func (h *Host) newThread(name string) *starlark.Thread {
 	t := &starlark.Thread{Name: name, Load: h.load}
 	t.Print = func(thread *starlark.Thread, msg string) {
-		fmt.Fprintf(h.opts.Print, "%s: %s\n", callerPos(thread), msg)
+		fmt.Fprintf(h.opts.Print, "%s: %s\n", callerPos(thread), Printable(msg))
 	}
 	if h.guard != nil {
 		h.guard.watch(t)

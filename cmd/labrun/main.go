@@ -153,7 +153,7 @@ func newFlags(e *env, name, argsUsage string) *flag.FlagSet {
 
 // scriptFailure prints an evaluation error and returns its exit code.
 func scriptFailure(e *env, err error) int {
-	fmt.Fprintf(e.stderr, "%v\n", err)
+	fmt.Fprintf(e.stderr, "%s\n", runner.PrintableLines(err.Error()))
 	var ue *runner.UsageError
 	if errors.As(err, &ue) {
 		return runner.ExitUsage

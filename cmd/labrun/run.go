@@ -54,6 +54,7 @@ func cmdRun(e *env, args []string) int {
 	})
 	if res != nil {
 		for _, t := range res.Tables {
+			runner.EscapeTable(&t)
 			t.WriteText(e.stdout)
 			fmt.Fprintln(e.stdout)
 		}
@@ -62,7 +63,7 @@ func cmdRun(e *env, args []string) int {
 	}
 	switch {
 	case err != nil:
-		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
+		fmt.Fprintf(e.stderr, "labrun: %s\n", runner.PrintableLines(err.Error()))
 		return runner.ExitRunFailed
 	case res.Interrupted:
 		fmt.Fprintln(e.stderr, "labrun: interrupted; finished runs are kept and the manifest says so")
@@ -77,7 +78,7 @@ func cmdRun(e *env, args []string) int {
 				if x.Why != "" {
 					what = x.Why
 				}
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s [%s]: measured %s, bound %s\n", x.Name, x.Run, what, x.Bound)
+				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s [%s]: measured %s, bound %s\n", runner.Printable(x.Name), runner.Printable(x.Run), runner.Printable(what), x.Bound)
 			}
 		}
 		return runner.ExitExpectation

@@ -201,6 +201,16 @@ func (h *Host) newThread(name string) *starlark.Thread {
 }
 
 func (h *Host) predeclared() starlark.StringDict {
+	d := h.builtins()
+	for name, v := range d {
+		if m, ok := v.(*starlarkstruct.Module); ok {
+			d[name] = domain{m}
+		}
+	}
+	return d
+}
+
+func (h *Host) builtins() starlark.StringDict {
 	return starlark.StringDict{
 		"param":      starlark.NewBuiltin("param", h.param),
 		"experiment": starlark.NewBuiltin("experiment", h.experiment),

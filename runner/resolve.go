@@ -421,6 +421,30 @@ func sizeArg(s *Spec, name string) units.Size {
 	return 0
 }
 
+// checkLabels checks that vals are values (labels) of parameter param: the
+// values its axis declares, also those --set left out.
+func (h *Host) checkLabels(p *Plan, s *Spec, what, param string, vals []string) error {
+	labels := p.paramValues(param)
+	if ax := h.axes[param]; ax != nil {
+		labels = ax.Labels
+	}
+	for _, v := range vals {
+		if !contains(labels, v) {
+			return posError(s.Pos, "%s: %s: %s = %q is not a value of %s%s (it takes %s)", s.Kind, what, param, v, param, didYouMean(v, labels), quoteList(labels))
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // planOutputs resolves tables and figures and checks that they name
 // parameters the plan has.
 func (h *Host) planOutputs(p *Plan) error {
@@ -434,7 +458,11 @@ func (h *Host) planOutputs(p *Plan) error {
 	checkParams := func(s *Spec, what string, names []string) error {
 		for _, n := range names {
 			if !contains(known, n) {
-				return posError(s.Pos, "%s: %s %q is not a sweep axis of this experiment%s; axes: %s", s.Kind, what, n, didYouMean(n, known), quoteList(known))
+				axes := "axes: " + quoteList(known)
+				if len(known) == 0 {
+					axes = "the experiment sweeps nothing (sweep.axis(...) declares an axis)"
+				}
+				return posError(s.Pos, "%s: %s %q is not a sweep axis of this experiment%s; %s", s.Kind, what, n, didYouMean(n, known), axes)
 			}
 		}
 		return nil
@@ -443,13 +471,19 @@ func (h *Host) planOutputs(p *Plan) error {
 		for i := range l.Len() {
 			s := l.Index(i).(*Spec)
 			e := expectation(s)
-			for param := range e.Where {
+			for _, param := range sortedKeys(e.Where) {
 				if err := checkParams(s, "where", []string{param}); err != nil {
 					return err
 				}
+				if err := h.checkLabels(p, s, "where", param, e.Where[param]); err != nil {
+					return err
+				}
 			}
-			for param := range e.RatioTo {
+			for _, param := range sortedKeys(e.RatioTo) {
 				if err := checkParams(s, "ratio_to", []string{param}); err != nil {
+					return err
+				}
+				if err := h.checkLabels(p, s, "ratio_to", param, []string{e.RatioTo[param]}); err != nil {
 					return err
 				}
 			}
@@ -475,20 +509,16 @@ func (h *Host) planOutputs(p *Plan) error {
 				for _, kv := range d.Items() {
 					m := string(kv[0].(starlark.String))
 					if !contains(spec.Metrics, m) {
-						return posError(t.Pos, "table: ratios: metric %q is not among the table's metrics (%s)", m, quoteList(spec.Metrics))
+						return posError(t.Pos, "table: ratios: metric %q is not among the table's metrics%s (%s)", m, didYouMean(m, spec.Metrics), quoteList(spec.Metrics))
 					}
 					for param, vals := range whereOf(kv[1]) {
 						if !contains(spec.Rows, param) {
-							return posError(t.Pos, "table: ratios: %q is not a row of the table (rows: %s)", param, quoteList(spec.Rows))
+							return posError(t.Pos, "table: ratios: %q is not a row of the table%s (rows: %s)", param, didYouMean(param, spec.Rows), quoteList(spec.Rows))
 						}
-						labels := p.paramValues(param)
-						if ax := h.axes[param]; ax != nil {
-							labels = ax.Labels
+						if err := h.checkLabels(p, t, "ratios", param, vals); err != nil {
+							return err
 						}
 						for _, v := range vals {
-							if !contains(labels, v) {
-								return posError(t.Pos, "table: ratios: %s = %q is not a value of %s (it takes %s)", param, v, param, quoteList(labels))
-							}
 							spec.Relatives = append(spec.Relatives, results.Relative{Metric: m, Param: param, Value: v})
 						}
 					}
@@ -499,7 +529,7 @@ func (h *Host) planOutputs(p *Plan) error {
 				for _, kv := range d.Items() {
 					m := string(kv[0].(starlark.String))
 					if !contains(spec.Metrics, m) {
-						return posError(t.Pos, "table: best: metric %q is not among the table's metrics (%s)", m, quoteList(spec.Metrics))
+						return posError(t.Pos, "table: best: metric %q is not among the table's metrics%s (%s)", m, didYouMean(m, spec.Metrics), quoteList(spec.Metrics))
 					}
 					spec.Best[m] = string(kv[1].(starlark.String))
 				}
@@ -510,14 +540,8 @@ func (h *Host) planOutputs(p *Plan) error {
 					if err := checkParams(t, "where", []string{k}); err != nil {
 						return err
 					}
-					labels := p.paramValues(k)
-					if ax := h.axes[k]; ax != nil {
-						labels = ax.Labels // the declared values, also those --set left out
-					}
-					for _, v := range vals {
-						if !contains(labels, v) {
-							return posError(t.Pos, "table: where: %s = %q is not a value of %s (it takes %s)", k, v, k, quoteList(labels))
-						}
+					if err := h.checkLabels(p, t, "where", k, vals); err != nil {
+						return err
 					}
 				}
 			}

@@ -69,7 +69,8 @@ type Host struct {
 	exp        *experimentDecl
 	setErr     *UsageError // a bad --set value, reported as a command-line error
 	loadStack  []string
-	guard      *guard // nil: unbounded but for the step limit (tests)
+	loadedAt   map[string]string // module display name -> position of its first load()
+	guard      *guard            // nil: unbounded but for the step limit (tests)
 }
 
 type module struct {
@@ -85,7 +86,7 @@ func newHost(opts Options) *Host {
 		ov = map[string]string{}
 	}
 	return &Host{opts: opts, files: map[string]string{}, modules: map[string]*module{},
-		params: map[string]*Param{}, axes: map[string]*Axis{}, overrides: ov, used: map[string]bool{}}
+		params: map[string]*Param{}, axes: map[string]*Axis{}, overrides: ov, used: map[string]bool{}, loadedAt: map[string]string{}}
 }
 
 // withDefaults fills in the options left zero.
@@ -145,7 +146,7 @@ func (h *Host) evaluate(file string) (*Plan, error) {
 	}
 	p, err := h.plan()
 	if err != nil {
-		return nil, err
+		return nil, h.withLoadChain(err)
 	}
 	p.Script = file
 	p.Sources = h.sources
@@ -262,6 +263,7 @@ func (h *Host) load(thread *starlark.Thread, name string) (starlark.StringDict, 
 		return nil, fmt.Errorf("%s: %w", display, err)
 	}
 	h.files[display] = key
+	h.loadedAt[display] = thread.CallFrame(0).Pos.String()
 	h.addSource(display, key, data)
 	m := &module{loading: true}
 	h.modules[key] = m
@@ -341,47 +343,85 @@ func displayPath(p string) string {
 	return p
 }
 
-// scriptError turns an evaluation error into "file:line:col: message",
-// naming the innermost failing file first and the load() chain after it.
+// scriptError turns an evaluation error into "file:line:col: message"
+// followed by a traceback: the calls that led to it ("called from", outer
+// last) and the load() statements of every module on the way ("loaded
+// from"), each with its file:line:col.
 func (h *Host) scriptError(err error) error {
-	type located struct{ pos, msg string }
+	type located struct {
+		frames []string // script frames, innermost first
+		msg    string
+	}
 	var chain []located
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		switch x := e.(type) {
 		case *starlark.EvalError:
-			chain = append(chain, located{innermost(x.CallStack), x.Msg})
+			chain = append(chain, located{scriptFrames(x.CallStack), x.Msg})
 		case syntax.Error:
-			chain = append(chain, located{x.Pos.String(), x.Msg})
+			chain = append(chain, located{[]string{x.Pos.String()}, x.Msg})
 		case resolve.ErrorList:
 			var msgs []string
 			for _, r := range x {
 				msgs = append(msgs, r.Pos.String()+": "+r.Msg)
 			}
-			chain = append(chain, located{"", strings.Join(msgs, "\n")})
+			chain = append(chain, located{nil, strings.Join(msgs, "\n")})
 		}
 	}
 	if len(chain) == 0 {
 		return err
 	}
-	last := chain[len(chain)-1]
-	msg := strings.TrimPrefix(last.msg, "Starlark computation cancelled: ")
-	if last.pos != "" {
-		msg = last.pos + ": " + msg
-	}
-	for i := len(chain) - 2; i >= 0; i-- {
-		msg += "\n  loaded from " + chain[i].pos
-	}
-	return &ScriptError{Msg: msg}
-}
-
-// innermost returns the position of the innermost script frame.
-func innermost(stack starlark.CallStack) string {
-	for i := len(stack) - 1; i >= 0; i-- {
-		if stack[i].Pos.Filename() != "<builtin>" {
-			return stack[i].Pos.String()
+	inner := chain[len(chain)-1]
+	msg := strings.TrimPrefix(inner.msg, "Starlark computation cancelled: ")
+	var lines []string
+	if len(inner.frames) > 0 {
+		msg = inner.frames[0] + ": " + msg
+		for _, f := range inner.frames[1:] {
+			lines = append(lines, "  called from "+f)
 		}
 	}
-	return ""
+	for i := len(chain) - 2; i >= 0; i-- {
+		for j, f := range chain[i].frames {
+			how := "  called from "
+			if j == 0 {
+				how = "  loaded from "
+			}
+			lines = append(lines, how+f)
+		}
+	}
+	return &ScriptError{Msg: strings.Join(append([]string{msg}, lines...), "\n")}
+}
+
+// withLoadChain adds the load() chain to an error found after evaluation
+// at a position in a loaded module (a table declared in a library).
+func (h *Host) withLoadChain(err error) error {
+	se, ok := err.(*ScriptError)
+	if !ok {
+		return err
+	}
+	file, _, _ := strings.Cut(se.Msg, ":")
+	first, _, _ := strings.Cut(se.Msg, "\n")
+	msg := first
+	for seen := map[string]bool{}; h.loadedAt[file] != "" && !seen[file]; {
+		seen[file] = true
+		msg += "\n  loaded from " + h.loadedAt[file]
+		file, _, _ = strings.Cut(h.loadedAt[file], ":")
+	}
+	if msg == first {
+		return err
+	}
+	return &ScriptError{Msg: msg + strings.TrimPrefix(se.Msg, first)}
+}
+
+// scriptFrames lists the positions of a call stack's script frames,
+// innermost first (builtins are left out: the error names them).
+func scriptFrames(stack starlark.CallStack) []string {
+	var out []string
+	for i := len(stack) - 1; i >= 0; i-- {
+		if stack[i].Pos.Filename() != "<builtin>" {
+			out = append(out, stack[i].Pos.String())
+		}
+	}
+	return out
 }
 
 // ScriptError is an error in the user's script: a bad value, a typo, a

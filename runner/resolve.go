@@ -9,6 +9,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/peer"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/results"
@@ -47,6 +48,18 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 			}
 		}
 		wc := resolveWorkload(w)
+		if tcp {
+			// A swept duration is checked here, per run, as the run
+			// would check it.
+			if err := checkTCPDuration(nil, w); err != nil {
+				return cfg, posError(w.Pos, "%s: %v", w.Kind, err)
+			}
+			if w.Kind == "tcp.iperf3" {
+				if err := (peer.Iperf3{Duration: time.Duration(wc.Duration), CC: wc.CC}).Validate(); err != nil {
+					return cfg, posError(w.Pos, "%s: %v", w.Kind, err)
+				}
+			}
+		}
 		if wc.Kind == "fidelity" && cfg.Link == nil {
 			return cfg, posError(w.Pos, "link.fidelity measures an emulated link: give the experiment emulator = link.emulator(...)")
 		}
@@ -313,6 +326,24 @@ func resolveTrace(tr *Spec) (TraceConfig, error) {
 	}
 	if t.Duration > 0 && t.Interval == 0 && t.Gaps == nil {
 		return t, posError(tr.Pos, "%s: a duration needs an interval > 0", tr.Kind)
+	}
+	if t.Duration > 0 {
+		// The schedule is kept in memory: the engine refuses a duration
+		// that holds more than MaxSynthPackets packets; say so now.
+		mean := float64(t.Interval)
+		if t.Gaps != nil {
+			var sum int64
+			for _, g := range t.Gaps.Values {
+				sum += g
+			}
+			mean = float64(sum) / float64(len(t.Gaps.Values))
+		}
+		if mean <= 0 {
+			return t, posError(tr.Pos, "%s: a duration needs gaps > 0 (the gaps file holds only zeros)", tr.Kind)
+		}
+		if n := float64(t.Duration) / mean; n > trace.MaxSynthPackets {
+			return t, posError(tr.Pos, "%s: duration %v at a mean gap of %v ns is about %.3g packets; a synthetic trace holds at most %d (its schedule is kept in memory): give a shorter duration or a longer interval", tr.Kind, t.Duration, mean, n, trace.MaxSynthPackets)
+		}
 	}
 	if t.Sizes == nil && (t.Frame < trace.MinFrame || t.Frame > trace.MaxFrame) {
 		return t, posError(tr.Pos, "%s: frame %v out of range [%dB, %dB] (sizes count the Ethernet frame with its FCS)", tr.Kind, t.Frame, trace.MinFrame, trace.MaxFrame)

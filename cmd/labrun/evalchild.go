@@ -120,7 +120,7 @@ func evalInChild(file string, o runner.Options) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("labrun: cannot start the evaluating process: %w", err)
 	}
-	killed := watchChild(cmd, o.MaxMemory+o.MaxMemory/4+64<<20, o.MaxEvalTime+2*time.Second)
+	killed := watchChild(cmd, o.MaxMemory, o.MaxEvalTime+2*time.Second)
 	fail := func(err error) error { return &childError{err: err, printed: stderr.Bytes()} }
 	switch {
 	case killed == "memory":
@@ -144,10 +144,16 @@ func evalInChild(file string, o runner.Options) error {
 	return fail(&runner.ScriptError{Msg: reply.Msg})
 }
 
-// watchChild waits for cmd, sampling its resident memory every few
-// milliseconds; it kills the child (by its PID) past maxRSS bytes or
-// maxTime, and says which cap it was: "memory", "time" or "".
-func watchChild(cmd *exec.Cmd, maxRSS int64, maxTime time.Duration) string {
+// watchChild waits for cmd, sampling its memory every few milliseconds; it
+// kills the child (by its PID) past the memory cap or maxTime, and says
+// which cap it was: "memory", "time" or "". Two measures count against
+// maxMem, each with room for the Go runtime and for garbage not yet
+// collected: the resident set, and the growth of the address space, which
+// jumps at once when one call asks for gigabytes, long before the pages
+// are touched (a copy into them can take a minute).
+func watchChild(cmd *exec.Cmd, maxMem int64, maxTime time.Duration) string {
+	maxRSS := maxMem + maxMem/4 + 64<<20
+	maxGrowth := 2*maxMem + 256<<20
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	tick := time.NewTicker(3 * time.Millisecond)
@@ -157,6 +163,10 @@ func watchChild(cmd *exec.Cmd, maxRSS int64, maxTime time.Duration) string {
 	statm := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/statm"
 	page := int64(os.Getpagesize())
 	why := ""
+	// The child is this binary: its address space starts as large as
+	// ours (the Go runtime reserves much of it up front), so ours is the
+	// base its growth is measured from.
+	base, _ := childPages("/proc/self/statm")
 	for {
 		select {
 		case <-done:
@@ -167,7 +177,8 @@ func watchChild(cmd *exec.Cmd, maxRSS int64, maxTime time.Duration) string {
 				cmd.Process.Kill()
 			}
 		case <-tick.C:
-			if why == "" && residentPages(statm)*page > maxRSS {
+			size, rss := childPages(statm)
+			if why == "" && (rss*page > maxRSS || base > 0 && (size-base)*page > maxGrowth) {
 				why = "memory"
 				cmd.Process.Kill()
 			}
@@ -175,16 +186,18 @@ func watchChild(cmd *exec.Cmd, maxRSS int64, maxTime time.Duration) string {
 	}
 }
 
-// residentPages reads the resident set (in pages) from /proc/PID/statm.
-func residentPages(statm string) int64 {
+// childPages reads the size of the address space and the resident set
+// (in pages) from /proc/PID/statm; 0, 0 if it cannot.
+func childPages(statm string) (size, rss int64) {
 	b, err := os.ReadFile(statm)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	f := strings.Fields(string(b))
 	if len(f) < 2 {
-		return 0
+		return 0, 0
 	}
-	n, _ := strconv.ParseInt(f[1], 10, 64)
-	return n
+	size, _ = strconv.ParseInt(f[0], 10, 64)
+	rss, _ = strconv.ParseInt(f[1], 10, 64)
+	return size, rss
 }

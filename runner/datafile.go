@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,7 +37,7 @@ func (h *Host) dataFile(thread *starlark.Thread, arg, name string) (*DataFile, e
 	if err != nil {
 		return nil, err
 	}
-	data, err := readRegular(key)
+	data, err := readRegular(key, h.root)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", arg, display, err)
 	}
@@ -53,13 +54,20 @@ func (h *Host) dataFile(thread *starlark.Thread, arg, name string) (*DataFile, e
 // readRegular reads a file a script names, which must be a regular file: a
 // FIFO would block evaluation for ever, a device never end. It opens
 // without blocking (O_NONBLOCK) and checks what it opened (fstat), so a
-// file swapped after a check cannot slip through.
-func readRegular(path string) ([]byte, error) {
+// file swapped after a check cannot slip through. With a root, the file
+// opened must also lie inside it (its path as the kernel has it, so a
+// symbolic link swapped in after the path was checked is caught too).
+func readRegular(path, root string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, unwrapPathErr(err)
 	}
 	defer f.Close()
+	if root != "" {
+		if err := openedInside(f, root); err != nil {
+			return nil, err
+		}
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, unwrapPathErr(err)
@@ -72,6 +80,22 @@ func readRegular(path string) ([]byte, error) {
 		return nil, unwrapPathErr(err)
 	}
 	return data, nil
+}
+
+// openedInside checks that the open file f lies inside root.
+func openedInside(f *os.File, root string) error {
+	real, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return nil // no /proc: the path check when it was resolved stands
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil
+	}
+	if r, err := filepath.Rel(realRoot, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+		return fmt.Errorf("leads outside the repository root %s (through a symbolic link)", root)
+	}
+	return nil
 }
 
 // fileKind names the type of a file that is not a regular file.

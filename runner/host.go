@@ -123,7 +123,7 @@ func (h *Host) evaluate(file string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := readRegular(abs)
+	data, err := readRegular(abs, "")
 	if err != nil {
 		// The command line names a file that is not there: exit 2.
 		return nil, &UsageError{Msg: fmt.Sprintf("%s: %v", file, err)}
@@ -259,7 +259,7 @@ func (h *Host) load(thread *starlark.Thread, name string) (starlark.StringDict, 
 			names, _ := fs.Glob(h.opts.Stdlib, "*.star")
 			return nil, fmt.Errorf("no module %s in the standard library%s; available: %s", name, didYouMean(strings.TrimPrefix(key, stdlibPrefix), names), quoteList(names))
 		}
-	} else if data, err = readRegular(key); err != nil {
+	} else if data, err = readRegular(key, h.root); err != nil {
 		return nil, fmt.Errorf("%s: %w", display, err)
 	}
 	h.files[display] = key

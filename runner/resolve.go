@@ -3,11 +3,13 @@ package runner
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"sort"
 	"time"
 
 	"go.starlark.net/starlark"
 
+	"github.com/labrun/labrun/engine/flow"
 	"github.com/labrun/labrun/engine/kernel"
 	"github.com/labrun/labrun/engine/peer"
 	"github.com/labrun/labrun/engine/trace"
@@ -54,10 +56,8 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 			if err := checkTCPDuration(nil, w); err != nil {
 				return cfg, posError(w.Pos, "%s: %v", w.Kind, err)
 			}
-			if w.Kind == "tcp.iperf3" {
-				if err := (peer.Iperf3{Duration: time.Duration(wc.Duration), CC: wc.CC}).Validate(); err != nil {
-					return cfg, posError(w.Pos, "%s: %v", w.Kind, err)
-				}
+			if err := checkTCPWorkload(wc); err != nil {
+				return cfg, posError(w.Pos, "%s: %v", w.Kind, err)
 			}
 		}
 		if wc.Kind == "fidelity" && cfg.Link == nil {
@@ -450,6 +450,28 @@ func sizeArg(s *Spec, name string) units.Size {
 		return d
 	}
 	return 0
+}
+
+// planHost stands in for the namespaces a TCP workload runs between, so
+// that plan can apply the engine's own checks of the configuration.
+type planHost struct{}
+
+func (planHost) Do(func() error) error { return nil }
+
+// checkTCPWorkload applies the checks a tcp.* run applies when it starts
+// (flow.BulkConfig, flow.RRConfig, peer.Iperf3), with stand-ins for the
+// hosts and address the run makes.
+func checkTCPWorkload(w WorkloadConfig) error {
+	d, addr := time.Duration(w.Duration), netip.MustParseAddr("198.18.0.2")
+	switch w.Kind {
+	case "tcp.bulk":
+		return flow.BulkConfig{Client: planHost{}, Server: planHost{}, Addr: addr, Duration: d, CC: w.CC, Warmup: time.Duration(w.Warmup)}.Validate()
+	case "tcp.rr":
+		return flow.RRConfig{Client: planHost{}, Server: planHost{}, Addr: addr, Requests: w.Requests, Duration: d, ReqSize: int(w.Request), RespSize: int(w.Response)}.Validate()
+	case "tcp.iperf3":
+		return peer.Iperf3{Duration: d, CC: w.CC}.Validate()
+	}
+	return nil
 }
 
 // checkLabels checks that vals are values (labels) of parameter param: the

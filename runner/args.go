@@ -216,7 +216,8 @@ func (h *Host) checkArg(fn string, a arg, v starlark.Value) error {
 	ax, isAxis := v.(*Axis)
 	if !isAxis {
 		if err := a.kind.check(v); err != nil {
-			return fmt.Errorf("%s: %s: %w", fn, a.name, err)
+			err = fmt.Errorf("%s: %s: %w", fn, a.name, err)
+			return h.blameSet(v, err)
 		}
 		return nil
 	}
@@ -256,4 +257,21 @@ func strs(v starlark.Value) []string {
 		return out
 	}
 	return nil
+}
+
+// blameSet returns err, or, when the rejected value v is the value a --set
+// gave a parameter, the command-line error that names the --set: a bad
+// --set value is a mistake on the command line (exit 2) whether the
+// parameter's type or the builtin it is passed to rejects it.
+func (h *Host) blameSet(v starlark.Value, err error) error {
+	for _, p := range h.paramOrder {
+		if !p.Set {
+			continue
+		}
+		if eq, _ := starlark.Equal(p.Value, v); eq && p.Value.Type() == v.Type() {
+			h.setErr = &UsageError{Msg: fmt.Sprintf("--set %s=%s: %v (parameter %s is declared at %s)", p.Name, h.overrides[p.Name], err, p.Name, p.Pos)}
+			return h.setErr
+		}
+	}
+	return err
 }

@@ -2,11 +2,13 @@ package runner
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"github.com/labrun/labrun/engine/load"
 	"github.com/labrun/labrun/engine/units"
 )
 
@@ -32,23 +34,28 @@ func (h *Host) backgroundModule() *starlarkstruct.Module {
 			arg{name: "threads", kind: kInt(1, 64), def: starlark.MakeInt(1)},
 		)}, func(a starlark.StringDict) string {
 			return labelOr(a, fmt.Sprintf("cpu %d%%", int(floatOf(a["duty"])*100+0.5)))
-		}, nil),
-		h.specBuiltin(signature{fn: "background.vm", positional: 1, args: loadArgs(
+		}, checkLoad),
+		h.specBuiltinPost(signature{fn: "background.vm", positional: 1, args: loadArgs(
 			arg{name: "size", kind: kSize, def: starlark.String("128MiB")},
-		)}, func(a starlark.StringDict) string { return labelOr(a, "vm "+label(a["size"])) }),
-		h.specBuiltin(signature{fn: "background.hdd", positional: 1, args: loadArgs(
+		)}, func(a starlark.StringDict) string { return labelOr(a, "vm "+label(a["size"])) }, checkLoad),
+		h.specBuiltinPost(signature{fn: "background.hdd", positional: 1, args: loadArgs(
 			arg{name: "size", kind: kSize, def: starlark.String("8MiB")},
-		)}, func(a starlark.StringDict) string { return labelOr(a, "hdd "+label(a["size"])) }),
+		)}, func(a starlark.StringDict) string { return labelOr(a, "hdd "+label(a["size"])) }, checkLoad),
 		h.specBuiltinPost(signature{fn: "background.udp", args: loadArgs(
 			arg{name: "rate", kind: kRate, def: starlark.String("100kpps")},
 			arg{name: "size", kind: kSize, def: starlark.String("64B")},
-		)}, func(a starlark.StringDict) string { return labelOr(a, "udp "+label(a["rate"])) }, checkUDPLoad),
-		h.specBuiltin(signature{fn: "background.timers", args: loadArgs(
+		)}, func(a starlark.StringDict) string { return labelOr(a, "udp "+label(a["rate"])) }, func(t *starlark.Thread, s *Spec) error {
+			if err := checkUDPLoad(t, s); err != nil {
+				return err
+			}
+			return checkLoad(t, s)
+		}),
+		h.specBuiltinPost(signature{fn: "background.timers", args: loadArgs(
 			arg{name: "count", kind: kInt(1, 10000), def: starlark.MakeInt(100)},
 			arg{name: "interval", kind: kDuration, def: starlark.String("100us")},
 		)}, func(a starlark.StringDict) string {
 			return labelOr(a, fmt.Sprintf("timers %d x %s", intOf(a["count"]), label(a["interval"])))
-		}),
+		}, checkLoad),
 		h.specBuiltinPost(signature{fn: "background.stress_ng", args: []arg{
 			{name: "cpu", kind: kInt(0, 64), def: starlark.MakeInt(0)},
 			{name: "cpu_load", kind: kInt(1, 100), def: starlark.MakeInt(100)},
@@ -112,6 +119,20 @@ type LoadConfig struct {
 	VMBytes, HDDBytes     int64 `json:",omitempty"`
 }
 
+// checkLoad applies at plan time every limit the load engine checks when
+// a run starts it (load.Spec.Validate): counts, sizes, rates.
+func checkLoad(_ *starlark.Thread, s *Spec) error {
+	c := loadConfig(s)
+	e := load.Spec{Kind: c.Kind, CPUs: c.CPUs, Nice: c.Nice, Sched: c.Sched, Duration: time.Second, Duty: c.Duty, Threads: c.Threads,
+		Bytes: c.Bytes, Rate: c.Rate, Size: c.Size, N: c.Count, Interval: time.Duration(c.Interval)}
+	if err := e.Validate(); err != nil {
+		// Name the builtin's arguments, not the engine's fields.
+		msg := strings.NewReplacer("load "+c.Kind+": ", "", "n/interval", "count/interval", "n must", "count must", "bytes must", "size must").Replace(err.Error())
+		return fmt.Errorf("%s", strings.ReplaceAll(msg, "\n", "; "))
+	}
+	return nil
+}
+
 func resolveLoads(v starlark.Value) []LoadConfig {
 	l, ok := v.(starlark.Indexable)
 	if !ok {
@@ -119,30 +140,34 @@ func resolveLoads(v starlark.Value) []LoadConfig {
 	}
 	var out []LoadConfig
 	for i := range l.Len() {
-		s := l.Index(i).(*Spec)
-		c := LoadConfig{Kind: s.name(), Label: s.Label, Nice: int(intArg(s, "nice")), Sched: str(s.Args, "sched")}
-		if cp := s.Args["cpus"]; cp != nil && cp != starlark.None {
-			for _, x := range intList(cp) {
-				c.CPUs = append(c.CPUs, int(x))
-			}
-		}
-		switch c.Kind {
-		case "cpu":
-			c.Duty, c.Threads = floatOf(s.Args["duty"]), int(intArg(s, "threads"))
-		case "vm", "hdd":
-			c.Bytes = int64(sizeArg(s, "size"))
-		case "udp":
-			r, _ := units.ParseRate(str(s.Args, "rate"))
-			c.Rate, c.Size = r.PerSecond, int(sizeArg(s, "size"))
-		case "timers":
-			c.Count, c.Interval = int(intArg(s, "count")), durArg(s, "interval")
-		case "stress_ng":
-			c.CPU, c.CPULoad, c.VM, c.HDD = int(intArg(s, "cpu")), int(intArg(s, "cpu_load")), int(intArg(s, "vm")), int(intArg(s, "hdd"))
-			c.VMBytes, c.HDDBytes = int64(sizeArg(s, "vm_size")), int64(sizeArg(s, "hdd_size"))
-		}
-		out = append(out, c)
+		out = append(out, loadConfig(l.Index(i).(*Spec)))
 	}
 	return out
+}
+
+// loadConfig resolves one background.* value.
+func loadConfig(s *Spec) LoadConfig {
+	c := LoadConfig{Kind: s.name(), Label: s.Label, Nice: int(intArg(s, "nice")), Sched: str(s.Args, "sched")}
+	if cp := s.Args["cpus"]; cp != nil && cp != starlark.None {
+		for _, x := range intList(cp) {
+			c.CPUs = append(c.CPUs, int(x))
+		}
+	}
+	switch c.Kind {
+	case "cpu":
+		c.Duty, c.Threads = floatOf(s.Args["duty"]), int(intArg(s, "threads"))
+	case "vm", "hdd":
+		c.Bytes = int64(sizeArg(s, "size"))
+	case "udp":
+		r, _ := units.ParseRate(str(s.Args, "rate"))
+		c.Rate, c.Size = r.PerSecond, int(sizeArg(s, "size"))
+	case "timers":
+		c.Count, c.Interval = int(intArg(s, "count")), durArg(s, "interval")
+	case "stress_ng":
+		c.CPU, c.CPULoad, c.VM, c.HDD = int(intArg(s, "cpu")), int(intArg(s, "cpu_load")), int(intArg(s, "vm")), int(intArg(s, "hdd"))
+		c.VMBytes, c.HDDBytes = int64(sizeArg(s, "vm_size")), int64(sizeArg(s, "hdd_size"))
+	}
+	return c
 }
 
 // loadBound is the upper bound given to every load: it must outlive the

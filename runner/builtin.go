@@ -37,6 +37,21 @@ func (h *Host) specBuiltinPost(sig signature, labelOf func(a starlark.StringDict
 	})
 }
 
+// domain is a module of builtins (timer, trace, ...) that answers an
+// unknown name with the nearest one and the names it has.
+type domain struct{ *starlarkstruct.Module }
+
+func (d domain) Attr(name string) (starlark.Value, error) {
+	if v, ok := d.Members[name]; ok {
+		return v, nil
+	}
+	hint := ""
+	if n := nearest(name, d.AttrNames()); n != "" {
+		hint = fmt.Sprintf(" (did you mean %s.%s?)", d.Name, n)
+	}
+	return nil, fmt.Errorf("%s has no .%s field or method%s; %s has: %s", d.Name, name, hint, d.Name, quoteList(d.AttrNames()))
+}
+
 func newModule(name string, builtins ...*starlark.Builtin) *starlarkstruct.Module {
 	m := &starlarkstruct.Module{Name: name, Members: starlark.StringDict{}}
 	for _, b := range builtins {

@@ -104,7 +104,7 @@ func WriteSettings(w io.Writer, o *Outcome) {
 		if s.Reason != "" {
 			why = ": " + s.Reason
 		}
-		fmt.Fprintf(w, "  %s = %s: %s (runs %s)%s\n", s.Setting, s.Value, s.State, runList(s.Runs), why)
+		fmt.Fprintf(w, "  %s = %s: %s (runs %s)%s\n", Printable(s.Setting), Printable(s.Value), s.State, runList(s.Runs), why)
 	}
 }
 
@@ -290,7 +290,7 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	// report.html); its error is returned at the end.
 	figErr := writeFigures(dir, p, out.Rows)
 	if figErr != nil {
-		fmt.Fprintf(o.Stderr, "labrun: %v\n", figErr)
+		fmt.Fprintf(o.Stderr, "labrun: %s\n", PrintableLines(figErr.Error()))
 	}
 	if len(p.Expectations) > 0 && !out.Interrupted {
 		out.Expect = checkExpectations(p, out.Rows)

@@ -361,7 +361,7 @@ func (h *Host) resolveFigure(p *Plan, s *Spec, fs *FigureSpec, checkParams func(
 			labels := labelsOf(k)
 			for _, v := range vals {
 				if !contains(labels, v) {
-					return posError(s.Pos, "%s: where: %s = %q is not a value of %s (it takes %s)", s.Kind, k, v, k, quoteList(labels))
+					return posError(s.Pos, "%s: where: %s = %q is not a value of %s%s (it takes %s)", s.Kind, k, v, k, didYouMean(v, labels), quoteList(labels))
 				}
 			}
 		}

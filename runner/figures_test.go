@@ -65,7 +65,7 @@ experiment(name = "x", trace = r, timer = sweep.axis("timer", [timer.busy(), tim
 		{"where axis", summaryExp(`, figures = [figure.lines(name = "l", x = "count", y = "cpu_pct", by = "timer", where = {"intervl": "0us"})]`),
 			`figure.lines: where "intervl" is not a sweep axis of this experiment (did you mean interval?)`},
 		{"where value", summaryExp(`, figures = [figure.lines(name = "l", x = "count", y = "cpu_pct", by = "timer", where = {"interval": "2ms"})]`),
-			`figure.lines: where: interval = "2ms" is not a value of interval (it takes 0us, 70us, 1ms)`},
+			`figure.lines: where: interval = "2ms" is not a value of interval (did you mean 1ms?) (it takes 0us, 70us, 1ms)`},
 		{"unknown metric", summaryExp(`, figures = [figure.lines(name = "l", x = "count", y = "cpu")]`),
 			`figure.lines: y: "cpu" is not a metric labrun produces`},
 		{"bars metric", summaryExp(`, figures = [figure.bars(name = "b", y = "err_p99", groups = "timer")]`),

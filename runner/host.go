@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
@@ -30,6 +31,11 @@ type Options struct {
 	Overrides map[string]string
 	// MaxSteps bounds evaluation; 0 means DefaultMaxSteps.
 	MaxSteps uint64
+	// MaxMemory bounds the heap (bytes) evaluation may grow by; 0 means
+	// DefaultMaxMemory.
+	MaxMemory int64
+	// MaxEvalTime bounds evaluation's wall time; 0 means DefaultMaxEvalTime.
+	MaxEvalTime time.Duration
 	// Print receives the script's print() output; nil discards it.
 	Print io.Writer
 	// Stdlib is the embedded standard library; nil means stdlib.FS.
@@ -66,7 +72,9 @@ type Host struct {
 	exp        *experimentDecl
 	setErr     *UsageError // a bad --set value, reported as a command-line error
 	loadStack  []string
-	dangerous  []sysctlUse // see Plan.CheckSysctls
+	dangerous  []sysctlUse       // see Plan.CheckSysctls
+	loadedAt   map[string]string // module display name -> position of its first load()
+	guard      *guard            // nil: unbounded but for the step limit (tests)
 }
 
 type module struct {
@@ -76,8 +84,25 @@ type module struct {
 }
 
 func newHost(opts Options) *Host {
+	opts = withDefaults(opts)
+	ov := opts.Overrides
+	if ov == nil {
+		ov = map[string]string{}
+	}
+	return &Host{opts: opts, files: map[string]string{}, modules: map[string]*module{},
+		params: map[string]*Param{}, axes: map[string]*Axis{}, overrides: ov, used: map[string]bool{}, loadedAt: map[string]string{}}
+}
+
+// withDefaults fills in the options left zero.
+func withDefaults(opts Options) Options {
 	if opts.MaxSteps == 0 {
 		opts.MaxSteps = DefaultMaxSteps
+	}
+	if opts.MaxMemory <= 0 {
+		opts.MaxMemory = DefaultMaxMemory
+	}
+	if opts.MaxEvalTime <= 0 {
+		opts.MaxEvalTime = DefaultMaxEvalTime
 	}
 	if opts.Stdlib == nil {
 		opts.Stdlib = stdlib.FS
@@ -85,25 +110,27 @@ func newHost(opts Options) *Host {
 	if opts.Print == nil {
 		opts.Print = io.Discard
 	}
-	ov := opts.Overrides
-	if ov == nil {
-		ov = map[string]string{}
-	}
-	return &Host{opts: opts, files: map[string]string{}, modules: map[string]*module{},
-		params: map[string]*Param{}, axes: map[string]*Axis{}, overrides: ov, used: map[string]bool{}}
+	return opts
 }
 
 // Evaluate runs the script at file and returns its plan. Errors name
-// file:line:col and carry no Go stack.
+// file:line:col and carry no Go stack. Evaluation is bounded in steps,
+// memory and wall time (Options); past a cap it ends with a ScriptError.
 func Evaluate(file string, opts Options) (*Plan, error) {
 	h := newHost(opts)
+	h.guard = newGuard(file, h.opts)
+	return h.guard.run(func() (*Plan, error) { return h.evaluate(file) })
+}
+
+func (h *Host) evaluate(file string) (*Plan, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(abs)
+	data, err := readRegular(abs, "")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, unwrapPathErr(err))
+		// The command line names a file that is not there: exit 2.
+		return nil, &UsageError{Msg: fmt.Sprintf("%s: %v", file, err)}
 	}
 	h.root = findRoot(filepath.Dir(abs))
 	h.files[file] = abs
@@ -123,7 +150,7 @@ func Evaluate(file string, opts Options) (*Plan, error) {
 	}
 	p, err := h.plan()
 	if err != nil {
-		return nil, err
+		return nil, h.withLoadChain(err)
 	}
 	p.Script = file
 	p.Sources = h.sources
@@ -166,7 +193,10 @@ func (h *Host) addSource(name, path string, data []byte) {
 func (h *Host) newThread(name string) *starlark.Thread {
 	t := &starlark.Thread{Name: name, Load: h.load}
 	t.Print = func(thread *starlark.Thread, msg string) {
-		fmt.Fprintf(h.opts.Print, "%s: %s\n", callerPos(thread), msg)
+		fmt.Fprintf(h.opts.Print, "%s: %s\n", callerPos(thread), Printable(msg))
+	}
+	if h.guard != nil {
+		h.guard.watch(t)
 	}
 	t.SetMaxExecutionSteps(h.opts.MaxSteps)
 	t.OnMaxSteps = func(thread *starlark.Thread) {
@@ -176,6 +206,16 @@ func (h *Host) newThread(name string) *starlark.Thread {
 }
 
 func (h *Host) predeclared() starlark.StringDict {
+	d := h.builtins()
+	for name, v := range d {
+		if m, ok := v.(*starlarkstruct.Module); ok {
+			d[name] = domain{m}
+		}
+	}
+	return d
+}
+
+func (h *Host) builtins() starlark.StringDict {
 	return starlark.StringDict{
 		"param":      starlark.NewBuiltin("param", h.param),
 		"experiment": starlark.NewBuiltin("experiment", h.experiment),
@@ -223,10 +263,11 @@ func (h *Host) load(thread *starlark.Thread, name string) (starlark.StringDict, 
 			names, _ := fs.Glob(h.opts.Stdlib, "*.star")
 			return nil, fmt.Errorf("no module %s in the standard library%s; available: %s", name, didYouMean(strings.TrimPrefix(key, stdlibPrefix), names), quoteList(names))
 		}
-	} else if data, err = os.ReadFile(key); err != nil {
-		return nil, fmt.Errorf("%s: %w", display, unwrapPathErr(err))
+	} else if data, err = readRegular(key, h.root); err != nil {
+		return nil, fmt.Errorf("%s: %w", display, err)
 	}
 	h.files[display] = key
+	h.loadedAt[display] = thread.CallFrame(0).Pos.String()
 	h.addSource(display, key, data)
 	m := &module{loading: true}
 	h.modules[key] = m
@@ -306,47 +347,85 @@ func displayPath(p string) string {
 	return p
 }
 
-// scriptError turns an evaluation error into "file:line:col: message",
-// naming the innermost failing file first and the load() chain after it.
+// scriptError turns an evaluation error into "file:line:col: message"
+// followed by a traceback: the calls that led to it ("called from", outer
+// last) and the load() statements of every module on the way ("loaded
+// from"), each with its file:line:col.
 func (h *Host) scriptError(err error) error {
-	type located struct{ pos, msg string }
+	type located struct {
+		frames []string // script frames, innermost first
+		msg    string
+	}
 	var chain []located
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		switch x := e.(type) {
 		case *starlark.EvalError:
-			chain = append(chain, located{innermost(x.CallStack), x.Msg})
+			chain = append(chain, located{scriptFrames(x.CallStack), x.Msg})
 		case syntax.Error:
-			chain = append(chain, located{x.Pos.String(), x.Msg})
+			chain = append(chain, located{[]string{x.Pos.String()}, x.Msg})
 		case resolve.ErrorList:
 			var msgs []string
 			for _, r := range x {
 				msgs = append(msgs, r.Pos.String()+": "+r.Msg)
 			}
-			chain = append(chain, located{"", strings.Join(msgs, "\n")})
+			chain = append(chain, located{nil, strings.Join(msgs, "\n")})
 		}
 	}
 	if len(chain) == 0 {
 		return err
 	}
-	last := chain[len(chain)-1]
-	msg := strings.TrimPrefix(last.msg, "Starlark computation cancelled: ")
-	if last.pos != "" {
-		msg = last.pos + ": " + msg
-	}
-	for i := len(chain) - 2; i >= 0; i-- {
-		msg += "\n  loaded from " + chain[i].pos
-	}
-	return &ScriptError{Msg: msg}
-}
-
-// innermost returns the position of the innermost script frame.
-func innermost(stack starlark.CallStack) string {
-	for i := len(stack) - 1; i >= 0; i-- {
-		if stack[i].Pos.Filename() != "<builtin>" {
-			return stack[i].Pos.String()
+	inner := chain[len(chain)-1]
+	msg := strings.TrimPrefix(inner.msg, "Starlark computation cancelled: ")
+	var lines []string
+	if len(inner.frames) > 0 {
+		msg = inner.frames[0] + ": " + msg
+		for _, f := range inner.frames[1:] {
+			lines = append(lines, "  called from "+f)
 		}
 	}
-	return ""
+	for i := len(chain) - 2; i >= 0; i-- {
+		for j, f := range chain[i].frames {
+			how := "  called from "
+			if j == 0 {
+				how = "  loaded from "
+			}
+			lines = append(lines, how+f)
+		}
+	}
+	return &ScriptError{Msg: strings.Join(append([]string{msg}, lines...), "\n")}
+}
+
+// withLoadChain adds the load() chain to an error found after evaluation
+// at a position in a loaded module (a table declared in a library).
+func (h *Host) withLoadChain(err error) error {
+	se, ok := err.(*ScriptError)
+	if !ok {
+		return err
+	}
+	file, _, _ := strings.Cut(se.Msg, ":")
+	first, _, _ := strings.Cut(se.Msg, "\n")
+	msg := first
+	for seen := map[string]bool{}; h.loadedAt[file] != "" && !seen[file]; {
+		seen[file] = true
+		msg += "\n  loaded from " + h.loadedAt[file]
+		file, _, _ = strings.Cut(h.loadedAt[file], ":")
+	}
+	if msg == first {
+		return err
+	}
+	return &ScriptError{Msg: msg + strings.TrimPrefix(se.Msg, first)}
+}
+
+// scriptFrames lists the positions of a call stack's script frames,
+// innermost first (builtins are left out: the error names them).
+func scriptFrames(stack starlark.CallStack) []string {
+	var out []string
+	for i := len(stack) - 1; i >= 0; i-- {
+		if stack[i].Pos.Filename() != "<builtin>" {
+			out = append(out, stack[i].Pos.String())
+		}
+	}
+	return out
 }
 
 // ScriptError is an error in the user's script: a bad value, a typo, a

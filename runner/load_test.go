@@ -40,7 +40,7 @@ func TestLoadErrors(t *testing.T) {
 			"main.star", "main.star:1:1: load: name netvrc not found in module @stdlib//netvcr.star"},
 		// A folder named like a module.
 		{"folder", map[string]string{"main.star": `load("dir.star", "x")` + loadExp, "dir.star/a": ""},
-			"main.star", "main.star:1:1: cannot load dir.star: dir.star: is a directory"},
+			"main.star", "main.star:1:1: cannot load dir.star: dir.star: not a regular file (it is a directory); name a plain file"},
 		// An error two loads deep names each load on the way.
 		{"nested error", map[string]string{
 			"main.star":    `load("lib/b.star", "y")` + loadExp,

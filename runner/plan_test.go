@@ -398,7 +398,7 @@ experiment(name = "x", trace = trace.synthetic(count = 10, interval = i), timer 
 		// A reference for a metric the table does not show.
 		{"reference metric", expWith(`sweep.axis("timer", [timer.busy(), timer.sleep()])`, `, tables = [table(rows = ["timer"], metrics = ["cpu_pct"], reference = reference(source = "p", metric = "err_p99_us", keys = ["timer"], values = {"busy": 1}))]`), `reference: metric "err_p99_us" is not among the table's metrics (cpu_pct)`},
 		// rep is a parameter only when the experiment repeats.
-		{"rep row", expWith(`timer.busy()`, `, tables = [table(rows = ["rep"], metrics = ["cpu_pct"])]`), `table: rows "rep" is not a sweep axis of this experiment; axes: `},
+		{"rep row", expWith(`timer.busy()`, `, tables = [table(rows = ["rep"], metrics = ["cpu_pct"])]`), `table: rows "rep" is not a sweep axis of this experiment; the experiment sweeps nothing (sweep.axis(...) declares an axis)`},
 		// A figure facet that is no axis.
 		{"facet", expWith(`timer.busy()`, `, figures = [figure.series(facet = ["timer"])]`), `figure.series: facet "timer" is not a sweep axis of this experiment`},
 		// A cdf's by is checked the same way.

@@ -19,13 +19,13 @@ func WritePlan(w io.Writer, p *Plan) error {
 		total += r.Estimate()
 	}
 	fmt.Fprintf(w, "experiment %s (%s), seed %d: %d runs, about %v of scheduled sending\n",
-		p.Experiment, p.Script, p.Seed, len(p.Runs), total.Round(time.Millisecond))
+		Printable(p.Experiment), Printable(p.Script), p.Seed, len(p.Runs), total.Round(time.Millisecond))
 	for _, prm := range p.Params {
 		set := ""
 		if prm.Set {
 			set = " (set)"
 		}
-		fmt.Fprintf(w, "  param %s = %s%s  %s\n", prm.Name, prm.Value, set, prm.Doc)
+		fmt.Fprintf(w, "  param %s = %s%s  %s\n", prm.Name, Printable(prm.Value), set, Printable(prm.Doc))
 	}
 	names := paramNames(p)
 	t := results.Table{Header: append(append([]string{"#", "id", "seed"}, names...), "trace", "timer mode", "sink", "scheduled")}
@@ -45,6 +45,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 			timerLabel(c), sinkLabel(c), r.Estimate().Round(time.Millisecond).String())
 		t.Cells = append(t.Cells, row)
 	}
+	EscapeTable(&t)
 	if err := t.WriteText(w); err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		if a.Needs != "" {
 			needs = "  [needs " + a.Needs + "]"
 		}
-		fmt.Fprintf(w, "  %-12s %-40s %-16s runs %s%s%s\n", a.Setting, a.Value, a.Scope, runList(a.Runs), needs, riskLabel(a.Risk))
+		fmt.Fprintf(w, "  %-12s %-40s %-16s runs %s%s%s\n", a.Setting, Printable(a.Value), a.Scope, runList(a.Runs), needs, riskLabel(a.Risk))
 	}
 	return nil
 }

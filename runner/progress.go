@@ -80,7 +80,7 @@ func (p *progress) line(format string, args ...any) {
 	if p.mode == ProgressLive {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
-	fmt.Fprintf(p.w, format+"\n", args...)
+	fmt.Fprint(p.w, Printable(fmt.Sprintf(format, args...))+"\n")
 }
 
 func (p *progress) draw() {
@@ -109,9 +109,9 @@ func (p *progress) draw() {
 			msg := fmt.Sprintf("run %d/%d %s: %d/%d packets, %.0f pps, %v elapsed, %v left",
 				p.cur.Index+1, p.total, paramString(p.cur.Params), n, total, rate, el.Round(time.Second), left.Round(time.Second))
 			if p.mode == ProgressLive {
-				fmt.Fprint(p.w, "\r\033[K"+msg)
+				fmt.Fprint(p.w, "\r\033[K"+Printable(msg))
 			} else {
-				fmt.Fprintln(p.w, msg)
+				fmt.Fprintln(p.w, Printable(msg))
 			}
 		}
 		p.mu.Unlock()

@@ -3,12 +3,15 @@ package runner
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"sort"
 	"time"
 
 	"go.starlark.net/starlark"
 
+	"github.com/labrun/labrun/engine/flow"
 	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/peer"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/results"
@@ -47,6 +50,16 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 			}
 		}
 		wc := resolveWorkload(w)
+		if tcp {
+			// A swept duration is checked here, per run, as the run
+			// would check it.
+			if err := checkTCPDuration(nil, w); err != nil {
+				return cfg, posError(w.Pos, "%s: %v", w.Kind, err)
+			}
+			if err := checkTCPWorkload(wc); err != nil {
+				return cfg, posError(w.Pos, "%s: %v", w.Kind, err)
+			}
+		}
 		if wc.Kind == "fidelity" && cfg.Link == nil {
 			return cfg, posError(w.Pos, "link.fidelity measures an emulated link: give the experiment emulator = link.emulator(...)")
 		}
@@ -312,6 +325,24 @@ func resolveTrace(tr *Spec) (TraceConfig, error) {
 	if t.Duration > 0 && t.Interval == 0 && t.Gaps == nil {
 		return t, posError(tr.Pos, "%s: a duration needs an interval > 0", tr.Kind)
 	}
+	if t.Duration > 0 {
+		// The schedule is kept in memory: the engine refuses a duration
+		// that holds more than MaxSynthPackets packets; say so now.
+		mean := float64(t.Interval)
+		if t.Gaps != nil {
+			var sum int64
+			for _, g := range t.Gaps.Values {
+				sum += g
+			}
+			mean = float64(sum) / float64(len(t.Gaps.Values))
+		}
+		if mean <= 0 {
+			return t, posError(tr.Pos, "%s: a duration needs gaps > 0 (the gaps file holds only zeros)", tr.Kind)
+		}
+		if n := float64(t.Duration) / mean; n > trace.MaxSynthPackets {
+			return t, posError(tr.Pos, "%s: duration %v at a mean gap of %v ns is about %.3g packets; a synthetic trace holds at most %d (its schedule is kept in memory): give a shorter duration or a longer interval", tr.Kind, t.Duration, mean, n, trace.MaxSynthPackets)
+		}
+	}
 	if t.Sizes == nil && (t.Frame < trace.MinFrame || t.Frame > trace.MaxFrame) {
 		return t, posError(tr.Pos, "%s: frame %v out of range [%dB, %dB] (sizes count the Ethernet frame with its FCS)", tr.Kind, t.Frame, trace.MinFrame, trace.MaxFrame)
 	}
@@ -419,6 +450,52 @@ func sizeArg(s *Spec, name string) units.Size {
 	return 0
 }
 
+// planHost stands in for the namespaces a TCP workload runs between, so
+// that plan can apply the engine's own checks of the configuration.
+type planHost struct{}
+
+func (planHost) Do(func() error) error { return nil }
+
+// checkTCPWorkload applies the checks a tcp.* run applies when it starts
+// (flow.BulkConfig, flow.RRConfig, peer.Iperf3), with stand-ins for the
+// hosts and address the run makes.
+func checkTCPWorkload(w WorkloadConfig) error {
+	d, addr := time.Duration(w.Duration), netip.MustParseAddr("198.18.0.2")
+	switch w.Kind {
+	case "tcp.bulk":
+		return flow.BulkConfig{Client: planHost{}, Server: planHost{}, Addr: addr, Duration: d, CC: w.CC, Warmup: time.Duration(w.Warmup)}.Validate()
+	case "tcp.rr":
+		return flow.RRConfig{Client: planHost{}, Server: planHost{}, Addr: addr, Requests: w.Requests, Duration: d, ReqSize: int(w.Request), RespSize: int(w.Response)}.Validate()
+	case "tcp.iperf3":
+		return peer.Iperf3{Duration: d, CC: w.CC}.Validate()
+	}
+	return nil
+}
+
+// checkLabels checks that vals are values (labels) of parameter param: the
+// values its axis declares, also those --set left out.
+func (h *Host) checkLabels(p *Plan, s *Spec, what, param string, vals []string) error {
+	labels := p.paramValues(param)
+	if ax := h.axes[param]; ax != nil {
+		labels = ax.Labels
+	}
+	for _, v := range vals {
+		if !contains(labels, v) {
+			return posError(s.Pos, "%s: %s: %s = %q is not a value of %s%s (it takes %s)", s.Kind, what, param, v, param, didYouMean(v, labels), quoteList(labels))
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // planOutputs resolves tables and figures and checks that they name
 // parameters the plan has.
 func (h *Host) planOutputs(p *Plan) error {
@@ -432,7 +509,11 @@ func (h *Host) planOutputs(p *Plan) error {
 	checkParams := func(s *Spec, what string, names []string) error {
 		for _, n := range names {
 			if !contains(known, n) {
-				return posError(s.Pos, "%s: %s %q is not a sweep axis of this experiment%s; axes: %s", s.Kind, what, n, didYouMean(n, known), quoteList(known))
+				axes := "axes: " + quoteList(known)
+				if len(known) == 0 {
+					axes = "the experiment sweeps nothing (sweep.axis(...) declares an axis)"
+				}
+				return posError(s.Pos, "%s: %s %q is not a sweep axis of this experiment%s; %s", s.Kind, what, n, didYouMean(n, known), axes)
 			}
 		}
 		return nil
@@ -441,13 +522,19 @@ func (h *Host) planOutputs(p *Plan) error {
 		for i := range l.Len() {
 			s := l.Index(i).(*Spec)
 			e := expectation(s)
-			for param := range e.Where {
+			for _, param := range sortedKeys(e.Where) {
 				if err := checkParams(s, "where", []string{param}); err != nil {
 					return err
 				}
+				if err := h.checkLabels(p, s, "where", param, e.Where[param]); err != nil {
+					return err
+				}
 			}
-			for param := range e.RatioTo {
+			for _, param := range sortedKeys(e.RatioTo) {
 				if err := checkParams(s, "ratio_to", []string{param}); err != nil {
+					return err
+				}
+				if err := h.checkLabels(p, s, "ratio_to", param, []string{e.RatioTo[param]}); err != nil {
 					return err
 				}
 			}
@@ -473,20 +560,16 @@ func (h *Host) planOutputs(p *Plan) error {
 				for _, kv := range d.Items() {
 					m := string(kv[0].(starlark.String))
 					if !contains(spec.Metrics, m) {
-						return posError(t.Pos, "table: ratios: metric %q is not among the table's metrics (%s)", m, quoteList(spec.Metrics))
+						return posError(t.Pos, "table: ratios: metric %q is not among the table's metrics%s (%s)", m, didYouMean(m, spec.Metrics), quoteList(spec.Metrics))
 					}
 					for param, vals := range whereOf(kv[1]) {
 						if !contains(spec.Rows, param) {
-							return posError(t.Pos, "table: ratios: %q is not a row of the table (rows: %s)", param, quoteList(spec.Rows))
+							return posError(t.Pos, "table: ratios: %q is not a row of the table%s (rows: %s)", param, didYouMean(param, spec.Rows), quoteList(spec.Rows))
 						}
-						labels := p.paramValues(param)
-						if ax := h.axes[param]; ax != nil {
-							labels = ax.Labels
+						if err := h.checkLabels(p, t, "ratios", param, vals); err != nil {
+							return err
 						}
 						for _, v := range vals {
-							if !contains(labels, v) {
-								return posError(t.Pos, "table: ratios: %s = %q is not a value of %s (it takes %s)", param, v, param, quoteList(labels))
-							}
 							spec.Relatives = append(spec.Relatives, results.Relative{Metric: m, Param: param, Value: v})
 						}
 					}
@@ -497,7 +580,7 @@ func (h *Host) planOutputs(p *Plan) error {
 				for _, kv := range d.Items() {
 					m := string(kv[0].(starlark.String))
 					if !contains(spec.Metrics, m) {
-						return posError(t.Pos, "table: best: metric %q is not among the table's metrics (%s)", m, quoteList(spec.Metrics))
+						return posError(t.Pos, "table: best: metric %q is not among the table's metrics%s (%s)", m, didYouMean(m, spec.Metrics), quoteList(spec.Metrics))
 					}
 					spec.Best[m] = string(kv[1].(starlark.String))
 				}
@@ -508,14 +591,8 @@ func (h *Host) planOutputs(p *Plan) error {
 					if err := checkParams(t, "where", []string{k}); err != nil {
 						return err
 					}
-					labels := p.paramValues(k)
-					if ax := h.axes[k]; ax != nil {
-						labels = ax.Labels // the declared values, also those --set left out
-					}
-					for _, v := range vals {
-						if !contains(labels, v) {
-							return posError(t.Pos, "table: where: %s = %q is not a value of %s (it takes %s)", k, v, k, quoteList(labels))
-						}
+					if err := h.checkLabels(p, t, "where", k, vals); err != nil {
+						return err
 					}
 				}
 			}

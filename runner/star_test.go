@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 //   - A script that declares an experiment() must also plan: the driver
 //     expands it, and if the script defines want_runs (an int) the plan
 //     must have that many runs.
+//   - An error found only when the plan is made (after evaluation) is
+//     stated on the line that causes it, as go.starlark.net's tests do:
+//     `x = ...  ### "regexp"`. The plan must then fail with an error that
+//     names that line and matches the regexp; one such line per script.
 //   - testdata/star holds a .labrun marker, so it is the root for load();
 //     modules that scripts load live in testdata/star/lib/ and are not run
 //     by themselves.
@@ -87,6 +92,7 @@ func runStar(t *testing.T, file string) {
 	if err != nil {
 		t.Fatal(h.scriptError(err))
 	}
+	want, wantLine := planErrorWant(t, data)
 	if h.exp == nil {
 		if _, ok := globals["want_runs"]; ok {
 			t.Fatal("the script defines want_runs but declares no experiment")
@@ -97,6 +103,16 @@ func runStar(t *testing.T, file string) {
 		t.Fatal(err)
 	}
 	p, err := h.plan()
+	if want != nil {
+		prefix := file + ":" + strconv.Itoa(wantLine) + ":"
+		switch {
+		case err == nil:
+			t.Fatalf("%s: the plan was made, want an error matching %q", prefix, want)
+		case !strings.HasPrefix(err.Error(), prefix) || !want.MatchString(err.Error()):
+			t.Fatalf("plan error:\n%v\nwant one at %s matching %q", err, prefix, want)
+		}
+		return
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +125,24 @@ func runStar(t *testing.T, file string) {
 			t.Errorf("the plan has %d runs, want_runs = %d; runs: %v", len(p.Runs), n, runParams(p))
 		}
 	}
+}
+
+// planErrorWant finds the `### "regexp"` a script states for its plan
+// error, and its line.
+func planErrorWant(t *testing.T, data []byte) (*regexp.Regexp, int) {
+	t.Helper()
+	for i, line := range strings.Split(string(data), "\n") {
+		_, q, ok := strings.Cut(line, "### ")
+		if !ok {
+			continue
+		}
+		re, err := strconv.Unquote(strings.TrimSpace(q))
+		if err != nil {
+			t.Fatalf("line %d: ### wants a quoted regexp: %v", i+1, err)
+		}
+		return regexp.MustCompile(re), i + 1
+	}
+	return nil, 0
 }
 
 // runParams lists the runs' parameters, for failure messages.

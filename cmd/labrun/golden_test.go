@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/labrun/labrun/runner"
@@ -15,6 +16,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // exp is a valid experiment statement that error cases build on.
 const exp = `experiment(name = "x", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy())` + "\n"
+
+// fifoFile as a file's content makes it a FIFO.
+const fifoFile = "<fifo>"
 
 // errorPos matches the file:line:col an error message starts with.
 var errorPos = regexp.MustCompile(`^[^\s:]+:\d+:\d+: `)
@@ -104,10 +108,65 @@ experiment(
 		{"sweep_not_sweepable", map[string]string{"main.star": `sink.pcap(snaplen = sweep.axis("snaplen", ["64B", "128B"]))` + "\n"}, nil, runner.ExitScript},
 		// Zipped axes of different lengths.
 		{"zip_length", map[string]string{"main.star": `z = sweep.zip(interval = ["70us", "2500us"], packets = [100])` + "\n"}, nil, runner.ExitScript},
+		// A misspelt builtin of a domain: the nearest name and the list.
+		{"module_attr_typo", map[string]string{"main.star": "t = timer.frim()\n"}, nil, runner.ExitScript},
+		// A table row when the experiment sweeps nothing.
+		{"table_row_no_axes", map[string]string{"main.star": `experiment(
+    name = "x",
+    trace = trace.synthetic(count = 10, interval = "1ms"),
+    timer = timer.busy(),
+    tables = [table(rows = ["timer"], metrics = ["cpu_pct"])],
+)
+`}, nil, runner.ExitScript},
+		// An expectation on a value the axis does not take.
+		{"expect_where_value", map[string]string{"main.star": `experiment(
+    name = "x",
+    trace = trace.synthetic(count = 10, interval = "1ms"),
+    timer = sweep.axis("timer", [timer.busy(), timer.sleep()]),
+    expectations = [expect(metric = "err_p99_us", where = {"timer": "bsy"}, below = 5)],
+)
+`}, nil, runner.ExitScript},
+		// An expectation on a metric labrun does not produce.
+		{"expect_unknown_metric", map[string]string{"main.star": `expect(metric = "err_p99us", below = 5)` + "\n"}, nil, runner.ExitScript},
+		// A load past the engine's limit of timer expirations per second.
+		{"background_timers_rate", map[string]string{"main.star": `b = background.timers(count = 200, interval = "50us")` + "\n"}, nil, runner.ExitScript},
+		// An error in a function of a module, called by the module that
+		// loads it, while main loads that one: every line on the way.
+		{"error_called_in_middle_module", map[string]string{
+			"main.star":      `load("lib/outer.star", "x")` + "\n" + exp,
+			"lib/outer.star": "# The middle module.\nload(\"inner.star\", \"f\")\nx = f()\n",
+			"lib/inner.star": "def f():\n    return timer.tick(10)\n",
+		}, nil, runner.ExitScript},
+		// An error found after evaluation in a table a library declares.
+		{"plan_error_in_loaded_module", map[string]string{
+			"main.star": `load("lib/tables.star", "tables")
+experiment(name = "x", trace = trace.synthetic(count = 10, interval = "1ms"), timer = sweep.axis("timer", [timer.busy()]), tables = tables)
+`,
+			"lib/tables.star": `tables = [table(rows = ["timr"], metrics = ["cpu_pct"])]` + "\n",
+		}, nil, runner.ExitScript},
+		// A FIFO as a data file: refused, not waited on.
+		{"data_file_fifo", map[string]string{
+			"main.star": `trace.synthetic(count = 10, gaps = "//data/gaps")` + "\n",
+			"data/gaps": fifoFile,
+		}, nil, runner.ExitScript},
+		// Control characters in a script's string are escaped.
+		{"escape_label", map[string]string{"main.star": "print(\"clear\\x1b[2J\")\nt = timer.tick(\"\\x1b[2J\")\n"}, nil, runner.ExitScript},
+		// A --set value the builtin rejects is a command-line error.
+		{"set_int_rejected_by_builtin", map[string]string{"main.star": `packets = param("packets", default = 10)
+experiment(name = "x", trace = trace.synthetic(count = packets, interval = "1ms"), timer = timer.busy())
+`}, []string{"--set", "packets=-5"}, runner.ExitUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := inTempRoot(t, tc.files)
+			for name, src := range tc.files {
+				if src == fifoFile {
+					os.Remove(name)
+					if err := syscall.Mkfifo(name, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			args := append([]string{"plan"}, tc.args...)
 			args = append(args, "main.star")
 			code, stdout, stderr := run(t, args...)

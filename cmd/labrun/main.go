@@ -1,6 +1,7 @@
 // Command labrun runs network timing experiments declared in Starlark.
 //
 //	labrun run FILE [--set name=value]... [-o DIR] [--allow-system] [--allow-sysctl KEY]...
+//	labrun FILE.star [flags]   (the same as labrun run FILE.star [flags])
 //	labrun plan FILE [--json] [--allow-sysctl KEY]...
 //	labrun recover
 //	labrun version
@@ -70,6 +71,9 @@ func Main(e *env, args []string) int {
 		}
 		return runner.ExitOK
 	}
+	if args[0] == evalChildArg { // hidden: the evaluating child of plan and run
+		return evalChildMain(e)
+	}
 	for _, c := range commands {
 		if c.name == args[0] {
 			if c.name == "plan" || c.name == "version" {
@@ -77,6 +81,10 @@ func Main(e *env, args []string) int {
 			}
 			return c.run(e, args[1:])
 		}
+	}
+	if isScriptArg(args[0]) { // "labrun FILE.star ..." is "labrun run FILE.star ..."
+		recoverSystem(e)
+		return cmdRun(e, args)
 	}
 	var names []string
 	for _, c := range commands {
@@ -86,8 +94,18 @@ func Main(e *env, args []string) int {
 	return runner.ExitUsage
 }
 
+// isScriptArg says whether a first argument that is no command names a
+// script: it ends in .star or is an existing file.
+func isScriptArg(a string) bool {
+	if strings.HasSuffix(a, ".star") {
+		return true
+	}
+	st, err := os.Stat(a)
+	return err == nil && st.Mode().IsRegular()
+}
+
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "labrun: scripted network timing experiments\n\nusage: labrun COMMAND [arguments]\n\ncommands:")
+	fmt.Fprintln(w, "labrun: scripted network timing experiments\n\nusage: labrun COMMAND [arguments]\n       labrun FILE.star [flags]   (short for labrun run FILE.star [flags])\n\ncommands:")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
@@ -139,7 +157,7 @@ func newFlags(e *env, name, argsUsage string) *flag.FlagSet {
 
 // scriptFailure prints an evaluation error and returns its exit code.
 func scriptFailure(e *env, err error) int {
-	fmt.Fprintf(e.stderr, "%v\n", err)
+	fmt.Fprintf(e.stderr, "%s\n", runner.PrintableLines(err.Error()))
 	var ue *runner.UsageError
 	if errors.As(err, &ue) {
 		return runner.ExitUsage

@@ -323,7 +323,7 @@ func TestCommandLine(t *testing.T) {
 		// A bad script for run: the same.
 		{"bad script run", []string{"run", "bad.star"}, runner.ExitScript, "", "bad.star:1:11: "},
 		// A script that does not exist.
-		{"missing script", []string{"plan", "nope.star"}, runner.ExitScript, "", "nope.star: no such file or directory"},
+		{"missing script", []string{"plan", "nope.star"}, runner.ExitUsage, "", "nope.star: no such file or directory"},
 		// The step limit flag.
 		{"max steps", []string{"plan", "--max-steps", "10", "tiny.star"}, runner.ExitScript, "", "the script ran for more than 10 steps"},
 	}

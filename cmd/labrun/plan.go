@@ -1,19 +1,23 @@
 package main
 
 import (
+	"flag"
 	"fmt"
+	"io"
+	"time"
 
+	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/runner"
 )
 
 func cmdPlan(e *env, args []string) int {
-	fs := newFlags(e, "plan", "FILE [--set name=value]... [--cpu LIST] [--allow-sysctl KEY]... [--json]")
+	fs := newFlags(e, "plan", "FILE [--set name=value]... [--cpu LIST] [--allow-sysctl KEY]... [--json] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	asJSON := fs.Bool("json", false, "print the runs as a JSON array")
 	var allowSysctls sysctlsFlag
 	fs.Var(&allowSysctls, "allow-sysctl", "show the plan as 'labrun run --allow-sysctl KEY' would run it (repeatable)")
-	maxSteps := fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	bounds := addBoundFlags(fs)
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -28,7 +32,9 @@ func cmdPlan(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
 		return runner.ExitUsage
 	}
-	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr, CPUs: pin, AllowSysctls: allowSysctls})
+	opts := bounds.options(sets, e.stderr, pin)
+	opts.AllowSysctls = allowSysctls
+	p, err := evaluate(pos[0], opts)
 	if err != nil {
 		return scriptFailure(e, err)
 	}
@@ -45,4 +51,50 @@ func cmdPlan(e *env, args []string) int {
 		return scriptFailure(e, err) // after the plan, which shows what needs the flag
 	}
 	return runner.ExitOK
+}
+
+// boundFlags are the caps on a script's evaluation that plan and run share:
+// scripts come from strangers.
+type boundFlags struct {
+	steps  *uint64
+	memory sizeFlag
+	time   durationFlag
+}
+
+func addBoundFlags(fs *flag.FlagSet) *boundFlags {
+	b := &boundFlags{memory: runner.DefaultMaxMemory, time: durationFlag(runner.DefaultMaxEvalTime)}
+	b.steps = fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	fs.Var(&b.memory, "max-memory", "memory cap of the script's evaluation, e.g. 256MiB or 2GiB")
+	fs.Var(&b.time, "max-eval-time", "wall-time cap of the script's evaluation, e.g. 500ms or 120s")
+	return b
+}
+
+func (b *boundFlags) options(sets map[string]string, print io.Writer, cpus []int) runner.Options {
+	return runner.Options{Overrides: sets, MaxSteps: *b.steps, MaxMemory: int64(b.memory), MaxEvalTime: time.Duration(b.time), Print: print, CPUs: cpus}
+}
+
+// sizeFlag is a positive size in the units of engine/units.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return units.Size(*s).String() }
+func (s *sizeFlag) Set(v string) error {
+	n, err := units.ParseSize(v)
+	if err == nil && n <= 0 {
+		err = fmt.Errorf("want a size above 0B, such as 1GiB")
+	}
+	*s = sizeFlag(n)
+	return err
+}
+
+// durationFlag is a positive duration in the units of engine/units.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string { return units.Duration(*d).String() }
+func (d *durationFlag) Set(v string) error {
+	n, err := units.ParseDuration(v)
+	if err == nil && n <= 0 {
+		err = fmt.Errorf("want a duration above 0s, such as 30s")
+	}
+	*d = durationFlag(n)
+	return err
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func cmdRun(e *env, args []string) int {
-	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--cpu LIST] [--quiet]")
+	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--cpu LIST] [--quiet] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	out := fs.String("o", "runs", "parent folder of the results (results go to DIR/<experiment>/<time>-<hash>/)")
@@ -22,7 +22,7 @@ func cmdRun(e *env, args []string) int {
 	var allowSysctls sysctlsFlag
 	fs.Var(&allowSysctls, "allow-sysctl", "with --allow-system, also set this sysctl outside the allow list (e.g. kernel.core_pattern; 'labrun plan' marks them dangerous) (repeatable)")
 	resume := fs.String("resume", "", "continue an interrupted invocation in its result folder DIR: keep its finished runs, run the rest")
-	maxSteps := fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	bounds := addBoundFlags(fs)
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -37,7 +37,9 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
 		return runner.ExitUsage
 	}
-	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr, CPUs: pin, AllowSysctls: allowSysctls})
+	opts := bounds.options(sets, e.stderr, pin)
+	opts.AllowSysctls = allowSysctls
+	p, err := evaluate(pos[0], opts)
 	if err == nil {
 		err = p.CheckSysctls(allowSysctls)
 	}
@@ -60,6 +62,7 @@ func cmdRun(e *env, args []string) int {
 	})
 	if res != nil {
 		for _, t := range res.Tables {
+			runner.EscapeTable(&t)
 			t.WriteText(e.stdout)
 			fmt.Fprintln(e.stdout)
 		}
@@ -68,7 +71,7 @@ func cmdRun(e *env, args []string) int {
 	}
 	switch {
 	case err != nil:
-		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
+		fmt.Fprintf(e.stderr, "labrun: %s\n", runner.PrintableLines(err.Error()))
 		return runner.ExitRunFailed
 	case res.Interrupted:
 		fmt.Fprintln(e.stderr, "labrun: interrupted; finished runs are kept and the manifest says so")
@@ -83,7 +86,7 @@ func cmdRun(e *env, args []string) int {
 				if x.Why != "" {
 					what = x.Why
 				}
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s [%s]: measured %s, bound %s\n", x.Name, x.Run, what, x.Bound)
+				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s [%s]: measured %s, bound %s\n", runner.Printable(x.Name), runner.Printable(x.Run), runner.Printable(what), x.Bound)
 			}
 		}
 		return runner.ExitExpectation

@@ -84,6 +84,13 @@ func (p *progress) line(format string, args ...any) {
 }
 
 func (p *progress) draw() {
+	defer func() {
+		// Progress is not worth the run: a fault here stops the drawing,
+		// and the run goes on to undo what it changed.
+		if rec := recover(); rec != nil {
+			fmt.Fprintf(p.w, "\nlabrun: progress stopped: internal error: %v\n", rec)
+		}
+	}()
 	every := 5 * time.Second
 	if p.mode == ProgressLive {
 		every = 250 * time.Millisecond

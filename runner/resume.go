@@ -68,7 +68,7 @@ func loadPrior(dir string, p *Plan) (map[string]priorRun, error) {
 	out := map[string]priorRun{}
 	for _, r := range m.Runs {
 		row, ok := rows[r.ID]
-		if r.Status != "ok" || !ok || !inPlan[r.ID] {
+		if r.Status != "ok" || !ok || !row.Measured() || !inPlan[r.ID] {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(dir, "series", r.ID+".csv")); err != nil {
@@ -106,9 +106,12 @@ func readRunsCSV(path string) (map[string]results.Row, error) {
 	for _, rec := range recs[1:] {
 		row := results.Row{Params: map[string]string{}, Metrics: map[string]float64{}}
 		for i, v := range rec {
+			v = results.ParseCSVCell(v)
 			switch name := head[i]; {
 			case name == "id":
 				row.ID = v
+			case name == "status":
+				row.Status = v
 			case metric[name]:
 				if v != "" {
 					if f, err := strconv.ParseFloat(v, 64); err == nil {

@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/labrun/labrun/runner"
 )
@@ -39,7 +36,7 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return scriptFailure(e, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := interruptible(e)
 	defer stop()
 	mode := runner.ProgressPlain
 	if e.isTerminal {
@@ -65,7 +62,11 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
 		return runner.ExitRunFailed
 	case res.Interrupted:
-		fmt.Fprintln(e.stderr, "labrun: interrupted; finished runs are kept and the manifest says so")
+		why := ""
+		if c := context.Cause(ctx); c != nil && c != context.Canceled {
+			why = " (" + c.Error() + ")"
+		}
+		fmt.Fprintf(e.stderr, "labrun: interrupted%s; finished runs are kept and the manifest says so\n", why)
 		return runner.ExitInterrupted
 	case res.Failed > 0:
 		fmt.Fprintf(e.stderr, "labrun: %d run(s) failed; see the manifest\n", res.Failed)

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -147,20 +148,29 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	if err := inv.prepare(); err != nil {
 		return out, err
 	}
+	var full error // a full disk stops the runs; what finished is still shown
 	for i := range p.Runs {
 		if ctx.Err() != nil {
 			out.Interrupted = true
 			break
 		}
 		if err := inv.step(i); err != nil {
-			return out, err
+			if !errors.Is(err, syscall.ENOSPC) {
+				return out, err
+			}
+			full = err
+			break
 		}
 		if out.Interrupted {
 			break
 		}
 	}
 	inv.prog.stop()
-	return out, inv.conclude()
+	if full != nil {
+		inv.conclude(full) // best effort: space may have come free
+		return out, full
+	}
+	return out, inv.conclude(nil)
 }
 
 // invocation is one Execute: the plan, its folder and manifest, and the
@@ -318,8 +328,7 @@ func (inv *invocation) step(i int) error {
 	if err := results.WriteManifest(inv.manifest, inv.m); err != nil {
 		return err
 	}
-	var full *results.DiskFullError
-	if errors.As(rerr, &full) || errors.Is(rerr, syscall.ENOSPC) {
+	if errors.Is(rerr, syscall.ENOSPC) {
 		return rerr // the next runs would fail alike
 	}
 	return nil
@@ -350,8 +359,8 @@ func (inv *invocation) listFiles(mr *results.ManifestRun, r Run) {
 }
 
 // conclude writes the tables, figures, expectations and the report once
-// the runs are over.
-func (inv *invocation) conclude() error {
+// the runs are over; stopErr is what stopped them early, if anything.
+func (inv *invocation) conclude(stopErr error) error {
 	p, out, dir := inv.p, inv.out, inv.dir
 	if err := writeTables(dir, p, out); err != nil {
 		return err
@@ -380,7 +389,7 @@ func (inv *invocation) conclude() error {
 	}
 	// The report shows the status the invocation ends with.
 	final := *inv.m
-	inv.setStatus(&final, figErr)
+	inv.setStatus(&final, cmp.Or(stopErr, figErr))
 	final.End = time.Now()
 	if err := writeReport(dir, p, out, &final); err != nil {
 		return fmt.Errorf("report.html: %w", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/labrun/labrun/results"
 )
@@ -125,4 +126,22 @@ func readRunsCSV(path string) (map[string]results.Row, error) {
 		out[row.ID] = row
 	}
 	return out, nil
+}
+
+// sweepNote removes the temporary files a killed labrun left in its result
+// folder dir (results.SweepTemps) and says which, for the manifest.
+func sweepNote(dir string) string {
+	left, err := results.SweepTemps(dir)
+	var parts []string
+	for _, l := range left {
+		parts = append(parts, l.String())
+	}
+	note := ""
+	if len(parts) > 0 {
+		note = "; removed the temporary files it left: " + strings.Join(parts, ", ")
+	}
+	if err != nil {
+		note += "; could not remove its temporary files: " + err.Error()
+	}
+	return note
 }

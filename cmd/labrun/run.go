@@ -73,12 +73,17 @@ func cmdRun(e *env, args []string) int {
 		return runner.ExitRunFailed
 	case res.ExpectFailed > 0:
 		for _, x := range res.Expect {
-			if !x.Pass {
-				what := strconv.FormatFloat(x.Value, 'g', 6, 64)
-				if x.Why != "" {
-					what = x.Why
-				}
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s [%s]: measured %s, bound %s\n", x.Name, x.Run, what, x.Bound)
+			if x.Pass {
+				continue
+			}
+			run := ""
+			if x.Run != "" {
+				run = " [" + x.Run + "]"
+			}
+			if x.Why != "" {
+				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: %s (bound %s)\n", x.Name, run, x.Why, x.Bound)
+			} else {
+				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: measured %s, bound %s\n", x.Name, run, strconv.FormatFloat(x.Value, 'g', 6, 64), x.Bound)
 			}
 		}
 		return runner.ExitExpectation

@@ -207,4 +207,3 @@ func TestExecuteDiskFull(t *testing.T) {
 		}
 	}
 }
-

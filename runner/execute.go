@@ -37,7 +37,7 @@ const (
 	ExitScript      = 3   // the script is wrong: syntax, value, typo, load path
 	ExitExpectation = 4   // every run finished, and an expectation failed
 	ExitRegression  = 5   // labrun compare: a metric got worse beyond --fail-if
-	ExitInterrupted = 130 // SIGINT or SIGTERM: what finished is kept
+	ExitInterrupted = 130 // a signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) or a closed output: what finished is kept
 )
 
 // ExecOptions configure Execute.

@@ -32,12 +32,17 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
 		return runner.ExitUsage
 	}
+	// From here on, a signal or a closed output ends the command cleanly.
+	ctx, stop := interruptible(e)
+	defer stop()
 	p, err := runner.Evaluate(pos[0], runner.Options{Overrides: sets, MaxSteps: *maxSteps, Print: e.stderr, CPUs: pin})
 	if err != nil {
 		return scriptFailure(e, err)
 	}
-	ctx, stop := interruptible(e)
-	defer stop()
+	if ctx.Err() != nil {
+		fmt.Fprintf(e.stderr, "labrun: %v before the first run; nothing ran\n", context.Cause(ctx))
+		return runner.ExitInterrupted
+	}
 	mode := runner.ProgressPlain
 	if e.isTerminal {
 		mode = runner.ProgressLive

@@ -207,3 +207,31 @@ func TestExecuteDiskFull(t *testing.T) {
 		}
 	}
 }
+
+// panicOn is a progress writer that panics when a line containing marker
+// is written: a fault in labrun in the middle of an invocation.
+type panicOn struct{ marker string }
+
+func (p panicOn) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), p.marker) {
+		panic("injected fault")
+	}
+	return len(b), nil
+}
+
+func TestExecutePanicEndsManifest(t *testing.T) {
+	// A panic ends the invocation as failed, with the manifest saying so
+	// and the folder left clean.
+	p := mustEval(t, tinyExperiment, nil)
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Progress: ProgressPlain, Stderr: panicOn{"run 2/4"}})
+	if err == nil || !strings.Contains(err.Error(), "internal error: injected fault") {
+		t.Fatalf("err = %v", err)
+	}
+	m := readManifest(t, out.Dir)
+	if m.Status != "failed" || !strings.Contains(m.Error, "injected fault") || m.Runs[0].Status != "ok" {
+		t.Errorf("manifest %q %q %+v", m.Status, m.Error, m.Runs)
+	}
+	if names, _ := filepath.Glob(filepath.Join(out.Dir, ".*")); len(names) != 0 {
+		t.Errorf("hidden files left: %v", names)
+	}
+}

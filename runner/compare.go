@@ -108,6 +108,9 @@ func readResultSet(dir string) (*resultSet, error) {
 	rs := &resultSet{dir: dir, experiment: m.Experiment, series: map[string]string{}}
 	for _, r := range m.Runs {
 		if r.Series != "" {
+			if err := results.CheckRelPath(r.Series); err != nil {
+				return nil, fmt.Errorf("%s/manifest.json: run %s: series %w", dir, r.ID, err)
+			}
 			rs.series[r.ID] = filepath.Join(dir, r.Series)
 		}
 	}

@@ -668,6 +668,9 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 		if interrupted {
 			t.Notes = append(t.Notes, interruptedNote)
 		}
+		if n := out.Failed + out.Skipped; n > 0 {
+			t.Notes = append(t.Notes, fmt.Sprintf("not shown: %d run(s) that failed or were skipped (their status is in runs.csv)", n))
+		}
 		out.Tables = append(out.Tables, t)
 		if err := t.WriteMarkdown(&md); err != nil {
 			return err

@@ -87,6 +87,11 @@ func reportFromRuns(dir string) error {
 	if err != nil || len(recs) == 0 {
 		return fmt.Errorf("%s/runs.csv: %v", dir, err)
 	}
+	for _, rec := range recs {
+		for i := range rec {
+			rec[i] = results.ParseCSVCell(rec[i])
+		}
+	}
 	exp := filepath.Base(filepath.Dir(dir))
 	t := results.Table{Title: "Runs (runs.csv)", Header: recs[0], Cells: recs[1:],
 		Notes: []string{"written by a labrun that kept no report.json: the experiment's own tables are in tables.md"}}

@@ -88,8 +88,31 @@ func readKillManifest(t *testing.T, out string) (results.Manifest, string) {
 	return man, m[0]
 }
 
-// killRun is a labrun run started for a kill test: a run that sets a
-// sysctl, holds cpu_dma_latency, runs SCHED_FIFO and has a memory load.
+// killScript sets a sysctl, holds cpu_dma_latency, runs SCHED_FIFO and
+// has a memory load; its second run takes 30 s.
+const killScript = `experiment(
+    name = "k",
+    trace = trace.synthetic(count = sweep.axis("count", [500, 300000]), interval = "100us"),
+    timer = timer.firm(),
+    background = [background.vm("16MiB")],
+    kernel = kernel.settings(sched = "fifo", priority = 10, dma_latency = "0us", sysctls = {"net.core.somaxconn": "%d"}),
+)
+`
+
+// killWireScript sets a sysctl and sends on a veth pair between network
+// namespaces of its own.
+const killWireScript = `experiment(
+    name = "k",
+    trace = trace.synthetic(count = sweep.axis("count", [500, 300000]), interval = "100us", frame = "100B"),
+    sender = sender.labrun(timer = timer.busy(), sink = sink.afpacket()),
+    topology = topology.veth(rps = 0),
+    receiver = receiver.afpacket(),
+    kernel = kernel.settings(sysctls = {"net.core.somaxconn": "%d"}),
+)
+`
+
+// killRun is a labrun run started for a kill test (killScript or
+// killWireScript).
 type killRun struct {
 	cmd    *exec.Cmd
 	done   chan error
@@ -101,19 +124,15 @@ type killRun struct {
 
 // startKillRun starts labrun on the kill script; output, when given, gets
 // its standard output and error (else stderr is kept and --quiet given).
-func startKillRun(t *testing.T, output *os.File) *killRun {
+func startKillRun(t *testing.T, output *os.File, wire bool) *killRun {
 	t.Helper()
 	k := &killRun{old: readSysctl(t), done: make(chan error, 1)}
 	n, _ := strconv.Atoi(k.old)
 	dir := t.TempDir()
-	script := fmt.Sprintf(`experiment(
-    name = "k",
-    trace = trace.synthetic(count = sweep.axis("count", [500, 300000]), interval = "100us"),
-    timer = timer.firm(),
-    background = [background.vm("16MiB")],
-    kernel = kernel.settings(sched = "fifo", priority = 10, dma_latency = "0us", sysctls = {"net.core.somaxconn": "%d"}),
-)
-`, n+1)
+	script := fmt.Sprintf(killScript, n+1)
+	if wire {
+		script = fmt.Sprintf(killWireScript, n+1)
+	}
 	os.WriteFile(filepath.Join(dir, ".labrun"), nil, 0o644)
 	os.WriteFile(filepath.Join(dir, "k.star"), []byte(script), 0o644)
 	k.out = filepath.Join(dir, "out")
@@ -138,17 +157,27 @@ func startKillRun(t *testing.T, output *os.File) *killRun {
 	}
 	go func() { k.done <- k.cmd.Wait() }()
 	// The second run is under way: the first finished, the sysctl is set,
-	// the load runs.
+	// the load runs (or the namespaces are up).
+	running := func() bool { return len(loadChildren()) > 0 }
+	if wire {
+		running = func() bool { return len(k.namespaces()) > 0 }
+	}
 	ok := poll(20*time.Second, func() bool {
 		m, _ := readKillManifest(t, k.out)
-		return len(m.Runs) == 2 && m.Runs[0].Status == "ok" && m.Runs[1].Status != "ok" && readSysctl(t) == strconv.Itoa(n+1) && len(loadChildren()) > 0
+		return len(m.Runs) == 2 && m.Runs[0].Status == "ok" && m.Runs[1].Status != "ok" && readSysctl(t) == strconv.Itoa(n+1) && running()
 	})
 	if !ok {
 		k.cmd.Process.Kill()
 		<-k.done
-		t.Fatalf("the run never reached its second run with the sysctl set and a load running: %s", k.stderr.String())
+		t.Fatalf("the run never reached its second run with the sysctl set and a load running (or namespaces up): %s", k.stderr.String())
 	}
 	return k
+}
+
+// namespaces lists the network namespaces of the labrun.
+func (k *killRun) namespaces() []string {
+	ns, _ := filepath.Glob("/run/netns/lr-" + strconv.Itoa(k.cmd.Process.Pid) + "-*")
+	return ns
 }
 
 // wait waits for labrun to end, within a bound, and returns its exit code.
@@ -175,7 +204,7 @@ func (k *killRun) checkRestored(t *testing.T, why string) results.Manifest {
 	if !poll(5*time.Second, func() bool { return len(loadChildren()) == 0 }) {
 		t.Errorf("after %s: load processes left: %v", why, loadChildren())
 	}
-	if ns, _ := filepath.Glob("/run/netns/lr-" + strconv.Itoa(k.cmd.Process.Pid) + "-*"); len(ns) > 0 {
+	if ns := k.namespaces(); len(ns) > 0 {
 		t.Errorf("after %s: namespaces left: %v", why, ns)
 	}
 	m, path := readKillManifest(t, k.out)
@@ -202,7 +231,7 @@ func TestKillRestores(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			k := startKillRun(t, nil)
+			k := startKillRun(t, nil, false)
 			k.cmd.Process.Signal(sig)
 			code := k.wait(t, sig.String())
 			var left string
@@ -246,33 +275,41 @@ func TestKillRestores(t *testing.T) {
 }
 
 // The reader of labrun's output goes away (labrun run x.star 2>&1 | head -1):
-// labrun stops printing, stops the run, undoes it and says interrupted.
+// labrun stops printing, stops the run, undoes it and says interrupted,
+// on the host and on the wire.
 func TestClosedOutputRestores(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: changes a sysctl, holds cpu_dma_latency, runs SCHED_FIFO (run the tests as root, as CI does)")
+		t.Skip("needs root: changes a sysctl, holds cpu_dma_latency, runs SCHED_FIFO, builds namespaces (run the tests as root, as CI does)")
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	first := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		first <- line
-	}()
-	k := startKillRun(t, w)
-	w.Close()
-	if line := <-first; line == "" {
-		t.Errorf("labrun printed nothing")
-	}
-	r.Close() // head -1 exits
-	if code := k.wait(t, "the output closed"); code != 130 {
-		t.Errorf("exit %d, want 130", code)
-	}
-	m := k.checkRestored(t, "the output closed")
-	if !strings.Contains(m.Error, "was closed (the reader went away)") {
-		t.Errorf("manifest error %q", m.Error)
+	for _, wire := range []bool{false, true} {
+		t.Run(map[bool]string{false: "host", true: "wire"}[wire], func(t *testing.T) {
+			if _, err := exec.LookPath("ip"); wire && err != nil {
+				t.Skip("needs ip (iproute2) to build namespaces")
+			}
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			first := make(chan string, 1)
+			go func() {
+				line, _ := bufio.NewReader(r).ReadString('\n')
+				first <- line
+			}()
+			k := startKillRun(t, w, wire)
+			w.Close()
+			if line := <-first; line == "" {
+				t.Errorf("labrun printed nothing")
+			}
+			r.Close() // head -1 exits
+			if code := k.wait(t, "the output closed"); code != 130 {
+				t.Errorf("exit %d, want 130", code)
+			}
+			m := k.checkRestored(t, "the output closed")
+			if !strings.Contains(m.Error, "was closed (the reader went away)") {
+				t.Errorf("manifest error %q", m.Error)
+			}
+		})
 	}
 }
 

@@ -57,7 +57,10 @@ type ExecOptions struct {
 
 // Outcome is what Execute did.
 type Outcome struct {
-	Dir         string
+	Dir string
+	// Rows are the runs that measured something: those that finished
+	// (status ok) and an interrupted one (status interrupted). runs.csv
+	// also has a row for each run that failed or was skipped.
 	Rows        []results.Row
 	Tables      []results.Table
 	Interrupted bool

@@ -233,6 +233,15 @@ func TestWriteManifestOnFullDisk(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || back.Status != "interrupted" {
 		t.Errorf("manifest %s: %v", b, err)
 	}
+	// One that does not fit fails, said as such, and leaves the last one.
+	m.Error = strings.Repeat("x", 64<<10)
+	if err := WriteManifest(path, m); !errors.As(err, &df) {
+		t.Errorf("a manifest too big for a full disk: %v", err)
+	}
+	b, _ = os.ReadFile(path)
+	if err := json.Unmarshal(b, &back); err != nil || back.Status != "interrupted" {
+		t.Errorf("manifest after a failed write: %.200s: %v", b, err)
+	}
 	if names := entries(t, dir); len(names) != 2 {
 		t.Errorf("folder holds %v, want manifest.json and filler", names)
 	}

@@ -133,12 +133,18 @@ func WriteManifest(path string, m *Manifest) error {
 var errDiskFull error = syscall.ENOSPC
 
 // writeInPlace overwrites path with b without a temporary file: the
-// blocks the old content holds are reused.
+// blocks the old content holds are reused. If b does not fit, the old
+// content is put back, so the file stays valid JSON.
 func writeInPlace(path string, b []byte) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY, fileMode)
 	if err != nil {
 		return err
 	}
+	defer f.Close()
 	_, err = f.WriteAt(b, 0)
 	if err == nil {
 		err = f.Truncate(int64(len(b)))
@@ -146,10 +152,13 @@ func writeInPlace(path string, b []byte) error {
 	if err == nil {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err != nil {
+		f.WriteAt(old, 0)
+		f.Truncate(int64(len(old)))
+		f.Sync()
+		return err
 	}
-	return err
+	return f.Close()
 }
 
 // reserveName is the reserve file of this process in a result folder. It

@@ -28,9 +28,9 @@ func TestWriteRunsCSV(t *testing.T) {
 				{ID: "r1", Params: p("interval", "70us", "timer", "busy"), Metrics: map[string]float64{"cpu_pct": 97.84, "err_p99_us": pointOne + 0.2}},
 				{ID: "r2", Params: p("interval", "70us", "timer", "sleep"), Metrics: map[string]float64{"cpu_pct": 41}},
 			},
-			want: "id,timer,interval,err_p99_us,cpu_pct\n" +
-				"r1,busy,70us,0.30000000000000004,97.84\n" +
-				"r2,sleep,70us,,41\n",
+			want: "id,status,timer,interval,err_p99_us,cpu_pct\n" +
+				"r1,ok,busy,70us,0.30000000000000004,97.84\n" +
+				"r2,ok,sleep,70us,,41\n",
 		},
 		{
 			// Values needing quotes are quoted; large and tiny floats use
@@ -41,8 +41,8 @@ func TestWriteRunsCSV(t *testing.T) {
 			rows: []Row{
 				{ID: "r1", Params: p("note", `a,"b"`), Metrics: map[string]float64{"packets": 1e21, "err_min_us": 1e-9, "wall_s": math.NaN()}},
 			},
-			want: "id,note,packets,err_min_us,wall_s\n" +
-				`r1,"a,""b""",1e+21,1e-09,NaN` + "\n",
+			want: "id,status,note,packets,err_min_us,wall_s\n" +
+				`r1,ok,"a,""b""",1e+21,1e-09,NaN` + "\n",
 		},
 		{
 			// Names not listed in the orders are appended sorted, so no data
@@ -55,16 +55,49 @@ func TestWriteRunsCSV(t *testing.T) {
 				{ID: "r1", Params: p("timer", "busy", "rep", "0", "nic", "eth0"), Metrics: map[string]float64{"cpu_pct": 1, "wall_s": 2}},
 				{ID: "r2", Params: p("rep", "1"), Metrics: map[string]float64{}},
 			},
-			want: "id,timer,nic,rep,cpu_pct,wall_s\n" +
-				"r1,busy,eth0,0,1,2\n" +
-				"r2,,,1,,\n",
+			want: "id,status,timer,nic,rep,cpu_pct,wall_s\n" +
+				"r1,ok,busy,eth0,0,1,2\n" +
+				"r2,ok,,,1,,\n",
 		},
 		{
 			// No runs: just the header.
 			name:    "no rows",
 			params:  []string{"timer"},
 			metrics: []string{"cpu_pct"},
-			want:    "id,timer,cpu_pct\n",
+			want:    "id,status,timer\n",
+		},
+		{
+			// Each run says how it ended; a metric no run measured has no
+			// column (of the ~130 labrun knows, a run fills a few).
+			name:    "status and only filled metrics",
+			params:  []string{"timer"},
+			metrics: []string{"cpu_pct", "err_p99_us", "lat_p50_us", "wall_s"},
+			rows: []Row{
+				{ID: "r1", Params: p("timer", "busy"), Metrics: map[string]float64{"cpu_pct": 1, "wall_s": 2}},
+				{ID: "r2", Params: p("timer", "sleep"), Status: "failed"},
+				{ID: "r3", Params: p("timer", "firm"), Metrics: map[string]float64{"wall_s": 0.5}, Status: "interrupted"},
+				{ID: "r4", Params: p("timer", "hr"), Status: "skipped"},
+			},
+			want: "id,status,timer,cpu_pct,wall_s\n" +
+				"r1,ok,busy,1,2\n" +
+				"r2,failed,sleep,,\n" +
+				"r3,interrupted,firm,,0.5\n" +
+				"r4,skipped,hr,,\n",
+		},
+		{
+			// Text that a spreadsheet would run as a formula gets a quote;
+			// numbers, negative ones too, stay as they are.
+			name:   "formula escaping",
+			params: []string{"label", "offset"},
+			rows: []Row{
+				{ID: "r1", Params: p("label", "=HYPERLINK(\"x\")", "offset", "-5")},
+				{ID: "r2", Params: p("label", "@SUM(A1)", "offset", "+1e3")},
+				{ID: "r3", Params: p("label", "-cmd", "offset", "-")},
+			},
+			want: "id,status,label,offset\n" +
+				"r1,ok,\"'=HYPERLINK(\"\"x\"\")\",-5\n" +
+				"r2,ok,'@SUM(A1),+1e3\n" +
+				"r3,ok,'-cmd,-\n",
 		},
 	}
 	for _, tc := range tests {
@@ -90,5 +123,34 @@ func TestWriteRunsCSVWriteError(t *testing.T) {
 	err := WriteRunsCSV(failWriter{}, []string{"timer"}, nil, []Row{{ID: "r1"}})
 	if err == nil || err.Error() != "results: write runs CSV: disk full" {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestCSVCell(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"busy", "busy"},
+		{"70us", "70us"},
+		{"-", "-"},
+		{"-5", "-5"},
+		{"+3.5", "+3.5"},
+		{"-1e-9", "-1e-9"},
+		{"=1+1", "'=1+1"},
+		{"+cmd", "'+cmd"},
+		{"-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"\t=x", "'\t=x"},
+		{"\r=x", "'\r=x"},
+		{"'=x", "''=x"}, // a quote already there is kept through a round trip
+		{"'plain", "'plain"},
+		{"a=b", "a=b"},
+	}
+	for _, tc := range tests {
+		if got := CSVCell(tc.in); got != tc.want {
+			t.Errorf("CSVCell(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if back := ParseCSVCell(CSVCell(tc.in)); back != tc.in {
+			t.Errorf("ParseCSVCell(CSVCell(%q)) = %q", tc.in, back)
+		}
 	}
 }

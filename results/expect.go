@@ -1,6 +1,7 @@
 package results
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -102,9 +103,50 @@ func (e Expectation) Check(rows []Row) []ExpectResult {
 		out = append(out, res)
 	}
 	if len(out) == 0 {
-		out = append(out, ExpectResult{Name: e.Name, Bound: e.Describe(), Value: math.NaN(), Why: "no run matched where = " + whereList(e.Where)})
+		out = append(out, ExpectResult{Name: e.Name, Bound: e.Describe(), Value: math.NaN(), Why: "matches no run: where " + whereList(e.Where)})
 	}
 	return out
+}
+
+// expectJSON is ExpectResult in JSON: a missing value is null, since
+// JSON has no NaN.
+type expectJSON struct {
+	Name  string   `json:"Name"`
+	Run   string   `json:"Run"`
+	Value *float64 `json:"Value"`
+	Bound string   `json:"Bound"`
+	Pass  bool     `json:"Pass"`
+	Why   string   `json:"Why,omitempty"`
+}
+
+// MarshalJSON writes a missing value (NaN) as null.
+func (r ExpectResult) MarshalJSON() ([]byte, error) {
+	j := expectJSON{Name: r.Name, Run: r.Run, Bound: r.Bound, Pass: r.Pass, Why: r.Why}
+	if !math.IsNaN(r.Value) && !math.IsInf(r.Value, 0) {
+		j.Value = &r.Value
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads null as a missing value (NaN).
+func (r *ExpectResult) UnmarshalJSON(b []byte) error {
+	var j expectJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = ExpectResult{Name: j.Name, Run: j.Run, Bound: j.Bound, Pass: j.Pass, Why: j.Why, Value: math.NaN()}
+	if j.Value != nil {
+		r.Value = *j.Value
+	}
+	return nil
+}
+
+// Measured is the value as a table shows it: "-" when there is none.
+func (r ExpectResult) Measured() string {
+	if math.IsNaN(r.Value) {
+		return "-"
+	}
+	return fmtNum(r.Value)
 }
 
 func matchesAll(params, want map[string]string) bool {
@@ -159,10 +201,7 @@ func ExpectTable(res []ExpectResult) Table {
 	sorted := slices.Clone(res)
 	sort.SliceStable(sorted, func(i, j int) bool { return !sorted[i].Pass && sorted[j].Pass })
 	for _, r := range sorted {
-		val := "-"
-		if !math.IsNaN(r.Value) {
-			val = fmtNum(r.Value)
-		}
+		val := r.Measured()
 		verdict := "pass"
 		if !r.Pass {
 			verdict = "FAIL"

@@ -3,9 +3,13 @@ package results
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -101,11 +105,93 @@ func DescribeMachine() Machine {
 	return m
 }
 
-// WriteManifest writes m as indented JSON, atomically.
+// WriteManifest writes m as indented JSON, atomically. On a full disk it
+// frees the folder's reserve (Reserve) and tries again, and as a last
+// resort overwrites the manifest in place, so that an invocation can
+// always say how it ended.
 func WriteManifest(path string, m *Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, append(b, '\n'))
+	b = append(b, '\n')
+	err = WriteFileAtomic(path, b)
+	if !errors.Is(err, errDiskFull) {
+		return err
+	}
+	if ReleaseReserve(filepath.Dir(path)) {
+		if err = WriteFileAtomic(path, b); !errors.Is(err, errDiskFull) {
+			return err
+		}
+	}
+	if ierr := writeInPlace(path, b); ierr != nil {
+		return err
+	}
+	return nil
+}
+
+var errDiskFull error = syscall.ENOSPC
+
+// writeInPlace overwrites path with b without a temporary file: the
+// blocks the old content holds are reused. If b does not fit, the old
+// content is put back, so the file stays valid JSON.
+func writeInPlace(path string, b []byte) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, fileMode)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(b)))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.WriteAt(old, 0)
+		f.Truncate(int64(len(old)))
+		f.Sync()
+		return err
+	}
+	return f.Close()
+}
+
+// reserveName is the reserve file of this process in a result folder. It
+// has the form of a temporary name, so SweepTemps removes the reserve of
+// a labrun that was killed.
+func reserveName(dir string) string {
+	return filepath.Join(dir, tempPrefix("manifest.json")+strconv.Itoa(os.Getpid())+"-reserve")
+}
+
+// Reserve sets size bytes aside in dir, for WriteManifest to use when the
+// disk fills up. ReleaseReserve gives them back.
+func Reserve(dir string, size int) error {
+	path := reserveName(dir)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return writeErr(path, err)
+	}
+	_, err = f.Write(make([]byte, size))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return writeErr(path, err)
+	}
+	return nil
+}
+
+// ReleaseReserve removes this process's reserve in dir, and reports
+// whether there was one.
+func ReleaseReserve(dir string) bool {
+	return os.Remove(reserveName(dir)) == nil
 }

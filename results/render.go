@@ -39,7 +39,7 @@ func (t Table) WriteText(w io.Writer) error {
 func (t Table) WriteMarkdown(w io.Writer) error {
 	var buf bytes.Buffer
 	if t.Title != "" {
-		fmt.Fprintf(&buf, "### %s\n\n", t.Title)
+		fmt.Fprintf(&buf, "### %s\n\n", strings.Join(strings.Fields(t.Title), " "))
 	}
 	header := escapeMarkdown(t.Header)
 	cells := make([][]string, len(t.Cells))
@@ -101,24 +101,41 @@ func (t Table) alignment() tw.Alignment {
 	return align
 }
 
-// escapeMarkdown escapes "|" so a cell cannot split a Markdown table column.
+// mdEscaper keeps a cell on its one line and in its one column: "|" is
+// escaped and a line break becomes "<br>", which Markdown renderers show
+// as a break inside the cell.
+var mdEscaper = strings.NewReplacer("|", `\|`, "\r\n", "<br>", "\n", "<br>", "\r", "<br>")
+
+// escapeMarkdown escapes "|" and line breaks so a cell cannot split a
+// Markdown table row or column.
 func escapeMarkdown(cells []string) []string {
 	out := make([]string, len(cells))
 	for i, c := range cells {
-		out[i] = strings.ReplaceAll(c, "|", `\|`)
+		out[i] = mdEscaper.Replace(c)
 	}
 	return out
 }
 
-// WriteCSV writes the table as CSV: its header, then its cells.
+// WriteCSV writes the table as CSV: its header, then its cells, text
+// cells escaped against spreadsheet formulas (CSVCell).
 func (t Table) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(t.Header); err != nil {
+	if err := cw.Write(csvCells(t.Header)); err != nil {
 		return err
 	}
-	if err := cw.WriteAll(t.Cells); err != nil {
-		return err
+	for _, row := range t.Cells {
+		if err := cw.Write(csvCells(row)); err != nil {
+			return err
+		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+func csvCells(cells []string) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = CSVCell(c)
+	}
+	return out
 }

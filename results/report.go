@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -86,7 +86,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;font-size:.9
 </dl>
 {{with .Expect}}<h2>Expectations</h2>
 <table><tr><th>expectation</th><th>run</th><th>measured</th><th>bound</th><th>result</th></tr>
-{{range .}}<tr><td>{{.Name}}</td><td>{{.Run}}</td><td>{{printf "%.6g" .Value}}</td><td>{{.Bound}}</td><td class="{{if .Pass}}pass{{else}}fail{{end}}">{{if .Pass}}pass{{else}}FAIL {{.Why}}{{end}}</td></tr>
+{{range .}}<tr><td>{{.Name}}</td><td>{{.Run}}</td><td>{{.Measured}}</td><td>{{.Bound}}</td><td class="{{if .Pass}}pass{{else}}fail{{end}}">{{if .Pass}}pass{{else}}FAIL {{.Why}}{{end}}</td></tr>
 {{end}}</table>{{end}}
 <h2>Tables</h2>
 {{range .Tables}}<h3>{{.Title}}</h3>
@@ -132,8 +132,9 @@ func (v reportView) Sources() []sourceView {
 
 // WriteReport writes dir/report.json and dir/report.html: one file with
 // the tables, the figures inline (PNG as data: URLs, so nothing is fetched),
-// the machine, every setting and the sources' hashes.
-func WriteReport(dir string, r Report) error {
+// the machine, every setting and the sources' hashes. m is the manifest as
+// the invocation ends (its final status); nil reads dir/manifest.json.
+func WriteReport(dir string, r Report, m *Manifest) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -141,31 +142,52 @@ func WriteReport(dir string, r Report) error {
 	if err := WriteFileAtomic(filepath.Join(dir, "report.json"), b); err != nil {
 		return err
 	}
-	return RenderReport(dir)
+	if m == nil {
+		if m, err = readManifest(dir); err != nil {
+			return err
+		}
+	}
+	return renderReport(dir, r, m)
 }
 
 // RenderReport draws dir/report.html from dir/report.json and
-// dir/manifest.json.
+// dir/manifest.json. It reads only files inside dir: a figure whose path
+// leads out of it (an absolute path, "..", a symbolic link) is refused.
 func RenderReport(dir string) error {
-	var r Report
-	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	b, err := ReadFileIn(dir, "report.json")
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
+	r, err := ReadReport(b)
+	if err != nil {
 		return fmt.Errorf("%s/report.json: %w", dir, err)
 	}
-	var m Manifest
-	mb, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	m, err := readManifest(dir)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return fmt.Errorf("%s/manifest.json: %w", dir, err)
+	return renderReport(dir, r, m)
+}
+
+func readManifest(dir string) (*Manifest, error) {
+	var m Manifest
+	mb, err := ReadFileIn(dir, "manifest.json")
+	if err != nil {
+		return nil, err
 	}
-	v := reportView{Report: r, M: m, Images: map[string]template.URL{}, Status: m.Status}
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, fmt.Errorf("%s/manifest.json: %w", dir, err)
+	}
+	return &m, nil
+}
+
+func renderReport(dir string, r Report, m *Manifest) error {
+	v := reportView{Report: r, M: *m, Images: map[string]template.URL{}, Status: m.Status}
 	for _, f := range r.Figures {
-		png, err := os.ReadFile(filepath.Join(dir, f.PNG))
+		png, err := ReadFileIn(dir, f.PNG)
+		if errors.Is(err, ErrOutside) {
+			return fmt.Errorf("%s/report.json: figure %q: %w", dir, f.Name, err)
+		}
 		if err != nil {
 			continue // the figure had no data
 		}

@@ -14,11 +14,16 @@ import (
 
 // Row is one run of an experiment: its ID, parameter values as display
 // strings, and metric values. A metric missing from Metrics was not measured.
+// Status is how the run ended (ok, failed, interrupted, skipped; "" is ok).
 type Row struct {
 	ID      string
 	Params  map[string]string
 	Metrics map[string]float64
+	Status  string
 }
+
+// Measured reports whether the run finished and its metrics count.
+func (r Row) Measured() bool { return r.Status == "" || r.Status == "ok" }
 
 // Reference is a published value (e.g. from a paper) for a metric in a given
 // table cell, selected by parameter values. Build shows it in its own column

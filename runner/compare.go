@@ -27,6 +27,18 @@ type CompareOptions struct {
 	FailIf []Threshold
 	// Resamples for the bootstrap; 0: 1000.
 	Resamples int
+	// Force compares folders of different experiments.
+	Force bool
+}
+
+// ExperimentMismatchError is a comparison of two different experiments.
+type ExperimentMismatchError struct {
+	A, B       string // folders
+	ExpA, ExpB string // their experiments
+}
+
+func (e *ExperimentMismatchError) Error() string {
+	return fmt.Sprintf("%s holds experiment %q and %s experiment %q: their runs do not pair up; give --force to compare them anyway", e.A, e.ExpA, e.B, e.ExpB)
 }
 
 // Threshold is one --fail-if bound: metric=ratio.
@@ -69,9 +81,10 @@ type Comparison struct {
 
 // resultSet is one result folder read back.
 type resultSet struct {
-	dir    string
-	rows   []results.Row
-	series map[string]string // run id -> series file
+	dir        string
+	experiment string
+	rows       []results.Row
+	series     map[string]string // run id -> series file
 }
 
 func readResultSet(dir string) (*resultSet, error) {
@@ -83,7 +96,8 @@ func readResultSet(dir string) (*resultSet, error) {
 		return nil, err
 	}
 	var m struct {
-		Runs []struct {
+		Experiment string `json:"experiment"`
+		Runs       []struct {
 			ID     string `json:"id"`
 			Series string `json:"series"`
 		} `json:"runs"`
@@ -91,9 +105,12 @@ func readResultSet(dir string) (*resultSet, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%s/manifest.json: %w", dir, err)
 	}
-	rs := &resultSet{dir: dir, series: map[string]string{}}
+	rs := &resultSet{dir: dir, experiment: m.Experiment, series: map[string]string{}}
 	for _, r := range m.Runs {
 		if r.Series != "" {
+			if err := results.CheckRelPath(r.Series); err != nil {
+				return nil, fmt.Errorf("%s/manifest.json: run %s: series %w", dir, r.ID, err)
+			}
 			rs.series[r.ID] = filepath.Join(dir, r.Series)
 		}
 	}
@@ -114,9 +131,11 @@ func readResultSet(dir string) (*resultSet, error) {
 		if len(rec) != len(head) {
 			return nil, fmt.Errorf("%s/runs.csv:%d: %d fields, header has %d", dir, i+2, len(rec), len(head))
 		}
-		r := results.Row{ID: rec[0], Params: map[string]string{}, Metrics: map[string]float64{}}
+		r := results.Row{ID: results.ParseCSVCell(rec[0]), Params: map[string]string{}, Metrics: map[string]float64{}}
 		for j := 1; j < len(head); j++ {
-			if measure.Known(head[j]) {
+			if head[j] == "status" {
+				r.Status = rec[j]
+			} else if measure.Known(head[j]) {
 				if rec[j] != "" {
 					v, err := strconv.ParseFloat(rec[j], 64)
 					if err != nil {
@@ -125,8 +144,11 @@ func readResultSet(dir string) (*resultSet, error) {
 					r.Metrics[head[j]] = v
 				}
 			} else {
-				r.Params[head[j]] = rec[j]
+				r.Params[head[j]] = results.ParseCSVCell(rec[j])
 			}
+		}
+		if r.Status == "failed" || r.Status == "skipped" {
+			continue // nothing measured
 		}
 		rs.rows = append(rs.rows, r)
 	}
@@ -250,6 +272,9 @@ func Compare(o CompareOptions) (*Comparison, error) {
 	b, err := readResultSet(o.B)
 	if err != nil {
 		return nil, err
+	}
+	if a.experiment != b.experiment && !o.Force {
+		return nil, &ExperimentMismatchError{A: o.A, B: o.B, ExpA: a.experiment, ExpB: b.experiment}
 	}
 	if o.Resamples == 0 {
 		o.Resamples = 1000

@@ -2,17 +2,20 @@ package runner
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labrun/labrun/engine/kernel"
@@ -34,7 +37,7 @@ const (
 	ExitScript      = 3   // the script is wrong: syntax, value, typo, load path
 	ExitExpectation = 4   // every run finished, and an expectation failed
 	ExitRegression  = 5   // labrun compare: a metric got worse beyond --fail-if
-	ExitInterrupted = 130 // SIGINT or SIGTERM: what finished is kept
+	ExitInterrupted = 130 // a signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) or a closed output: what finished is kept
 )
 
 // ExecOptions configure Execute.
@@ -57,7 +60,10 @@ type ExecOptions struct {
 
 // Outcome is what Execute did.
 type Outcome struct {
-	Dir         string
+	Dir string
+	// Rows are the runs that measured something: those that finished
+	// (status ok) and an interrupted one (status interrupted). runs.csv
+	// also has a row for each run that failed or was skipped.
 	Rows        []results.Row
 	Tables      []results.Table
 	Interrupted bool
@@ -110,7 +116,9 @@ func WriteSettings(w io.Writer, o *Outcome) {
 
 // Execute runs every run of the plan and writes the results folder. A
 // cancelled ctx stops the current run, keeps what it measured and marks
-// the invocation interrupted.
+// the invocation interrupted (with context.Cause(ctx) as its reason, when
+// one was given). Whatever happens, also a panic or a full disk, the
+// manifest ends ok, failed or interrupted.
 func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err error) {
 	if o.Out == "" {
 		o.Out = "runs"
@@ -136,179 +144,321 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 			return nil, fmt.Errorf("%d of the %d runs send on a veth pair in their own network namespaces: %w", wire, len(p.Runs), err)
 		}
 	}
-	start := time.Now()
-	var dir string
-	var prior map[string]priorRun
-	if o.Resume != "" {
-		var err error
-		dir = o.Resume
-		if prior, err = loadPrior(dir, p); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if dir, err = newRunDir(filepath.Join(o.Out, p.Experiment, start.UTC().Format("20060102-150405")+"-"+planHash(p))); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "series"), 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %w", err)
-	}
-	out = &Outcome{Dir: dir}
-	m := &results.Manifest{Labrun: o.Build, Command: o.Command, Experiment: p.Experiment, Script: p.Script,
-		Sources: p.Sources, Params: p.Params, Seed: p.Seed, Machine: results.DescribeMachine(), Start: start, Status: "running"}
-	for _, r := range p.Runs {
-		m.Runs = append(m.Runs, results.ManifestRun{Index: r.Index, ID: r.ID, Seed: r.Seed, Params: r.Params, Config: r.Config, Status: "pending"})
-	}
-	manifest := filepath.Join(dir, "manifest.json")
-	if err := results.WriteManifest(manifest, m); err != nil {
+	inv := &invocation{ctx: ctx, p: p, o: o, start: time.Now()}
+	if err := inv.open(); err != nil {
 		return nil, err
 	}
+	out = inv.out
 	// If labrun is killed, the next labrun marks this manifest interrupted.
-	defer noteActive(manifest)()
+	defer noteActive(inv.manifest)()
+	defer results.ReleaseReserve(inv.dir)
 	// Whatever happens, the manifest ends with the invocation's status.
 	defer func() {
 		if rec := recover(); rec != nil {
 			err = fmt.Errorf("internal error: %v", rec)
 		}
-		m.End = time.Now()
-		switch {
-		case err != nil:
-			m.Status, m.Error = "failed", err.Error()
-		case out.Interrupted:
-			m.Status = "interrupted"
-		case out.Failed > 0:
-			m.Status = "failed"
-		default:
-			m.Status = "ok"
-		}
-		if werr := results.WriteManifest(manifest, m); werr != nil && err == nil {
-			err = werr
-		}
+		err = inv.finish(err)
 	}()
-
-	prog := newProgress(o.Stderr, o.Progress, len(p.Runs))
-	defer prog.stop()
-	if wire := wireRuns(p); wire > 0 {
-		// A labrun that was killed (SIGKILL, power loss) could not remove
-		// its namespaces: remove them now, and say so.
-		removed, err := topo.CleanStale()
-		for _, n := range removed {
-			prog.line("removed namespace %s left by a labrun that is no longer running", n)
-		}
-		if err != nil {
-			return out, fmt.Errorf("removing stale namespaces: %w", err)
-		}
+	inv.prog = newProgress(o.Stderr, o.Progress, len(p.Runs))
+	defer inv.prog.stop()
+	if err := inv.prepare(); err != nil {
+		return out, err
 	}
-	for i, r := range p.Runs {
+	var full error // a full disk stops the runs; what finished is still shown
+	for i := range p.Runs {
 		if ctx.Err() != nil {
 			out.Interrupted = true
 			break
 		}
-		mr := &m.Runs[i]
-		if pr, ok := prior[r.ID]; ok {
-			// Finished in the invocation being resumed: keep it.
-			*mr = pr.run
-			out.Rows = append(out.Rows, pr.row)
-			out.Resumed++
-			prog.line("run %d/%d %s: kept from the interrupted invocation", i+1, len(p.Runs), paramString(r.Params))
-			continue
-		}
-		mr.Start = time.Now()
-		mr.Status = "running"
-		prog.startRun(r)
-		var ts trace.CaptureStats
-		row, res, rerr := runOne(ctx, dir, r, prog, kernel.Permit{System: o.AllowSystem, Sysctls: o.AllowSysctls}, p.Seed, &ts)
-		if ts.Packets > 0 {
-			mr.Trace = ts
-		}
-		if ts.Malformed != "" {
-			prog.line("run %d/%d: lenient: replayed the valid prefix (%d packets); dropped %d bytes after: %s", i+1, len(p.Runs), ts.Packets, ts.DroppedBytes, ts.Malformed)
-		}
-		mr.End = time.Now()
-		if res != nil {
-			mr.Settings, mr.Timer = res.Settings, res.Timer
-			out.addSettings(r.Index+1, res.Settings)
-		}
-		var skip *SkipError
-		switch {
-		case rerr != nil && ctx.Err() != nil:
-			// Ctrl-C or SIGTERM cut it short: not a failure of the run.
-			mr.Status, mr.Error = "interrupted", rerr.Error()
-			out.Interrupted = true
-		case errors.As(rerr, &skip):
-			mr.Status, mr.Error = "skipped", skip.Reason
-			out.Skipped++
-			prog.line("run %d/%d %s skipped: %s", i+1, len(p.Runs), paramString(r.Params), skip.Reason)
-			res = nil
-		case errors.As(rerr, new(*kernel.ConflictError)):
-			// Another labrun holds a setting at another value: no run of
-			// this invocation would measure what it says.
-			mr.Status, mr.Error = "failed", rerr.Error()
-			out.Failed++
-			return out, rerr
-		case rerr != nil:
-			mr.Status, mr.Error = "failed", rerr.Error()
-			out.Failed++
-			prog.line("run %d/%d %s failed: %v", i+1, len(p.Runs), paramString(r.Params), rerr)
-		case res.Interrupted:
-			mr.Status = "interrupted"
-			out.Interrupted = true
-		default:
-			mr.Status = "ok"
-		}
-		if res != nil && (r.Config.Workload != nil || r.Config.SenderKind() == "cyclictest") && rerr == nil {
-			out.Rows = append(out.Rows, row)
-			prog.endRun(r, row.Metrics)
-		}
-		if res != nil && len(res.Sched) > 0 {
-			mr.Series = "series/" + r.ID + ".csv"
-			if r.Config.Sink.Kind == "pcap" {
-				mr.Files = []string{"pcap/" + r.ID + ".pcapng"}
+		if err := inv.step(i); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				return out, err
 			}
-			if rc := r.Config.Receiver; rc != nil && rc.Capture {
-				mr.Files = append(mr.Files, "pcap/"+r.ID+"-rx.pcapng")
-			}
-			out.Rows = append(out.Rows, row)
-			prog.endRun(r, row.Metrics)
-		}
-		if err := writeRuns(dir, p, out.Rows); err != nil {
-			return out, err
-		}
-		if err := results.WriteManifest(manifest, m); err != nil {
-			return out, err
+			full = err
+			break
 		}
 		if out.Interrupted {
 			break
 		}
 	}
-	prog.stop()
-	if err := writeTables(dir, p, out); err != nil {
-		return out, err
+	inv.prog.stop()
+	if full != nil {
+		inv.conclude(full) // best effort: space may have come free
+		return out, full
 	}
+	return out, inv.conclude(nil)
+}
+
+// invocation is one Execute: the plan, its folder and manifest, and the
+// rows of its runs.
+type invocation struct {
+	ctx      context.Context
+	p        *Plan
+	o        ExecOptions
+	start    time.Time
+	dir      string
+	manifest string
+	m        *results.Manifest
+	prior    map[string]priorRun
+	out      *Outcome
+	all      []results.Row // a row per run that ran or was kept, for runs.csv
+	prog     *progress
+}
+
+// manifestReserve is the space set aside beyond twice the manifest's size
+// so that its last version can be written on a full disk.
+const manifestReserve = 64 << 10
+
+// open makes (or, resuming, reopens) the result folder and writes the
+// first manifest.
+func (inv *invocation) open() error {
+	p := inv.p
+	if inv.o.Resume != "" {
+		inv.dir = inv.o.Resume
+		prior, err := loadPrior(inv.dir, p)
+		if err != nil {
+			return err
+		}
+		inv.prior = prior
+	} else {
+		dir, err := newRunDir(filepath.Join(inv.o.Out, p.Experiment, inv.start.UTC().Format("20060102-150405")+"-"+planHash(p)))
+		if err != nil {
+			return results.NameDiskFull(err)
+		}
+		inv.dir = dir
+	}
+	if err := os.MkdirAll(filepath.Join(inv.dir, "series"), 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", results.NameDiskFull(err))
+	}
+	inv.out = &Outcome{Dir: inv.dir}
+	m := &results.Manifest{Labrun: inv.o.Build, Command: inv.o.Command, Experiment: p.Experiment, Script: p.Script,
+		Sources: p.Sources, Params: p.Params, Seed: p.Seed, Machine: results.DescribeMachine(), Start: inv.start, Status: "running"}
+	for _, r := range p.Runs {
+		m.Runs = append(m.Runs, results.ManifestRun{Index: r.Index, ID: r.ID, Seed: r.Seed, Params: r.Params, Config: r.Config, Status: "pending"})
+	}
+	inv.m, inv.manifest = m, filepath.Join(inv.dir, "manifest.json")
+	return results.WriteManifest(inv.manifest, m)
+}
+
+// prepare sets space aside for the last manifest, and removes what a
+// killed labrun left: temporary files in the folder being resumed,
+// namespaces of wire runs.
+func (inv *invocation) prepare() error {
+	size := manifestReserve
+	if fi, err := os.Stat(inv.manifest); err == nil {
+		size += 2 * int(fi.Size())
+	}
+	if err := results.Reserve(inv.dir, size); err != nil {
+		return err
+	}
+	if inv.o.Resume != "" {
+		left, err := results.SweepTemps(inv.dir)
+		for _, l := range left {
+			inv.prog.line("removed %s in %s, a temporary file left by a labrun that was killed", l, inv.dir)
+		}
+		if err != nil {
+			inv.prog.line("labrun: removing temporary files: %v", err)
+		}
+	}
+	if wireRuns(inv.p) > 0 {
+		// A labrun that was killed (SIGKILL, power loss) could not remove
+		// its namespaces: remove them now, and say so.
+		removed, err := topo.CleanStale()
+		for _, n := range removed {
+			inv.prog.line("removed namespace %s left by a labrun that is no longer running", n)
+		}
+		if err != nil {
+			return fmt.Errorf("removing stale namespaces: %w", err)
+		}
+	}
+	return nil
+}
+
+// step runs (or keeps from the invocation being resumed) run i, and
+// writes runs.csv and the manifest. An error ends the invocation.
+func (inv *invocation) step(i int) error {
+	p, out, prog := inv.p, inv.out, inv.prog
+	r := p.Runs[i]
+	mr := &inv.m.Runs[i]
+	if pr, ok := inv.prior[r.ID]; ok {
+		// Finished in the invocation being resumed: keep it.
+		*mr = pr.run
+		pr.row.Status = "ok"
+		out.Rows = append(out.Rows, pr.row)
+		inv.all = append(inv.all, pr.row)
+		out.Resumed++
+		prog.line("run %d/%d %s: kept from the interrupted invocation", i+1, len(p.Runs), paramString(r.Params))
+		return nil
+	}
+	mr.Start = time.Now()
+	mr.Status = "running"
+	prog.startRun(r)
+	var ts trace.CaptureStats
+	row, res, rerr := runOne(inv.ctx, inv.dir, r, prog, kernel.Permit{System: inv.o.AllowSystem, Sysctls: inv.o.AllowSysctls}, p.Seed, &ts)
+	rerr = results.NameDiskFull(rerr)
+	if ts.Packets > 0 {
+		mr.Trace = ts
+	}
+	if ts.Malformed != "" {
+		prog.line("run %d/%d: lenient: replayed the valid prefix (%d packets); dropped %d bytes after: %s", i+1, len(p.Runs), ts.Packets, ts.DroppedBytes, ts.Malformed)
+	}
+	mr.End = time.Now()
+	if res != nil {
+		mr.Settings, mr.Timer = res.Settings, res.Timer
+		out.addSettings(r.Index+1, res.Settings)
+	}
+	row.ID, row.Params = r.ID, r.Params
+	var skip *SkipError
+	var conflict error
+	switch {
+	case rerr != nil && inv.ctx.Err() != nil, rerr == nil && res != nil && res.Interrupted:
+		// Ctrl-C or another signal cut it short: not a failure of the run.
+		row.Status = "interrupted"
+		if rerr != nil {
+			mr.Error = rerr.Error()
+		}
+		out.Interrupted = true
+	case errors.As(rerr, new(*kernel.ConflictError)):
+		// Another labrun holds a setting at another value: no run of
+		// this invocation would measure what it says.
+		row.Status, mr.Error = "failed", rerr.Error()
+		out.Failed++
+		conflict = rerr
+	case errors.As(rerr, &skip):
+		row.Status, mr.Error = "skipped", skip.Reason
+		out.Skipped++
+		prog.line("run %d/%d %s skipped: %s", i+1, len(p.Runs), paramString(r.Params), skip.Reason)
+	case rerr != nil:
+		row.Status, mr.Error = "failed", rerr.Error()
+		out.Failed++
+		prog.line("run %d/%d %s failed: %v", i+1, len(p.Runs), paramString(r.Params), rerr)
+	default:
+		row.Status = "ok"
+	}
+	mr.Status = row.Status
+	if row.Status == "failed" || row.Status == "skipped" {
+		row.Metrics = nil // what it measured before it failed does not count
+	}
+	inv.all = append(inv.all, row)
+	if len(row.Metrics) > 0 {
+		out.Rows = append(out.Rows, row)
+		prog.endRun(r, row.Metrics)
+	}
+	inv.listFiles(mr, r)
+	if err := writeRuns(inv.dir, p, inv.all); err != nil {
+		return err
+	}
+	if err := results.WriteManifest(inv.manifest, inv.m); err != nil {
+		return err
+	}
+	if errors.Is(rerr, syscall.ENOSPC) || conflict != nil {
+		return rerr // the next runs would fail alike
+	}
+	return nil
+}
+
+// listFiles names in the manifest the files of run r that exist.
+func (inv *invocation) listFiles(mr *results.ManifestRun, r Run) {
+	exists := func(rel string) bool {
+		_, err := os.Stat(filepath.Join(inv.dir, rel))
+		return err == nil
+	}
+	mr.Series, mr.Files = "", nil
+	if s := "series/" + r.ID + ".csv"; exists(s) {
+		mr.Series = s
+	}
+	var files []string
+	if r.Config.Sink.Kind == "pcap" {
+		files = append(files, "pcap/"+r.ID+".pcapng")
+	}
+	if rc := r.Config.Receiver; rc != nil && rc.Capture {
+		files = append(files, "pcap/"+r.ID+"-rx.pcapng")
+	}
+	for _, f := range files {
+		if exists(f) {
+			mr.Files = append(mr.Files, f)
+		}
+	}
+}
+
+// conclude writes the tables, figures, expectations and the report once
+// the runs are over; stopErr is what stopped them early, if anything.
+func (inv *invocation) conclude(stopErr error) error {
+	p, out, dir := inv.p, inv.out, inv.dir
+	if err := writeTables(dir, p, out); err != nil {
+		return err
+	}
+	// Figures and expectations take the runs that finished: an
+	// interrupted run's values cover only part of it.
+	finished := measuredRows(out.Rows)
 	// A figure that cannot be drawn does not stop the rest (expectations,
 	// report.html); its error is returned at the end.
-	figErr := writeFigures(dir, p, out.Rows)
+	figErr := writeFigures(dir, p, finished)
 	if figErr != nil {
-		fmt.Fprintf(o.Stderr, "labrun: %s\n", PrintableLines(figErr.Error()))
+		fmt.Fprintf(inv.o.Stderr, "labrun: %s\n", PrintableLines(figErr.Error()))
 	}
 	if len(p.Expectations) > 0 && !out.Interrupted {
-		out.Expect = checkExpectations(p, out.Rows)
+		out.Expect = checkExpectations(p, finished)
 		out.ExpectFailed = results.Failed(out.Expect)
 		t := results.ExpectTable(out.Expect)
 		out.Tables = append(out.Tables, t)
 		var b strings.Builder
 		if err := t.WriteCSV(&b); err != nil {
-			return out, err
+			return err
 		}
 		if err := results.WriteFileAtomic(filepath.Join(dir, "expectations.csv"), []byte(b.String())); err != nil {
-			return out, err
+			return err
 		}
 	}
-	if err := writeReport(dir, p, out); err != nil {
-		return out, fmt.Errorf("report.html: %w", err)
+	// The report shows the status the invocation ends with.
+	final := *inv.m
+	inv.setStatus(&final, cmp.Or(stopErr, figErr))
+	final.End = time.Now()
+	if err := writeReport(dir, p, out, &final); err != nil {
+		return fmt.Errorf("report.html: %w", err)
 	}
-	return out, figErr
+	return figErr
+}
+
+// setStatus sets how the invocation ended, given the error that ends it.
+func (inv *invocation) setStatus(m *results.Manifest, err error) {
+	switch {
+	case err != nil:
+		m.Status, m.Error = "failed", results.NameDiskFull(err).Error()
+	case inv.out.Interrupted:
+		m.Status = "interrupted"
+		if c := context.Cause(inv.ctx); c != nil && c != context.Canceled {
+			m.Error = c.Error()
+		}
+	case inv.out.Failed > 0:
+		m.Status = "failed"
+	default:
+		m.Status = "ok"
+	}
+}
+
+// finish writes the last manifest, with the invocation's status; err is
+// what ends the invocation, and finish returns it, or the manifest's
+// write error.
+func (inv *invocation) finish(err error) error {
+	err = results.NameDiskFull(err)
+	inv.m.End = time.Now()
+	inv.setStatus(inv.m, err)
+	if werr := results.WriteManifest(inv.manifest, inv.m); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+// measuredRows keeps the rows of runs that finished (status ok).
+func measuredRows(rows []results.Row) []results.Row {
+	var out []results.Row
+	for _, r := range rows {
+		if r.Measured() {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // wireRuns counts the runs that need namespaces.
@@ -525,10 +675,12 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# %s\n\n", p.Experiment)
 	for _, spec := range p.Tables {
-		if !selectsAny(spec, out.Rows) {
+		rows, interrupted := tableRows(spec, out.Rows)
+		if len(rows) == 0 {
 			continue // its runs were left out (--set) or did not finish
 		}
-		t, err := results.Build(spec, withAllMetrics(out.Rows, spec.Metrics))
+		spec.Where = nil // applied by tableRows
+		t, err := results.Build(spec, withAllMetrics(rows, spec.Metrics))
 		if err != nil {
 			if len(out.Rows) == 0 {
 				continue
@@ -536,6 +688,12 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 			return err
 		}
 		t.Notes = append(t.Notes, rateNotes(p)...)
+		if interrupted {
+			t.Notes = append(t.Notes, interruptedNote)
+		}
+		if n := out.Failed + out.Skipped; n > 0 {
+			t.Notes = append(t.Notes, fmt.Sprintf("not shown: %d run(s) that failed or were skipped (their status is in runs.csv)", n))
+		}
 		out.Tables = append(out.Tables, t)
 		if err := t.WriteMarkdown(&md); err != nil {
 			return err
@@ -545,13 +703,28 @@ func writeTables(dir string, p *Plan, out *Outcome) error {
 	return results.WriteFileAtomic(filepath.Join(dir, "tables.md"), []byte(md.String()))
 }
 
-func selectsAny(spec results.TableSpec, rows []results.Row) bool {
+// interruptedNote explains the mark of an interrupted run in a table.
+const interruptedNote = "(interrupted): the run was stopped before its end; its values cover the packets it sent until then"
+
+// tableRows are the rows a table shows: those its Where selects, with the
+// first row label of an interrupted run marked " (interrupted)" (so it is
+// never a median with finished repetitions).
+func tableRows(spec results.TableSpec, rows []results.Row) (kept []results.Row, interrupted bool) {
 	for _, r := range rows {
-		if spec.Selects(r) {
-			return true
+		if !spec.Selects(r) {
+			continue
 		}
+		if r.Status == "interrupted" {
+			interrupted = true
+			if len(spec.Rows) > 0 {
+				params := maps.Clone(r.Params)
+				params[spec.Rows[0]] += " (interrupted)"
+				r.Params = params
+			}
+		}
+		kept = append(kept, r)
 	}
-	return false
+	return kept, interrupted
 }
 
 // rateNotes says what the bit rates of the plan's replays count.

@@ -126,7 +126,7 @@ func markInterrupted(path string, pid int) error {
 		return nil
 	}
 	m.Status = "interrupted"
-	m.Error = fmt.Sprintf("labrun (pid %d) was killed before it could end this invocation; the runs marked ok finished", pid)
+	m.Error = fmt.Sprintf("labrun (pid %d) was killed before it could end this invocation; the runs marked ok finished", pid) + sweepNote(filepath.Dir(path))
 	for i := range m.Runs {
 		if m.Runs[i].Status == "running" {
 			m.Runs[i].Status = "interrupted"

@@ -84,6 +84,14 @@ func (p *progress) line(format string, args ...any) {
 }
 
 func (p *progress) draw() {
+	defer func() {
+		// Progress is not worth the run: a fault here stops the drawing,
+		// and the run goes on to undo what it changed.
+		if rec := recover(); rec != nil {
+			defer func() { recover() }() // the writer itself may be the fault
+			fmt.Fprintf(p.w, "\nlabrun: progress stopped: internal error: %v\n", rec)
+		}
+	}()
 	every := 5 * time.Second
 	if p.mode == ProgressLive {
 		every = 250 * time.Millisecond
@@ -96,25 +104,31 @@ func (p *progress) draw() {
 			return
 		case <-t.C:
 		}
-		p.mu.Lock()
-		if p.active {
-			n := p.sent.Load()
-			total := p.packets.Load()
-			el := time.Since(p.started)
-			rate := float64(n) / el.Seconds()
-			left := time.Duration(0)
-			if rate > 0 {
-				left = time.Duration(float64(total-n) / rate * 1e9)
-			}
-			msg := fmt.Sprintf("run %d/%d %s: %d/%d packets, %.0f pps, %v elapsed, %v left",
-				p.cur.Index+1, p.total, paramString(p.cur.Params), n, total, rate, el.Round(time.Second), left.Round(time.Second))
-			if p.mode == ProgressLive {
-				fmt.Fprint(p.w, "\r\033[K"+Printable(msg))
-			} else {
-				fmt.Fprintln(p.w, Printable(msg))
-			}
-		}
-		p.mu.Unlock()
+		p.tick()
+	}
+}
+
+// tick draws the current run's progress once.
+func (p *progress) tick() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.active {
+		return
+	}
+	n := p.sent.Load()
+	total := p.packets.Load()
+	el := time.Since(p.started)
+	rate := float64(n) / el.Seconds()
+	left := time.Duration(0)
+	if rate > 0 {
+		left = time.Duration(float64(total-n) / rate * 1e9)
+	}
+	msg := fmt.Sprintf("run %d/%d %s: %d/%d packets, %.0f pps, %v elapsed, %v left",
+		p.cur.Index+1, p.total, paramString(p.cur.Params), n, total, rate, el.Round(time.Second), left.Round(time.Second))
+	if p.mode == ProgressLive {
+		fmt.Fprint(p.w, "\r\033[K"+Printable(msg))
+	} else {
+		fmt.Fprintln(p.w, Printable(msg))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/results/plot"
@@ -14,7 +15,7 @@ import (
 
 // writeReport writes report.json and the self-contained report.html of
 // an invocation.
-func writeReport(dir string, p *Plan, out *Outcome) error {
+func writeReport(dir string, p *Plan, out *Outcome, m *results.Manifest) error {
 	r := results.Report{Experiment: p.Experiment, Description: p.Description, Expect: out.Expect}
 	for _, t := range out.Tables {
 		if t.Title == "Expectations" && len(out.Expect) > 0 {
@@ -34,29 +35,36 @@ func writeReport(dir string, p *Plan, out *Outcome) error {
 	for _, s := range out.Settings {
 		r.Settings = append(r.Settings, results.ReportSetting{Setting: s.Setting, Value: s.Value, State: string(s.State), Reason: s.Reason, Runs: runList(s.Runs)})
 	}
-	return results.WriteReport(dir, r)
+	return results.WriteReport(dir, r, m)
 }
 
 // Report draws a stored result folder again without running anything: its
 // figures from their CSVs and report.html. A folder written before labrun
-// wrote report.json gets a report of its runs.csv.
+// wrote report.json gets a report of its runs.csv. It reads only files
+// inside dir: report.json naming a path that leads out is refused.
 func Report(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		return fmt.Errorf("%s is not a labrun result folder (no manifest.json)", dir)
 	}
-	rb, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	rb, err := results.ReadFileIn(dir, "report.json")
 	if errors.Is(err, os.ErrNotExist) {
 		return reportFromRuns(dir)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("%s/report.json: %w", dir, err)
 	}
 	r, err := results.ReadReport(rb)
 	if err != nil {
 		return fmt.Errorf("%s/report.json: %w", dir, err)
 	}
 	for _, f := range r.Plots {
-		data, err := os.ReadFile(filepath.Join(dir, "plots", f.Name+".csv"))
+		if strings.ContainsAny(f.Name, `/\`) || f.Name == "" || f.Name == "." || f.Name == ".." {
+			return fmt.Errorf("%s/report.json: figure name %q %w (want a plain name, e.g. epsilon)", dir, f.Name, results.ErrOutside)
+		}
+		data, err := results.ReadFileIn(dir, "plots/"+f.Name+".csv")
+		if errors.Is(err, results.ErrOutside) {
+			return fmt.Errorf("%s/report.json: figure %q: %w", dir, f.Name, err)
+		}
 		if err != nil {
 			continue
 		}
@@ -71,7 +79,7 @@ func Report(dir string) error {
 
 // reportFromRuns builds report.json from runs.csv alone.
 func reportFromRuns(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "runs.csv"))
+	b, err := results.ReadFileIn(dir, "runs.csv")
 	if err != nil {
 		return err
 	}
@@ -79,8 +87,13 @@ func reportFromRuns(dir string) error {
 	if err != nil || len(recs) == 0 {
 		return fmt.Errorf("%s/runs.csv: %v", dir, err)
 	}
+	for _, rec := range recs {
+		for i := range rec {
+			rec[i] = results.ParseCSVCell(rec[i])
+		}
+	}
 	exp := filepath.Base(filepath.Dir(dir))
 	t := results.Table{Title: "Runs (runs.csv)", Header: recs[0], Cells: recs[1:],
 		Notes: []string{"written by a labrun that kept no report.json: the experiment's own tables are in tables.md"}}
-	return results.WriteReport(dir, results.Report{Experiment: exp, Tables: []results.Table{t}})
+	return results.WriteReport(dir, results.Report{Experiment: exp, Tables: []results.Table{t}}, nil)
 }

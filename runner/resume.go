@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/labrun/labrun/results"
 )
@@ -68,7 +69,7 @@ func loadPrior(dir string, p *Plan) (map[string]priorRun, error) {
 	out := map[string]priorRun{}
 	for _, r := range m.Runs {
 		row, ok := rows[r.ID]
-		if r.Status != "ok" || !ok || !inPlan[r.ID] {
+		if r.Status != "ok" || !ok || !row.Measured() || !inPlan[r.ID] {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(dir, "series", r.ID+".csv")); err != nil {
@@ -106,9 +107,12 @@ func readRunsCSV(path string) (map[string]results.Row, error) {
 	for _, rec := range recs[1:] {
 		row := results.Row{Params: map[string]string{}, Metrics: map[string]float64{}}
 		for i, v := range rec {
+			v = results.ParseCSVCell(v)
 			switch name := head[i]; {
 			case name == "id":
 				row.ID = v
+			case name == "status":
+				row.Status = v
 			case metric[name]:
 				if v != "" {
 					if f, err := strconv.ParseFloat(v, 64); err == nil {
@@ -122,4 +126,22 @@ func readRunsCSV(path string) (map[string]results.Row, error) {
 		out[row.ID] = row
 	}
 	return out, nil
+}
+
+// sweepNote removes the temporary files a killed labrun left in its result
+// folder dir (results.SweepTemps) and says which, for the manifest.
+func sweepNote(dir string) string {
+	left, err := results.SweepTemps(dir)
+	var parts []string
+	for _, l := range left {
+		parts = append(parts, l.String())
+	}
+	note := ""
+	if len(parts) > 0 {
+		note = "; removed the temporary files it left: " + strings.Join(parts, ", ")
+	}
+	if err != nil {
+		note += "; could not remove its temporary files: " + err.Error()
+	}
+	return note
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -21,11 +22,12 @@ func (t *thresholds) Set(s string) error {
 }
 
 func cmdCompare(e *env, args []string) int {
-	fs := newFlags(e, "compare", "A B [--metrics m1,m2] [--fail-if metric=ratio]...")
+	fs := newFlags(e, "compare", "A B [--metrics m1,m2] [--fail-if metric=ratio]... [--force]")
 	metrics := fs.String("metrics", "", "compare only these metrics (comma-separated); default: every metric both sides have")
 	var fail thresholds
 	fs.Var(&fail, "fail-if", "exit 5 when B/A of the metric is above ratio and its interval lies above 1 (repeatable), e.g. err_p99_us=1.2")
 	resamples := fs.Int("resamples", 1000, "bootstrap resamples per interval")
+	force := fs.Bool("force", false, "compare folders of different experiments")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return runner.ExitUsage
@@ -34,11 +36,16 @@ func cmdCompare(e *env, args []string) int {
 		fs.Usage()
 		return runner.ExitUsage
 	}
-	o := runner.CompareOptions{A: pos[0], B: pos[1], FailIf: fail, Resamples: *resamples}
+	o := runner.CompareOptions{A: pos[0], B: pos[1], FailIf: fail, Resamples: *resamples, Force: *force}
 	if *metrics != "" {
 		o.Metrics = strings.Split(*metrics, ",")
 	}
 	c, err := runner.Compare(o)
+	var mismatch *runner.ExperimentMismatchError
+	if errors.As(err, &mismatch) {
+		fmt.Fprintf(e.stderr, "labrun compare: %v\n", err)
+		return runner.ExitUsage
+	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun compare: %v\n", err)
 		return runner.ExitRunFailed

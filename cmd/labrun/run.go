@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/labrun/labrun/runner"
 )
@@ -37,6 +34,9 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
 		return runner.ExitUsage
 	}
+	// From here on, a signal or a closed output ends the command cleanly.
+	ctx, stop := interruptible(e)
+	defer stop()
 	opts := bounds.options(sets, e.stderr, pin)
 	opts.AllowSysctls = allowSysctls
 	p, err := evaluate(pos[0], opts)
@@ -46,9 +46,11 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return scriptFailure(e, err)
 	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(e.stderr, "labrun: %v before the first run; nothing ran\n", context.Cause(ctx))
+		return runner.ExitInterrupted
+	}
 	recoverSystem(e) // what a killed labrun left, before this one changes anything
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
 	mode := runner.ProgressPlain
 	if e.isTerminal {
 		mode = runner.ProgressLive
@@ -74,19 +76,28 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun: %s\n", runner.PrintableLines(err.Error()))
 		return runner.ExitRunFailed
 	case res.Interrupted:
-		fmt.Fprintln(e.stderr, "labrun: interrupted; finished runs are kept and the manifest says so")
+		why := ""
+		if c := context.Cause(ctx); c != nil && c != context.Canceled {
+			why = " (" + c.Error() + ")"
+		}
+		fmt.Fprintf(e.stderr, "labrun: interrupted%s; finished runs are kept and the manifest says so\n", why)
 		return runner.ExitInterrupted
 	case res.Failed > 0:
 		fmt.Fprintf(e.stderr, "labrun: %d run(s) failed; see the manifest\n", res.Failed)
 		return runner.ExitRunFailed
 	case res.ExpectFailed > 0:
 		for _, x := range res.Expect {
-			if !x.Pass {
-				what := strconv.FormatFloat(x.Value, 'g', 6, 64)
-				if x.Why != "" {
-					what = x.Why
-				}
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s [%s]: measured %s, bound %s\n", runner.Printable(x.Name), runner.Printable(x.Run), runner.Printable(what), x.Bound)
+			if x.Pass {
+				continue
+			}
+			run := ""
+			if x.Run != "" {
+				run = " [" + runner.Printable(x.Run) + "]"
+			}
+			if x.Why != "" {
+				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: %s (bound %s)\n", runner.Printable(x.Name), run, runner.Printable(x.Why), x.Bound)
+			} else {
+				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: measured %s, bound %s\n", runner.Printable(x.Name), run, strconv.FormatFloat(x.Value, 'g', 6, 64), x.Bound)
 			}
 		}
 		return runner.ExitExpectation

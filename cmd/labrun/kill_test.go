@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 // The sysctl the kill tests change: the host's listen backlog limit,
 // raised by one for a few seconds.
-const killSysctl = "/proc/sys/net/core/somaxconn"
+const killSysctl = "/proc/sys/net/core/netdev_max_backlog"
 
 func readSysctl(t *testing.T) string {
 	t.Helper()
@@ -95,7 +95,7 @@ const killScript = `experiment(
     trace = trace.synthetic(count = sweep.axis("count", [500, 300000]), interval = "100us"),
     timer = timer.firm(),
     background = [background.vm("16MiB")],
-    kernel = kernel.settings(sched = "fifo", priority = 10, dma_latency = "0us", sysctls = {"net.core.somaxconn": "%d"}),
+    kernel = kernel.settings(sched = "fifo", priority = 10, dma_latency = "0us", sysctls = {"net.core.netdev_max_backlog": "%d"}),
 )
 `
 
@@ -107,7 +107,7 @@ const killWireScript = `experiment(
     sender = sender.labrun(timer = timer.busy(), sink = sink.afpacket()),
     topology = topology.veth(rps = 0),
     receiver = receiver.afpacket(),
-    kernel = kernel.settings(sysctls = {"net.core.somaxconn": "%d"}),
+    kernel = kernel.settings(sysctls = {"net.core.netdev_max_backlog": "%d"}),
 )
 `
 
@@ -118,7 +118,7 @@ type killRun struct {
 	done   chan error
 	out    string   // the -o folder
 	env    []string // the environment, with a state folder of the test's own
-	old    string   // somaxconn before
+	old    string   // netdev_max_backlog before
 	stderr strings.Builder
 }
 
@@ -199,7 +199,7 @@ func (k *killRun) wait(t *testing.T, why string) int {
 func (k *killRun) checkRestored(t *testing.T, why string) results.Manifest {
 	t.Helper()
 	if got := readSysctl(t); got != k.old {
-		t.Errorf("after %s: somaxconn is %s, was %s", why, got, k.old)
+		t.Errorf("after %s: netdev_max_backlog is %s, was %s", why, got, k.old)
 	}
 	if !poll(5*time.Second, func() bool { return len(loadChildren()) == 0 }) {
 		t.Errorf("after %s: load processes left: %v", why, loadChildren())
@@ -250,8 +250,8 @@ func TestKillRestores(t *testing.T) {
 				if err != nil {
 					t.Fatalf("labrun version: %v: %s", err, b)
 				}
-				if !strings.Contains(string(b), "(net.core.somaxconn) pending: run `labrun recover`") || readSysctl(t) == k.old {
-					t.Errorf("labrun version after the kill does not say what is pending, or changed it (somaxconn %s):\n%s", readSysctl(t), b)
+				if !strings.Contains(string(b), "(net.core.netdev_max_backlog) pending: run `labrun recover`") || readSysctl(t) == k.old {
+					t.Errorf("labrun version after the kill does not say what is pending, or changed it (netdev_max_backlog %s):\n%s", readSysctl(t), b)
 				}
 				v = exec.Command(os.Args[0], "recover")
 				v.Env = k.env
@@ -259,7 +259,7 @@ func TestKillRestores(t *testing.T) {
 				if err != nil {
 					t.Fatalf("labrun recover: %v: %s", err, b)
 				}
-				if !strings.Contains(string(b), "restored net.core.somaxconn to "+k.old) || !strings.Contains(string(b), "interrupted") {
+				if !strings.Contains(string(b), "restored net.core.netdev_max_backlog to "+k.old) || !strings.Contains(string(b), "interrupted") {
 					t.Errorf("labrun recover after the kill does not say what it restored:\n%s", b)
 				}
 			} else if code != 130 {
@@ -332,7 +332,7 @@ func TestNoAllowSystemChangesNothing(t *testing.T) {
     name = "s",
     trace = trace.synthetic(count = 100, interval = "100us"),
     timer = timer.busy(),
-    kernel = kernel.settings(dma_latency = "0us", rt_runtime = -1, sysctls = {"net.core.somaxconn": "%d"}),
+    kernel = kernel.settings(dma_latency = "0us", rt_runtime = -1, sysctls = {"net.core.netdev_max_backlog": "%d"}),
 )
 `, n+1)})
 	code, stdout, stderr := run(t, "run", "s.star", "-o", "out", "--quiet")
@@ -340,9 +340,9 @@ func TestNoAllowSystemChangesNothing(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if got := readSysctl(t); got != old {
-		t.Fatalf("somaxconn changed without --allow-system: %s -> %s", old, got)
+		t.Fatalf("netdev_max_backlog changed without --allow-system: %s -> %s", old, got)
 	}
-	for _, want := range []string{"net.core.somaxconn", "skipped", "needs --allow-system", "rt_runtime"} {
+	for _, want := range []string{"net.core.netdev_max_backlog", "skipped", "needs --allow-system", "rt_runtime"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("settings lack %q:\n%s", want, stdout)
 		}

@@ -167,18 +167,21 @@ func TestSharedTree(t *testing.T) {
 	testShared(t, filepath.Join(root, "sys"), "kernel.printk_ratelimit", "7", "9")
 }
 
-// As root, the same on the real kernel.printk_ratelimit (a harmless key of
-// the allow list: how often the kernel rate-limits its messages).
+// As root, the same on the real kernel.printk_ratelimit_burst (a harmless
+// key of the allow list: how many messages the kernel lets through before
+// it rate-limits). cmd/labrun's end-to-end test uses printk_ratelimit and
+// its kill tests netdev_max_backlog, and go test runs packages side by
+// side: each test has a key of its own.
 func TestSharedProc(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: changes kernel.printk_ratelimit for a moment (run the tests as root, as CI does)")
 	}
-	orig := strings.TrimSpace(readTestFile(t, "/proc/sys/kernel/printk_ratelimit"))
+	orig := strings.TrimSpace(readTestFile(t, "/proc/sys/kernel/printk_ratelimit_burst"))
 	want, other := "7", "9"
 	if orig == want {
 		want = "8"
 	}
-	testShared(t, "", "kernel.printk_ratelimit", want, other)
+	testShared(t, "", "kernel.printk_ratelimit_burst", want, other)
 }
 
 // Conflict sees, without changing anything, a setting another live labrun

@@ -33,7 +33,8 @@ func TestSchedule(t *testing.T) {
 		{"topspeed", Timing{Topspeed: true}, []int64{0, 0, 0, 0}, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			off, period, back := schedule(ts, wire, tc.t)
+			sc := schedule(ts, wire, tc.t)
+			off, period, back := sc.offsets, sc.period, sc.backwards
 			if !slices.Equal(off, tc.want) || period != tc.period || back != tc.back {
 				t.Fatalf("offsets %v period %d backwards %d; want %v %d %d", off, period, back, tc.want, tc.period, tc.back)
 			}

@@ -206,7 +206,10 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 		prog.startRun(r)
 		var ts trace.CaptureStats
 		row, res, rerr := runOne(ctx, dir, r, prog, o.AllowSystem, p.Seed, &ts)
-		if ts.Packets > 0 {
+		if ee := (*trace.EmptyError)(nil); errors.As(rerr, &ee) {
+			ts = ee.Stats // nothing to replay: still say what the file held
+		}
+		if ts.Packets > 0 || ts.Malformed != "" {
 			mr.Trace = ts
 		}
 		if ts.Malformed != "" {

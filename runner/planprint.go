@@ -48,6 +48,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 	if err := t.WriteText(w); err != nil {
 		return err
 	}
+	writeCaptures(w, p)
 	if len(p.Actions) == 0 {
 		fmt.Fprintln(w, "actions on the system: none (no run needs a privilege or changes a setting)")
 		return nil

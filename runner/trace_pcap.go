@@ -3,13 +3,17 @@ package runner
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/engine/frame"
+	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/units"
 )
 
@@ -19,6 +23,9 @@ type CaptureFile struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
 	Abs    string `json:"-"`
+	// prepass is what plan read of the file (nil for a plan read back
+	// from JSON): the schedule of every run, and the run's own prepass.
+	prepass *trace.Prepass
 }
 
 func checkSpeed(v starlark.Value) error {
@@ -66,9 +73,73 @@ func (h *Host) checkPcap(thread *starlark.Thread, s *Spec) error {
 		if err != nil {
 			return err
 		}
+		if err := cf.scan(a); err != nil {
+			return err
+		}
 		s.Captures = map[string]*CaptureFile{"path": cf}
 	}
 	return nil
+}
+
+// scan reads the capture once, as the run's pre-pass does (the run reuses
+// it: trace.CachedPrepass), so that a malformed or empty capture is
+// refused before anything runs, with the error the run would give.
+func (cf *CaptureFile) scan(a starlark.StringDict) error {
+	var rw *frame.Rewrite
+	if r, ok := a["rewrite"].(starlark.String); ok {
+		x, err := frame.ParseRewrite(string(r))
+		if err != nil {
+			return fmt.Errorf("rewrite: %w", err)
+		}
+		rw = &x
+	}
+	lenient := a["lenient"] == starlark.True
+	pp, err := trace.CachedPrepass(cf.SHA256, cf.Abs, trace.ReadOptions{Lenient: lenient}, rw)
+	var fe *trace.FormatError
+	if errors.As(err, &fe) {
+		named := *fe
+		named.File = cf.Path
+		hint := ""
+		if fe.Record > 0 {
+			hint = fmt.Sprintf("; lenient = True would replay the %d packets before it", fe.Record)
+		}
+		return fmt.Errorf("path: %w%s", &named, hint)
+	}
+	if err != nil {
+		return fmt.Errorf("path: %s: %w", cf.Path, err)
+	}
+	zero := a["zero_payload"] == starlark.True
+	_, err = pp.PlanReplay(trace.Timing{}, zero || rw != nil, zero)
+	var ee *trace.EmptyError
+	if errors.As(err, &ee) {
+		ee.Path = cf.Path
+		return fmt.Errorf("path: %w", ee)
+	}
+	cf.prepass = pp
+	return nil
+}
+
+// capturePlan is what replaying the trace's capture gives, from the
+// prepass plan read (an error if there is none).
+func (t TraceConfig) capturePlan() (trace.Plan, error) {
+	if t.Capture == nil || t.Capture.prepass == nil {
+		return trace.Plan{}, fmt.Errorf("the capture was not read at plan time")
+	}
+	tm, err := t.timing()
+	if err != nil {
+		return trace.Plan{}, err
+	}
+	return t.Capture.prepass.PlanReplay(tm, t.transforms(), t.ZeroPayload)
+}
+
+// captureEstimate is the scheduled duration of a replay of the capture:
+// from its first packet to the last of its last pass.
+func (t TraceConfig) captureEstimate() time.Duration {
+	p, err := t.capturePlan()
+	if err != nil {
+		return 0
+	}
+	return time.Duration(p.Duration)
 }
 
 // captureFile resolves and hashes a capture named by a script.
@@ -89,4 +160,102 @@ func (h *Host) captureFile(thread *starlark.Thread, name string) (*CaptureFile, 
 	cf := &CaptureFile{Path: display, SHA256: hex.EncodeToString(sum.Sum(nil)), Abs: key}
 	h.sources = append(h.sources, Source{Name: display, Path: key, SHA256: cf.SHA256})
 	return cf, nil
+}
+
+// GapWarning is the replayed gap above which plan warns when max_gap is
+// not set.
+const GapWarning = time.Second
+
+// writeCaptures prints, for each capture replayed with each distinct
+// timing, what the replay sends and for how long, its largest gap and
+// the capture's anomalies; a gap above GapWarning without max_gap is a
+// warning.
+func writeCaptures(w io.Writer, p *Plan) {
+	seen := map[string]bool{}
+	header := false
+	for _, r := range p.Runs {
+		t := r.Config.Trace
+		if t.Kind != "pcap" || t.Capture == nil || t.Capture.prepass == nil {
+			continue
+		}
+		key := captureLine(t)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if !header {
+			fmt.Fprintln(w, "captures (as replayed):")
+			header = true
+		}
+		pl, err := t.capturePlan()
+		if err != nil {
+			fmt.Fprintf(w, "  %s: %v\n", key, err)
+			continue
+		}
+		writeCapturePlan(w, key, t, pl)
+	}
+}
+
+// captureLine names a capture with the options that change its replay.
+func captureLine(t TraceConfig) string {
+	l := strings.TrimPrefix(traceLabel(t), "pcap ")
+	l = strings.TrimSuffix(l, ", "+t.Reader+" reader")
+	if t.Loops > 1 {
+		l += fmt.Sprintf(", %d loops", t.Loops)
+	}
+	if t.MaxGap > 0 {
+		l += ", max_gap " + time.Duration(t.MaxGap).String()
+	}
+	if t.ZeroPayload {
+		l += ", zero_payload"
+	}
+	if t.Rewrite != "" {
+		l += ", rewrite " + t.Rewrite
+	}
+	return l
+}
+
+func writeCapturePlan(w io.Writer, key string, t TraceConfig, pl trace.Plan) {
+	st, pp := pl.Stats, t.Capture.prepass
+	fmt.Fprintf(w, "  %s: %d packets, %d sent per pass, scheduled %s", key, st.Packets, st.Sent, span(pl.Duration))
+	if pl.LargestGap > 0 {
+		fmt.Fprintf(w, ", largest gap %s (before packet %d)", span(pl.LargestGap), pl.LargestGapAt)
+	}
+	fmt.Fprintln(w)
+	var notes []string
+	if n := st.NotEthernet + st.Untransformable; n > 0 {
+		notes = append(notes, fmt.Sprintf("left out: %d (not Ethernet %d, cannot be transformed %d)", n, st.NotEthernet, st.Untransformable))
+	}
+	if pp.Backwards > 0 {
+		notes = append(notes, fmt.Sprintf("timestamps going backwards: %d (sent with gap 0)", pp.Backwards))
+	}
+	if pp.Short > 0 {
+		notes = append(notes, fmt.Sprintf("captured shorter than on the wire: %d", pp.Short))
+	}
+	if pl.Shortened > 0 {
+		notes = append(notes, fmt.Sprintf("gaps max_gap shortens: %d per pass", pl.Shortened))
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "    anomalies: %s\n", strings.Join(notes, "; "))
+	}
+	if pp.Malformed != nil {
+		fe := pp.Malformed
+		fmt.Fprintf(w, "    lenient: keeps the first %d packets and drops %d bytes from byte offset %d (packet %d): %s\n",
+			pp.Packets, pp.DroppedBytes, fe.Offset, fe.Record+1, fe.Reason)
+	}
+	if t.MaxGap == 0 && pl.LargestGap > int64(GapWarning) {
+		fmt.Fprintf(w, "  warning: %s: a gap of %s (before packet %d) as replayed; max_gap = \"1s\" on trace.pcap shortens every longer gap\n",
+			t.Capture.Path, span(pl.LargestGap), pl.LargestGapAt)
+	}
+}
+
+// span formats a scheduled duration: to the ms, with days spelled out
+// beyond two of them.
+func span(ns int64) string {
+	d := time.Duration(ns)
+	if d >= 48*time.Hour {
+		days := d / (24 * time.Hour)
+		return fmt.Sprintf("%dd %v", days, (d - days*24*time.Hour).Round(time.Second))
+	}
+	return d.Round(time.Millisecond).String()
 }

@@ -42,7 +42,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		}
 		row = append(row,
 			traceLabel(c.Trace),
-			timerLabel(c), sinkLabel(c), r.Estimate().Round(time.Millisecond).String())
+			timerLabel(c), sinkLabel(c), span(int64(r.Estimate())))
 		t.Cells = append(t.Cells, row)
 	}
 	if err := t.WriteText(w); err != nil {

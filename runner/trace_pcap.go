@@ -254,6 +254,7 @@ func writeCapturePlan(w io.Writer, key string, t TraceConfig, pl trace.Plan) {
 func span(ns int64) string {
 	d := time.Duration(ns)
 	if d >= 48*time.Hour {
+		d = d.Round(time.Second)
 		days := d / (24 * time.Hour)
 		return fmt.Sprintf("%dd %v", days, (d - days*24*time.Hour).Round(time.Second))
 	}

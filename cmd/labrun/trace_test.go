@@ -11,17 +11,19 @@ import (
 	"github.com/labrun/labrun/engine/trace"
 )
 
-const traces = "../../../shared/traces"
+// traces holds the repository's test captures (testdata/captures).
+const traces = "../../testdata/captures"
 
+// shared is the path of a test capture; a missing one fails the test.
 func shared(t *testing.T, name string) string {
 	p := filepath.Join(traces, name)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not found (the shared traces sit beside the repository): %v", p, err)
+		t.Fatalf("test capture %s: %v", p, err)
 	}
 	return p
 }
 
-// trace info agrees with SOURCES.md (checked there against capinfos) on
+// trace info agrees with testdata/captures/README.md (checked there against capinfos) on
 // counts, link types and first/last timestamps, in text and JSON.
 func TestTraceInfo(t *testing.T) {
 	for _, tc := range []struct {

@@ -75,7 +75,7 @@ type Config struct {
 }
 
 // MaxSlice is the longest a timer sleeps without looking at Config.Stop.
-const MaxSlice = 50 * time.Millisecond
+const MaxSlice = 20 * time.Millisecond
 
 // never is the Stop flag of a timer configured without one.
 var never atomic.Bool

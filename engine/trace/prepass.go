@@ -100,8 +100,8 @@ type EmptyError struct {
 func (e *EmptyError) Error() string {
 	st := e.Stats
 	switch {
-	case st.Malformed != "":
-		return fmt.Sprintf("no packet to replay: a lenient read keeps %d packets before the malformation (%s); %d bytes would be dropped", st.Packets, st.Malformed, st.DroppedBytes)
+	case st.Malformed != "" && st.Packets == 0:
+		return fmt.Sprintf("%s: no packet to replay: even a lenient read keeps none, the first record is malformed (%s)", e.Path, st.Malformed)
 	case st.Packets == 0:
 		return fmt.Sprintf("%s: no packet to replay: the capture holds no packet", e.Path)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,7 +84,7 @@ func TestTraceInfoMalformed(t *testing.T) {
 func TestTraceConvertZeroPayload(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "z.pcapng")
 	code, stdout, errOut := run(t, "trace", "convert", shared(t, "ndpi-reddit-ipv6.pcap"), out, "--zero-payload")
-	if code != 0 || !strings.Contains(stdout, "1942 packets written; transformed 1942") {
+	if code != 0 || !strings.Contains(stdout, "1942 packets written; zeroed 1942, kept unchanged 0") {
 		t.Fatalf("exit %d: %s %s", code, stdout, errOut)
 	}
 	r, err := trace.OpenCapture(out, trace.ReadOptions{})
@@ -120,5 +121,41 @@ func TestTraceGen(t *testing.T) {
 	}
 	if code, _, errOut := run(t, "trace", "gen", a, "--count", "10", "--interval", "20"); code != 2 || !strings.Contains(errOut, "bad duration") {
 		t.Fatalf("bare number: exit %d, %s", code, errOut)
+	}
+}
+
+// convert's summary adds up to the frames written and says what was done
+// to fragments, on a capture made of IPv4 and IPv6 fragments and on one
+// with frames that are not IP.
+func TestTraceConvertSummaryAddsUp(t *testing.T) {
+	for _, tc := range []struct {
+		file            string
+		frames, zeroed  int
+		kept, fragments int
+	}{
+		{"suricata-defrag-af-confusion-spray-h8.pcap", 16384, 16384, 0, 16384},
+		{"tcpreplay-test.pcap", 179, 166, 13, 0},
+	} {
+		out := filepath.Join(t.TempDir(), "z.pcap")
+		code, stdout, errOut := run(t, "trace", "convert", shared(t, tc.file), out, "--zero-payload")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.file, code, errOut)
+		}
+		var frames, zeroed, kept int
+		if _, err := fmt.Sscanf(stdout[strings.Index(stdout, ": ")+2:], "%d packets written; zeroed %d", &frames, &zeroed); err != nil {
+			t.Fatalf("%s: %q: %v", tc.file, stdout, err)
+		}
+		i := strings.Index(stdout, "kept unchanged ")
+		if i < 0 {
+			t.Fatalf("%s: %q", tc.file, stdout)
+		}
+		fmt.Sscanf(stdout[i:], "kept unchanged %d", &kept)
+		if frames != tc.frames || zeroed != tc.zeroed || kept != tc.kept || zeroed+kept != frames {
+			t.Errorf("%s: %q: frames %d zeroed %d kept %d; want %d %d %d", tc.file, stdout, frames, zeroed, kept, tc.frames, tc.zeroed, tc.kept)
+		}
+		frag := fmt.Sprintf("(%d of them IP fragments", tc.fragments)
+		if strings.Contains(stdout, frag) != (tc.fragments > 0) || strings.Contains(stdout, "fragments 0") {
+			t.Errorf("%s: %q: want fragments named as %q", tc.file, stdout, frag)
+		}
 	}
 }

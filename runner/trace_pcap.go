@@ -113,6 +113,7 @@ func (cf *CaptureFile) scan(a starlark.StringDict) error {
 	var ee *trace.EmptyError
 	if errors.As(err, &ee) {
 		ee.Path = cf.Path
+		ee.Stats.Malformed = strings.ReplaceAll(ee.Stats.Malformed, cf.Abs, cf.Path)
 		return fmt.Errorf("path: %w", ee)
 	}
 	cf.prepass = pp

@@ -110,7 +110,7 @@ func NewCaptureSourceFrom(pp *Prepass, o CaptureOptions) (*CaptureSource, error)
 	sel := pp.selectPackets(o.Transform != nil, o.Transform != nil && o.Transform.Zero)
 	s.st, s.send = sel.st, sel.send
 	if len(sel.ts) == 0 {
-		return nil, &EmptyError{Path: pp.Path, Stats: s.st}
+		return nil, &EmptyError{Path: pp.Path, Stats: s.st, End: pp.Size}
 	}
 	sc := schedule(sel.ts, sel.wire, o.Timing)
 	s.offsets, s.period, s.st.Backwards = sc.offsets, sc.period, sc.backwards

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
 	pktframe "github.com/labrun/labrun/engine/frame"
@@ -16,6 +17,7 @@ import (
 // and max_gap; plan reads it and the run reuses it (Cached).
 type Prepass struct {
 	Path    string
+	Size    int64   // of the file, bytes
 	Packets int     // in the file (the valid prefix when lenient)
 	TS      []int64 // per packet, ns since the epoch
 	Wire    []int32 // per packet, length on the wire
@@ -49,6 +51,9 @@ func ReadPrepass(path string, o ReadOptions, rw *pktframe.Rewrite) (*Prepass, er
 	}
 	defer r.Close()
 	pp := &Prepass{Path: path}
+	if fi, err := os.Stat(path); err == nil {
+		pp.Size = fi.Size()
+	}
 	plain := &pktframe.Transformer{Rewrite: rw}
 	zero := &pktframe.Transformer{Rewrite: rw, Zero: true}
 	scratch := make([]byte, 0, 1<<16)
@@ -95,6 +100,7 @@ func ReadPrepass(path string, o ReadOptions, rw *pktframe.Rewrite) (*Prepass, er
 type EmptyError struct {
 	Path  string
 	Stats CaptureStats
+	End   int64 // the file's size: where the packets would have been
 }
 
 func (e *EmptyError) Error() string {
@@ -103,7 +109,7 @@ func (e *EmptyError) Error() string {
 	case st.Malformed != "" && st.Packets == 0:
 		return fmt.Sprintf("%s: no packet to replay: even a lenient read keeps none, the first record is malformed (%s)", e.Path, st.Malformed)
 	case st.Packets == 0:
-		return fmt.Sprintf("%s: no packet to replay: the capture holds no packet", e.Path)
+		return fmt.Sprintf("%s: byte offset %d (end of file): the capture holds no packet, nothing to replay", e.Path, e.End)
 	}
 	return fmt.Sprintf("%s: no packet to replay (%d in the file: %d not Ethernet, %d could not be transformed)",
 		e.Path, st.Packets, st.NotEthernet, st.Untransformable)
@@ -169,7 +175,7 @@ type Plan struct {
 func (pp *Prepass) PlanReplay(t Timing, transform, zero bool) (Plan, error) {
 	sel := pp.selectPackets(transform, zero)
 	if len(sel.ts) == 0 {
-		return Plan{Stats: sel.st}, &EmptyError{Path: pp.Path, Stats: sel.st}
+		return Plan{Stats: sel.st}, &EmptyError{Path: pp.Path, Stats: sel.st, End: pp.Size}
 	}
 	sc := schedule(sel.ts, sel.wire, t)
 	sel.st.Backwards = sc.backwards

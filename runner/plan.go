@@ -307,6 +307,9 @@ func (t TraceConfig) estimate() time.Duration {
 		if t.Capture != nil {
 			return t.captureEstimate()
 		}
+		if d, ok := t.generatedRateEstimate(); ok {
+			return d
+		}
 		if t.Generate == nil || t.Topspeed || t.Rate != "" {
 			return 0 // known once the file is read
 		}

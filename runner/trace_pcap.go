@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -260,4 +261,33 @@ func span(ns int64) string {
 		return fmt.Sprintf("%dd %v", days, (d - days*24*time.Hour).Round(time.Second))
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+// generatedRateEstimate is the scheduled duration of a generated capture
+// replayed at a rate, when its packets and their sizes are known before
+// the file is written: a count and one frame size.
+func (t TraceConfig) generatedRateEstimate() (time.Duration, bool) {
+	g := t.Generate
+	if g == nil || t.Rate == "" || t.Topspeed || g.Count < 1 || g.Sizes != nil {
+		return 0, false
+	}
+	tm, err := t.timing()
+	if err != nil {
+		return 0, false
+	}
+	var gap, pass int64
+	switch {
+	case tm.PPS > 0:
+		pass = int64(math.Round(1e9 * float64(g.Count-1) / tm.PPS))
+		gap = pass / int64(max(g.Count-1, 1))
+	case tm.BPS > 0:
+		bits := float64(g.Frame) * 8 // with FCS, as the schedule counts it
+		if tm.L1 {
+			bits += (trace.FrameOverheadL1 - trace.FrameOverheadL2) * 8
+		}
+		gap = int64(math.Round(bits * 1e9 / tm.BPS))
+		pass = gap * int64(g.Count-1)
+	}
+	loops := int64(max(t.Loops, 1))
+	return time.Duration(pass*loops + gap*(loops-1)), true
 }

@@ -19,7 +19,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		total += r.Estimate()
 	}
 	fmt.Fprintf(w, "experiment %s (%s), seed %d: %d runs, about %v of scheduled sending\n",
-		p.Experiment, p.Script, p.Seed, len(p.Runs), total.Round(time.Millisecond))
+		p.Experiment, p.Script, p.Seed, len(p.Runs), span(int64(total)))
 	for _, prm := range p.Params {
 		set := ""
 		if prm.Set {

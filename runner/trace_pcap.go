@@ -66,6 +66,11 @@ func (h *Host) checkPcap(thread *starlark.Thread, s *Spec) error {
 			return fmt.Errorf("rewrite: %w", err)
 		}
 	}
+	if g, ok := a["max_gap"].(starlark.String); ok {
+		if d, err := units.ParseDuration(string(g)); err == nil && d == 0 {
+			return fmt.Errorf("max_gap: got %q, want a duration > 0 such as \"1s\" (a gap of 0 sends every packet at once: that is topspeed = True)", string(g))
+		}
+	}
 	if g, ok := a["generate"].(*Spec); ok && g.Kind != "trace.synthetic" {
 		return fmt.Errorf("generate takes a trace.synthetic(...), got %s", g.Kind)
 	}

@@ -53,7 +53,7 @@ func (p *progress) startRun(r Run) {
 	p.sched = r.Estimate()
 	p.mu.Unlock()
 	if p.mode == ProgressPlain {
-		p.line("run %d/%d %s: %s, scheduled %v", r.Index+1, p.total, paramString(r.Params), traceLabel(r.Config.Trace), r.Estimate().Round(time.Millisecond))
+		p.line("run %d/%d %s: %s, scheduled %v", r.Index+1, p.total, paramString(r.Params), traceLabel(r.Config.Trace), span(int64(r.Estimate())))
 	}
 }
 

@@ -55,7 +55,7 @@ func buildSource(dir string, t TraceConfig, runSeed uint64, expSeed int64) (trac
 	if o.Transform != nil {
 		rw = o.Transform.Rewrite
 	}
-	pp, err := trace.CachedPrepass(sum, path, o.Read, rw)
+	pp, err := trace.CachedPrepass(sum, path, o.Read, rw, t.ZeroPayload)
 	if err != nil {
 		return nil, err
 	}

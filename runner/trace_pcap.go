@@ -100,7 +100,9 @@ func (cf *CaptureFile) scan(a starlark.StringDict) error {
 		rw = &x
 	}
 	lenient := a["lenient"] == starlark.True
-	pp, err := trace.CachedPrepass(cf.SHA256, cf.Abs, trace.ReadOptions{Lenient: lenient}, rw)
+	// Zeroing is probed when a run may zero payloads: True, or a sweep.
+	mayZero := a["zero_payload"] != starlark.None && a["zero_payload"] != starlark.False
+	pp, err := trace.CachedPrepass(cf.SHA256, cf.Abs, trace.ReadOptions{Lenient: lenient}, rw, mayZero)
 	var fe *trace.FormatError
 	if errors.As(err, &fe) {
 		named := *fe

@@ -94,7 +94,7 @@ type CaptureSource struct {
 // NewCaptureSource opens path, reads it once to build the schedule, and
 // leaves it open for the timed pass.
 func NewCaptureSource(path string, o CaptureOptions) (*CaptureSource, error) {
-	pp, err := ReadPrepass(path, o.Read, rewriteOf(o.Transform))
+	pp, err := ReadPrepass(path, o.Read, rewriteOf(o.Transform), o.Transform != nil && o.Transform.Zero)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,11 @@ func NewCaptureSource(path string, o CaptureOptions) (*CaptureSource, error) {
 // packet to send is an *EmptyError.
 func NewCaptureSourceFrom(pp *Prepass, o CaptureOptions) (*CaptureSource, error) {
 	s := &CaptureSource{path: pp.Path, o: o, loops: max(o.Timing.Loops, 1)}
-	sel := pp.selectPackets(o.Transform != nil, o.Transform != nil && o.Transform.Zero)
+	zero := o.Transform != nil && o.Transform.Zero
+	if zero && !pp.zeroed {
+		return nil, errNotZeroed
+	}
+	sel := pp.selectPackets(o.Transform != nil, zero)
 	s.st, s.send = sel.st, sel.send
 	if len(sel.ts) == 0 {
 		return nil, &EmptyError{Path: pp.Path, Stats: s.st, End: pp.Size}

@@ -22,6 +22,7 @@ type Prepass struct {
 	TS      []int64 // per packet, ns since the epoch
 	Wire    []int32 // per packet, length on the wire
 	flags   []uint8 // per packet: prepassEthernet, prepassPlain, prepassZero
+	zeroed  bool    // prepassZero was probed
 	MaxLen  int     // largest captured length
 	// Backwards counts timestamps earlier than the one before.
 	Backwards int
@@ -41,21 +42,23 @@ const (
 )
 
 // ReadPrepass reads path once. rw is the address rewrite the replay
-// applies (nil for none): packets it cannot rewrite are marked unsendable.
-// A malformed file is a *FormatError unless o.Lenient, which keeps the
-// valid prefix and says what was dropped.
-func ReadPrepass(path string, o ReadOptions, rw *pktframe.Rewrite) (*Prepass, error) {
+// applies (nil for none): packets it cannot rewrite are marked unsendable;
+// with zero, which packets payload zeroing accepts is found out too (a
+// replay that zeroes payloads needs a prepass read with zero). A malformed
+// file is a *FormatError unless o.Lenient, which keeps the valid prefix
+// and says what was dropped.
+func ReadPrepass(path string, o ReadOptions, rw *pktframe.Rewrite, zero bool) (*Prepass, error) {
 	r, err := OpenCapture(path, o)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	pp := &Prepass{Path: path}
+	pp := &Prepass{Path: path, zeroed: zero}
 	if fi, err := os.Stat(path); err == nil {
 		pp.Size = fi.Size()
 	}
 	plain := &pktframe.Transformer{Rewrite: rw}
-	zero := &pktframe.Transformer{Rewrite: rw, Zero: true}
+	zeroing := &pktframe.Transformer{Rewrite: rw, Zero: true}
 	scratch := make([]byte, 0, 1<<16)
 	var rec Record
 	for {
@@ -69,11 +72,15 @@ func ReadPrepass(path string, o ReadOptions, rw *pktframe.Rewrite) (*Prepass, er
 		var f uint8
 		if rec.LinkType == pktframe.LinkEthernet {
 			f = prepassEthernet
-			if _, ok := plain.Apply(rec.LinkType, append(scratch[:0], rec.Data...)); ok {
+			if rw == nil { // nothing to rewrite: every frame passes
+				f |= prepassPlain
+			} else if _, ok := plain.Apply(rec.LinkType, append(scratch[:0], rec.Data...)); ok {
 				f |= prepassPlain
 			}
-			if _, ok := zero.Apply(rec.LinkType, append(scratch[:0], rec.Data...)); ok {
-				f |= prepassZero
+			if zero {
+				if _, ok := zeroing.Apply(rec.LinkType, append(scratch[:0], rec.Data...)); ok {
+					f |= prepassZero
+				}
 			}
 		}
 		if pp.Packets > 0 && rec.TS < pp.TS[pp.Packets-1] {
@@ -168,11 +175,18 @@ type Plan struct {
 	Shortened int
 }
 
+// errNotZeroed is a replay that zeroes payloads from a prepass that did
+// not probe zeroing: a caller's mistake.
+var errNotZeroed = errors.New("the capture's prepass was read without payload zeroing (ReadPrepass zero = false)")
+
 // PlanReplay computes, without reading the file again, what a replay of
 // the prepass with timing t sends and for how long. transform and zero
 // are as for a CaptureSource's Transform. It returns an *EmptyError when
 // no packet would be sent.
 func (pp *Prepass) PlanReplay(t Timing, transform, zero bool) (Plan, error) {
+	if zero && !pp.zeroed {
+		return Plan{}, errNotZeroed
+	}
 	sel := pp.selectPackets(transform, zero)
 	if len(sel.ts) == 0 {
 		return Plan{Stats: sel.st}, &EmptyError{Path: pp.Path, Stats: sel.st, End: pp.Size}
@@ -222,10 +236,11 @@ var prepassCache = struct {
 
 // CachedPrepass returns the prepass of path whose content hash is sum,
 // reading it only if no prepass with the same hash, leniency and rewrite
-// was read before in this process. An empty sum disables the cache.
-func CachedPrepass(sum, path string, o ReadOptions, rw *pktframe.Rewrite) (*Prepass, error) {
+// (and zeroing probed, if zero) was read before in this process. An empty
+// sum disables the cache.
+func CachedPrepass(sum, path string, o ReadOptions, rw *pktframe.Rewrite, zero bool) (*Prepass, error) {
 	if sum == "" {
-		return ReadPrepass(path, o, rw)
+		return ReadPrepass(path, o, rw, zero)
 	}
 	key := fmt.Sprintf("%s|%t|", sum, o.Lenient)
 	if rw != nil {
@@ -234,7 +249,7 @@ func CachedPrepass(sum, path string, o ReadOptions, rw *pktframe.Rewrite) (*Prep
 	prepassCache.Lock()
 	pp := prepassCache.m[key]
 	prepassCache.Unlock()
-	if pp != nil {
+	if pp != nil && (pp.zeroed || !zero) {
 		if pp.Path != path { // the same content under another name
 			c := *pp
 			c.Path = path
@@ -242,7 +257,7 @@ func CachedPrepass(sum, path string, o ReadOptions, rw *pktframe.Rewrite) (*Prep
 		}
 		return pp, nil
 	}
-	pp, err := ReadPrepass(path, o, rw)
+	pp, err := ReadPrepass(path, o, rw, zero)
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func TestPlanReplayMaxGap(t *testing.T) {
 	b := newPcap(false, true, 2, 4, 65535, 1).pkt(sec, 0, frame(60, 1)).pkt(sec, 1_000_000, frame(60, 2)).
 		pkt(sec+300*24*3600, 1_000_000, frame(60, 3)).pkt(sec+300*24*3600, 2_000_000, frame(60, 4))
 	path := writeTemp(t, t.TempDir(), "gap.pcap", b.buf)
-	pp, err := ReadPrepass(path, ReadOptions{}, nil)
+	pp, err := ReadPrepass(path, ReadOptions{}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,15 +102,15 @@ func TestCachedPrepass(t *testing.T) {
 	dir := t.TempDir()
 	data := newPcap(false, false, 2, 4, 65535, 1).pkt(1, 0, frame(60, 1)).buf
 	a, b := writeTemp(t, dir, "a.pcap", data), writeTemp(t, dir, "b.pcap", data)
-	p1, err := CachedPrepass("test-hash-a", a, ReadOptions{}, nil)
+	p1, err := CachedPrepass("test-hash-a", a, ReadOptions{}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := CachedPrepass("test-hash-a", a, ReadOptions{}, nil)
+	p2, err := CachedPrepass("test-hash-a", a, ReadOptions{}, nil, false)
 	if err != nil || p2 != p1 {
 		t.Fatalf("second lookup: %p %v, want the cached %p", p2, err, p1)
 	}
-	p3, err := CachedPrepass("test-hash-a", b, ReadOptions{}, nil)
+	p3, err := CachedPrepass("test-hash-a", b, ReadOptions{}, nil, false)
 	if err != nil || p3.Path != b || p3.Packets != 1 {
 		t.Fatalf("same content under another name: %+v %v", p3, err)
 	}
@@ -135,5 +135,29 @@ func TestPcapngInterfaceBound(t *testing.T) {
 		if !errors.As(err, &fe) || !strings.Contains(fe.Reason, "interface description blocks") || fe.Offset != 28+int64(MaxInterfaces)*20 {
 			t.Errorf("%s: %v, want the bound at byte offset %d", reader, err, 28+MaxInterfaces*20)
 		}
+	}
+}
+
+// A replay that zeroes payloads needs a prepass that probed zeroing; the
+// cache reads the file again for it, once.
+func TestPrepassZeroProbe(t *testing.T) {
+	path := sharedTrace(t, "tcpreplay-test.pcap")
+	plain, err := CachedPrepass("test-hash-zero", path, ReadOptions{}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.PlanReplay(Timing{}, true, true); !errors.Is(err, errNotZeroed) {
+		t.Fatalf("zeroing from a prepass that did not probe it: %v", err)
+	}
+	zeroed, err := CachedPrepass("test-hash-zero", path, ReadOptions{}, nil, true)
+	if err != nil || zeroed == plain {
+		t.Fatalf("zeroing prepass %p (plain %p): %v", zeroed, plain, err)
+	}
+	if again, _ := CachedPrepass("test-hash-zero", path, ReadOptions{}, nil, false); again != zeroed {
+		t.Errorf("a plain request after a zeroing one read the file again")
+	}
+	pl, err := zeroed.PlanReplay(Timing{}, true, true)
+	if err != nil || pl.Stats.Sent != 166 || pl.Stats.Untransformable != 13 {
+		t.Errorf("zeroing plan %+v: %v; want 166 sent, 13 that cannot be zeroed", pl.Stats, err)
 	}
 }

@@ -110,14 +110,18 @@ func (f *firm) Wait(due int64) int64 {
 	now := clock.Now()
 	// A long wait sleeps in slices to within one slice of the due time,
 	// looking at the stop flag; the last sleep is the one that learns.
-	if due-now > slice {
+	sliced := due-now > slice
+	if sliced {
+		f.st.Sleeps++
 		var ok bool
 		if now, ok = sleepNear(due, f.stop); !ok {
 			return now
 		}
 	}
 	if wake := due - f.marginFor(due-now); wake > now {
-		f.st.Sleeps++
+		if !sliced {
+			f.st.Sleeps++
+		}
 		sleepUntil(wake)
 		now = clock.Now()
 		f.observe(now - wake)

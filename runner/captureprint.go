@@ -65,7 +65,7 @@ func captureLine(t TraceConfig) string {
 	return l
 }
 
-func writeCapturePlan(w io.Writer, key string, t TraceConfig, pl trace.Plan, c RunConfig) {
+func writeCapturePlan(w io.Writer, key string, t TraceConfig, pl trace.ReplayPlan, c RunConfig) {
 	st, pp := pl.Stats, t.Capture.prepass
 	fmt.Fprintf(w, "  %s: %d packets, %d sent per pass, scheduled %s", key, st.Packets, st.Sent, span(pl.Duration))
 	if pl.LargestGap > 0 {

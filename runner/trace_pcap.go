@@ -130,13 +130,13 @@ func (cf *CaptureFile) scan(a starlark.StringDict) error {
 
 // capturePlan is what replaying the trace's capture gives, from the
 // prepass plan read (an error if there is none).
-func (t TraceConfig) capturePlan() (trace.Plan, error) {
+func (t TraceConfig) capturePlan() (trace.ReplayPlan, error) {
 	if t.Capture == nil || t.Capture.prepass == nil {
-		return trace.Plan{}, fmt.Errorf("the capture was not read at plan time")
+		return trace.ReplayPlan{}, fmt.Errorf("the capture was not read at plan time")
 	}
 	tm, err := t.timing()
 	if err != nil {
-		return trace.Plan{}, err
+		return trace.ReplayPlan{}, err
 	}
 	return t.Capture.prepass.PlanReplay(tm, t.transforms(), t.ZeroPayload)
 }

@@ -159,9 +159,9 @@ func (pp *Prepass) selectPackets(transform, zero bool) selection {
 	return s
 }
 
-// Plan is what replaying a prepass with a timing gives, for a plan to
+// ReplayPlan is what replaying a prepass with a timing gives, for a plan to
 // show before anything runs.
-type Plan struct {
+type ReplayPlan struct {
 	Stats CaptureStats
 	// Duration is the scheduled time from the first packet to the last
 	// of the last pass, ns.
@@ -183,17 +183,17 @@ var errNotZeroed = errors.New("the capture's prepass was read without payload ze
 // the prepass with timing t sends and for how long. transform and zero
 // are as for a CaptureSource's Transform. It returns an *EmptyError when
 // no packet would be sent.
-func (pp *Prepass) PlanReplay(t Timing, transform, zero bool) (Plan, error) {
+func (pp *Prepass) PlanReplay(t Timing, transform, zero bool) (ReplayPlan, error) {
 	if zero && !pp.zeroed {
-		return Plan{}, errNotZeroed
+		return ReplayPlan{}, errNotZeroed
 	}
 	sel := pp.selectPackets(transform, zero)
 	if len(sel.ts) == 0 {
-		return Plan{Stats: sel.st}, &EmptyError{Path: pp.Path, Stats: sel.st, End: pp.Size}
+		return ReplayPlan{Stats: sel.st}, &EmptyError{Path: pp.Path, Stats: sel.st, End: pp.Size}
 	}
 	sc := schedule(sel.ts, sel.wire, t)
 	sel.st.Backwards = sc.backwards
-	p := Plan{Stats: sel.st, Shortened: sc.shortened, LargestGap: sc.largest}
+	p := ReplayPlan{Stats: sel.st, Shortened: sc.shortened, LargestGap: sc.largest}
 	if sc.largestAt > 0 {
 		// The file index of the sent packet sc.largestAt.
 		k := 0

@@ -110,6 +110,7 @@ func (h *Host) traceModule() *starlarkstruct.Module {
 			{name: "layer", kind: kEnum("l2", "l1")},
 			{name: "topspeed", kind: kBool, sweep: true},
 			{name: "loop", kind: kInt(1, 1_000_000), sweep: true},
+			{name: "max_gap", kind: kDuration, sweep: true},
 			{name: "zero_payload", kind: kBool, sweep: true},
 			{name: "rewrite", kind: kString},
 			{name: "snaplen", kind: kSize},

@@ -296,7 +296,10 @@ func (inv *invocation) step(i int) error {
 	var ts trace.CaptureStats
 	row, res, rerr := runOne(inv.ctx, inv.dir, r, prog, kernel.Permit{System: inv.o.AllowSystem, Sysctls: inv.o.AllowSysctls}, p.Seed, &ts)
 	rerr = results.NameDiskFull(rerr)
-	if ts.Packets > 0 {
+	if ee := (*trace.EmptyError)(nil); errors.As(rerr, &ee) {
+		ts = ee.Stats // nothing to replay: still say what the file held
+	}
+	if ts.Packets > 0 || ts.Malformed != "" {
 		mr.Trace = ts
 	}
 	if ts.Malformed != "" {

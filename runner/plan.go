@@ -195,6 +195,9 @@ type TraceConfig struct {
 	Snaplen     units.Size   `json:"snaplen,omitempty"`
 	ColdCache   bool         `json:"cold_cache,omitempty"`
 	ReadLatency bool         `json:"read_latency,omitempty"`
+
+	// MaxGap shortens a capture's longer gaps to it (trace.pcap max_gap).
+	MaxGap units.Duration `json:"max_gap_ns,omitempty"`
 }
 
 // Synth converts to the engine's synthetic stream configuration.
@@ -308,6 +311,12 @@ func (r Run) Estimate() time.Duration {
 
 func (t TraceConfig) estimate() time.Duration {
 	if t.Kind == "pcap" {
+		if t.Capture != nil {
+			return t.captureEstimate()
+		}
+		if d, ok := t.generatedRateEstimate(); ok {
+			return d
+		}
 		if t.Generate == nil || t.Topspeed || t.Rate != "" {
 			return 0 // known once the file is read
 		}

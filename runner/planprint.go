@@ -19,7 +19,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		total += r.Estimate()
 	}
 	fmt.Fprintf(w, "experiment %s (%s), seed %d: %d runs, about %v of scheduled sending\n",
-		Printable(p.Experiment), Printable(p.Script), p.Seed, len(p.Runs), total.Round(time.Millisecond))
+		Printable(p.Experiment), Printable(p.Script), p.Seed, len(p.Runs), span(int64(total)))
 	for _, prm := range p.Params {
 		set := ""
 		if prm.Set {
@@ -42,13 +42,14 @@ func WritePlan(w io.Writer, p *Plan) error {
 		}
 		row = append(row,
 			traceLabel(c.Trace),
-			timerLabel(c), sinkLabel(c), r.Estimate().Round(time.Millisecond).String())
+			timerLabel(c), sinkLabel(c), span(int64(r.Estimate())))
 		t.Cells = append(t.Cells, row)
 	}
 	EscapeTable(&t)
 	if err := t.WriteText(w); err != nil {
 		return err
 	}
+	writeCaptures(w, p)
 	if len(p.Actions) == 0 {
 		fmt.Fprintln(w, "actions on the system: none (no run needs a privilege or changes a setting)")
 		return nil

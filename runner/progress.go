@@ -33,6 +33,7 @@ type progress struct {
 	mu      sync.Mutex
 	cur     Run
 	started time.Time
+	sched   time.Duration // the current run's scheduled duration
 	active  bool
 	done    chan struct{}
 	once    sync.Once
@@ -49,9 +50,10 @@ func newProgress(w io.Writer, mode ProgressMode, total int) *progress {
 func (p *progress) startRun(r Run) {
 	p.mu.Lock()
 	p.cur, p.started, p.active = r, time.Now(), true
+	p.sched = r.Estimate()
 	p.mu.Unlock()
 	if p.mode == ProgressPlain {
-		p.line("run %d/%d %s: %s, scheduled %v", r.Index+1, p.total, paramString(r.Params), traceLabel(r.Config.Trace), r.Estimate().Round(time.Millisecond))
+		p.line("run %d/%d %s: %s, scheduled %v", r.Index+1, p.total, paramString(r.Params), traceLabel(r.Config.Trace), span(int64(r.Estimate())))
 	}
 }
 
@@ -119,8 +121,10 @@ func (p *progress) tick() {
 	total := p.packets.Load()
 	el := time.Since(p.started)
 	rate := float64(n) / el.Seconds()
-	left := time.Duration(0)
-	if rate > 0 {
+	// The schedule, not the pace so far, says when the run ends: a
+	// capture may idle for hours before its next packet.
+	left := max(p.sched-el, 0)
+	if p.sched == 0 && rate > 0 { // not known before the run
 		left = time.Duration(float64(total-n) / rate * 1e9)
 	}
 	msg := fmt.Sprintf("run %d/%d %s: %d/%d packets, %.0f pps, %v elapsed, %v left",

@@ -160,8 +160,8 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 		}
 	} else {
 		cfg.Sink = SinkConfig{Kind: "peer"}
-		if cfg.Trace.Kind == "pcap" && (cfg.Trace.ZeroPayload || cfg.Trace.Rewrite != "" || cfg.Trace.Snaplen > 0 || cfg.Trace.Rate != "" || cfg.Trace.Speed > 0 || cfg.Trace.Loops > 1) {
-			return cfg, posError(snd.Pos, "%s replays the capture file as it is; its transforms and timing (zero_payload, rewrite, snaplen, rate, speed, loop) are labrun's: drop them, or use the tool's own timing options", snd.Kind)
+		if cfg.Trace.Kind == "pcap" && (cfg.Trace.ZeroPayload || cfg.Trace.Rewrite != "" || cfg.Trace.Snaplen > 0 || cfg.Trace.Rate != "" || cfg.Trace.Speed > 0 || cfg.Trace.Loops > 1 || cfg.Trace.MaxGap > 0) {
+			return cfg, posError(snd.Pos, "%s replays the capture file as it is; its transforms and timing (zero_payload, rewrite, snaplen, rate, speed, loop, max_gap) are labrun's: drop them, or use the tool's own timing options", snd.Kind)
 		}
 		if snd.name() == "trafgen" && cfg.Trace.Kind != "synthetic" {
 			return cfg, posError(snd.Pos, "sender.trafgen repeats one frame: give it a trace.synthetic trace (fixed frame size), not %s", cfg.Trace.Kind)
@@ -382,7 +382,7 @@ func resolvePcap(tr *Spec) (TraceConfig, error) {
 		Lenient: tr.Args["lenient"] == starlark.True, Rate: str(tr.Args, "rate"), Layer: str(tr.Args, "layer"),
 		Topspeed: tr.Args["topspeed"] == starlark.True, Loops: int(intArg(tr, "loop")), ZeroPayload: tr.Args["zero_payload"] == starlark.True,
 		Rewrite: str(tr.Args, "rewrite"), Snaplen: sizeArg(tr, "snaplen"), ColdCache: tr.Args["cold_cache"] == starlark.True,
-		ReadLatency: tr.Args["read_latency"] == starlark.True}
+		ReadLatency: tr.Args["read_latency"] == starlark.True, MaxGap: durArg(tr, "max_gap")}
 	if f, ok := starlark.AsFloat(tr.Args["speed"]); ok {
 		t.Speed = f
 	}

@@ -14,38 +14,33 @@ import (
 	"github.com/labrun/labrun/engine/units"
 )
 
-// buildSource makes the packet source of a run.
+// buildSource makes the packet source of a run. A capture that plan read
+// is not read again before the timed pass: its prepass is cached by
+// content hash.
 func buildSource(dir string, t TraceConfig, runSeed uint64, expSeed int64) (trace.Source, error) {
 	if t.Kind != "pcap" {
 		return trace.NewSynth(t.Synth(runSeed))
 	}
-	path := ""
+	path, sum := "", ""
 	if t.Capture != nil {
-		path = t.Capture.Abs
+		path, sum = t.Capture.Abs, t.Capture.SHA256
 	} else {
 		var err error
 		if path, err = generated(dir, *t.Generate, expSeed); err != nil {
 			return nil, err
 		}
 	}
+	tm, err := t.timing()
+	if err != nil {
+		return nil, err
+	}
 	o := trace.CaptureOptions{
 		Read:              trace.ReadOptions{Reader: t.Reader, Window: int64(t.Window), Lenient: t.Lenient},
-		Timing:            trace.Timing{Speed: t.Speed, Topspeed: t.Topspeed, Loops: t.Loops, L1: t.Layer == "l1"},
+		Timing:            tm,
 		RecordReadLatency: t.ReadLatency,
 		ColdCache:         t.ColdCache,
 	}
-	if t.Rate != "" {
-		r, err := units.ParseRate(t.Rate)
-		if err != nil {
-			return nil, err
-		}
-		if r.Kind == units.PacketsPerSecond {
-			o.Timing.PPS = r.PerSecond
-		} else {
-			o.Timing.BPS = r.PerSecond
-		}
-	}
-	if t.ZeroPayload || t.Rewrite != "" || t.Snaplen > 0 {
+	if t.transforms() {
 		x := &frame.Transformer{Zero: t.ZeroPayload, Snap: int(t.Snaplen)}
 		if t.Rewrite != "" {
 			rw, err := frame.ParseRewrite(t.Rewrite)
@@ -56,7 +51,37 @@ func buildSource(dir string, t TraceConfig, runSeed uint64, expSeed int64) (trac
 		}
 		o.Transform = x
 	}
-	return trace.NewCaptureSource(path, o)
+	var rw *frame.Rewrite
+	if o.Transform != nil {
+		rw = o.Transform.Rewrite
+	}
+	pp, err := trace.CachedPrepass(sum, path, o.Read, rw, t.ZeroPayload)
+	if err != nil {
+		return nil, err
+	}
+	return trace.NewCaptureSourceFrom(pp, o)
+}
+
+// transforms reports whether a trace.pcap changes its frames.
+func (t TraceConfig) transforms() bool {
+	return t.ZeroPayload || t.Rewrite != "" || t.Snaplen > 0
+}
+
+// timing is a trace.pcap's schedule options.
+func (t TraceConfig) timing() (trace.Timing, error) {
+	tm := trace.Timing{Speed: t.Speed, Topspeed: t.Topspeed, Loops: t.Loops, L1: t.Layer == "l1", MaxGap: int64(t.MaxGap)}
+	if t.Rate != "" {
+		r, err := units.ParseRate(t.Rate)
+		if err != nil {
+			return tm, err
+		}
+		if r.Kind == units.PacketsPerSecond {
+			tm.PPS = r.PerSecond
+		} else {
+			tm.BPS = r.PerSecond
+		}
+	}
+	return tm, nil
 }
 
 // generated writes the capture a trace.pcap(generate = ...) describes into

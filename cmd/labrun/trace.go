@@ -177,11 +177,26 @@ func traceConvert(e *env, args []string) int {
 	st := t.Stats
 	fmt.Fprintf(e.stdout, "%s: %d packets written", pos[1], n)
 	if *zero || t.Rewrite != nil {
-		fmt.Fprintf(e.stdout, "; transformed %d, kept unchanged %d (not IP %d, unknown link %d, truncated headers %d, fragments %d, other %d)",
-			st.Transformed, st.Frames-st.Transformed, st.NotIP, st.UnknownLink, st.Truncated, st.Fragments, st.Other)
+		fmt.Fprint(e.stdout, convertSummary(st, *zero))
 	}
 	fmt.Fprintln(e.stdout)
 	return runner.ExitOK
+}
+
+// convertSummary says what convert did to the frames: the counts add up
+// to the frames written, and fragments (zeroed, but with no whole
+// transport header to checksum) are named as what they are.
+func convertSummary(st frame.Stats, zero bool) string {
+	verb := "rewritten"
+	if zero {
+		verb = "zeroed"
+	}
+	out := fmt.Sprintf("; %s %d", verb, st.Transformed)
+	if st.Fragments > 0 {
+		out += fmt.Sprintf(" (%d of them IP fragments: payload zeroed and IP header checksum fixed; a fragment has no whole transport header, so its transport checksum is left as captured, but for a first UDP fragment's)", st.Fragments)
+	}
+	return out + fmt.Sprintf(", kept unchanged %d (not IP %d, unknown link %d, truncated headers %d, other %d)",
+		st.Frames-st.Transformed, st.NotIP, st.UnknownLink, st.Truncated, st.Other)
 }
 
 // convert writes IN to OUT atomically and returns the packet count. Frames

@@ -19,8 +19,8 @@ import (
 	"github.com/google/gopacket/pcapgo"
 )
 
-// tracesDir holds the project's shared captures, seen from this package.
-const tracesDir = "../../../shared/traces"
+// tracesDir holds the repository's test captures, seen from this package.
+const tracesDir = "../../testdata/captures"
 
 // record is one frame of a capture file with its own link type.
 type record struct {
@@ -88,7 +88,7 @@ func readTrace(path string) ([]record, error) {
 func traceFiles(t *testing.T) []string {
 	files, _ := filepath.Glob(filepath.Join(tracesDir, "*.pcap*"))
 	if len(files) == 0 {
-		t.Skipf("no captures in %s", tracesDir)
+		t.Fatalf("no captures in %s", tracesDir)
 	}
 	return files
 }

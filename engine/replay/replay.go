@@ -13,6 +13,7 @@ package replay
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -265,7 +266,9 @@ func (th *thread) run(cfg Config, stop *atomic.Bool, start *atomic.Int64, ready 
 		ready <- err
 		return nil
 	}
-	tm, err := timer.New(cfg.Timer)
+	tc := cfg.Timer
+	tc.Stop = stop // a wait towards a far due time ends when the run is stopped
+	tm, err := timer.New(tc)
 	if err != nil {
 		ready <- fmt.Errorf("timer: %w", err)
 		return nil
@@ -300,7 +303,13 @@ func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, t
 			seqs[i] = p.Seq
 		}
 		due := start + p.Offset
+		if p.Offset > math.MaxInt64-start {
+			due = math.MaxInt64
+		}
 		now := tm.Wait(due)
+		if now < due && stop.Load() {
+			break // stopped during the wait: this packet is not sent
+		}
 		if sink.Send(p.Frame, now) != nil {
 			th.errs++
 		}

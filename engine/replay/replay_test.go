@@ -235,3 +235,72 @@ func TestRunSendersSplitByFlow(t *testing.T) {
 		t.Fatalf("metrics %v", m)
 	}
 }
+
+// farSource yields two packets 300 days apart.
+type farSource struct{ i int }
+
+var farFrame = make([]byte, 64)
+
+func (s *farSource) Len() int { return 2 }
+func (s *farSource) Rewind()  { s.i = 0 }
+func (s *farSource) Next(p *trace.Packet) bool {
+	if s.i >= 2 {
+		return false
+	}
+	p.Offset, p.Seq, p.Frame = int64(s.i)*int64(300*24*time.Hour), uint64(s.i), farFrame
+	s.i++
+	return true
+}
+
+// firstSend tells when its first frame is sent.
+type firstSend struct {
+	tx.Null
+	sent chan struct{}
+}
+
+func (s *firstSend) Send(frame []byte, now int64) error {
+	select {
+	case s.sent <- struct{}{}:
+	default:
+	}
+	return s.Null.Send(frame, now)
+}
+
+// A run waiting towards a packet 300 days ahead returns once its context
+// is cancelled, in every timer mode, with the first packet recorded and
+// the run marked interrupted. The 10 s bound only catches a wait that
+// does not end; how soon it ends is measured by hand.
+func TestRunStopsDuringLongWait(t *testing.T) {
+	for _, cfg := range []timer.Config{
+		{Mode: timer.Busy}, {Mode: timer.Sleep}, {Mode: timer.Firm}, {Mode: timer.Timerfd},
+		{Mode: timer.Tick, Period: time.Millisecond},
+	} {
+		sink := &firstSend{sent: make(chan struct{}, 1)}
+		ctx, cancel := context.WithCancel(context.Background())
+		type out struct {
+			res *Result
+			err error
+		}
+		done := make(chan out, 1)
+		go func() {
+			res, err := Run(ctx, Config{Source: &farSource{}, Timer: cfg, Sink: sink})
+			done <- out{res, err}
+		}()
+		select {
+		case <-sink.sent:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%v: first packet not sent within 10 s", cfg.Mode)
+		}
+		t0 := time.Now()
+		cancel()
+		select {
+		case o := <-done:
+			if o.err != nil || !o.res.Interrupted || len(o.res.Sched) != 1 || sink.Stats().Packets != 1 {
+				t.Errorf("%v: err %v, result %+v, sink %+v", cfg.Mode, o.err, o.res, sink.Stats())
+			}
+			t.Logf("%v: returned %v after the cancel", cfg.Mode, time.Since(t0).Round(time.Millisecond))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%v: still waiting 10 s after the cancel", cfg.Mode)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package timer
 
 import (
+	"sync/atomic"
+
 	"github.com/labrun/labrun/engine/clock"
 )
 
@@ -32,6 +34,7 @@ type firm struct {
 	marginHi int64 // margin from max(hi, peak)
 	max      int64
 	old      int64
+	stop     *atomic.Bool
 }
 
 const (
@@ -56,7 +59,7 @@ func newFirm(c Config) (*firm, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &firm{old: old, max: int64(c.MaxMargin), est: int64(c.Margin)}
+	f := &firm{old: old, max: int64(c.MaxMargin), est: int64(c.Margin), stop: c.Stop}
 	if f.max == 0 {
 		// An initial margin above the default bound raises the bound.
 		f.max = max(int64(DefaultMaxMargin), f.est)
@@ -105,8 +108,20 @@ func (f *firm) observe(late int64) {
 func (f *firm) Wait(due int64) int64 {
 	f.st.Waits++
 	now := clock.Now()
-	if wake := due - f.marginFor(due-now); wake > now {
+	// A long wait sleeps in slices to within one slice of the due time,
+	// looking at the stop flag; the last sleep is the one that learns.
+	sliced := due-now > slice
+	if sliced {
 		f.st.Sleeps++
+		var ok bool
+		if now, ok = sleepNear(due, f.stop); !ok {
+			return now
+		}
+	}
+	if wake := due - f.marginFor(due-now); wake > now {
+		if !sliced {
+			f.st.Sleeps++
+		}
 		sleepUntil(wake)
 		now = clock.Now()
 		f.observe(now - wake)

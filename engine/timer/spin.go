@@ -46,6 +46,25 @@ func spinUntil(now, due int64) int64 {
 	return now
 }
 
+// spinUntilStop is spinUntil that also returns, before due, once stop
+// holds; it looks at the flag every 1024 clock readings (some 25 us).
+//
+//go:nosplit
+func spinUntilStop(now, due int64, stop *atomic.Bool) int64 {
+	if now >= due {
+		return now
+	}
+	entersyscall()
+	for i := uint32(1); now < due; i++ {
+		now = clock.Now()
+		if i&1023 == 0 && stop.Load() {
+			break
+		}
+	}
+	exitsyscall()
+	return now
+}
+
 // SpinWhile polls *p until it holds something other than old or the clock
 // reaches until, and returns the last clock reading. It is the wait of a
 // pipeline stage for its peer's counter: like the spin of Wait, the

@@ -21,6 +21,7 @@ package timer
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,7 +66,19 @@ type Config struct {
 	Margin time.Duration
 	// MaxMargin bounds Firm's adaptive margin; 0 means DefaultMaxMargin.
 	MaxMargin time.Duration
+	// Stop, if set, ends a wait early once it holds true: Wait then
+	// returns before the due time, within about MaxSlice. Every mode
+	// sleeps at most MaxSlice at a time and looks at the flag between
+	// slices (a busy wait looks every few microseconds); a wait shorter
+	// than MaxSlice is one slice, as precise as without the flag.
+	Stop *atomic.Bool
 }
+
+// MaxSlice is the longest a timer sleeps without looking at Config.Stop.
+const MaxSlice = 20 * time.Millisecond
+
+// never is the Stop flag of a timer configured without one.
+var never atomic.Bool
 
 // Firm's margin defaults.
 const (
@@ -107,7 +120,8 @@ type Stats struct {
 type Timer interface {
 	// Wait returns once the clock has reached due (ns, clock.Now's scale)
 	// and returns the clock reading at release. If due has passed it
-	// returns at once.
+	// returns at once. If Config.Stop becomes true it returns early, with
+	// a reading before due.
 	Wait(due int64) int64
 	// Stats reports counters; call after the timed loop.
 	Stats() Stats
@@ -121,15 +135,18 @@ func New(c Config) (Timer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if c.Stop == nil {
+		c.Stop = &never
+	}
 	switch c.Mode {
 	case Busy:
-		return &busy{}, nil
+		return &busy{stop: c.Stop}, nil
 	case Sleep:
-		return newSleep()
+		return newSleep(c.Stop)
 	case Firm:
 		return newFirm(c)
 	case Timerfd:
-		return newTimerfd()
+		return newTimerfd(c.Stop)
 	case Tick:
 		return newTick(c)
 	}

@@ -27,6 +27,10 @@ type Timing struct {
 	// Loops replays the trace this many times (0 means 1); each pass starts
 	// one mean gap after the previous pass's last packet.
 	Loops int
+	// MaxGap, if > 0, shortens every gap longer than it (as replayed,
+	// after Speed) to MaxGap, which moves the rest of the schedule
+	// earlier: tcpreplay's --maxsleep.
+	MaxGap int64
 }
 
 // Ethernet framing overheads, bytes.
@@ -76,6 +80,7 @@ type CaptureSource struct {
 	send    []bool  // per packet of the file: is it sent
 	offsets []int64 // per sent packet of one pass
 	period  int64   // offset of pass k+1 relative to pass k
+	base    int64   // offset of the current pass
 	loops   int
 	pass    int
 	k       int // index into offsets within the pass
@@ -89,20 +94,37 @@ type CaptureSource struct {
 // NewCaptureSource opens path, reads it once to build the schedule, and
 // leaves it open for the timed pass.
 func NewCaptureSource(path string, o CaptureOptions) (*CaptureSource, error) {
-	s := &CaptureSource{path: path, o: o, loops: max(o.Timing.Loops, 1)}
-	if err := s.prepass(); err != nil {
+	pp, err := ReadPrepass(path, o.Read, rewriteOf(o.Transform), o.Transform != nil && o.Transform.Zero)
+	if err != nil {
 		return nil, err
 	}
-	if len(s.offsets) == 0 {
-		return nil, fmt.Errorf("%s: no packet to replay (%d in the file: %d not Ethernet, %d could not be transformed)",
-			path, s.st.Packets, s.st.NotEthernet, s.st.Untransformable)
+	return NewCaptureSourceFrom(pp, o)
+}
+
+// NewCaptureSourceFrom builds the schedule from a prepass of the file
+// (ReadPrepass or CachedPrepass with the same read options and rewrite)
+// without reading it again, and opens the file for the timed pass. No
+// packet to send is an *EmptyError.
+func NewCaptureSourceFrom(pp *Prepass, o CaptureOptions) (*CaptureSource, error) {
+	s := &CaptureSource{path: pp.Path, o: o, loops: max(o.Timing.Loops, 1)}
+	zero := o.Transform != nil && o.Transform.Zero
+	if zero && !pp.zeroed {
+		return nil, errNotZeroed
 	}
+	sel := pp.selectPackets(o.Transform != nil, zero)
+	s.st, s.send = sel.st, sel.send
+	if len(sel.ts) == 0 {
+		return nil, &EmptyError{Path: pp.Path, Stats: s.st, End: pp.Size}
+	}
+	sc := schedule(sel.ts, sel.wire, o.Timing)
+	s.offsets, s.period, s.st.Backwards = sc.offsets, sc.period, sc.backwards
+	s.buf = make([]byte, 0, pp.MaxLen)
 	if o.RecordReadLatency {
 		s.lat = make([]int64, s.Len())
 	}
 	if o.ColdCache {
-		if err := DropFileCache(path); err != nil {
-			return nil, fmt.Errorf("%s: dropping it from the page cache: %w", path, err)
+		if err := DropFileCache(s.path); err != nil {
+			return nil, fmt.Errorf("%s: dropping it from the page cache: %w", s.path, err)
 		}
 		s.st.CacheDropped = true
 	}
@@ -110,6 +132,14 @@ func NewCaptureSource(path string, o CaptureOptions) (*CaptureSource, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// rewriteOf is the address rewrite of a transform, nil if none.
+func rewriteOf(x *pktframe.Transformer) *pktframe.Rewrite {
+	if x == nil {
+		return nil
+	}
+	return x.Rewrite
 }
 
 func (s *CaptureSource) open() error {
@@ -121,64 +151,26 @@ func (s *CaptureSource) open() error {
 	return nil
 }
 
-// prepass reads every packet's timestamp and length and decides which are
-// sent.
-func (s *CaptureSource) prepass() error {
-	r, err := OpenCapture(s.path, s.o.Read)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	var rec Record
-	var ts []int64
-	var wire []int
-	maxLen := 0
-	scratch := make([]byte, 0, 1<<16)
-	// The pre-pass tries the transform on a copy of the Transformer, so
-	// only the timed pass counts in the caller's statistics.
-	var probe *pktframe.Transformer
-	if s.o.Transform != nil {
-		t := *s.o.Transform
-		probe = &t
-	}
-	for {
-		err := r.Next(&rec)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		s.st.Packets++
-		ok := rec.LinkType == pktframe.LinkEthernet
-		if !ok {
-			s.st.NotEthernet++
-		} else if probe != nil {
-			if _, ok = probe.Apply(rec.LinkType, append(scratch[:0], rec.Data...)); !ok {
-				s.st.Untransformable++
-			}
-		}
-		s.send = append(s.send, ok)
-		if ok {
-			ts = append(ts, rec.TS)
-			wire = append(wire, rec.OrigLen)
-			maxLen = max(maxLen, len(rec.Data))
-		}
-	}
-	s.buf = make([]byte, 0, maxLen)
-	if info := r.Info(); info.Lenient != nil {
-		s.st.Malformed, s.st.DroppedBytes = info.Lenient.Error(), info.DroppedBytes
-	}
-	s.st.Sent = len(ts)
-	s.offsets, s.period, s.st.Backwards = schedule(ts, wire, s.o.Timing)
-	return nil
+// schedResult is a schedule: the offsets of one pass, the period between
+// passes, and what computing it found.
+type schedResult struct {
+	offsets   []int64
+	period    int64
+	backwards int   // timestamps earlier than the one before (gap 0)
+	shortened int   // gaps max_gap shortened
+	largest   int64 // the largest gap, and the index of the packet after it
+	largestAt int
 }
 
 // schedule computes the offsets of one pass and the period between passes.
-// Timestamps that go backwards keep their order and get a gap of 0.
-func schedule(ts []int64, wire []int, t Timing) (offsets []int64, period int64, backwards int) {
+// Timestamps that go backwards keep their order and get a gap of 0; gaps
+// longer than t.MaxGap become t.MaxGap. No timestamp gives no offset.
+func schedule(ts []int64, wire []int, t Timing) schedResult {
 	n := len(ts)
-	offsets = make([]int64, n)
+	r := schedResult{offsets: make([]int64, n)}
+	if n == 0 {
+		return r
+	}
 	speed := t.Speed
 	if speed <= 0 {
 		speed = 1
@@ -197,23 +189,35 @@ func schedule(ts []int64, wire []int, t Timing) (offsets []int64, period int64, 
 		case t.BPS > 0:
 			gap = int64(math.Round(float64((wire[i-1]+overhead)*8) * 1e9 / t.BPS))
 		default:
-			d := ts[i] - ts[i-1]
-			if d < 0 {
-				backwards++
-				d = 0
+			var d int64
+			if ts[i] < ts[i-1] {
+				r.backwards++
+			} else if d = ts[i] - ts[i-1]; d < 0 {
+				d = math.MaxInt64 // a span beyond int64 (negative offsets)
 			}
 			gap = int64(math.Round(float64(d) / speed))
 		}
-		offsets[i] = offsets[i-1] + gap
+		if t.MaxGap > 0 && gap > t.MaxGap {
+			gap = t.MaxGap
+			r.shortened++
+		}
+		if gap > r.largest {
+			r.largest, r.largestAt = gap, i
+		}
+		r.offsets[i] = satAdd(r.offsets[i-1], gap)
 	}
 	switch {
 	case t.Topspeed:
-	case t.BPS > 0 && n > 0:
+	case t.BPS > 0:
 		last = int64(math.Round(float64((wire[n-1]+overhead)*8) * 1e9 / t.BPS))
 	case n > 1:
-		last = offsets[n-1] / int64(n-1)
+		last = r.offsets[n-1] / int64(n-1)
 	}
-	return offsets, offsets[n-1] + last, backwards
+	if t.MaxGap > 0 {
+		last = min(last, t.MaxGap)
+	}
+	r.period = satAdd(r.offsets[n-1], last)
+	return r
 }
 
 // Len implements Source.
@@ -234,7 +238,7 @@ func (s *CaptureSource) Rewind() {
 	if s.r != nil {
 		s.r.Close()
 	}
-	s.pass, s.k = 0, 0
+	s.pass, s.k, s.base = 0, 0, 0
 	s.err = s.open()
 }
 
@@ -255,6 +259,7 @@ func (s *CaptureSource) Next(p *Packet) bool {
 			return false
 		}
 		s.k = 0
+		s.base = satAdd(s.base, s.period)
 	}
 	idx := s.pass*len(s.offsets) + s.k
 	for {
@@ -279,7 +284,7 @@ func (s *CaptureSource) Next(p *Packet) bool {
 	if s.o.Transform != nil {
 		b, _ = s.o.Transform.Apply(s.rec.LinkType, b)
 	}
-	p.Offset = int64(s.pass)*s.period + s.offsets[s.k]
+	p.Offset = satAdd(s.base, s.offsets[s.k])
 	p.Seq = uint64(idx)
 	p.Frame = b
 	s.k++

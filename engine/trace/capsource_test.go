@@ -33,7 +33,8 @@ func TestSchedule(t *testing.T) {
 		{"topspeed", Timing{Topspeed: true}, []int64{0, 0, 0, 0}, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			off, period, back := schedule(ts, wire, tc.t)
+			sc := schedule(ts, wire, tc.t)
+			off, period, back := sc.offsets, sc.period, sc.backwards
 			if !slices.Equal(off, tc.want) || period != tc.period || back != tc.back {
 				t.Fatalf("offsets %v period %d backwards %d; want %v %d %d", off, period, back, tc.want, tc.period, tc.back)
 			}
@@ -41,12 +42,11 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
-const sharedTraces = "../../../shared/traces"
-
+// sharedTrace is the path of a test capture; a missing one fails the test.
 func sharedTrace(t *testing.T, name string) string {
-	p := filepath.Join(sharedTraces, name)
+	p := filepath.Join(tracesDir, name)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not found (the shared traces sit beside the repository): %v", p, err)
+		t.Fatalf("test capture %s: %v", p, err)
 	}
 	return p
 }
@@ -121,8 +121,8 @@ func TestCaptureSourceZeroPayload(t *testing.T) {
 
 // Reading a packet in the timed pass must not allocate with the mmap reader.
 func TestCaptureSourceNextDoesNotAllocate(t *testing.T) {
-	path := sharedTrace(t, "zeek-echo-connections.pcap")
-	s, err := NewCaptureSource(path, CaptureOptions{Transform: &pktframe.Transformer{Zero: true}})
+	path := sharedTrace(t, "pcap-parser-wireshark_samples-test.pcapng") // 5898 packets, all Ethernet
+	s, err := NewCaptureSource(path, CaptureOptions{Transform: &pktframe.Transformer{Zero: true}, Timing: Timing{Loops: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestCaptureSourceNextDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// Scan agrees with the numbers of SOURCES.md for a pcapng with several
+// Scan agrees with the numbers of testdata/captures/README.md for a pcapng with several
 // sections, interfaces, link types and backwards timestamps.
 func TestScanPcapng(t *testing.T) {
 	s, err := Scan(sharedTrace(t, "gopacket-be-test202.pcapng"), ReadOptions{})

@@ -10,15 +10,15 @@ import (
 	"testing"
 )
 
-// tracesDir holds the shared capture files: shared/ sits beside main/,
-// and this package is main/engine/trace.
-const tracesDir = "../../../shared/traces"
+// tracesDir holds the repository's test captures (testdata/captures at
+// the root; README.md there says where each comes from).
+const tracesDir = "../../testdata/captures"
 
-// needTraces skips the test when the shared traces are not there.
+// needTraces fails the test when the test captures are not there.
 func needTraces(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(tracesDir, "SOURCES.md")); err != nil {
-		t.Skipf("shared capture files not found at %s (shared/ beside main/): %v", tracesDir, err)
+	if _, err := os.Stat(filepath.Join(tracesDir, "README.md")); err != nil {
+		t.Fatalf("test captures not found at %s: %v", tracesDir, err)
 	}
 }
 

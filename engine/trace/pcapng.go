@@ -25,6 +25,12 @@ const (
 	ngBOM     = 0x1a2b3c4d
 )
 
+// MaxInterfaces bounds the interface description blocks of a pcapng file,
+// over all its sections: each costs the readers memory and time for the
+// rest of the read, and real captures have a handful. A file with more
+// is refused as malformed.
+const MaxInterfaces = 4096
+
 // ngMinLen is the smallest total length of a block of each known type.
 func ngMinLen(typ uint32) (int, string) {
 	switch typ {
@@ -244,6 +250,9 @@ func (s *ngState) section(b []byte, off int64, end int) *FormatError {
 
 // iface adds an interface from its IDB.
 func (s *ngState) iface(b []byte, off int64, end int) *FormatError {
+	if s.info.Interfaces >= MaxInterfaces {
+		return formatErr(s.file, off, s.recNo(off), "more than %d interface description blocks (labrun's bound; a capture has a handful)", MaxInterfaces)
+	}
 	f := ngIface{link: s.u16(b[8:]), snap: s.u32(b[12:]), rate: 1e6}
 	var offSec int64
 	err := s.options(b, 16, end, off, "interface description block", func(code uint16, v []byte) *FormatError {

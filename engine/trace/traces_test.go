@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// traceCase is what SOURCES.md says of a shared capture file. The first
+// traceCase is what testdata/captures/README.md says of a shared capture file. The first
 // and last timestamps (ns since the epoch, in file order) were computed
 // once with gopacket's pcapgo and agree with the table's time spans.
 type traceCase struct {
@@ -32,9 +32,6 @@ var traceCases = []traceCase{
 	// BSD loopback (link type 0), 24 packets over 0.234 s.
 	{file: "gopacket-test_loopback.pcap", format: "pcap", packets: 24, links: []uint16{0}, res: 1000,
 		first: 1357492952275121000, last: 1357492952508959000},
-	// The large trace: 82,582 packets over 6.494 s, two going backwards.
-	{file: "zeek-echo-connections.pcap", format: "pcap", packets: 82582, links: []uint16{1}, res: 1000,
-		first: 1627225020686470000, last: 1627225027180797000},
 	// 16,384 fragments, one per ms: 16.383 s.
 	{file: "suricata-defrag-af-confusion-spray-h8.pcap", format: "pcap", packets: 16384, links: []uint16{1}, res: 1000,
 		first: 1777378692001000000, last: 1777378708384000000},
@@ -81,7 +78,7 @@ var traceCases = []traceCase{
 
 // TestSharedTraces reads every shared capture with both readers, strictly
 // and leniently, and checks counts, link types, first and last timestamps
-// and the errors against SOURCES.md.
+// and the errors against testdata/captures/README.md.
 func TestSharedTraces(t *testing.T) {
 	needTraces(t)
 	all, _ := filepath.Glob(filepath.Join(tracesDir, "*.pcap*"))

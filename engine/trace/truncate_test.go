@@ -65,7 +65,6 @@ func TestTruncation(t *testing.T) {
 		{file: "pcap-parser-wireshark_samples-test.pcapng", upTo: 1500, every: 13, upTo2: 8192},
 		{file: "gopacket-test_loopback.pcap", upTo: 1024, every: 17, upTo2: 8192},
 		{file: "tcpreplay-test.pcap", upTo: 1024, every: 17, upTo2: 8192},
-		{file: "zeek-echo-connections.pcap", upTo: 1024, every: 17, upTo2: 8192},
 	}
 	if testing.Short() {
 		for i := range cases {

@@ -151,7 +151,7 @@ func RunStressNG(ctx context.Context, s StressNG) (wait func() ([]StressMetric, 
 	}
 	y := filepath.Join(dir, "metrics.yaml")
 	var stderr strings.Builder
-	p, err := Start(ctx, "stress-ng", s.Args(y), nil, io.Discard, &stderr)
+	p, err := Start(ctx, "stress-ng", s.Args(y), "", io.Discard, &stderr)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -160,6 +160,9 @@ func RunStressNG(ctx context.Context, s StressNG) (wait func() ([]StressMetric, 
 		defer os.RemoveAll(dir)
 		if !p.WaitFor(s.Timeout + 10*time.Second) {
 			return nil, fmt.Errorf("stress-ng: still running 10 s after its timeout: stopped")
+		}
+		if err := p.Early(); err != nil {
+			return nil, err
 		}
 		if code, err := p.Wait(); ctx.Err() == nil && (err != nil || code != 0) {
 			return nil, fmt.Errorf("stress-ng: exit %d: %v: %s", code, err, tail(stderr.String()))

@@ -178,10 +178,11 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 	defer prog.stop()
 	if wire := wireRuns(p); wire > 0 {
 		// A labrun that was killed (SIGKILL, power loss) could not remove
-		// its namespaces: remove them now, and say so.
-		removed, err := topo.CleanStale()
-		for _, n := range removed {
-			prog.line("removed namespace %s left by a labrun that is no longer running", n)
+		// its namespaces: remove those whose recorded owner is gone, and
+		// say so (and which ones without a record were left).
+		found, err := topo.CleanStale()
+		for _, s := range found {
+			prog.line("%s", s)
 		}
 		if err != nil {
 			return out, fmt.Errorf("removing stale namespaces: %w", err)

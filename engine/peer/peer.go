@@ -2,7 +2,9 @@
 // measurement: tcpreplay and trafgen replaying the same trace into the same
 // veth pair and receiver. labrun builds their command lines from typed
 // parameters and parses what they report; a tool that is not installed is
-// an ErrNotInstalled error that names the package to install.
+// an ErrNotInstalled error that names the package to install. Tools are
+// forked by package proc, so they live as long as labrun, and a tool that
+// dies before labrun stops it is an error (Proc.Early).
 package peer
 
 import (

@@ -265,7 +265,9 @@ func nsBusy(fd int) error {
 
 // Do runs fn on a locked OS thread that is inside h's namespace and
 // returns fn's error. Sockets and child processes created inside fn belong
-// to the namespace, and sockets stay there when used from other goroutines
+// to the namespace (but start long-lived children with package proc and
+// NSPath instead: a child forked here gets its parent-death signal when
+// this thread ends, which the runtime may do at any time), and sockets stay there when used from other goroutines
 // later. The thread is moved back to its original namespace afterwards
 // (also when fn panics) and unlocked; if moving back fails, the thread
 // stays locked, so the runtime ends it with the goroutine instead of

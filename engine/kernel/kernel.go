@@ -214,15 +214,18 @@ func ApplyProcess(s Settings) (out []Outcome, undo func()) {
 // it is resident and locked by then.
 const mlockFlags = unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT
 
+// mlockall is unix.Mlockall; tests replace it to play an older kernel.
+var mlockall = unix.Mlockall
+
 // mlock locks the process's memory with mlockFlags. A kernel older than
 // 4.4 refuses MCL_ONFAULT (EINVAL); then every mapped page is locked and
 // made resident now (current+future), and the outcome's value says so.
 func (s Settings) mlock() Outcome {
 	value := "current+future, on fault"
-	err := unix.Mlockall(mlockFlags)
+	err := mlockall(mlockFlags)
 	if errors.Is(err, unix.EINVAL) {
 		value = "current+future, all mapped pages now (this kernel has no MCL_ONFAULT, Linux < 4.4)"
-		err = unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
+		err = mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
 	}
 	return s.outcome("mlock", value, err, func(err error) string {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM) {

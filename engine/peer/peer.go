@@ -64,7 +64,6 @@ func Version(tool string) (string, error) {
 
 // Proc is a started tool.
 type Proc struct {
-	tool     string
 	cmd      *exec.Cmd
 	errTail  *tailBuffer
 	done     chan struct{}
@@ -87,7 +86,7 @@ func Start(ctx context.Context, tool string, args []string, netns string, stdout
 		return nil, err
 	}
 	cmd := exec.Command(path, args...)
-	p := &Proc{tool: tool, cmd: cmd, errTail: &tailBuffer{}, done: make(chan struct{}), stopped: make(chan struct{})}
+	p := &Proc{cmd: cmd, errTail: &tailBuffer{}, done: make(chan struct{}), stopped: make(chan struct{})}
 	cmd.Stdout = stdout
 	cmd.Stderr = p.errTail
 	if stderr != nil {

@@ -262,10 +262,11 @@ func (inv *invocation) prepare() error {
 	}
 	if wireRuns(inv.p) > 0 {
 		// A labrun that was killed (SIGKILL, power loss) could not remove
-		// its namespaces: remove them now, and say so.
-		removed, err := topo.CleanStale()
-		for _, n := range removed {
-			inv.prog.line("removed namespace %s left by a labrun that is no longer running", n)
+		// its namespaces: remove those whose recorded owner is gone, and
+		// say so (and which ones without a record were left).
+		found, err := topo.CleanStale()
+		for _, s := range found {
+			inv.prog.line("%s", s)
 		}
 		if err != nil {
 			return fmt.Errorf("removing stale namespaces: %w", err)

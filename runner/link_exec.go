@@ -412,7 +412,7 @@ func runTCP(ctx context.Context, r Run, m map[string]float64) (err error) {
 		}
 		addLinkShare(m, c, res.SteadyGoodput)
 	case "tcp.iperf3":
-		res, err := peer.RunIperf3(ctx, peer.Iperf3{Duration: d, CC: w.CC}, tp.Receiver.Do, tp.Sender.Do, tp.Receiver.IP)
+		res, err := peer.RunIperf3(ctx, peer.Iperf3{Duration: d, CC: w.CC}, tp.Receiver.NSPath(), tp.Sender.NSPath(), tp.Receiver.IP)
 		if err != nil {
 			return err
 		}

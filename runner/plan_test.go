@@ -460,7 +460,7 @@ func TestPlanActions(t *testing.T) {
 		"runs 1-3  [needs root or CAP_SYS_NICE]",
 		"cpu          0,1",
 		"timer_slack  1µs",
-		"mlock        mlockall(MCL_CURRENT|MCL_FUTURE)",
+		"mlock        mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT)",
 		"file         pcap/" + p.Runs[1].ID + ".pcapng",
 		"runs 2\n",
 	} {

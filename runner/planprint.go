@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labrun/labrun/results"
 )
@@ -55,12 +56,16 @@ func WritePlan(w io.Writer, p *Plan) error {
 		return nil
 	}
 	fmt.Fprintln(w, "actions on the system (applied per run, undone after it; a setting that is not permitted is reported skipped):")
+	width := 40 // of the value column: the longest value
+	for _, a := range p.Actions {
+		width = max(width, utf8.RuneCountInString(Printable(a.Value)))
+	}
 	for _, a := range p.Actions {
 		needs := ""
 		if a.Needs != "" {
 			needs = "  [needs " + a.Needs + "]"
 		}
-		fmt.Fprintf(w, "  %-12s %-40s %-16s runs %s%s%s\n", a.Setting, Printable(a.Value), a.Scope, runList(a.Runs), needs, riskLabel(a.Risk))
+		fmt.Fprintf(w, "  %-12s %-*s %-16s runs %s%s%s\n", a.Setting, width, Printable(a.Value), a.Scope, runList(a.Runs), needs, riskLabel(a.Risk))
 	}
 	return nil
 }

@@ -455,7 +455,7 @@ func (pr *peerRun) run(ctx context.Context, h *topo.Host, ifname string) (peerSt
 	}
 	var out, errb bytes.Buffer
 	t0 := clock.Now()
-	proc, err := peer.Start(ctx, pr.kind, args, h.Do, &out, &errb)
+	proc, err := peer.Start(ctx, pr.kind, args, h.NSPath(), &out, &errb)
 	if err != nil {
 		return peerStats{}, err
 	}
@@ -475,6 +475,9 @@ func (pr *peerRun) run(ctx context.Context, h *topo.Host, ifname string) (peerSt
 		st.metrics[measure.CPUPct] = measure.Pct(cpu, wall)
 	}
 	st.metrics[measure.WallS] = wall.Seconds()
+	if err := proc.Early(); err != nil { // killed, or failed, before the run was over
+		return st, fmt.Errorf("%w\n%s", err, tail(out.String(), 1500))
+	}
 	if ctx.Err() != nil {
 		return st, nil
 	}

@@ -49,7 +49,8 @@ type Settings struct {
 	Priority int
 	// CPUs pins the sending thread to these CPUs.
 	CPUs []int
-	// Mlock locks the process's memory (mlockall current and future).
+	// Mlock locks the process's memory, current and future, each page
+	// once it is touched (see mlockFlags).
 	Mlock bool
 	// TimerSlack sets the sending thread's timer slack; 0 leaves it.
 	TimerSlack time.Duration
@@ -140,7 +141,7 @@ func (s Settings) Actions() []Action {
 		a = append(a, Action{"dma_latency", fmt.Sprintf("%v held in %s", s.DMALatency, DMALatencyPath), "system", "root", RiskUntilExit})
 	}
 	if s.Mlock {
-		a = append(a, Action{"mlock", "mlockall(MCL_CURRENT|MCL_FUTURE)", "labrun process", "root or a large RLIMIT_MEMLOCK", RiskProcess})
+		a = append(a, Action{"mlock", "mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT)", "labrun process", "root or a large RLIMIT_MEMLOCK", RiskProcess})
 	}
 	return a
 }
@@ -198,19 +199,44 @@ func ApplyProcess(s Settings) (out []Outcome, undo func()) {
 		out = append(out, o)
 	}
 	if s.Mlock {
-		err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
-		o := s.outcome("mlock", "current+future", err, func(err error) string {
-			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM) {
-				return "not permitted: RLIMIT_MEMLOCK is too small; run as root or raise it (ulimit -l)"
-			}
-			return ""
-		})
+		o := s.mlock()
 		if o.State == Applied {
 			undos = append(undos, func() { _ = unix.Munlockall() })
 		}
 		out = append(out, o)
 	}
 	return out, undo
+}
+
+// mlockFlags are mlockall's flags: every page of the process, mapped now
+// or later, is locked once it is touched (MCL_ONFAULT). Without
+// MCL_ONFAULT, mlockall makes every mapped page resident at once, and the
+// Go runtime maps gigabytes it never touches (heap arenas and their
+// metadata): a run would pin several GB and spend seconds faulting them
+// in. What the timed loop uses is touched before it starts (engine/replay
+// writes its per-packet arrays once, rings are mapped by the kernel), so
+// it is resident and locked by then.
+const mlockFlags = unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT
+
+// mlockall is unix.Mlockall; tests replace it to play an older kernel.
+var mlockall = unix.Mlockall
+
+// mlock locks the process's memory with mlockFlags. A kernel older than
+// 4.4 refuses MCL_ONFAULT (EINVAL); then every mapped page is locked and
+// made resident now (current+future), and the outcome's value says so.
+func (s Settings) mlock() Outcome {
+	value := "current+future, on fault"
+	err := mlockall(mlockFlags)
+	if errors.Is(err, unix.EINVAL) {
+		value = "current+future, all mapped pages now (this kernel has no MCL_ONFAULT, Linux < 4.4)"
+		err = mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
+	}
+	return s.outcome("mlock", value, err, func(err error) string {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM) {
+			return "not permitted: RLIMIT_MEMLOCK is too small; run as root or raise it (ulimit -l)"
+		}
+		return ""
+	})
 }
 
 // holdDMALatency writes the latency (a 32-bit count of microseconds) to

@@ -72,12 +72,12 @@ func TestActions(t *testing.T) {
 		{kernel.Settings{TimerSlack: 50 * time.Microsecond}, []kernel.Action{
 			{Setting: "timer_slack", Value: "50µs", Scope: thread, Risk: kernel.RiskProcess}}}, // slack as a duration
 		{kernel.Settings{Mlock: true}, []kernel.Action{
-			{Setting: "mlock", Value: "mlockall(MCL_CURRENT|MCL_FUTURE)", Scope: proc, Needs: "root or a large RLIMIT_MEMLOCK", Risk: kernel.RiskProcess}}}, // process-wide
+			{Setting: "mlock", Value: "mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT)", Scope: proc, Needs: "root or a large RLIMIT_MEMLOCK", Risk: kernel.RiskProcess}}}, // process-wide
 		{kernel.Settings{Sched: "fifo", Priority: 50, CPUs: []int{1, 0}, TimerSlack: time.Nanosecond, Mlock: true}, []kernel.Action{
 			{Setting: "sched", Value: "SCHED_FIFO priority 50", Scope: thread, Needs: "root or CAP_SYS_NICE", Risk: kernel.RiskProcess},
 			{Setting: "cpu", Value: "1,0", Scope: thread, Risk: kernel.RiskProcess},
 			{Setting: "timer_slack", Value: "1ns", Scope: thread, Risk: kernel.RiskProcess},
-			{Setting: "mlock", Value: "mlockall(MCL_CURRENT|MCL_FUTURE)", Scope: proc, Needs: "root or a large RLIMIT_MEMLOCK", Risk: kernel.RiskProcess}}}, // all of them, in a fixed order, cpus as given
+			{Setting: "mlock", Value: "mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT)", Scope: proc, Needs: "root or a large RLIMIT_MEMLOCK", Risk: kernel.RiskProcess}}}, // all of them, in a fixed order, cpus as given
 	}
 	for _, tc := range cases {
 		if got := tc.s.Actions(); !slices.Equal(got, tc.want) {
@@ -297,9 +297,31 @@ func TestApplyProcessMlock(t *testing.T) {
 	}
 	out, undo := kernel.ApplyProcess(kernel.Settings{Mlock: true, Required: []string{"mlock"}})
 	locked := vmLck(t)
+	// Memory mapped afterwards is made resident (and locked) page by page
+	// as it is touched (MCL_ONFAULT), not all at once when mapped: 64 MiB
+	// mapped, 8 MiB touched. (VmLck counts whole locked mappings, resident
+	// or not: RssAnon tells.)
+	before := statusKB(t, "RssAnon")
+	mem, err := unix.Mmap(-1, 0, 64<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		undo()
+		t.Fatal(err)
+	}
+	mapped := statusKB(t, "RssAnon")
+	for i := 0; i < 8<<20; i += os.Getpagesize() {
+		mem[i] = 1
+	}
+	touched := statusKB(t, "RssAnon")
+	unix.Munmap(mem)
 	undo()
-	if len(out) != 1 || out[0].Setting != "mlock" || out[0].Value != "current+future" || !out[0].Required {
-		t.Fatalf("outcomes %+v, want one required mlock = current+future", out)
+	if len(out) != 1 || out[0].Setting != "mlock" || out[0].Value != "current+future, on fault" || !out[0].Required {
+		t.Fatalf("outcomes %+v, want one required mlock = current+future, on fault", out)
+	}
+	if out[0].State == kernel.Applied {
+		t.Logf("RssAnon: %d kB, %d kB after mapping 64 MiB, %d kB after touching 8 MiB of it", before, mapped, touched)
+		if mapped-before >= 32<<10 || touched-mapped < 8<<10 {
+			t.Errorf("RssAnon: %d kB, %d kB after mapping 64 MiB, %d kB after touching 8 MiB: want the touched pages only", before, mapped, touched)
+		}
 	}
 	o := out[0]
 	t.Logf("mlock outcome %+v, %d kB locked while applied", o, locked)
@@ -332,21 +354,24 @@ func TestApplyProcessNothing(t *testing.T) {
 }
 
 // vmLck is the process's locked memory in kB.
-func vmLck(t *testing.T) int {
+func vmLck(t *testing.T) int { return statusKB(t, "VmLck") }
+
+// statusKB is a field of /proc/self/status, in kB.
+func statusKB(t *testing.T, field string) int {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for l := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(l, "VmLck:"); ok {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
 			if err != nil {
-				t.Fatalf("VmLck %q: %v", v, err)
+				t.Fatalf("%s %q: %v", field, v, err)
 			}
 			return n
 		}
 	}
-	t.Fatal("no VmLck in /proc/self/status")
+	t.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
 

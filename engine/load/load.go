@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/labrun/labrun/engine/proc"
 )
 
 // ChildArg is the hidden first argument that makes labrun a load child.
@@ -72,6 +73,7 @@ type Load struct {
 
 	mu     sync.Mutex
 	killed string // why the parent killed the child, if it did
+	early  bool   // the child had ended when Stop was called
 
 	stopOnce sync.Once
 	report   Report
@@ -117,7 +119,9 @@ func Start(ctx context.Context, spec Spec) (*Load, error) {
 		outDone: make(chan struct{}),
 	}
 	cmd.Stderr = l.stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// proc.Start adds Setpgid and Pdeathsig, and forks from a thread
+	// that lives as long as labrun (see package proc).
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	if spec.Kind == KindUDP && os.Geteuid() != 0 {
 		// Without root, the child gets a user namespace of its own in which
 		// it may make its network namespace.
@@ -125,7 +129,7 @@ func Start(ctx context.Context, spec Spec) (*Load, error) {
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 	}
-	if err := spawn(cmd.Start); err != nil {
+	if err := proc.Start(cmd, ""); err != nil {
 		r.Close()
 		if spec.Kind == KindUDP && os.Geteuid() != 0 {
 			return nil, fmt.Errorf("load udp: starting the child in a user namespace (needs root or unprivileged user namespaces): %w", err)
@@ -134,7 +138,7 @@ func Start(ctx context.Context, spec Spec) (*Load, error) {
 	}
 	w.Close()
 	go func() {
-		l.waitErr = cmd.Wait()
+		l.waitErr = proc.Wait(cmd)
 		close(l.done)
 	}()
 	ready := make(chan bool, 1)
@@ -268,6 +272,7 @@ func (l *Load) Stop(grace time.Duration) (Report, error) {
 		}
 		select {
 		case <-l.done:
+			l.early = l.waitErr != nil
 		default:
 			l.terminate(grace, "stopped")
 		}
@@ -315,6 +320,11 @@ func (l *Load) collect() (Report, error) {
 	switch {
 	case killed != "":
 		errs = append(errs, fmt.Errorf("load %s: killed (%s)", l.spec.Kind, killed))
+	case l.early:
+		// Ended by itself with a failure before the run asked it to stop
+		// (killed by someone, crashed): the load did not run its course.
+		errs = append(errs, fmt.Errorf("load %s (pid %d) ended before it was stopped: %s%s", l.spec.Kind, l.PID(),
+			proc.Status(l.cmd.ProcessState), stderrTail(l.stderr.String())))
 	case l.waitErr != nil:
 		if msg := l.stderr.String(); msg != "" {
 			errs = append(errs, errors.New(msg))
@@ -373,35 +383,16 @@ func (g *Group) Stop(grace time.Duration) ([]Report, error) {
 	return reps, errors.Join(errs...)
 }
 
-// spawn runs start (exec.Cmd.Start) on one OS thread kept for the life
-// of the process. Pdeathsig fires when the thread that forked the child
-// ends, not the process: a fork from a thread that is later discarded (a
-// goroutine that exits while locked to its thread, as the engine's timed
-// loop does) would kill the load early.
-func spawn(start func() error) error {
-	spawnOnce.Do(func() {
-		spawnCh = make(chan spawnReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked, never exits
-			for req := range spawnCh {
-				req.err <- req.start()
-			}
-		}()
-	})
-	req := spawnReq{start: start, err: make(chan error, 1)}
-	spawnCh <- req
-	return <-req.err
+// stderrTail formats the end of a child's stderr for an error message.
+func stderrTail(s string) string {
+	if s == "" {
+		return " (nothing on stderr)"
+	}
+	if len(s) > 1000 {
+		s = "..." + s[len(s)-1000:]
+	}
+	return "; stderr: " + s
 }
-
-type spawnReq struct {
-	start func() error
-	err   chan error
-}
-
-var (
-	spawnOnce sync.Once
-	spawnCh   chan spawnReq
-)
 
 // capBuffer keeps the first max bytes written to it.
 type capBuffer struct {

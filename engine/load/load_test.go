@@ -414,3 +414,25 @@ func TestValidate(t *testing.T) {
 		t.Errorf("StartAll with a bad spec: %v", err)
 	}
 }
+
+// A child that dies before the run stops it (here: killed from outside)
+// fails Stop with its PID, how it ended and its stderr.
+func TestDiedEarly(t *testing.T) {
+	l, err := Start(context.Background(), Spec{Kind: KindCPU, Duty: 0.05, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(l.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("child not reaped 20 s after SIGKILL")
+	}
+	_, err = l.Stop(0)
+	want := fmt.Sprintf("load cpu (pid %d) ended before it was stopped: killed by signal SIGKILL (nothing on stderr)", l.PID())
+	if err == nil || err.Error() != want {
+		t.Errorf("Stop: %v\nwant %s", err, want)
+	}
+}

@@ -4,9 +4,11 @@
 //
 // Each generator is labrun itself, re-executed with a hidden first argument
 // ("labrun __load KIND CONFIG", see ChildMain). The child runs in its own
-// process group, is killed by the kernel when labrun dies (Pdeathsig, plus a
-// check of its parent PID), ends by itself after Spec.Duration, and on
-// SIGTERM writes one JSON line with what it achieved (Report) on its stdout.
+// process group, is killed by the kernel when labrun dies (Pdeathsig, set
+// up by package proc, which forks every child from a thread that lives as
+// long as labrun; plus a check of its parent PID), ends by itself after
+// Spec.Duration, and on SIGTERM writes one JSON line with what it achieved
+// (Report) on its stdout.
 package load
 
 import (

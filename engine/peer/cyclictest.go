@@ -206,13 +206,16 @@ func RunCyclictest(ctx context.Context, c Cyclictest, grace time.Duration) (Cycl
 	js := filepath.Join(dir, "out.json")
 	var stderr strings.Builder
 	t0 := time.Now()
-	p, err := Start(ctx, "cyclictest", c.Args(js), nil, io.Discard, &stderr)
+	p, err := Start(ctx, "cyclictest", c.Args(js), "", io.Discard, &stderr)
 	if err != nil {
 		return CyclictestResult{}, err
 	}
 	bound := c.Duration + time.Duration(c.Loops)*c.Interval*2 + grace
 	if !p.WaitFor(bound) {
 		return CyclictestResult{}, fmt.Errorf("cyclictest: still running after %v: stopped", bound)
+	}
+	if err := p.Early(); err != nil {
+		return CyclictestResult{}, err
 	}
 	if ctx.Err() != nil {
 		return CyclictestResult{}, ctx.Err()

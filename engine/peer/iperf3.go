@@ -165,12 +165,12 @@ func ParseIperf3JSON(b []byte) (Iperf3Result, error) {
 	return r, nil
 }
 
-// RunIperf3 runs one test: the server in the namespace that server enters
-// (topo.Host.Do), bound to addr; once it listens, the client in client's
-// namespace; then it stops the server (by its PID, if still running) and
-// parses the client's report. It is bounded by cfg.Duration plus a grace
-// period, and cancelling ctx stops both tools.
-func RunIperf3(ctx context.Context, cfg Iperf3, server, client func(func() error) error, addr netip.Addr) (Iperf3Result, error) {
+// RunIperf3 runs one test: the server in the network namespace at path
+// server (topo.Host.NSPath), bound to addr; once it listens, the client in
+// the namespace at path client; then it stops the server (by its PID, if
+// still running) and parses the client's report. It is bounded by
+// cfg.Duration plus a grace period, and cancelling ctx stops both tools.
+func RunIperf3(ctx context.Context, cfg Iperf3, server, client string, addr netip.Addr) (Iperf3Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Iperf3Result{}, err
 	}
@@ -197,7 +197,11 @@ func RunIperf3(ctx context.Context, cfg Iperf3, server, client func(func() error
 		return Iperf3Result{}, fmt.Errorf("iperf3 client: %w", err)
 	}
 	code, werr := cl.Wait()
+	srvEarly := srv.Early()
 	srv.Stop(2 * time.Second)
+	if srvEarly != nil {
+		return Iperf3Result{}, fmt.Errorf("iperf3 server: %w", srvEarly)
+	}
 	if ctx.Err() != nil {
 		return Iperf3Result{}, fmt.Errorf("iperf3 client stopped: %w", context.Cause(ctx))
 	}
@@ -205,6 +209,11 @@ func RunIperf3(ctx context.Context, cfg Iperf3, server, client func(func() error
 		return Iperf3Result{}, fmt.Errorf("iperf3 client: %w", werr)
 	}
 	r, err := ParseIperf3JSON(out.Bytes())
+	if early := cl.Early(); err != nil && early != nil {
+		// No report: say how the client ended (iperf3 -J reports its own
+		// errors in the JSON, so a report with an error is read below).
+		return r, fmt.Errorf("iperf3 client: %w", early)
+	}
 	if err != nil {
 		return r, fmt.Errorf("%w (client exit status %d)%s", err, code, tail(errOut.String()))
 	}

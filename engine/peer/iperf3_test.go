@@ -100,7 +100,7 @@ func TestIperf3Args(t *testing.T) {
 			t.Errorf("%+v: %v, want an error containing %q", tc.c, err, tc.want)
 		}
 	}
-	if _, err := RunIperf3(context.Background(), Iperf3{}, nil, nil, addr); err == nil {
+	if _, err := RunIperf3(context.Background(), Iperf3{}, "", "", addr); err == nil {
 		t.Error("RunIperf3 does not validate")
 	}
 }
@@ -141,7 +141,7 @@ func TestRunIperf3(t *testing.T) {
 	for _, rev := range []bool{false, true} {
 		cfg := Iperf3{Duration: time.Second, Reverse: rev, CC: "cubic"}
 		t0 := time.Now()
-		r, err := RunIperf3(context.Background(), cfg, tp.Receiver.Do, tp.Sender.Do, tp.Receiver.IP)
+		r, err := RunIperf3(context.Background(), cfg, tp.Receiver.NSPath(), tp.Sender.NSPath(), tp.Receiver.IP)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +156,7 @@ func TestRunIperf3(t *testing.T) {
 	}
 	// The address must belong to the server's namespace: iperf3 cannot
 	// bind it and ends before listening.
-	_, err = RunIperf3(context.Background(), Iperf3{Duration: time.Second}, tp.Receiver.Do, tp.Sender.Do, tp.Sender.IP)
+	_, err = RunIperf3(context.Background(), Iperf3{Duration: time.Second}, tp.Receiver.NSPath(), tp.Sender.NSPath(), tp.Sender.IP)
 	if err == nil || !strings.Contains(err.Error(), "ended before listening") {
 		t.Fatalf("address of the other namespace: %v", err)
 	}

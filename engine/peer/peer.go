@@ -2,7 +2,9 @@
 // measurement: tcpreplay and trafgen replaying the same trace into the same
 // veth pair and receiver. labrun builds their command lines from typed
 // parameters and parses what they report; a tool that is not installed is
-// an ErrNotInstalled error that names the package to install.
+// an ErrNotInstalled error that names the package to install. Tools are
+// forked by package proc, so they live as long as labrun, and a tool that
+// dies before labrun stops it is an error (Proc.Early).
 package peer
 
 import (
@@ -12,11 +14,15 @@ import (
 	"io"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/labrun/labrun/engine/proc"
 )
 
 // ErrNotInstalled is returned (wrapped) when a tool is not on PATH.
@@ -59,39 +65,42 @@ func Version(tool string) (string, error) {
 // Proc is a started tool.
 type Proc struct {
 	cmd      *exec.Cmd
+	errTail  *tailBuffer
 	done     chan struct{}
 	waitErr  error
+	early    error // set before done is closed
+	asked    atomic.Bool
 	stopOnce sync.Once
 	stopped  chan struct{}
 }
 
-// Start runs a tool with args. enter runs a function on a locked OS thread
-// inside the namespace the tool must run in (topo.Host.Do): the fork
-// happens on that thread, and a child made by clone(2) starts in the
-// namespaces of the thread that forked it. The child gets its own process
-// group, so a Ctrl-C at the terminal reaches labrun first and labrun stops
-// the tool; and it is killed if labrun dies. Cancelling ctx stops it as
-// Stop does.
-func Start(ctx context.Context, tool string, args []string, enter func(func() error) error, stdout, stderr io.Writer) (*Proc, error) {
+// Start runs a tool with args inside the network namespace at netns (a
+// path such as /run/netns/NAME; "" for labrun's own). The child is forked
+// by package proc from a thread that lives as long as labrun, gets its own
+// process group, so a Ctrl-C at the terminal reaches labrun first and
+// labrun stops the tool, and is killed if labrun dies. Cancelling ctx
+// stops it as Stop does.
+func Start(ctx context.Context, tool string, args []string, netns string, stdout, stderr io.Writer) (*Proc, error) {
 	path, err := Find(tool)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	start := func() error { return cmd.Start() }
-	if enter != nil {
-		err = enter(start)
-	} else {
-		err = start()
+	p := &Proc{cmd: cmd, errTail: &tailBuffer{}, done: make(chan struct{}), stopped: make(chan struct{})}
+	cmd.Stdout = stdout
+	cmd.Stderr = p.errTail
+	if stderr != nil {
+		cmd.Stderr = io.MultiWriter(stderr, p.errTail)
 	}
-	if err != nil {
+	if err := proc.Start(cmd, netns); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", tool, err)
 	}
-	p := &Proc{cmd: cmd, done: make(chan struct{}), stopped: make(chan struct{})}
 	go func() {
-		p.waitErr = cmd.Wait()
+		p.waitErr = proc.Wait(cmd)
+		if !p.asked.Load() && !cmd.ProcessState.Success() {
+			p.early = fmt.Errorf("%s (pid %d) ended before labrun stopped it: %s%s", tool, cmd.Process.Pid,
+				proc.Status(cmd.ProcessState), stderrTail(p.errTail.String()))
+		}
 		close(p.done)
 	}()
 	go func() {
@@ -102,6 +111,57 @@ func Start(ctx context.Context, tool string, args []string, enter func(func() er
 		}
 	}()
 	return p, nil
+}
+
+// Early returns an error if the tool ended with a failure (a signal, a
+// non-zero exit) before anyone asked it to stop (Stop, or the
+// cancellation of Start's context): someone killed it, or it crashed. The
+// error names the tool, its PID, how it ended and the end of its stderr.
+// It is nil while the tool runs, and for a tool that ended by itself with
+// exit status 0.
+func (p *Proc) Early() error {
+	select {
+	case <-p.done:
+		return p.early
+	default:
+		return nil
+	}
+}
+
+// stderrTail formats the end of a tool's stderr for an error message.
+func stderrTail(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return " (nothing on stderr)"
+	}
+	return "; stderr: " + s
+}
+
+// tailBuffer keeps the last tailMax bytes written to it.
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+const tailMax = 1000
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*tailMax {
+		t.b = append(t.b[:0], t.b[len(t.b)-tailMax:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.b) > tailMax {
+		return "..." + string(t.b[len(t.b)-tailMax:])
+	}
+	return string(t.b)
 }
 
 // WaitFor waits until the tool ends, at most bound; a tool still
@@ -165,6 +225,7 @@ func (p *Proc) CPU() time.Duration {
 func (p *Proc) Stop(grace time.Duration) error {
 	p.stopOnce.Do(func() {
 		defer close(p.stopped)
+		p.asked.Store(true)
 		select {
 		case <-p.done:
 			return

@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -108,7 +109,7 @@ func TestTrafgenConfigClearsMarker(t *testing.T) {
 }
 
 func TestMissingTool(t *testing.T) {
-	_, err := Start(context.Background(), "labrun-no-such-tool", nil, nil, nil, nil)
+	_, err := Start(context.Background(), "labrun-no-such-tool", nil, "", nil, nil)
 	if !errors.Is(err, ErrNotInstalled) {
 		t.Fatalf("err %v", err)
 	}
@@ -134,7 +135,7 @@ func TestStopEndsTool(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Start(context.Background(), "sh", []string{"-c", tc.script}, nil, w, nil)
+		p, err := Start(context.Background(), "sh", []string{"-c", tc.script}, "", w, nil)
 		w.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +156,7 @@ func TestStopEndsTool(t *testing.T) {
 		p.Stop(time.Millisecond) // idempotent
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p, err := Start(ctx, "sh", []string{"-c", "exec sleep 30"}, nil, nil, nil)
+	p, err := Start(ctx, "sh", []string{"-c", "exec sleep 30"}, "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +167,54 @@ func TestStopEndsTool(t *testing.T) {
 	case <-done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("cancelling the context did not end the tool")
+	}
+}
+
+// Early says how a tool ended when it ended with a failure before anyone
+// asked it to stop, and nothing for a tool that ended well or was stopped.
+func TestEarly(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		stop         bool   // Stop it (after it printed "ready")
+		want         string // Early's error after %d = PID, "" for none
+	}{
+		// Killed from outside (as a parent-death signal would): loud.
+		{"killed", "echo oops >&2; kill -9 $$", false, "sh (pid %d) ended before labrun stopped it: killed by signal SIGKILL; stderr: oops"},
+		{"failed", "exit 3", false, "sh (pid %d) ended before labrun stopped it: exit status 3 (nothing on stderr)"},
+		{"ended well", "echo fine >&2", false, ""},
+		// SIGINT from Stop ends the shell: asked for, so not early.
+		{"stopped", "echo ready; exec sleep 30", true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			p, err := Start(context.Background(), "sh", []string{"-c", tc.script}, "", w, nil)
+			w.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.stop {
+				buf := make([]byte, 6)
+				r.SetReadDeadline(time.Now().Add(20 * time.Second))
+				if _, err := io.ReadFull(r, buf); err != nil {
+					t.Fatal(err)
+				}
+				p.Stop(100 * time.Millisecond)
+			}
+			if !p.WaitFor(20 * time.Second) {
+				t.Fatal("still running after 20 s")
+			}
+			got := fmt.Sprint(p.Early())
+			want := "<nil>"
+			if tc.want != "" {
+				want = fmt.Sprintf(tc.want, p.PID())
+			}
+			if got != want {
+				t.Errorf("Early: %s\nwant   %s", got, want)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -138,9 +139,17 @@ func ParseStressNGYAML(b []byte) ([]StressMetric, error) {
 	return out, nil
 }
 
-// RunStressNG starts stress-ng; Wait on the returned function for its
-// metrics once it ends (at Timeout) or after ctx is cancelled (it is then
-// stopped by PID).
+// stressReadyTimeout bounds the wait for stress-ng's first stressor.
+const stressReadyTimeout = 10 * time.Second
+
+// RunStressNG starts stress-ng and returns once its stressors run; call
+// the returned function for its metrics once it ends (at Timeout) or
+// after ctx is cancelled (it is then stopped by PID).
+//
+// stress-ng loses a SIGINT that comes while it sets itself up (it then
+// runs to its timeout, or ends without metrics), so RunStressNG waits for
+// its first stressor process before it returns: the run it loads starts
+// under load, and stopping it later yields metrics.
 func RunStressNG(ctx context.Context, s StressNG) (wait func() ([]StressMetric, error), err error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -151,15 +160,26 @@ func RunStressNG(ctx context.Context, s StressNG) (wait func() ([]StressMetric, 
 	}
 	y := filepath.Join(dir, "metrics.yaml")
 	var stderr strings.Builder
-	p, err := Start(ctx, "stress-ng", s.Args(y), nil, io.Discard, &stderr)
+	p, err := Start(ctx, "stress-ng", s.Args(y), "", io.Discard, &stderr)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
+	}
+	if err := waitChild(ctx, p, stressReadyTimeout); err != nil {
+		p.Stop(2 * time.Second)
+		os.RemoveAll(dir)
+		if early := p.Early(); early != nil {
+			err = early
+		}
+		return nil, fmt.Errorf("stress-ng: %w", err)
 	}
 	return func() ([]StressMetric, error) {
 		defer os.RemoveAll(dir)
 		if !p.WaitFor(s.Timeout + 10*time.Second) {
 			return nil, fmt.Errorf("stress-ng: still running 10 s after its timeout: stopped")
+		}
+		if err := p.Early(); err != nil {
+			return nil, err
 		}
 		if code, err := p.Wait(); ctx.Err() == nil && (err != nil || code != 0) {
 			return nil, fmt.Errorf("stress-ng: exit %d: %v: %s", code, err, tail(stderr.String()))
@@ -170,4 +190,56 @@ func RunStressNG(ctx context.Context, s StressNG) (wait func() ([]StressMetric, 
 		}
 		return ParseStressNGYAML(b)
 	}, nil
+}
+
+// waitChild polls until p has a child process, at most timeout; it fails
+// when p ends first or ctx ends.
+func waitChild(ctx context.Context, p *Proc, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if hasChild(p.PID()) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return errors.New("ended before starting a stressor")
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for its first stressor: %w", context.Cause(ctx))
+		case <-t.C:
+			return fmt.Errorf("no stressor process after %v", timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// hasChild reports whether process pid has a child: its
+// /proc/PID/task/PID/children, or (on a kernel without that file) a
+// process in /proc whose parent it is.
+func hasChild(pid int) bool {
+	id := strconv.Itoa(pid)
+	if b, err := os.ReadFile("/proc/" + id + "/task/" + id + "/children"); err == nil {
+		return len(bytes.TrimSpace(b)) > 0
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 {
+			if f := strings.Fields(string(b[i+1:])); len(f) > 1 && f[1] == id {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,53 @@ func TestRunStressNG(t *testing.T) {
 	}
 	if len(m) != 1 || m[0].Stressor != "vm" || m[0].OpsPerSec <= 0 {
 		t.Fatalf("metrics %+v", m)
+	}
+}
+
+// stress-ng gets through ten runs in a row, each started from a goroutine
+// that exits while locked to its thread (the runtime then ends the
+// thread), with more such goroutines churning threads while it runs. A
+// child forked from a thread that ends gets its parent-death signal: this
+// is how stress-ng used to die mid-run ("no metrics").
+func TestStressNGSurvivesThreadChurn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the runs match labrun's privileged runs (go test as root)")
+	}
+	if _, err := Find("stress-ng"); errors.Is(err, ErrNotInstalled) {
+		t.Skipf("%v", err)
+	}
+	churn := func() {
+		done := make(chan struct{})
+		for range 8 {
+			go func() {
+				runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+				done <- struct{}{}
+			}()
+			<-done
+		}
+	}
+	for i := range 10 {
+		type started struct {
+			wait func() ([]StressMetric, error)
+			err  error
+		}
+		ch := make(chan started, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked
+			wait, err := RunStressNG(context.Background(), StressNG{CPU: 1, CPULoad: 30, Timeout: time.Second})
+			ch <- started{wait, err}
+		}()
+		st := <-ch
+		if st.err != nil {
+			t.Fatalf("run %d: %v", i, st.err)
+		}
+		churn()
+		m, err := st.wait()
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if len(m) != 1 || m[0].Stressor != "cpu" || m[0].BogoOps <= 0 {
+			t.Fatalf("run %d: metrics %+v", i, m)
+		}
 	}
 }

@@ -21,8 +21,10 @@
 //	lr-<pid>-<runid>-rcv  lr-rcv0 198.19.0.2/24    02:6c:72:ff:00:02  route 198.18.0.0/24 via 198.19.0.254
 //
 // <pid> is the building process's pid and <runid> the run's short id, so
-// namespace names never collide between runs or processes, and CleanStale
-// can tell a dead process's leftovers from a live run. The namespaces are
+// namespace names never collide between runs or processes. The creating
+// process is recorded as each namespace's owner (PID and start time) in
+// the state folder, so CleanStale can tell a dead process's leftovers from
+// a live run (see stale.go). The namespaces are
 // named in the iproute2 way (a bind mount under /run/netns), so
 // `ip netns list` shows them and `ip netns exec` enters them. The veths are
 // created directly inside their namespaces (the netlink request carries
@@ -65,7 +67,7 @@
 // not depend on the calling thread's namespace and is idempotent. Build
 // runs Close itself on any error, so a failed Build leaves nothing behind,
 // not even a name. Names left by a process that died without Close are
-// found and removed by CleanStale.
+// found by their owner records and removed by CleanStale.
 //
 // # Threads and namespaces
 //

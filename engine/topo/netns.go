@@ -20,30 +20,6 @@ const NetnsDir = "/run/netns"
 // NSPath returns the path of h's namespace: /run/netns/<name>.
 func (h *Host) NSPath() string { return filepath.Join(NetnsDir, h.NSName) }
 
-// live holds the names of the namespaces this process created and has not
-// removed yet. For names carrying this process's pid it tells CleanStale
-// which are in use (the pid alone cannot: it is alive).
-var live = struct {
-	sync.Mutex
-	names map[string]bool
-}{names: map[string]bool{}}
-
-func setLive(name string, on bool) {
-	live.Lock()
-	defer live.Unlock()
-	if on {
-		live.names[name] = true
-	} else {
-		delete(live.names, name)
-	}
-}
-
-func isLive(name string) bool {
-	live.Lock()
-	defer live.Unlock()
-	return live.names[name]
-}
-
 // dirMu serializes the preparation of NetnsDir.
 var dirMu sync.Mutex
 
@@ -91,9 +67,14 @@ func newNamedNS(name string) (int, error) {
 		return -1, err
 	}
 	path := filepath.Join(NetnsDir, name)
-	// Registered before the file exists, so a concurrent CleanStale in this
-	// process never takes it for a leftover.
-	setLive(name, true)
+	if _, err := os.Lstat(path); err == nil {
+		return -1, fmt.Errorf("%s already exists: a run with the same pid and run id was not cleaned up; remove it with `ip netns delete %s` if its run is over", path, name)
+	}
+	// Recorded before the name exists, so CleanStale (in this process or
+	// another) never finds it without its owner.
+	if err := writeRecord(name); err != nil {
+		return -1, err
+	}
 	fd := -1
 	err := inThreadNS(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
@@ -114,7 +95,9 @@ func newNamedNS(name string) (int, error) {
 				err = errors.Join(err, derr)
 			}
 		}
-		setLive(name, false)
+		if rerr := removeRecord(name); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 	}
 	return fd, err
 }
@@ -176,7 +159,7 @@ func bindNS(path string) (int, error) {
 	f, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o444)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return -1, fmt.Errorf("%s already exists: a run with the same pid and run id was not cleaned up; remove it with CleanStale or `ip netns delete %s`: %w", path, filepath.Base(path), err)
+			return -1, fmt.Errorf("%s already exists: a run with the same pid and run id was not cleaned up; remove it with `ip netns delete %s` if its run is over: %w", path, filepath.Base(path), err)
 		}
 		return -1, fmt.Errorf("creating %s: %w", path, err)
 	}
@@ -215,8 +198,7 @@ func deleteNamedNS(name string) error {
 	if mounted {
 		return fmt.Errorf("%s is still a mount point after unmounting it", path)
 	}
-	setLive(name, false)
-	return nil
+	return removeRecord(name)
 }
 
 // mountedAt reports whether path is a mount point in this process's mount
@@ -283,7 +265,9 @@ func nsBusy(fd int) error {
 
 // Do runs fn on a locked OS thread that is inside h's namespace and
 // returns fn's error. Sockets and child processes created inside fn belong
-// to the namespace, and sockets stay there when used from other goroutines
+// to the namespace (but start long-lived children with package proc and
+// NSPath instead: a child forked here gets its parent-death signal when
+// this thread ends, which the runtime may do at any time), and sockets stay there when used from other goroutines
 // later. The thread is moved back to its original namespace afterwards
 // (also when fn panics) and unlocked; if moving back fails, the thread
 // stays locked, so the runtime ends it with the goroutine instead of

@@ -1,6 +1,7 @@
 package topo
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -8,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/labrun/labrun/engine/kernel"
 )
 
 // parseName splits a namespace name made by this package,
@@ -39,76 +40,190 @@ func parseName(name string) (pid int, ok bool) {
 	return pid, true
 }
 
-// CleanStale deletes the namespaces left behind by runs that are over and
-// returns their names, so the caller can report them. Only names of the
-// form lr-<pid>-<runid>-<snd|rcv|emu> are considered, and such a name is
-// stale when:
-//   - <pid> is no live process, or
-//   - <pid> is live but is not a labrun: the pid has been reused by
-//     another program. A process counts as a labrun when its command name
-//     or its executable's name starts with "labrun", its executable's name
-//     ends in ".test" (a Go test binary, which may be using this package
-//     right now), or its executable is this process's own, or
-//   - <pid> is this process and the name is not one of its live
-//     namespaces (left by an earlier process that had the same pid).
+// Owner records. Before this package creates a namespace it records the
+// creating process in the state folder (kernel.StateDir()):
 //
-// A namespace whose pid is a live labrun other than this process is never
-// touched, nor is anything that does not match the pattern.
-func CleanStale() (removed []string, err error) {
-	entries, err := os.ReadDir(NetnsDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+//	netns/<name>.json   {"name": "lr-1234-ab12-snd", "pid": 1234, "start": 5678}
+//
+// <start> is field 22 of /proc/<pid>/stat, so a PID reused by another
+// process is not taken for the owner. The record goes when the name does.
+// A labrun that dies without Close leaves both; CleanStale removes a
+// namespace whose recorded owner is gone, whatever that owner's program
+// was called, and never one whose owner still runs.
+
+// recordDir is the folder of the owner records.
+func recordDir() (string, error) {
+	d := kernel.StateDir()
+	if d == "" {
+		return "", errors.New("no state folder to record the namespace's owner in: set LABRUN_STATE_DIR")
+	}
+	return filepath.Join(d, "netns"), nil
+}
+
+type ownerRecord struct {
+	Name string `json:"name"`
+	kernel.Owner
+}
+
+// writeRecord records this process as the owner of namespace name.
+func writeRecord(name string) error {
+	dir, err := recordDir()
+	if err != nil {
+		return err
+	}
+	self, err := kernel.Self()
+	if err != nil {
+		return fmt.Errorf("reading this process's start time: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("recording the owner of namespace %s: %w", name, err)
+	}
+	b, _ := json.Marshal(ownerRecord{Name: name, Owner: self})
+	path := filepath.Join(dir, name+".json")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		_, err = f.Write(append(b, '\n'))
+		if serr := f.Sync(); err == nil {
+			err = serr
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("recording the owner of namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// readRecord returns the recorded owner of namespace name; ok is false
+// when there is no record or it cannot be read (then err says why).
+func readRecord(dir, name string) (o kernel.Owner, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, name+".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return o, false, nil
+	}
+	if err != nil {
+		return o, false, err
+	}
+	var r ownerRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.Name != name || r.PID <= 0 {
+		return o, false, fmt.Errorf("malformed owner record %s", filepath.Join(dir, name+".json"))
+	}
+	return r.Owner, true, nil
+}
+
+// removeRecord removes the owner record of namespace name.
+func removeRecord(name string) error {
+	dir, err := recordDir()
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, name+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the owner record of namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// Stale is a namespace CleanStale did not leave silently: removed because
+// its recorded owner is gone, or left as it is because it has no record.
+type Stale struct {
+	Name    string
+	Owner   kernel.Owner // the recorded owner; zero without a record
+	Removed bool
+	Problem string // why the record could not be read, if it could not
+}
+
+func (s Stale) String() string {
+	if s.Removed {
+		return fmt.Sprintf("removed namespace %s: its owner, pid %d (start time %d), is no longer running", s.Name, s.Owner.PID, s.Owner.Start)
+	}
+	why := "no owner record"
+	if s.Problem != "" {
+		why = s.Problem
+	}
+	return fmt.Sprintf("namespace %s: %s: left as it is; remove it with `ip netns del %s` if it is yours", s.Name, why, s.Name)
+}
+
+// CleanStale deletes the namespaces left behind by processes that are
+// gone and returns what it found, so the caller can report it. Only names
+// of the form lr-<pid>-<runid>-<snd|rcv|emu> are considered. Such a
+// namespace is
+//   - removed when its owner record names a process that no longer runs
+//     (no such PID, or the PID now belongs to a process that started at
+//     another time);
+//   - left silently when its recorded owner still runs, whatever that
+//     program is called;
+//   - left as it is, and reported, when it has no (readable) record: it
+//     may belong to someone, and nothing says it is over.
+//
+// Records without their namespace (a crash between the two) go too once
+// their owner is gone.
+func CleanStale() ([]Stale, error) {
+	dir, err := recordDir()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(NetnsDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("listing %s: %w", NetnsDir, err)
 	}
-	self := os.Getpid()
+	var found []Stale
 	var errs []error
 	for _, e := range entries {
 		name := e.Name()
-		pid, ok := parseName(name)
-		if !ok {
+		if _, ok := parseName(name); !ok {
 			continue
 		}
-		if pid == self {
-			if isLive(name) {
+		owner, ok, rerr := readRecord(dir, name)
+		switch {
+		case !ok:
+			// Its creator may have removed it (and its record) meanwhile.
+			if _, err := os.Lstat(filepath.Join(NetnsDir, name)); err == nil {
+				s := Stale{Name: name}
+				if rerr != nil {
+					s.Problem = rerr.Error()
+				}
+				found = append(found, s)
+			}
+		case owner.Alive():
+		default:
+			if err := deleteNamedNS(name); err != nil {
+				errs = append(errs, fmt.Errorf("stale namespace %s: %w", name, err))
 				continue
 			}
-		} else if isLabrun(pid) {
-			continue
+			found = append(found, Stale{Name: name, Owner: owner, Removed: true})
 		}
-		if err := deleteNamedNS(name); err != nil {
-			errs = append(errs, fmt.Errorf("stale namespace %s: %w", name, err))
-			continue
-		}
-		removed = append(removed, name)
 	}
-	return removed, errors.Join(errs...)
+	errs = append(errs, cleanRecords(dir))
+	return found, errors.Join(errs...)
 }
 
-// isLabrun reports whether pid is a live process that counts as a labrun
-// (see CleanStale).
-func isLabrun(pid int) bool {
-	dir := "/proc/" + strconv.Itoa(pid)
-	if _, err := os.Stat(dir); err != nil {
-		return false
+// cleanRecords removes the records in dir whose namespace does not exist
+// and whose owner is gone.
+func cleanRecords(dir string) error {
+	recs, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	if comm, err := os.ReadFile(dir + "/comm"); err == nil && strings.HasPrefix(string(comm), "labrun") {
-		return true
-	}
-	exe, err := os.Readlink(dir + "/exe")
 	if err != nil {
-		return false
+		return fmt.Errorf("listing %s: %w", dir, err)
 	}
-	base := strings.TrimSuffix(filepath.Base(exe), " (deleted)")
-	if strings.HasPrefix(base, "labrun") || strings.HasSuffix(base, ".test") {
-		return true
+	for _, r := range recs {
+		name, ok := strings.CutSuffix(r.Name(), ".json")
+		if _, valid := parseName(name); !ok || !valid {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(NetnsDir, name)); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		owner, ok, rerr := readRecord(dir, name)
+		if (ok && !owner.Alive()) || rerr != nil {
+			os.Remove(filepath.Join(dir, r.Name()))
+		}
 	}
-	var a, b unix.Stat_t
-	if unix.Stat(dir+"/exe", &a) == nil && unix.Stat("/proc/self/exe", &b) == nil {
-		return a.Dev == b.Dev && a.Ino == b.Ino
-	}
-	return false
+	return nil
 }
 
 // Capability bits (linux/capability.h).

@@ -1,12 +1,16 @@
 package topo
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -18,6 +22,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/labrun/labrun/engine/kernel"
 )
 
 // needRoot skips tests that create namespaces.
@@ -66,7 +72,7 @@ func ourNamespaces(t testing.TB, runID string) []string {
 }
 
 // assertGone fails unless nothing of runID is left: no name, no lr- link
-// in the root namespace, nothing in the live registry.
+// in the root namespace, no owner record.
 func assertGone(t testing.TB, runID string) {
 	t.Helper()
 	if names := ourNamespaces(t, runID); len(names) > 0 {
@@ -78,8 +84,10 @@ func assertGone(t testing.TB, runID string) {
 			h.Close()
 			t.Errorf("netns.GetFromName(%s) still succeeds", name)
 		}
-		if isLive(name) {
-			t.Errorf("%s still registered as live", name)
+		if dir, err := recordDir(); err != nil {
+			t.Error(err)
+		} else if _, err := os.Lstat(filepath.Join(dir, name+".json")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("owner record of %s still there (%v)", name, err)
 		}
 	}
 	ifs, err := net.Interfaces()
@@ -672,81 +680,146 @@ func TestOffloads(t *testing.T) {
 	}
 }
 
+// CleanStale judges a namespace by its owner record, not by the name of
+// the owner's program: a live owner that is not a labrun (here sleep, and
+// this test binary) keeps its namespace, a dead owner's namespace goes,
+// one without a record is left and reported.
 func TestCleanStale(t *testing.T) {
 	needRoot(t)
-	const deadPID = 4194303 // above any pid_max: never a live process
-	if err := unix.Kill(deadPID, 0); !errors.Is(err, unix.ESRCH) {
-		t.Skipf("pid %d unexpectedly exists (kill: %v)", deadPID, err)
+	t.Setenv("LABRUN_STATE_DIR", t.TempDir())
+	dir, err := recordDir()
+	if err != nil {
+		t.Fatal(err)
 	}
-	dead := NSName(deadPID, "testxx", "snd")
-	mine := NSName(os.Getpid(), "testyy", "snd")
-	leftover := NSName(os.Getpid(), "testzz", "rcv") // our pid, but not ours
-	other := "lr-x-testxx-snd"                       // not a name this package makes
-	for _, name := range []string{dead, mine, leftover} {
+	// A live owner that is not a labrun, and a dead one.
+	live := exec.Command("sleep", "60")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { live.Process.Kill(); live.Wait() }()
+	liveOwner := ownerOf(t, live.Process.Pid)
+	gone := exec.Command("sleep", "60")
+	if err := gone.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadOwner := ownerOf(t, gone.Process.Pid)
+	gone.Process.Kill() // by PID (pidfd), then reaped: the owner is gone
+	gone.Wait()
+
+	// Names carry the PID of the owner, as labrun's do; without a record
+	// even a dead PID in the name removes nothing.
+	pid := os.Getpid()
+	names := map[string]string{ // name -> whose
+		NSName(liveOwner.PID, "tstal1", "snd"): "sleep",
+		NSName(deadOwner.PID, "tstal2", "snd"): "dead",
+		NSName(pid, "tstal3", "snd"):           "self",
+		NSName(deadOwner.PID, "tstal4", "rcv"): "none",
+		NSName(pid, "tstal5", "rcv"):           "bad",
+	}
+	for name, whose := range names {
 		fd, err := newNamedNS(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		unix.Close(fd)
 		t.Cleanup(func() {
-			if isLive(name) || nameExists(name) {
+			if nameExists(name) {
 				deleteNamedNS(name)
 			}
 		})
+		rec := filepath.Join(dir, name+".json")
+		switch whose {
+		case "sleep":
+			writeOwner(t, rec, name, liveOwner)
+		case "dead":
+			writeOwner(t, rec, name, deadOwner)
+		case "none":
+			os.Remove(rec)
+		case "bad":
+			os.WriteFile(rec, []byte("{\"pid\": "), 0o600)
+		}
 	}
-	setLive(dead, false)     // as if created by a process that died
-	setLive(leftover, false) // as if left by an earlier process with our pid
+	// A record whose namespace is gone and whose owner is dead goes too.
+	orphan := filepath.Join(dir, NSName(pid, "tstal6", "emu")+".json")
+	writeOwner(t, orphan, NSName(pid, "tstal6", "emu"), deadOwner)
+	other := "lr-x-testxx-snd" // not a name this package makes
 	otherPath := NetnsDir + "/" + other
 	if err := os.WriteFile(otherPath, nil, 0o444); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(otherPath) })
 
-	removed, err := CleanStale()
+	found, err := CleanStale()
 	if err != nil {
 		t.Fatalf("CleanStale: %v", err)
 	}
-	for _, name := range []string{dead, leftover} {
-		if !slices.Contains(removed, name) {
-			t.Errorf("CleanStale removed %v, want %s among them", removed, name)
-		}
-		if nameExists(name) {
-			t.Errorf("%s still exists", name)
+	got := map[string]string{}
+	for _, s := range found {
+		if _, ours := names[s.Name]; ours || s.Name == other {
+			got[s.Name] = s.String()
 		}
 	}
-	for _, name := range []string{mine, other} {
-		if slices.Contains(removed, name) || !nameExists(name) {
-			t.Errorf("CleanStale removed %s (removed %v)", name, removed)
+	dead, none, bad := NSName(deadOwner.PID, "tstal2", "snd"), NSName(deadOwner.PID, "tstal4", "rcv"), NSName(pid, "tstal5", "rcv")
+	want := map[string]string{
+		dead: fmt.Sprintf("removed namespace %s: its owner, pid %d (start time %d), is no longer running", dead, deadOwner.PID, deadOwner.Start),
+		none: fmt.Sprintf("namespace %s: no owner record: left as it is; remove it with `ip netns del %s` if it is yours", none, none),
+		bad: fmt.Sprintf("namespace %s: malformed owner record %s: left as it is; remove it with `ip netns del %s` if it is yours",
+			bad, filepath.Join(dir, bad+".json"), bad),
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("CleanStale found\n%v\nwant\n%v", got, want)
+	}
+	for name, whose := range names {
+		if exists := nameExists(name); exists != (whose != "dead") {
+			t.Errorf("%s (owner %s): exists %v after CleanStale", name, whose, exists)
 		}
 	}
-	if h, err := netns.GetFromName(mine); err != nil {
-		t.Errorf("our live namespace %s: %v", mine, err)
-	} else {
-		h.Close()
+	if _, err := os.Lstat(filepath.Join(dir, dead+".json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the removed namespace's record is still there (%v)", err)
 	}
-	// A second pass finds nothing of ours.
-	removed, err = CleanStale()
-	if err != nil || slices.Contains(removed, mine) || slices.Contains(removed, dead) {
-		t.Errorf("second CleanStale: %v, %v", removed, err)
+	if _, err := os.Lstat(orphan); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a dead owner's record without namespace is still there (%v)", err)
+	}
+	if !nameExists(other) {
+		t.Errorf("CleanStale removed %s", other)
+	}
+	// A second pass removes nothing more.
+	found, err = CleanStale()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range found {
+		if s.Removed && names[s.Name] != "" {
+			t.Errorf("second CleanStale: %s", s)
+		}
+	}
+}
+
+func ownerOf(t *testing.T, pid int) kernel.Owner {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kernel.Owner{PID: pid, Start: start}
+}
+
+func writeOwner(t *testing.T, path, name string, o kernel.Owner) {
+	t.Helper()
+	b, _ := json.Marshal(ownerRecord{Name: name, Owner: o})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func nameExists(name string) bool {
 	_, err := os.Lstat(NetnsDir + "/" + name)
 	return err == nil
-}
-
-func TestIsLabrun(t *testing.T) {
-	needRoot(t) // reads other processes' /proc/<pid>/exe
-	if !isLabrun(os.Getpid()) {
-		t.Errorf("this test binary (%s) does not count as a labrun", os.Args[0])
-	}
-	if isLabrun(1 << 22) {
-		t.Errorf("a pid above pid_max counts as a labrun")
-	}
-	if os.Getpid() != 1 && isLabrun(1) {
-		t.Errorf("init counts as a labrun")
-	}
 }
 
 // errInjected is the failure the hook injects.

@@ -23,8 +23,8 @@ const MatchPrefix = 96
 // lookup does not allocate.
 //
 // The outermost 802.1Q or 802.1ad tag is left out of the hash on both
-// sides, since a veth may hand a frame to the receiver with its tag taken
-// out into the packet's metadata.
+// sides, since a veth may hand a frame to the receiver with that tag taken
+// out into the packet's metadata (TP_STATUS_VLAN_VALID).
 type Matcher struct {
 	seed   maphash.Seed
 	hashes []uint64 // by sequence number, until build
@@ -64,7 +64,7 @@ func NewMatcher(n int) (*Matcher, error) {
 // the receiver was opened with the matcher, or with seq out of range,
 // panics.
 func (m *Matcher) Add(seq int, frame []byte) {
-	m.hashes[seq] = m.sum(frame, len(frame))
+	m.hashes[seq] = m.sum(frame, len(frame), false)
 }
 
 // Len is the number of frames the matcher was made for.
@@ -72,15 +72,15 @@ func (m *Matcher) Len() int { return max(len(m.hashes), len(m.seqs)) }
 
 // sum hashes frame (whose length on the wire is wireLen; frame may be a
 // prefix of it) without its outermost VLAN tag, MatchPrefix bytes at most.
-func (m *Matcher) sum(f []byte, wireLen int) uint64 {
+// stripped says the kernel has taken that tag out already (the frame
+// arrived with TP_STATUS_VLAN_VALID).
+func (m *Matcher) sum(f []byte, wireLen int, stripped bool) uint64 {
 	h := &m.h
 	h.Reset()
-	if len(f) >= 16 {
+	if !stripped && len(f) >= 16 {
 		if et := binary.BigEndian.Uint16(f[12:]); et == 0x8100 || et == 0x88a8 {
 			h.Write(f[:12])
-			f = f[16:min(len(f), MatchPrefix+4)]
-			wireLen -= 4
-			return m.tail(f, wireLen)
+			return m.tail(f[16:min(len(f), MatchPrefix+4)], wireLen-4)
 		}
 	}
 	return m.tail(f[:min(len(f), MatchPrefix)], wireLen)
@@ -144,9 +144,9 @@ func (m *Matcher) find(h uint64) *matchSlot {
 }
 
 // lookup matches an arrived frame f (the part kept in the ring) of wireLen
-// bytes on the wire.
-func (m *Matcher) lookup(f []byte, wireLen int) (seq uint64, outcome int) {
-	s := m.find(m.sum(f, wireLen))
+// bytes on the wire; stripped as for sum.
+func (m *Matcher) lookup(f []byte, wireLen int, stripped bool) (seq uint64, outcome int) {
+	s := m.find(m.sum(f, wireLen, stripped))
 	switch {
 	case s.end == 0:
 		return 0, matchUnknown

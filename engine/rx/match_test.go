@@ -45,10 +45,12 @@ func TestMatcherTally(t *testing.T) {
 	a, b, c := captureFrame(1, 60), captureFrame(2, 60), captureFrame(3, 200)
 	long := captureFrame(1, 61) // a's bytes, one longer
 	v := tagged(captureFrame(4, 80), 7)
-	sched := [][]byte{a, b, a, c, long, v}
+	qinq := tagged(tagged(captureFrame(5, 90), 8), 9)
+	sched := [][]byte{a, b, a, c, long, v, qinq}
 	type arrival struct {
-		f    []byte
-		wire int // 0: len(f)
+		f        []byte
+		wire     int  // 0: len(f)
+		stripped bool // the kernel took the outer tag out
 	}
 	cases := []struct {
 		name     string
@@ -58,8 +60,8 @@ func TestMatcherTally(t *testing.T) {
 		received                   uint64
 		wantArrived, wantNotArrive []int
 	}{
-		{name: "in order", arrivals: []arrival{{f: a}, {f: b}, {f: a}, {f: c}, {f: long}, {f: v}},
-			received: 6, wantArrived: []int{0, 1, 2, 3, 4, 5}},
+		{name: "in order", arrivals: []arrival{{f: a}, {f: b}, {f: a}, {f: c}, {f: long}, {f: v}, {f: qinq}},
+			received: 7, wantArrived: []int{0, 1, 2, 3, 4, 5, 6}},
 		{name: "copies match in order", arrivals: []arrival{{f: a}, {f: a}, {f: b}},
 			received: 3, reordered: 1, wantArrived: []int{0, 1, 2}, wantNotArrive: []int{3, 4, 5}},
 		{name: "a third copy is a duplicate", arrivals: []arrival{{f: a}, {f: a}, {f: a}},
@@ -68,8 +70,10 @@ func TestMatcherTally(t *testing.T) {
 			received: 1, unmarked: 1, wantArrived: []int{1}},
 		{name: "length is part of the content", arrivals: []arrival{{f: long}},
 			received: 1, wantArrived: []int{4}, wantNotArrive: []int{0, 2}},
-		{name: "tag stripped on the way", arrivals: []arrival{{f: slices.Concat(v[:12], v[16:])}},
+		{name: "tag stripped on the way", arrivals: []arrival{{f: slices.Concat(v[:12], v[16:]), stripped: true}},
 			received: 1, wantArrived: []int{5}},
+		{name: "inner tag of a double-tagged frame", arrivals: []arrival{{f: slices.Concat(qinq[:12], qinq[16:]), stripped: true}, {f: qinq}},
+			received: 1, dup: 1, wantArrived: []int{6}},
 		{name: "snap length shorter than the frame", arrivals: []arrival{{f: c[:MatchPrefix+4], wire: len(c)}},
 			received: 1, wantArrived: []int{3}},
 	}
@@ -82,7 +86,7 @@ func TestMatcherTally(t *testing.T) {
 				if w == 0 {
 					w = len(ar.f)
 				}
-				tl.frame(ar.f, w, int64(1000+i))
+				tl.frame(ar.f, w, ar.stripped, int64(1000+i))
 			}
 			got := [4]uint64{tl.received, tl.dup, tl.unmarked, tl.reordered}
 			if want := [4]uint64{tc.received, tc.dup, tc.unmarked, tc.reordered}; got != want {
@@ -104,8 +108,8 @@ func TestMatcherTally(t *testing.T) {
 	// seq 0, the second seq 2.
 	tl := newTally(len(sched))
 	tl.match = newMatcher(t, sched)
-	tl.frame(a, len(a), 10)
-	tl.frame(a, len(a), 20)
+	tl.frame(a, len(a), false, 10)
+	tl.frame(a, len(a), false, 20)
 	if tl.arrival[0] != 10 || tl.arrival[2] != 20 {
 		t.Errorf("copies of one frame arrived at %d and %d, want seq 0 at 10 and seq 2 at 20", tl.arrival[0], tl.arrival[2])
 	}
@@ -135,7 +139,7 @@ func TestStreamReorder(t *testing.T) {
 			}
 			for i, s := range c.order {
 				f := marked(t, s)
-				tl.frame(f, len(f), int64(100+i))
+				tl.frame(f, len(f), false, int64(100+i))
 			}
 			if tl.received != 8 || tl.reordered != c.reordered {
 				t.Errorf("received %d reordered %d, want 8 and %d", tl.received, tl.reordered, c.reordered)
@@ -183,7 +187,7 @@ func matchBlock(tb testing.TB) ([]byte, *Matcher, int) {
 		frames[i] = captureFrame(0, 60)
 		binary.BigEndian.PutUint32(frames[i][20:], uint32(i))
 		rt[i] = 1_700_000_000_000_000_000 + int64(i)*1000
-		m.hashes[i] = m.sum(frames[i], len(frames[i])+4) // buildBlock's wire length
+		m.hashes[i] = m.sum(frames[i], len(frames[i])+4, false) // buildBlock's wire length
 	}
 	m.build()
 	return buildBlock(tb, 64<<10, frames, rt), m, n

@@ -70,7 +70,8 @@ func (t *tally) setStreams(stream []uint16) {
 }
 
 // frame accounts one frame of wireLen bytes on the wire (f is the part
-// kept in the ring) that arrived at at (clock.Now scale, never 0).
+// kept in the ring) that arrived at at (clock.Now scale, never 0);
+// stripped says the kernel took its outermost VLAN tag out.
 //
 // Without a Matcher, a frame without labrun's marker is unmarked and a
 // marked frame whose sequence number is Expect or more is out of range.
@@ -79,7 +80,7 @@ func (t *tally) setStreams(stream []uint16) {
 // Otherwise its first arrival is recorded; a later copy counts as a
 // duplicate only (never also as reordered), and a first arrival below the
 // highest sequence number seen so far in its stream counts as reordered.
-func (t *tally) frame(f []byte, wireLen int, at int64) {
+func (t *tally) frame(f []byte, wireLen int, stripped bool, at int64) {
 	t.total++
 	if t.first == 0 || at < t.first {
 		t.first = at
@@ -90,7 +91,7 @@ func (t *tally) frame(f []byte, wireLen int, at int64) {
 	var seq uint64
 	if t.match != nil {
 		var how int
-		seq, how = t.match.lookup(f, wireLen)
+		seq, how = t.match.lookup(f, wireLen, stripped)
 		switch how {
 		case matchUnknown:
 			t.unmarked++
@@ -158,11 +159,12 @@ func (w *walker) block(b []byte) {
 			return
 		}
 		f := h[mac : mac+snap]
-		if ne.Uint32(h[fhStatus:])&unix.TP_STATUS_TS_SOFTWARE != 0 {
+		status := ne.Uint32(h[fhStatus:])
+		if status&unix.TP_STATUS_TS_SOFTWARE != 0 {
 			w.early++
 		}
 		rt := int64(ne.Uint32(h[fhSec:]))*1e9 + int64(ne.Uint32(h[fhNsec:]))
-		w.frame(f, int(ne.Uint32(h[fhLen:])), rt-w.offset)
+		w.frame(f, int(ne.Uint32(h[fhLen:])), status&unix.TP_STATUS_VLAN_VALID != 0, rt-w.offset)
 		if w.cap != nil {
 			w.cap.write(f, ne.Uint32(h[fhLen:]), rt)
 		}

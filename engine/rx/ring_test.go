@@ -122,7 +122,7 @@ func TestTally(t *testing.T) {
 					f = marked(t, s)
 					markedN++
 				}
-				tl.frame(f, len(f), int64(1000+10*i))
+				tl.frame(f, len(f), false, int64(1000+10*i))
 			}
 			got := [5]uint64{tl.received, tl.dup, tl.reordered, tl.outOfRange, tl.unmarked}
 			want := [5]uint64{c.received, c.dup, c.reordered, c.outOfRange, c.unmarked}

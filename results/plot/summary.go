@@ -205,10 +205,10 @@ func linesFigure(b []byte, f Figure) (figure, bool, error) {
 			p.Legend.XOffs = -vg.Points(6)
 		}
 		for g, l := range pts {
-			clr := palette[g%len(palette)]
+			st := styleOf(g)
 			xys := xyOf(l)
-			ln := &plotter.Line{XYs: xys, LineStyle: draw.LineStyle{Color: clr, Width: vg.Points(1.2)}}
-			sc := &plotter.Scatter{XYs: xys, GlyphStyle: draw.GlyphStyle{Color: clr, Radius: vg.Points(2.2), Shape: glyphs[g%len(glyphs)]}}
+			ln := &plotter.Line{XYs: xys, LineStyle: st.line(vg.Points(1.2))}
+			sc := &plotter.Scatter{XYs: xys, GlyphStyle: draw.GlyphStyle{Color: st.color, Radius: vg.Points(2.2), Shape: st.glyph}}
 			p.Add(ln, sc)
 			if len(f.Groups) > 0 {
 				p.Legend.Add(groupLabel(f.Groups, groups[g]), ln, sc)
@@ -282,12 +282,12 @@ func barsFigure(b []byte, f Figure) (figure, bool, error) {
 		p.X.Label.Text = f.X
 		inLegend := map[int]bool{}
 		for _, br := range bars {
-			clr := palette[br.by%len(palette)]
+			st := styleOf(br.by)
 			bc, _ := plotter.NewBarChart(plotter.Values{br.y}, bw)
 			bc.XMin = float64(br.at)
 			bc.Offset = (vg.Length(br.by) - vg.Length(len(bys)-1)/2) * bw
-			bc.Color = clr
-			bc.LineStyle = draw.LineStyle{Color: clr, Width: vg.Points(0.5)}
+			bc.Color = st.fill()
+			bc.LineStyle = st.line(vg.Points(0.8))
 			p.Add(bc)
 			if len(f.Groups) > 0 && !inLegend[br.by] {
 				inLegend[br.by] = true
@@ -380,10 +380,9 @@ func histogramFigure(b []byte, f Figure) (figure, bool, error) {
 		p := panel(f.X, "packets per bin")
 		p.Legend.Top, p.Legend.Left = true, false
 		for g, ps := range pieces {
-			clr := palette[g%len(palette)]
 			var first *plotter.Line
 			for _, xys := range ps {
-				ln := addLine(p, xys, draw.LineStyle{Color: clr, Width: vg.Points(1.2)})
+				ln := addLine(p, xys, styleOf(g).line(vg.Points(1.2)))
 				if first == nil {
 					first = ln
 				}

@@ -19,6 +19,7 @@ import (
 	"image/color"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"strings"
 
@@ -55,9 +56,15 @@ type Figure struct {
 	// Title heads the figure (Name if empty); Subtitle, if set, goes
 	// below it (e.g. the experiment).
 	Title, Subtitle string
-	// LogX and LogY draw an axis on a log scale (lines: both; histogram:
-	// LogY). A value at or below 0 on a log axis is an error.
+	// LogX and LogY draw an axis on a log scale (lines: both; cdf: LogX;
+	// histogram: both). On a lines figure a value at or below 0 on a log
+	// axis is an error; a cdf or histogram leaves such x values out and
+	// says so in the axis label.
 	LogX, LogY bool
+	// LinearX keeps the x axis of a cdf or histogram linear. Without
+	// LogX or LinearX it is a log axis when the positive values span more
+	// than AutoLogDecades decades (and few values are at or below 0).
+	LinearX bool
 }
 
 // Layout. A series panel is PanelWidth x PanelHeight, a cdf figure one
@@ -470,9 +477,35 @@ func seriesFigure(d *data, f Figure, x, y string) figure {
 // cdfFigure is one panel with one colour per group; a group with several
 // runs draws one line per run in the group's colour, with one legend entry.
 func cdfFigure(d *data, f Figure, x, y string) figure {
+	var xs []float64
+	for _, l := range d.lines {
+		for _, p := range l.pts {
+			xs = append(xs, p.X)
+		}
+	}
+	logX := chooseLogX(f, xs, nil)
+	note := ""
 	drawn := make([][]Point, len(d.lines))
+	var frac float64
+	var out int
 	for i, l := range d.lines {
-		drawn[i] = LTTB(l.pts, MaxPoints)
+		pts := l.pts
+		if logX {
+			var fy float64
+			var n int
+			pts, fy, n = positive(pts)
+			frac, out = max(frac, fy), out+n
+		}
+		drawn[i] = LTTB(pts, MaxPoints)
+	}
+	if logX {
+		note = leftOutNote(frac, out, y == "cdf")
+	}
+	xlo, xhi := math.Inf(1), math.Inf(-1)
+	for _, pts := range drawn {
+		for _, p := range pts {
+			xlo, xhi = min(xlo, p.X), max(xhi, p.X)
+		}
 	}
 	w, h := PanelWidth, CDFHeight+HeaderHeight
 	return figure{w: w, h: h, draw: func(c draw.Canvas) {
@@ -487,6 +520,10 @@ func cdfFigure(d *data, f Figure, x, y string) figure {
 		p.Legend.XOffs, p.Legend.YOffs = -vg.Points(6), vg.Points(6)
 		if y == "cdf" {
 			p.Y.Min, p.Y.Max = 0, 1
+		}
+		if logX && xlo <= xhi {
+			logAxis(&p.X, xlo, xhi)
+			p.X.Label.Text += " — " + note
 		}
 		inLegend := map[int]bool{}
 		for i, l := range d.lines {

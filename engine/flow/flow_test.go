@@ -42,7 +42,7 @@ func build(t testing.TB, runID string) *topo.Topology {
 // at most base.
 func settle(t testing.TB, base int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		n := runtime.NumGoroutine()
 		if n <= base {
@@ -51,7 +51,7 @@ func settle(t testing.TB, base int) {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines 5s after the run, %d before:\n%s", n, base, buf)
+			t.Fatalf("%d goroutines 30s after the run, %d before:\n%s", n, base, buf)
 		}
 		runtime.Gosched()
 		time.Sleep(time.Millisecond)

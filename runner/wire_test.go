@@ -183,6 +183,8 @@ func TestWireCaptureIsTimed(t *testing.T) {
 	r := out.Rows[0]
 	m := r.Metrics
 	const n = 2400
+	t.Logf("sent %v received %v dup %v unmarked %v; latency p50 %v us p99 %v us; inter-arrival error p50 %v us p99 %v us",
+		m["sent"], m["rx_received"], m["rx_dup"], m["rx_unmarked"], m["lat_p50_us"], m["lat_p99_us"], m["iat_err_p50_us"], m["iat_err_p99_us"])
 	if m["sent"] != n || m["rx_received"] != n || m["rx_unexplained"] != 0 || m["rx_dup"] != 0 || m["rx_reordered"] != 0 {
 		t.Errorf("sent %v received %v unexplained %v dup %v reordered %v", m["sent"], m["rx_received"], m["rx_unexplained"], m["rx_dup"], m["rx_reordered"])
 	}

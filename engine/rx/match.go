@@ -31,7 +31,6 @@ type Matcher struct {
 	slots  []matchSlot
 	mask   uint64
 	seqs   []uint32 // sequence numbers grouped by hash, each group in order
-	h      maphash.Hash
 }
 
 // matchSlot is one hash of the open-addressing table: its sequence numbers
@@ -54,9 +53,7 @@ func NewMatcher(n int) (*Matcher, error) {
 	if n < 0 || n > MaxExpect {
 		return nil, fmt.Errorf("rx: matcher for %d frames: out of range [0, %d]", n, MaxExpect)
 	}
-	m := &Matcher{seed: maphash.MakeSeed(), hashes: make([]uint64, n)}
-	m.h.SetSeed(m.seed)
-	return m, nil
+	return &Matcher{seed: maphash.MakeSeed(), hashes: make([]uint64, n)}, nil
 }
 
 // Add records the content of the frame with sequence number seq (the
@@ -73,26 +70,28 @@ func (m *Matcher) Len() int { return max(len(m.hashes), len(m.seqs)) }
 // sum hashes frame (whose length on the wire is wireLen; frame may be a
 // prefix of it) without its outermost VLAN tag, MatchPrefix bytes at most.
 // stripped says the kernel has taken that tag out already (the frame
-// arrived with TP_STATUS_VLAN_VALID).
+// arrived with TP_STATUS_VLAN_VALID). The addresses and the rest are
+// hashed apart, so a frame with its tag and one without it are hashed
+// from the same two pieces.
 func (m *Matcher) sum(f []byte, wireLen int, stripped bool) uint64 {
-	h := &m.h
-	h.Reset()
+	if len(f) < 12 {
+		return mix(maphash.Bytes(m.seed, f), 0, wireLen)
+	}
+	rest := f[12:min(len(f), MatchPrefix)]
 	if !stripped && len(f) >= 16 {
 		if et := binary.BigEndian.Uint16(f[12:]); et == 0x8100 || et == 0x88a8 {
-			h.Write(f[:12])
-			return m.tail(f[16:min(len(f), MatchPrefix+4)], wireLen-4)
+			rest, wireLen = f[16:min(len(f), MatchPrefix+4)], wireLen-4
 		}
 	}
-	return m.tail(f[:min(len(f), MatchPrefix)], wireLen)
+	return mix(maphash.Bytes(m.seed, f[:12]), maphash.Bytes(m.seed, rest), wireLen)
 }
 
-// tail adds the rest of a frame and its length to the hash being summed.
-func (m *Matcher) tail(f []byte, wireLen int) uint64 {
-	m.h.Write(f)
-	var l [4]byte
-	binary.BigEndian.PutUint32(l[:], uint32(wireLen))
-	m.h.Write(l[:])
-	return m.h.Sum64()
+// mix combines the hashes of a frame's addresses and rest with its length.
+func mix(addr, rest uint64, wireLen int) uint64 {
+	h := addr*0x9e3779b97f4a7c15 ^ rest
+	h ^= uint64(wireLen) * 0xc2b2ae3d27d4eb4f
+	h ^= h >> 29
+	return h
 }
 
 // build groups the sequence numbers by hash and fills the table. It is

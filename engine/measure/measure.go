@@ -178,7 +178,7 @@ var Names = []struct{ Name, Doc string }{
 	{RxReceived, "distinct frames that arrived at the receiver"},
 	{RxLost, "frames that never arrived"},
 	{RxDup, "frames that arrived more than once"},
-	{RxReordered, "frames that arrived after a frame sent later"},
+	{RxReordered, "frames that arrived after a frame the same sending thread sent later"},
 	{RxUnmarked, "frames at the receiver without labrun's sequence number (other traffic, or a tool that cannot number frames)"},
 	{RxOutOfRange, "labrun frames whose sequence number is past the trace's last (another run's frames)"},
 	{RxKernelDrops, "frames the receiving socket dropped (its ring was full)"},

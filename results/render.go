@@ -17,8 +17,16 @@ import (
 // table drawn with Unicode box characters, then one line per note. Columns
 // whose cells are all numbers (or "-") are right-aligned, others
 // left-aligned. The output depends only on the table, not on the locale, so
-// it can be compared against golden files.
+// it can be compared against golden files. When w is a terminal narrower
+// than the table ($COLUMNS, else the terminal's width), the table is
+// printed in parts that fit (see WriteTextWidth); anywhere else it is
+// printed whole.
 func (t Table) WriteText(w io.Writer) error {
+	return t.WriteTextWidth(w, terminalWidth(w))
+}
+
+// writeText renders the whole table (see WriteText).
+func (t Table) writeText(w io.Writer) error {
 	var buf bytes.Buffer
 	if t.Title != "" {
 		fmt.Fprintln(&buf, t.Title)

@@ -24,7 +24,7 @@ type ReportFigure struct {
 type PlotSpec struct {
 	Name, Kind, X, Y, Title, Subtitle string
 	Groups                            []string
-	LogX, LogY                        bool `json:",omitempty"`
+	LogX, LogY, LinearX               bool `json:",omitempty"`
 }
 
 // ReportSetting is one kernel setting's outcome over the runs.

@@ -247,6 +247,7 @@ func (h *Host) figureModule() *starlarkstruct.Module {
 			{name: "by", kind: kOneOrList(kString)},
 			{name: "name", kind: kString},
 			{name: "title", kind: kString},
+			{name: "log_x", kind: kBool},
 		}}, nil),
 		// A metric of each run against a numeric sweep axis.
 		h.specBuiltin(signature{fn: "figure.lines", positional: 3, args: []arg{
@@ -274,6 +275,7 @@ func (h *Host) figureModule() *starlarkstruct.Module {
 			{name: "x", kind: kEnum("err_us", "read_us", "iat_err_us", "lat_us"), def: starlark.String("err_us")},
 			{name: "by", kind: kOneOrList(kString)},
 			{name: "bins", kind: kInt(5, 1000), def: starlark.MakeInt(50)},
+			{name: "log_x", kind: kBool},
 			{name: "log_y", kind: kBool, def: starlark.False},
 			{name: "title", kind: kString},
 		}}, nil),

@@ -126,7 +126,7 @@ func renderFigure(dir string, p *Plan, f FigureSpec, csv []byte) error {
 		title = f.Name // the default title; the experiment is the subtitle
 	}
 	fig := plot.Figure{Name: f.Name, Kind: f.Kind, X: f.X, Y: f.Y, Groups: f.Facet, Title: title, Subtitle: "experiment " + p.Experiment,
-		LogX: f.LogX, LogY: f.LogY}
+		LogX: f.LogX, LogY: f.LogY, LinearX: f.LinearX}
 	base := filepath.Join(dir, "plots", f.Name)
 	if err := plot.Render(csv, fig, base+".svg", base+".png"); err != nil {
 		return fmt.Errorf("figure %s: %w", f.Name, err)
@@ -231,8 +231,10 @@ func cmpFloat(a, b float64) int {
 
 // writeHistogram writes a histogram figure: the per-packet values of the
 // runs of each group (the by parameters) pooled and counted in f.Bins
-// bins of equal width spanning every group's values, one row per group
-// and bin:
+// bins spanning every group's values, one row per group and bin: of equal
+// width, or, when the values span decades (plot.WantLogX), evenly spaced
+// on a log scale over the positive values, with a row 0,0 before them
+// counting the values at or below 0:
 //
 //	<by...>,bin_lo,bin_hi,count   (bin edges in the value's unit, µs)
 //
@@ -253,10 +255,19 @@ func writeHistogram(w *bufio.Writer, dir string, f FigureSpec, rows []results.Ro
 		return nil
 	}
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	posLo, posHi := int64(math.MaxInt64), int64(0)
+	var nonPos, all float64
 	if err := each(func(_ results.Row, vals []int64) {
 		for _, v := range vals {
-			if v != missing {
-				lo, hi = min(lo, v), max(hi, v)
+			if v == missing {
+				continue
+			}
+			lo, hi = min(lo, v), max(hi, v)
+			all++
+			if v > 0 {
+				posLo, posHi = min(posLo, v), max(posHi, v)
+			} else {
+				nonPos++
 			}
 		}
 	}); err != nil {
@@ -266,12 +277,27 @@ func writeHistogram(w *bufio.Writer, dir string, f FigureSpec, rows []results.Ro
 		return nil // no run recorded the value: a header only
 	}
 	bins := max(f.Bins, 1)
-	// Edges in µs; one value alone gets a bin 1 µs wide around it.
+	// Edges in µs; one value alone gets a bin 1 µs wide around it. Values
+	// that span decades get bins evenly spaced on a log scale over the
+	// positive ones, and a row 0,0 counts those at or below 0.
 	from, to := float64(lo)/1e3, float64(hi)/1e3
+	logBins := posLo < posHi && plot.WantLogX(plot.Figure{LogX: f.LogX, LinearX: f.LinearX}, float64(posLo)/1e3, float64(posHi)/1e3, nonPos, all)
+	if logBins {
+		from, to = float64(posLo)/1e3, float64(posHi)/1e3
+	}
 	if from == to {
 		from, to = from-0.5, to+0.5
 	}
 	width := (to - from) / float64(bins)
+	step := math.Log(to/from) / float64(bins) // log bins: ln of the edges' ratio
+	binOf := func(v int64) int {
+		x := float64(v) / 1e3
+		if logBins {
+			return int(math.Log(x/from) / step)
+		}
+		return int((x - from) / width)
+	}
+	below := map[string]int64{} // log bins: values at or below 0, by group
 	var groups []string
 	counts := map[string][]int64{}
 	if err := each(func(r results.Row, vals []int64) {
@@ -287,9 +313,12 @@ func writeHistogram(w *bufio.Writer, dir string, f FigureSpec, rows []results.Ro
 			groups = append(groups, g)
 		}
 		for _, v := range vals {
-			if v != missing {
-				i := int((float64(v)/1e3 - from) / width)
-				c[min(max(i, 0), bins-1)]++
+			switch {
+			case v == missing:
+			case logBins && v <= 0:
+				below[g]++
+			default:
+				c[min(max(binOf(v), 0), bins-1)]++
 			}
 		}
 	}); err != nil {
@@ -300,11 +329,28 @@ func writeHistogram(w *bufio.Writer, dir string, f FigureSpec, rows []results.Ro
 		if len(f.Facet) > 0 {
 			prefix += ","
 		}
+		if n := below[g]; n > 0 {
+			fmt.Fprintf(w, "%s0,0,%d\n", prefix, n)
+		}
 		for i, n := range counts[g] {
-			fmt.Fprintf(w, "%s%s,%s,%d\n", prefix, fnum(edge(from, width, i)), fnum(edge(from, width, i+1)), n)
+			a, b := edge(from, width, i), edge(from, width, i+1)
+			if logBins {
+				a, b = logEdge(from, step, i), logEdge(from, step, i+1)
+				if i == bins-1 {
+					b = logEdge(to, 0, 0) // the last edge is the largest value, exactly
+				}
+			}
+			fmt.Fprintf(w, "%s%s,%s,%d\n", prefix, fnum(a), fnum(b), n)
 		}
 	}
 	return nil
+}
+
+// logEdge is the i-th edge of bins evenly spaced on a log scale from from
+// (ln of the edges' ratio step), rounded as edge rounds.
+func logEdge(from, step float64, i int) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(from*math.Exp(step*float64(i)), 'g', 12, 64), 64)
+	return v
 }
 
 // edge is the i-th bin edge, rounded to 12 significant digits so that
@@ -320,12 +366,21 @@ func edge(from, width float64, i int) float64 {
 // values, x's values read as numbers (and are above 0 for log_x), and the
 // runs of one point, bar or histogram differ in nothing but repeats.
 func (h *Host) resolveFigure(p *Plan, s *Spec, fs *FigureSpec, checkParams func(*Spec, string, []string) error) error {
+	if fs.Kind == "cdf" || fs.Kind == "histogram" {
+		// log_x: True or False forces the axis; unset lets the values
+		// decide.
+		if b, ok := s.Args["log_x"].(starlark.Bool); ok {
+			fs.LogX, fs.LinearX = bool(b), !bool(b)
+		}
+	}
 	if fs.Kind != "lines" && fs.Kind != "bars" && fs.Kind != "histogram" {
 		return nil
 	}
-	b, _ := s.Args["log_x"].(starlark.Bool)
-	fs.LogX = bool(b)
-	b, _ = s.Args["log_y"].(starlark.Bool)
+	if fs.Kind != "histogram" {
+		b, _ := s.Args["log_x"].(starlark.Bool)
+		fs.LogX = bool(b)
+	}
+	b, _ := s.Args["log_y"].(starlark.Bool)
 	fs.LogY = bool(b)
 	if n, ok := s.Args["bins"].(starlark.Int); ok {
 		v, _ := n.Int64()

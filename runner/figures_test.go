@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -286,7 +288,8 @@ func TestExecuteSummaryFigures(t *testing.T) {
 	src := strings.Replace(tinyExperiment, `figures = [`, `figures = [
         figure.lines(name = "lines", x = "interval", y = "err_p99_us", by = "timer", log_x = True),
         figure.bars(name = "bars", y = "cpu_pct", groups = "interval", by = "timer"),
-        figure.histogram(name = "hist", by = ["timer", "interval"], bins = 10),
+        figure.histogram(name = "hist", by = ["timer", "interval"], bins = 10, log_x = False),
+        figure.histogram(name = "loghist", by = ["timer", "interval"], bins = 10, log_x = True),
         `, 1)
 	p := mustEval(t, src, nil)
 	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Progress: ProgressQuiet})
@@ -298,6 +301,23 @@ func TestExecuteSummaryFigures(t *testing.T) {
 	checkFigureFiles(t, out.Dir, "hist", "", "hist", "send-time error ε (µs)", "timer=busy interval=100us")
 	if n := len(readLines(t, filepath.Join(out.Dir, "plots", "hist.csv"))); n != 1+4*10 {
 		t.Errorf("hist.csv: %d lines", n)
+	}
+	// Log bins: evenly spaced on a log scale over the positive values,
+	// with a row 0,0 for a group that had values at or below 0.
+	checkFigureFiles(t, out.Dir, "loghist", "", "loghist", "timer=busy interval=100us")
+	ratio := 0.0
+	for i, l := range readLines(t, filepath.Join(out.Dir, "plots", "loghist.csv"))[1:] {
+		f := strings.Split(l, ",")
+		lo, _ := strconv.ParseFloat(f[2], 64)
+		hi, _ := strconv.ParseFloat(f[3], 64)
+		if lo == 0 && hi == 0 {
+			continue
+		}
+		if r := hi / lo; lo <= 0 || ratio != 0 && math.Abs(r-ratio) > 1e-6*ratio {
+			t.Fatalf("loghist.csv line %d: bin [%v, %v] is not spaced as the others (ratio %v)", i+2, lo, hi, ratio)
+		} else {
+			ratio = r
+		}
 	}
 	if n := len(readLines(t, filepath.Join(out.Dir, "plots", "lines.csv"))); n != 1+4 {
 		t.Errorf("lines.csv: %d lines", n)

@@ -155,7 +155,7 @@ func fidelity(ctx context.Context, r Run, m map[string]float64, prog *progress) 
 		lost := st.LossDrops
 		arrived := st.Arrived
 		rate := float64(lost) / float64(arrived)
-		lo, hi := link.BinomialInterval(lost, arrived, 0.99)
+		lo, hi := link.LossInterval(c.Loss, lost, arrived, 0.99)
 		theory := lossTheory(c.Loss, frame)
 		m[measure.LossRate], m[measure.LossTheory], m[measure.LossCILo], m[measure.LossCIHi] = rate, theory, lo, hi
 		m[measure.LossInCI] = 0

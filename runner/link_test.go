@@ -122,15 +122,19 @@ func TestLinkEndToEnd(t *testing.T) {
 			if m["sent"] != 2000 || m["rx_received"]+lost != 2000 || m["rx_unexplained"] != 0 || lost < 100 || lost > 320 || m["rx_reordered"] != 0 {
 				t.Errorf("sent %v received %v lost by the link %v unexplained %v reordered %v", m["sent"], m["rx_received"], lost, m["rx_unexplained"], m["rx_reordered"])
 			}
-			// The lower bound is the link's delay; the upper one only
-			// catches a link that holds frames far too long (other tests
-			// may share the machine's two CPUs).
-			if m["lat_p50_us"] < 1000 || m["lat_p50_us"] > 50000 {
+			// Each frame took the link's delay at least. No upper bound:
+			// on a machine shared with other work a frame may wait any
+			// time for a CPU (tlem_accuracy.star measures the latency).
+			if m["lat_p50_us"] < 1000 {
 				t.Errorf("one-way latency p50 %v us through a 1 ms link", m["lat_p50_us"])
 			}
 		default:
-			// Goodput is payload: at most 1448/1538 of 50 Mbit/s.
-			if g := m["steady_goodput_mbps"]; g < 10 || g > 47.1 {
+			// TCP got through, and not faster than the link: goodput
+			// is payload, at most 1448/1538 of 50 Mbit/s (47.1), with 5 %
+			// for the edges of the measuring window. A busy machine may
+			// make it slower by any factor (tcp_through_link.star
+			// measures it).
+			if g := m["steady_goodput_mbps"]; g <= 0 || g > 47.1*1.05 {
 				t.Errorf("steady goodput %v Mbit/s through a 50 Mbit/s link", g)
 			}
 			if m["min_rtt_ms"] < 5 {

@@ -294,6 +294,10 @@ type FigureSpec struct {
 	Where map[string][]string `json:"where,omitempty"`
 	LogX  bool                `json:"log_x,omitempty"`
 	LogY  bool                `json:"log_y,omitempty"`
+	// LinearX keeps a cdf or histogram's x axis linear (log_x = False);
+	// without it or LogX, the axis is a log one when the values span
+	// decades (plot.WantLogX).
+	LinearX bool `json:"linear_x,omitempty"`
 	// Bins is the number of histogram bins.
 	Bins int `json:"bins,omitempty"`
 }

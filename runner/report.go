@@ -30,7 +30,7 @@ func writeReport(dir string, p *Plan, out *Outcome, m *results.Manifest) error {
 		}
 		r.Figures = append(r.Figures, results.ReportFigure{Name: f.Name, Title: title, PNG: "plots/" + f.Name + ".png", CSV: "plots/" + f.Name + ".csv"})
 		r.Plots = append(r.Plots, results.PlotSpec{Name: f.Name, Kind: f.Kind, X: f.X, Y: f.Y, Groups: f.Facet, Title: title, Subtitle: "experiment " + p.Experiment,
-			LogX: f.LogX, LogY: f.LogY})
+			LogX: f.LogX, LogY: f.LogY, LinearX: f.LinearX})
 	}
 	for _, s := range out.Settings {
 		r.Settings = append(r.Settings, results.ReportSetting{Setting: s.Setting, Value: s.Value, State: string(s.State), Reason: s.Reason, Runs: runList(s.Runs)})
@@ -68,7 +68,7 @@ func Report(dir string) error {
 		if err != nil {
 			continue
 		}
-		fig := plot.Figure{Name: f.Name, Kind: f.Kind, X: f.X, Y: f.Y, Groups: f.Groups, Title: f.Title, Subtitle: f.Subtitle, LogX: f.LogX, LogY: f.LogY}
+		fig := plot.Figure{Name: f.Name, Kind: f.Kind, X: f.X, Y: f.Y, Groups: f.Groups, Title: f.Title, Subtitle: f.Subtitle, LogX: f.LogX, LogY: f.LogY, LinearX: f.LinearX}
 		base := filepath.Join(dir, "plots", f.Name)
 		if err := plot.Render(data, fig, base+".svg", base+".png"); err != nil {
 			return fmt.Errorf("figure %s: %w", f.Name, err)

@@ -49,11 +49,31 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 	}
 	n := src.Len()
 	sched := make([]int64, n)
+	// A capture's frames carry no sequence mark: the receiver knows them
+	// by their content. Several labrun threads each keep their flows'
+	// order, not the order between them: order is judged per thread.
+	var match *rx.Matcher
+	if c.Trace.Kind == "pcap" {
+		if match, err = rx.NewMatcher(n); err != nil {
+			return row, nil, err
+		}
+	}
+	var streams []uint16
+	threads := labrunThreads(c)
+	if threads > 1 {
+		streams = make([]uint16, n)
+	}
 	var first []byte
 	var p trace.Packet
 	for i := 0; src.Next(&p); i++ {
 		if p.Seq < uint64(n) {
 			sched[p.Seq] = p.Offset
+			if match != nil {
+				match.Add(int(p.Seq), p.Frame)
+			}
+			if streams != nil {
+				streams[p.Seq] = uint16(trace.FlowPart(p.Frame, threads))
+			}
 		}
 		if i == 0 {
 			first = append([]byte(nil), p.Frame...)
@@ -86,7 +106,7 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 			return row, nil, err
 		}
 	}
-	rc := rx.Config{Ifindex: tp.Receiver.Ifindex, Expect: n, CPU: -1}
+	rc := rx.Config{Ifindex: tp.Receiver.Ifindex, Expect: n, CPU: -1, Streams: streams, Match: match}
 	if c.Receiver.CPU != nil {
 		rc.CPU = *c.Receiver.CPU
 	} else if runtime.NumCPU() > 1 {
@@ -254,12 +274,9 @@ func sendLabrun(ctx context.Context, c RunConfig, tp *topo.Topology, src trace.S
 	if err != nil {
 		return nil, err
 	}
-	threads, cpus := 1, []int(nil)
+	threads, cpus := labrunThreads(c), []int(nil)
 	if c.Sender != nil {
-		threads, cpus = c.Sender.Threads, c.Sender.CPUs
-		if threads == 0 {
-			threads = runtime.NumCPU()
-		}
+		cpus = c.Sender.CPUs
 	}
 	ks := c.Kernel.Settings()
 	ks.AllowSystem = allowSystem
@@ -336,6 +353,18 @@ func sendLabrun(ctx context.Context, c RunConfig, tp *topo.Topology, src trace.S
 		prog.line("run %s: %d frames could not be sent after retries (counted in send_errors)", r.ID, res.Sink.Errors)
 	}
 	return res, err
+}
+
+// labrunThreads is the number of labrun's sending threads in a run it
+// sends (1 for a peer tool's run).
+func labrunThreads(c RunConfig) int {
+	if c.SenderKind() != "labrun" || c.Sender == nil {
+		return 1
+	}
+	if c.Sender.Threads == 0 {
+		return runtime.NumCPU()
+	}
+	return c.Sender.Threads
 }
 
 // writeWireSeries writes a wire run's per-packet rows: schedule, labrun's

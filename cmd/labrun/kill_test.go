@@ -185,10 +185,10 @@ func (k *killRun) wait(t *testing.T, why string) int {
 	t.Helper()
 	select {
 	case <-k.done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		k.cmd.Process.Kill()
 		<-k.done
-		t.Fatalf("labrun did not end within 20 s of %s", why)
+		t.Fatalf("labrun did not end within 60 s of %s", why)
 	}
 	return k.cmd.ProcessState.ExitCode()
 }
@@ -201,7 +201,7 @@ func (k *killRun) checkRestored(t *testing.T, why string) results.Manifest {
 	if got := readSysctl(t); got != k.old {
 		t.Errorf("after %s: netdev_max_backlog is %s, was %s", why, got, k.old)
 	}
-	if !poll(5*time.Second, func() bool { return len(loadChildren()) == 0 }) {
+	if !poll(30*time.Second, func() bool { return len(loadChildren()) == 0 }) {
 		t.Errorf("after %s: load processes left: %v", why, loadChildren())
 	}
 	if ns := k.namespaces(); len(ns) > 0 {

@@ -80,7 +80,8 @@
 //
 // # Fidelity helpers
 //
-// KSDistance, BinomialInterval (Wilson) and Bursts compare what a model
+// KSDistance, BinomialInterval (Wilson), LossInterval (Wilson over the
+// effective sample of a bursty model) and Bursts compare what a model
 // produced with the theory; the tests and the experiments' tables use
 // them.
 //

@@ -37,6 +37,12 @@ func KSDistance(samples []int64, d Delay) float64 {
 // were seen in n trials. It returns [0, 1] for n = 0 and NaNs for conf
 // outside (0, 1) or k > n.
 func BinomialInterval(k, n uint64, conf float64) (lo, hi float64) {
+	return wilson(k, n, 1, conf)
+}
+
+// wilson is the Wilson score interval for k of n trials whose variance is
+// d times a binomial one: the interval of the effective sample k/d of n/d.
+func wilson(k, n uint64, d, conf float64) (lo, hi float64) {
 	if !(conf > 0 && conf < 1) || k > n {
 		return math.NaN(), math.NaN()
 	}
@@ -44,8 +50,8 @@ func BinomialInterval(k, n uint64, conf float64) (lo, hi float64) {
 		return 0, 1
 	}
 	z := stdPhiInv(1 - (1-conf)/2)
-	fn := float64(n)
-	p := float64(k) / fn
+	fn := float64(n) / d
+	p := float64(k) / float64(n)
 	z2 := z * z
 	den := 1 + z2/fn
 	center := (p + z2/(2*fn)) / den
@@ -58,6 +64,24 @@ func BinomialInterval(k, n uint64, conf float64) (lo, hi float64) {
 		hi = 1
 	}
 	return lo, hi
+}
+
+// LossInterval returns a two-sided interval, at confidence conf, for the
+// long-run loss rate of model l given lost of n frames: the interval that
+// holds for the way l loses. Independent losses (Bernoulli, bit errors, a
+// pattern) get the Wilson interval of BinomialInterval. The Markov models
+// (Gilbert-Elliott, 4-state) lose in bursts, so the loss fraction of n
+// frames varies more than a binomial one: by the chain's asymptotic
+// variance, sigma^2 = r(1-r) * D with D = 1 + 2 sum_k corr(L_0, L_k) (for
+// a two-state chain with loss only in the bad state, D = (1+lambda)/(1-lambda)
+// with lambda = 1 - p - r its second eigenvalue). The Wilson interval is then
+// taken over the effective sample, lost/D of n/D.
+func LossInterval(l LossModel, lost, n uint64, conf float64) (lo, hi float64) {
+	d := 1.0
+	if c, ok := l.(interface{ chain() chain }); ok {
+		d = c.chain().dispersion()
+	}
+	return wilson(lost, n, d, conf)
 }
 
 // Bursts returns the number of runs of consecutive trues in dropped and

@@ -52,16 +52,9 @@ func TestLossRates(t *testing.T) {
 			t.Errorf("%v: Rate %v, want %v", c.l, c.l.Rate(), rate)
 		}
 		k := count(lossRun(t, c.l, n, c.length, 3))
-		// Correlated losses: shrink the sample to its effective size.
-		f := 1.0
-		switch m := c.l.(type) {
-		case gilbertElliott:
-			f = m.chain().dispersion()
-		case markov4:
-			f = m.chain().dispersion()
-		}
-		lo, hi := BinomialInterval(uint64(float64(k)/f+0.5), uint64(n/f+0.5), 0.99)
-		t.Logf("%-60s len %5d: %6d lost of %d, dispersion %.2f, 99%% interval [%.5f, %.5f], theory %.5f", c.l, c.length, k, n, f, lo, hi, rate)
+		// Correlated losses get an interval over the effective sample.
+		lo, hi := LossInterval(c.l, k, n, 0.99)
+		t.Logf("%-60s len %5d: %6d lost of %d, 99%% interval [%.5f, %.5f], theory %.5f", c.l, c.length, k, n, lo, hi, rate)
 		if rate < lo || rate > hi {
 			t.Errorf("%v, %d-byte frames: theoretical rate %.5f outside the 99%% interval [%.5f, %.5f] of %d/%d", c.l, c.length, rate, lo, hi, k, n)
 		}

@@ -104,7 +104,7 @@ const (
 	DelayReqP99US   = "delay_req_p99_us"    // requested: 99th percentile
 	LossRate        = "loss_rate"           // measured loss rate of the loss model
 	LossTheory      = "loss_theory"         // the model's long-run loss rate
-	LossCILo        = "loss_ci_lo"          // 99 % Wilson interval of the measured rate: low end
+	LossCILo        = "loss_ci_lo"          // 99 % interval of the measured rate (link.LossInterval): low end
 	LossCIHi        = "loss_ci_hi"          // ... high end
 	LossInCI        = "loss_in_ci"          // 1 when the theoretical rate lies inside the interval
 	BurstMean       = "burst_mean"          // measured mean length of runs of consecutive losses
@@ -178,7 +178,7 @@ var Names = []struct{ Name, Doc string }{
 	{RxReceived, "distinct frames that arrived at the receiver"},
 	{RxLost, "frames that never arrived"},
 	{RxDup, "frames that arrived more than once"},
-	{RxReordered, "frames that arrived after a frame sent later"},
+	{RxReordered, "frames that arrived after a frame the same sending thread sent later"},
 	{RxUnmarked, "frames at the receiver without labrun's sequence number (other traffic, or a tool that cannot number frames)"},
 	{RxOutOfRange, "labrun frames whose sequence number is past the trace's last (another run's frames)"},
 	{RxKernelDrops, "frames the receiving socket dropped (its ring was full)"},
@@ -232,8 +232,8 @@ var Names = []struct{ Name, Doc string }{
 	{DelayReqP99US, "requested delay distribution: 99th percentile (us)"},
 	{LossRate, "measured loss rate of the loss model"},
 	{LossTheory, "the loss model's long-run loss rate"},
-	{LossCILo, "99 % Wilson interval of the measured loss rate: low end"},
-	{LossCIHi, "99 % Wilson interval of the measured loss rate: high end"},
+	{LossCILo, "99 % interval of the measured loss rate (Wilson; for a Markov model over the effective sample): low end"},
+	{LossCIHi, "99 % interval of the measured loss rate (Wilson; for a Markov model over the effective sample): high end"},
 	{LossInCI, "1 when the model's loss rate lies inside the 99 % interval of the measured one"},
 	{BurstMean, "measured mean length of runs of consecutive losses"},
 	{BurstTheory, "the loss model's mean burst length"},

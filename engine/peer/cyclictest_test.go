@@ -76,7 +76,7 @@ func TestRunCyclictest(t *testing.T) {
 	if _, err := Find("cyclictest"); errors.Is(err, ErrNotInstalled) {
 		t.Skipf("%v", err)
 	}
-	r, err := RunCyclictest(context.Background(), Cyclictest{Interval: 100 * time.Microsecond, Loops: 500, CPU: -1}, 5*time.Second)
+	r, err := RunCyclictest(context.Background(), Cyclictest{Interval: 100 * time.Microsecond, Loops: 500, CPU: -1}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

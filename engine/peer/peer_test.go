@@ -147,7 +147,14 @@ func TestStopEndsTool(t *testing.T) {
 			t.Fatalf("%q: %q %v", tc.script, buf, err)
 		}
 		r.Close()
-		p.Stop(100 * time.Millisecond)
+		// A tool that obeys SIGINT gets all the time it needs (a busy
+		// machine may be slow to run it); one that ignores it is killed
+		// after a short grace.
+		grace := 30 * time.Second
+		if tc.killed {
+			grace = 100 * time.Millisecond
+		}
+		p.Stop(grace)
 		p.Wait()
 		ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 		if !ws.Signaled() || (ws.Signal() == syscall.SIGKILL) != tc.killed {

@@ -15,7 +15,7 @@ const (
 	Received    = "rx_received"     // distinct expected sequence numbers that arrived
 	Lost        = "rx_lost"         // expected sequence numbers that never arrived
 	Dup         = "rx_dup"          // copies of sequence numbers that had arrived already
-	Reordered   = "rx_reordered"    // first arrivals below the highest sequence number seen before
+	Reordered   = "rx_reordered"    // first arrivals below the highest sequence number seen before in their stream
 	OutOfRange  = "rx_out_of_range" // marked frames with a sequence number past the expected ones
 	Unmarked    = "rx_unmarked"     // frames without labrun's marker
 	KernelDrops = "rx_kernel_drops" // frames the kernel dropped because the ring was full
@@ -38,7 +38,7 @@ var Names = []struct{ Name, Doc string }{
 	{Received, "distinct expected sequence numbers that arrived"},
 	{Lost, "expected sequence numbers that never arrived"},
 	{Dup, "frames whose sequence number had already arrived"},
-	{Reordered, "first arrivals whose sequence number is below the highest seen before"},
+	{Reordered, "first arrivals whose sequence number is below the highest seen before in their stream (sending thread)"},
 	{OutOfRange, "marked frames with a sequence number at or past the expected count"},
 	{Unmarked, "frames without labrun's marker (other traffic)"},
 	{KernelDrops, "frames the kernel dropped at the receive ring (PACKET_STATISTICS tp_drops)"},

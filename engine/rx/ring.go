@@ -41,8 +41,10 @@ var ne = binary.NativeEndian
 // owned by the drain loop; the Receiver publishes marked and total through
 // atomics once per block.
 type tally struct {
-	arrival []int64 // per expected sequence number; 0 = not arrived
-	high    int64   // highest expected sequence number arrived so far, -1 = none
+	arrival []int64  // per expected sequence number; 0 = not arrived
+	stream  []uint16 // per expected sequence number: its stream; nil = one stream
+	high    []int64  // per stream: highest sequence number arrived so far, -1 = none
+	match   *Matcher // nil: frames carry labrun's mark
 
 	received, dup, reordered, outOfRange uint64
 	marked, unmarked, total              uint64
@@ -50,17 +52,35 @@ type tally struct {
 }
 
 func newTally(expect int) tally {
-	return tally{arrival: make([]int64, expect), high: -1}
+	return tally{arrival: make([]int64, expect), high: []int64{-1}}
 }
 
-// frame accounts one frame that arrived at at (clock.Now scale, never 0).
+// setStreams judges order within each stream: stream[seq] is the stream
+// of sequence number seq (nil: all in one).
+func (t *tally) setStreams(stream []uint16) {
+	t.stream = stream
+	n := 1
+	for _, s := range stream {
+		n = max(n, int(s)+1)
+	}
+	t.high = make([]int64, n)
+	for i := range t.high {
+		t.high[i] = -1
+	}
+}
+
+// frame accounts one frame of wireLen bytes on the wire (f is the part
+// kept in the ring) that arrived at at (clock.Now scale, never 0);
+// stripped says the kernel took its outermost VLAN tag out.
 //
-// A frame without labrun's marker is unmarked. A marked frame whose
-// sequence number is Expect or more is out of range. Otherwise its first
-// arrival is recorded; a later copy counts as a duplicate only (never also
-// as reordered), and a first arrival below the highest sequence number seen
-// so far counts as reordered.
-func (t *tally) frame(f []byte, at int64) {
+// Without a Matcher, a frame without labrun's marker is unmarked and a
+// marked frame whose sequence number is Expect or more is out of range.
+// With one, a frame whose content matches no frame of the schedule is
+// unmarked, and one whose every copy has arrived is a duplicate.
+// Otherwise its first arrival is recorded; a later copy counts as a
+// duplicate only (never also as reordered), and a first arrival below the
+// highest sequence number seen so far in its stream counts as reordered.
+func (t *tally) frame(f []byte, wireLen int, stripped bool, at int64) {
 	t.total++
 	if t.first == 0 || at < t.first {
 		t.first = at
@@ -68,10 +88,25 @@ func (t *tally) frame(f []byte, at int64) {
 	if at > t.last {
 		t.last = at
 	}
-	seq, ok := trace.SeqOf(f)
-	if !ok {
-		t.unmarked++
-		return
+	var seq uint64
+	if t.match != nil {
+		var how int
+		seq, how = t.match.lookup(f, wireLen, stripped)
+		switch how {
+		case matchUnknown:
+			t.unmarked++
+			return
+		case matchExtra:
+			t.marked++
+			t.dup++
+			return
+		}
+	} else {
+		var ok bool
+		if seq, ok = trace.SeqOf(f); !ok {
+			t.unmarked++
+			return
+		}
 	}
 	t.marked++
 	if seq >= uint64(len(t.arrival)) {
@@ -84,10 +119,14 @@ func (t *tally) frame(f []byte, at int64) {
 	}
 	t.arrival[seq] = at
 	t.received++
-	if int64(seq) < t.high {
+	s := 0
+	if t.stream != nil {
+		s = int(t.stream[seq])
+	}
+	if int64(seq) < t.high[s] {
 		t.reordered++
 	} else {
-		t.high = int64(seq)
+		t.high[s] = int64(seq)
 	}
 }
 
@@ -120,11 +159,12 @@ func (w *walker) block(b []byte) {
 			return
 		}
 		f := h[mac : mac+snap]
-		if ne.Uint32(h[fhStatus:])&unix.TP_STATUS_TS_SOFTWARE != 0 {
+		status := ne.Uint32(h[fhStatus:])
+		if status&unix.TP_STATUS_TS_SOFTWARE != 0 {
 			w.early++
 		}
 		rt := int64(ne.Uint32(h[fhSec:]))*1e9 + int64(ne.Uint32(h[fhNsec:]))
-		w.frame(f, rt-w.offset)
+		w.frame(f, int(ne.Uint32(h[fhLen:])), status&unix.TP_STATUS_VLAN_VALID != 0, rt-w.offset)
 		if w.cap != nil {
 			w.cap.write(f, ne.Uint32(h[fhLen:]), rt)
 		}

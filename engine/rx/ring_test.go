@@ -122,7 +122,7 @@ func TestTally(t *testing.T) {
 					f = marked(t, s)
 					markedN++
 				}
-				tl.frame(f, int64(1000+10*i))
+				tl.frame(f, len(f), false, int64(1000+10*i))
 			}
 			got := [5]uint64{tl.received, tl.dup, tl.reordered, tl.outOfRange, tl.unmarked}
 			want := [5]uint64{c.received, c.dup, c.reordered, c.outOfRange, c.unmarked}
@@ -329,6 +329,9 @@ func BenchmarkWalkBlock(b *testing.B) {
 	}{{"plain", false}, {"capture", true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			w := walker{tally: newTally(n)}
+			if bc.name == "plain" {
+				w.setStreams(make([]uint16, n))
+			}
 			if bc.cap {
 				w.cap = newCapture(bufio.NewWriterSize(io.Discard, 1<<20), "discard", 128)
 			}
@@ -341,4 +344,20 @@ func BenchmarkWalkBlock(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/frame")
 		})
 	}
+}
+
+// The receive path's cost per frame when frames are matched by content
+// (a real capture replayed) rather than by their sequence mark.
+func BenchmarkWalkBlockMatch(b *testing.B) {
+	blk, m, n := matchBlock(b)
+	w := walker{tally: newTally(n)}
+	w.match = m
+	b.ReportAllocs()
+	b.SetBytes(int64(n * 60))
+	for b.Loop() {
+		clear(w.arrival)
+		m.reset()
+		w.block(blk)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/frame")
 }

@@ -5,7 +5,10 @@
 // TPACKET_V3 ring. labrun's frames carry a sequence number (see
 // trace.SeqOf); the receiver records the arrival time of each expected
 // sequence number in a preallocated array and counts duplicates, reordered,
-// out-of-range and unmarked frames. Analyze turns that into Caliper's
+// out-of-range and unmarked frames. Frames that carry no mark, such as
+// those of a real capture, are identified by their content instead (see
+// Matcher). Reordering is judged within a stream (Config.Streams), such as
+// the frames of one sending thread. Analyze turns that into Caliper's
 // inter-arrival error and the rest of the rx_ metrics.
 //
 // # Timestamps
@@ -75,6 +78,15 @@ type Config struct {
 	Capture string
 	// CPU is the CPU to pin the receive thread to, or -1 for no pinning.
 	CPU int
+	// Streams, if set, gives the stream of each expected sequence number
+	// (Expect entries): reordering is judged within a stream, such as the
+	// frames one sending thread sends in order. nil: one stream.
+	Streams []uint16
+	// Match, if set, identifies frames by their content instead of
+	// labrun's sequence mark (see Matcher): for the frames of a real
+	// capture. It must hold Expect frames. Open builds its table, and
+	// it belongs to the receiver from then on.
+	Match *Matcher
 }
 
 // Limits of a Config.
@@ -129,7 +141,7 @@ type Result struct {
 	// Dup counts frames whose sequence number had already arrived.
 	Dup uint64
 	// Reordered counts first arrivals whose sequence number is below the
-	// highest one seen before them.
+	// highest one seen before them in their stream (Config.Streams).
 	Reordered uint64
 	// OutOfRange counts marked frames whose sequence number is Expect or
 	// more.
@@ -211,6 +223,13 @@ func Open(cfg Config) (*Receiver, error) {
 		return nil, err
 	}
 	r.w.tally = newTally(cfg.Expect)
+	if cfg.Streams != nil {
+		r.w.setStreams(cfg.Streams)
+	}
+	if cfg.Match != nil {
+		cfg.Match.build()
+		r.w.match = cfg.Match
+	}
 	// Touch the arrival array now so that page faults do not land in the
 	// drain loop.
 	for i := 0; i < len(r.w.arrival); i += 512 {
@@ -252,6 +271,17 @@ func (c *Config) fill() error {
 		c.RingBytes = min(max(c.Expect*autoPerFrame, minAutoRing), maxAutoRing)
 	case c.RingBytes < minRing || c.RingBytes > maxRing:
 		return fmt.Errorf("rx: ring of %d B: must be in [%d, %d], or 0 to size it from Expect", c.RingBytes, minRing, maxRing)
+	}
+	if c.Streams != nil && len(c.Streams) != c.Expect {
+		return fmt.Errorf("rx: streams for %d sequence numbers, want one per expected sequence number (%d)", len(c.Streams), c.Expect)
+	}
+	if c.Match != nil {
+		if c.Match.Len() != c.Expect {
+			return fmt.Errorf("rx: a matcher of %d frames for %d expected sequence numbers: give it every frame of the run", c.Match.Len(), c.Expect)
+		}
+		if c.SnapLen < MatchPrefix+4 {
+			return fmt.Errorf("rx: snap length %d B with a matcher: must be at least %d (the bytes it hashes)", c.SnapLen, MatchPrefix+4)
+		}
 	}
 	if c.CPU < -1 {
 		return fmt.Errorf("rx: CPU %d: give a CPU number, or -1 for no pinning", c.CPU)

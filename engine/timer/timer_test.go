@@ -294,7 +294,7 @@ func TestWaitResumesAfterSignal(t *testing.T) {
 			// syscall, then interrupt it.
 			path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
 			want := strconv.Itoa(tc.syscall) + " "
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(60 * time.Second)
 			signalled := false
 			var r result
 			var ok bool

@@ -607,7 +607,7 @@ func TestFrameArrives(t *testing.T) {
 				if err := unix.Sendto(tx, frame, 0, &unix.SockaddrLinklayer{Protocol: htons(testEthertype), Ifindex: hp.fromIdx}); err != nil {
 					t.Fatalf("send on %s: %v", hp.fromIf, err)
 				}
-				got, from := recvFrame(t, rx, 2*time.Second)
+				got, from := recvFrame(t, rx, 30*time.Second)
 				if string(got) != string(frame) {
 					t.Errorf("%s -> %s: got % x\nwant % x", hp.fromIf, hp.toIf, got, frame)
 				}

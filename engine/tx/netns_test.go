@@ -71,6 +71,33 @@ func (n *nsThread) ip(args ...string) error {
 	})
 }
 
+// waitUp polls, with a bound, until dev is operationally up with its real
+// qdisc. Until the kernel's link watcher has run, which on a busy machine
+// can take long, a device that has just got its carrier keeps the
+// placeholder noop qdisc, which drops every frame while telling the
+// sender it went.
+func (n *nsThread) waitUp(dev string) error {
+	const bound = 30 * time.Second
+	deadline := time.Now().Add(bound)
+	for {
+		var out []byte
+		err := n.do(func() (err error) {
+			out, err = exec.Command("ip", "-o", "link", "show", "dev", dev).CombinedOutput()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("ip link show dev %s: %v: %s", dev, err, out)
+		}
+		if s := string(out); strings.Contains(s, "state UP") && !strings.Contains(s, "qdisc noop") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not up with its qdisc after %v: %s", dev, bound, out)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 var (
 	macA = net.HardwareAddr{0x02, 0x6c, 0x72, 0, 0, 1}
 	macB = net.HardwareAddr{0x02, 0x6c, 0x72, 0, 0, 2}
@@ -110,6 +137,14 @@ func newVeth(tb testing.TB) *veth {
 	}
 	for _, s := range steps {
 		if err := s.ns.ip(s.args...); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, x := range []struct {
+		ns  *nsThread
+		dev string
+	}{{v.a, "a"}, {v.b, "b"}} {
+		if err := x.ns.waitUp(x.dev); err != nil {
 			tb.Fatal(err)
 		}
 	}

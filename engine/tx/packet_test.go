@@ -91,23 +91,35 @@ func TestRingGeometry(t *testing.T) {
 	}
 }
 
-// The back-off gives up once its budget is spent, having gone through
-// spinning, yielding and sleeping.
+// The back-off goes through spinning, yielding and sleeping while its
+// budget lasts, gives up once it is spent, and a reset restores it. The
+// budget is spent by moving the frame's start back, not by waiting: on a
+// busy machine one yield may take longer than any budget a test could
+// give.
 func TestBackoffLimit(t *testing.T) {
-	b := backoff{limit: int64(5 * time.Millisecond)}
-	n := 0
-	for b.wait() {
-		n++
-		if n > 1_000_000 {
-			t.Fatal("back-off never gave up")
+	b := backoff{limit: int64(time.Hour)}
+	for i := range spinTries + yieldTries + 3 { // the last ones sleep 2, 4, 8 us
+		if !b.wait() {
+			t.Fatalf("gave up at wait %d with an hour's budget", i+1)
 		}
 	}
-	if n <= spinTries+yieldTries {
-		t.Fatalf("gave up after %d waits, before sleeping", n)
+	if b.n != spinTries+yieldTries+3 {
+		t.Fatalf("%d retries counted, want %d", b.n, spinTries+yieldTries+3)
+	}
+	b.start -= int64(time.Hour) // the budget is spent
+	if b.wait() {
+		t.Fatal("waited on after the budget was spent")
 	}
 	b.reset()
-	if !b.wait() {
-		t.Fatal("reset did not restore the budget")
+	if !b.wait() || b.n != 1 {
+		t.Fatalf("reset did not restore the budget (retries %d)", b.n)
+	}
+	// A budget spent while waiting ends the retries too, in bounded time.
+	b = backoff{limit: int64(5 * time.Millisecond)}
+	for n := 0; b.wait(); n++ {
+		if n > 10_000_000 {
+			t.Fatal("back-off never gave up")
+		}
 	}
 }
 

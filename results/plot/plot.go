@@ -19,6 +19,7 @@ import (
 	"image/color"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"strings"
 
@@ -55,9 +56,15 @@ type Figure struct {
 	// Title heads the figure (Name if empty); Subtitle, if set, goes
 	// below it (e.g. the experiment).
 	Title, Subtitle string
-	// LogX and LogY draw an axis on a log scale (lines: both; histogram:
-	// LogY). A value at or below 0 on a log axis is an error.
+	// LogX and LogY draw an axis on a log scale (lines: both; cdf: LogX;
+	// histogram: both). On a lines figure a value at or below 0 on a log
+	// axis is an error; a cdf or histogram leaves such x values out and
+	// says so in the axis label.
 	LogX, LogY bool
+	// LinearX keeps the x axis of a cdf or histogram linear. Without
+	// LogX or LinearX it is a log axis when the positive values span more
+	// than AutoLogDecades decades (and few values are at or below 0).
+	LinearX bool
 }
 
 // Layout. A series panel is PanelWidth x PanelHeight, a cdf figure one
@@ -244,6 +251,9 @@ func unitOf(name string) string {
 	return ""
 }
 
+// maxLegend is the most runs a series panel names in its legend.
+const maxLegend = 12
+
 // A colour-blind safe palette (Okabe and Ito), black first.
 var palette = []color.Color{
 	color.RGBA{0x00, 0x72, 0xB2, 0xff}, // blue
@@ -254,6 +264,48 @@ var palette = []color.Color{
 	color.RGBA{0x56, 0xB4, 0xE9, 0xff}, // sky blue
 	color.RGBA{0x00, 0x00, 0x00, 0xff}, // black
 	color.RGBA{0xF0, 0xE4, 0x42, 0xff}, // yellow
+}
+
+// style is how one series of a figure is drawn: its colour, the marker of
+// its points and the dash pattern of its line.
+type style struct {
+	color  color.Color
+	glyph  draw.GlyphDrawer
+	dashes []vg.Length
+	light  bool // a bar's fill is the colour lightened (outline in the colour)
+}
+
+// dashPatterns are the line patterns, solid first.
+var dashPatterns = [][]vg.Length{nil, {vg.Points(5), vg.Points(2.5)}, {vg.Points(1.2), vg.Points(1.8)}}
+
+// styleOf is the style of series i. The first len(palette) series differ
+// in colour (and marker); the next ones take the colours again with the
+// next dash pattern and another marker, so len(palette)*len(dashPatterns)
+// series (24) look different even where a figure draws lines only.
+func styleOf(i int) style {
+	n := len(palette)
+	round := i / n
+	return style{
+		color:  palette[i%n],
+		glyph:  glyphs[(i+round)%len(glyphs)],
+		dashes: dashPatterns[round%len(dashPatterns)],
+		light:  round%2 == 1,
+	}
+}
+
+// line is the style's line of the given width.
+func (s style) line(width vg.Length) draw.LineStyle {
+	return draw.LineStyle{Color: s.color, Width: width, Dashes: s.dashes}
+}
+
+// fill is the colour a bar of the style is filled with.
+func (s style) fill() color.Color {
+	if !s.light {
+		return s.color
+	}
+	r, g, b, _ := s.color.RGBA()
+	lighten := func(v uint32) uint8 { return uint8((v>>8 + 2*255) / 3) }
+	return color.RGBA{lighten(r), lighten(g), lighten(b), 0xff}
 }
 
 func sans(size vg.Length, bold bool) font.Font {
@@ -399,12 +451,12 @@ func seriesFigure(d *data, f Figure, x, y string) figure {
 				p := newPlot(labels[r][col], x, y)
 				ls := panelLines[r][col]
 				for i, l := range ls {
-					clr := palette[i%len(palette)]
+					st := styleOf(i)
 					xys := xyOf(drawn[l])
-					addLine(p, xys, draw.LineStyle{Color: clr, Width: vg.Points(0.4)})
-					sc := &plotter.Scatter{XYs: xys, GlyphStyle: draw.GlyphStyle{Color: clr, Radius: vg.Points(0.7), Shape: draw.CircleGlyph{}}}
+					addLine(p, xys, st.line(vg.Points(0.4)))
+					sc := &plotter.Scatter{XYs: xys, GlyphStyle: draw.GlyphStyle{Color: st.color, Radius: vg.Points(0.7), Shape: draw.CircleGlyph{}}}
 					p.Add(sc)
-					if len(ls) > 1 && i < 8 {
+					if len(ls) > 1 && i < maxLegend {
 						p.Legend.Add("run "+l.run, sc)
 					}
 				}
@@ -425,9 +477,35 @@ func seriesFigure(d *data, f Figure, x, y string) figure {
 // cdfFigure is one panel with one colour per group; a group with several
 // runs draws one line per run in the group's colour, with one legend entry.
 func cdfFigure(d *data, f Figure, x, y string) figure {
+	var xs []float64
+	for _, l := range d.lines {
+		for _, p := range l.pts {
+			xs = append(xs, p.X)
+		}
+	}
+	logX := chooseLogX(f, xs, nil)
+	note := ""
 	drawn := make([][]Point, len(d.lines))
+	var frac float64
+	var out int
 	for i, l := range d.lines {
-		drawn[i] = LTTB(l.pts, MaxPoints)
+		pts := l.pts
+		if logX {
+			var fy float64
+			var n int
+			pts, fy, n = positive(pts)
+			frac, out = max(frac, fy), out+n
+		}
+		drawn[i] = LTTB(pts, MaxPoints)
+	}
+	if logX {
+		note = leftOutNote(frac, out, y == "cdf")
+	}
+	xlo, xhi := math.Inf(1), math.Inf(-1)
+	for _, pts := range drawn {
+		for _, p := range pts {
+			xlo, xhi = min(xlo, p.X), max(xhi, p.X)
+		}
 	}
 	w, h := PanelWidth, CDFHeight+HeaderHeight
 	return figure{w: w, h: h, draw: func(c draw.Canvas) {
@@ -443,10 +521,13 @@ func cdfFigure(d *data, f Figure, x, y string) figure {
 		if y == "cdf" {
 			p.Y.Min, p.Y.Max = 0, 1
 		}
+		if logX && xlo <= xhi {
+			logAxis(&p.X, xlo, xhi)
+			p.X.Label.Text += " — " + note
+		}
 		inLegend := map[int]bool{}
 		for i, l := range d.lines {
-			clr := palette[l.group%len(palette)]
-			ln := addLine(p, xyOf(drawn[i]), draw.LineStyle{Color: clr, Width: vg.Points(1.2)})
+			ln := addLine(p, xyOf(drawn[i]), styleOf(l.group).line(vg.Points(1.2)))
 			if len(f.Groups) > 0 && !inLegend[l.group] {
 				inLegend[l.group] = true
 				p.Legend.Add(groupLabel(f.Groups, d.groups[l.group]), ln)

@@ -205,10 +205,10 @@ func linesFigure(b []byte, f Figure) (figure, bool, error) {
 			p.Legend.XOffs = -vg.Points(6)
 		}
 		for g, l := range pts {
-			clr := palette[g%len(palette)]
+			st := styleOf(g)
 			xys := xyOf(l)
-			ln := &plotter.Line{XYs: xys, LineStyle: draw.LineStyle{Color: clr, Width: vg.Points(1.2)}}
-			sc := &plotter.Scatter{XYs: xys, GlyphStyle: draw.GlyphStyle{Color: clr, Radius: vg.Points(2.2), Shape: glyphs[g%len(glyphs)]}}
+			ln := &plotter.Line{XYs: xys, LineStyle: st.line(vg.Points(1.2))}
+			sc := &plotter.Scatter{XYs: xys, GlyphStyle: draw.GlyphStyle{Color: st.color, Radius: vg.Points(2.2), Shape: st.glyph}}
 			p.Add(ln, sc)
 			if len(f.Groups) > 0 {
 				p.Legend.Add(groupLabel(f.Groups, groups[g]), ln, sc)
@@ -282,12 +282,12 @@ func barsFigure(b []byte, f Figure) (figure, bool, error) {
 		p.X.Label.Text = f.X
 		inLegend := map[int]bool{}
 		for _, br := range bars {
-			clr := palette[br.by%len(palette)]
+			st := styleOf(br.by)
 			bc, _ := plotter.NewBarChart(plotter.Values{br.y}, bw)
 			bc.XMin = float64(br.at)
 			bc.Offset = (vg.Length(br.by) - vg.Length(len(bys)-1)/2) * bw
-			bc.Color = clr
-			bc.LineStyle = draw.LineStyle{Color: clr, Width: vg.Points(0.5)}
+			bc.Color = st.fill()
+			bc.LineStyle = st.line(vg.Points(0.8))
 			p.Add(bc)
 			if len(f.Groups) > 0 && !inLegend[br.by] {
 				inLegend[br.by] = true
@@ -301,6 +301,32 @@ func barsFigure(b []byte, f Figure) (figure, bool, error) {
 		}
 		return p
 	}), false, nil
+}
+
+// bin is one histogram bin: [lo, hi) holding n values.
+type bin struct{ lo, hi, n float64 }
+
+// logBins reports whether every group's bins above 0 are spaced evenly on
+// a log scale (the same ratio hi/lo, more than one bin): the runner's
+// binning of values that span decades, drawn on a log x axis. A bin at
+// or below 0 (lo = hi = 0 holds the values at or below 0) is not counted.
+func logBins(groups [][]bin) bool {
+	ratio, n := 0.0, 0
+	for _, bs := range groups {
+		for _, b := range bs {
+			if b.lo <= 0 {
+				continue
+			}
+			r := b.hi / b.lo
+			if n == 0 {
+				ratio = r
+			} else if math.Abs(r-ratio) > 1e-6*ratio {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 1 && ratio > 1+1e-9
 }
 
 // histogramFigure draws binned counts (columns bin_lo, bin_hi, count) as
@@ -323,7 +349,6 @@ func histogramFigure(b []byte, f Figure) (figure, bool, error) {
 	if len(t.rows) == 0 {
 		return figure{}, true, nil
 	}
-	type bin struct{ lo, hi, n float64 }
 	var groups [][]string
 	index := map[string]int{}
 	var bins [][]bin
@@ -348,11 +373,32 @@ func histogramFigure(b []byte, f Figure) (figure, bool, error) {
 	if f.LogY && ymax == 0 {
 		return figure{}, false, errors.New("log y axis: every bin is empty")
 	}
+	logX, note := false, ""
+	if !f.LinearX && (logBins(bins) || f.LogX) {
+		logX = true
+		left := 0.0
+		for g, bs := range bins {
+			bins[g] = slices.DeleteFunc(bs, func(b bin) bool {
+				if b.lo > 0 {
+					return false
+				}
+				left += b.n
+				return true
+			})
+		}
+		note = leftOutNote(0, int(left), false)
+	}
 	// Step lines: each bin's top, joined by verticals; down to 0 at both
 	// ends on a linear axis, and broken at empty bins on a log one.
 	var pieces [][]plotter.XYs
+	xlo, xhi := math.Inf(1), math.Inf(-1)
 	for _, bs := range bins {
+		if len(bs) == 0 {
+			pieces = append(pieces, nil)
+			continue
+		}
 		slices.SortStableFunc(bs, func(a, b bin) int { return cmpX(Point{X: a.lo}, Point{X: b.lo}) })
+		xlo, xhi = min(xlo, bs[0].lo), max(xhi, bs[len(bs)-1].hi)
 		var ps []plotter.XYs
 		var cur plotter.XYs
 		if !f.LogY {
@@ -380,10 +426,9 @@ func histogramFigure(b []byte, f Figure) (figure, bool, error) {
 		p := panel(f.X, "packets per bin")
 		p.Legend.Top, p.Legend.Left = true, false
 		for g, ps := range pieces {
-			clr := palette[g%len(palette)]
 			var first *plotter.Line
 			for _, xys := range ps {
-				ln := addLine(p, xys, draw.LineStyle{Color: clr, Width: vg.Points(1.2)})
+				ln := addLine(p, xys, styleOf(g).line(vg.Points(1.2)))
 				if first == nil {
 					first = ln
 				}
@@ -396,6 +441,10 @@ func histogramFigure(b []byte, f Figure) (figure, bool, error) {
 			logAxis(&p.Y, 0.8, ymax)
 		} else {
 			p.Y.Min = 0
+		}
+		if logX && xlo < xhi {
+			logAxis(&p.X, xlo, xhi)
+			p.X.Label.Text += " — " + note
 		}
 		return p
 	}), false, nil

@@ -51,6 +51,7 @@ func init() {
 		{"trace", "inspect, convert and generate capture files (info, convert, gen)", cmdTrace},
 		{"compare", "compare two result folders run by run, with bootstrap intervals", cmdCompare},
 		{"report", "draw a stored result folder's figures and report.html again; run nothing", cmdReport},
+		{"mod", "manage the modules labrun.mod requires (tidy, download, verify, graph)", cmdMod},
 		{"recover", "restore the system settings and mark the manifests a killed labrun left behind", cmdRecover},
 		{"version", "print version and VCS revision", cmdVersion},
 	}

@@ -1,0 +1,3 @@
+# A lab's shared schedules, published as a module: other labs require it
+# by this name and load its files as @caliper//...
+module(name = "caliper")

@@ -110,7 +110,7 @@ func modTidy(e *env, root string, c *module.Cache) int {
 	if err := l.Write(root); err != nil {
 		return modFailure(e, "tidy", err)
 	}
-	fmt.Fprintf(e.stdout, "%s: %d modules\n", filepath.Join(root, module.LockFileName), len(l.Modules))
+	fmt.Fprintf(e.stdout, "%s: %d module(s)\n", filepath.Join(root, module.LockFileName), len(l.Modules))
 	for _, m := range l.Modules {
 		fmt.Fprintf(e.stdout, "  %s %s  commit %.12s  %s\n", m.Name, m.Pin(), m.Commit, m.Hash)
 	}

@@ -189,7 +189,7 @@ require(name = "c", git = "`+c.url()+`", version = "v1.0.0")
 		t.Fatalf("d chosen %s (%s), want v1.1.0: the highest required, not the newest (v1.2.0)", m.Version, m.Commit)
 	}
 	out := g.Explain()
-	for _, want := range []string{"b@v1.0.0 d@v1.0.0", "c@v1.0.0 d@v1.1.0", "lab_a b@v1.0.0", "d v1.1.0", "the highest of the versions required: b@v1.0.0 v1.0.0, c@v1.0.0 v1.1.0"} {
+	for _, want := range []string{"b@v1.0.0 d@v1.0.0", "c@v1.0.0 d@v1.1.0", "lab_a b@v1.0.0", "d v1.1.0", "the highest of the versions required: b@v1.0.0 requires v1.0.0, c@v1.0.0 requires v1.1.0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("graph lacks %q:\n%s", want, out)
 		}

@@ -35,6 +35,7 @@ type Graph struct {
 	By    map[string][]Edge  // name -> the requirements of it
 	Sums  map[string]TreeSum // name -> hashes of the chosen tree
 	Trees map[string]string  // name -> the chosen tree's folder in the cache
+	local map[string]string  // absolute path -> relative path as the main labrun.mod writes it
 }
 
 // Edge is one requirement: From ("lab_a" or "b@v1.0.0") requires Req.
@@ -60,11 +61,12 @@ func Resolve(root string, c *Cache) (*Graph, error) {
 		return nil, err
 	}
 	g := &Graph{Main: mf, Nodes: map[string]*node{}, Sel: map[string]*node{}, By: map[string][]Edge{},
-		Sums: map[string]TreeSum{}, Trees: map[string]string{}}
+		Sums: map[string]TreeSum{}, Trees: map[string]string{}, local: map[string]string{}}
 	var queue []Edge
 	for _, r := range mf.Requires {
 		if isLocalPath(r.Git) && !filepath.IsAbs(r.Git) {
-			r.Git = filepath.Join(root, r.Git)
+			abs := filepath.Join(root, r.Git)
+			g.local[abs], r.Git = r.Git, abs
 		}
 		queue = append(queue, Edge{mf.Name, r})
 	}
@@ -186,7 +188,11 @@ func (g *Graph) export(c *Cache) error {
 func (g *Graph) Lock() *Lock {
 	l := &Lock{LockVersion: LockVersion, Module: g.Main.Name, Requires: stripPos(g.Main.Requires), Modules: []LockedModule{}}
 	for name, n := range g.Sel {
-		m := LockedModule{Name: name, Git: n.req.Git, Commit: n.commit, Hash: g.Sums[name].Hash, Pinned: n.req.Commit != ""}
+		git := n.req.Git
+		if rel, ok := g.local[git]; ok {
+			git = rel // the lock stays valid wherever the repositories are checked out side by side
+		}
+		m := LockedModule{Name: name, Git: git, Commit: n.commit, Hash: g.Sums[name].Hash, Pinned: n.req.Commit != ""}
 		if !m.Pinned {
 			m.Version = n.req.Version
 		}
@@ -194,7 +200,7 @@ func (g *Graph) Lock() *Lock {
 			m.Requires = stripPos(n.mod.Requires)
 		}
 		for _, e := range g.By[name] {
-			m.RequiredBy = append(m.RequiredBy, e.From+" "+e.Req.Pin())
+			m.RequiredBy = append(m.RequiredBy, e.From+" requires "+e.Req.Pin())
 		}
 		l.Modules = append(l.Modules, m)
 	}

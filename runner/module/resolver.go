@@ -77,7 +77,7 @@ func Open(root string, c *Cache) (*Resolver, error) {
 		return nil, fmt.Errorf("%s is out of date: %s; run labrun mod tidy", filepath.Join(root, LockFileName), s)
 	}
 	var missing []string
-	for _, m := range r.lock.Modules {
+	for _, m := range r.lock.resolved(root).Modules {
 		for _, q := range m.Requires {
 			r.depsOf[m.Name] = append(r.depsOf[m.Name], q.Name)
 		}

@@ -20,7 +20,20 @@ func lockFor(root string) (*Lock, error) {
 	if s := l.Stale(mf); s != "" {
 		return nil, fmt.Errorf("%s is out of date: %s; run labrun mod tidy", filepath.Join(root, LockFileName), s)
 	}
-	return l, nil
+	return l.resolved(root), nil
+}
+
+// resolved is the lock with relative repository paths (written so in the
+// main labrun.mod) made absolute against root.
+func (l *Lock) resolved(root string) *Lock {
+	c := *l
+	c.Modules = append([]LockedModule(nil), l.Modules...)
+	for i, m := range c.Modules {
+		if isLocalPath(m.Git) && !filepath.IsAbs(m.Git) {
+			c.Modules[i].Git = filepath.Join(root, m.Git)
+		}
+	}
+	return &c
 }
 
 // Download puts the tree of every locked module into the cache, as the

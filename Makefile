@@ -29,11 +29,12 @@ test: test-deps ## run the test suite (vet, then go test; privileged tests skip 
 # Tools the tests use or compare against (tshark checks checksums, ip sets
 # up test namespaces, tcpreplay and trafgen are the peers of the wire
 # experiments, iperf3 of TCP through the emulated link, rt-tests and stress-ng
-# of the timer and load experiments, chromium opens report.html), as
+# of the timer and load experiments, chromium opens report.html, git (and
+# git daemon) makes, serves and fetches the module repositories), as
 # command:package. Installed when root and missing; without
 # them those tests skip and say why.
-TEST_TOOLS := tshark:tshark tcpdump:tcpdump ip:iproute2 tcpreplay:tcpreplay trafgen:netsniff-ng iperf3:iperf3 cyclictest:rt-tests stress-ng:stress-ng chromium:chromium
-test-deps: ## install the tools some tests use (Debian: tshark, tcpdump, iproute2, tcpreplay, netsniff-ng, iperf3, rt-tests, stress-ng, chromium), when root
+TEST_TOOLS := git:git tshark:tshark tcpdump:tcpdump ip:iproute2 tcpreplay:tcpreplay trafgen:netsniff-ng iperf3:iperf3 cyclictest:rt-tests stress-ng:stress-ng chromium:chromium
+test-deps: ## install the tools some tests use (Debian: git, tshark, tcpdump, iproute2, tcpreplay, netsniff-ng, iperf3, rt-tests, stress-ng, chromium), when root
 	@missing=""; for tp in $(TEST_TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; \

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -94,6 +95,29 @@ func TestModExample(t *testing.T) {
 	}
 	if data, err := r.ReadFile(loc); err != nil || !strings.Contains(string(data), "def gaps_file") {
 		t.Fatalf("@caliper//schedules.star: %v", err)
+	}
+
+	// The tag moves upstream: verify refuses, naming the module and both
+	// hashes, until tidy accepts the new content.
+	old := regexp.MustCompile(`t1:[0-9a-f]{64}`).FindString(string(lock))
+	caliper := filepath.Join(dir, "caliper")
+	os.WriteFile(filepath.Join(caliper, "schedules.star"), []byte("RATES = []\n"), 0o644)
+	for _, args := range [][]string{{"commit", "-qam", "new"}, {"tag", "-f", "v1.0.0"}} {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=lab", "-c", "user.email=lab@example.org"}, args...)...)
+		cmd.Dir = caliper
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	code, _, errOut := run(t, "mod", "verify")
+	if code != 1 || !strings.Contains(errOut, "module caliper: tag v1.0.0 now names commit") || !strings.Contains(errOut, "labrun.lock records "+old) {
+		t.Fatalf("verify after the tag moved: exit %d, %s", code, errOut)
+	}
+	if code, out, errOut := run(t, "mod", "tidy"); code != 0 || strings.Contains(out, old) {
+		t.Fatalf("tidy: exit %d, %s %s", code, out, errOut)
+	}
+	if code, _, errOut := run(t, "mod", "verify"); code != 0 {
+		t.Fatalf("verify after tidy: exit %d, %s", code, errOut)
 	}
 }
 

@@ -269,3 +269,33 @@ require(name = "c", git = "`+c.url()+`", version = "v1.0.0")
 		}
 	}
 }
+
+// TestPruneSuperseded: a module that only a version not chosen requires
+// is not in the build list.
+func TestPruneSuperseded(t *testing.T) {
+	hermeticGit(t)
+	base := t.TempDir()
+	e := newGitRepo(t, filepath.Join(base, "e"))
+	e.commit("v1.0.0", map[string]string{ModFileName: `module(name = "e")`})
+	d := newGitRepo(t, filepath.Join(base, "d"))
+	d.commit("v1.0.0", map[string]string{ModFileName: `module(name = "d")
+require(name = "e", git = "` + e.url() + `", version = "v1.0.0")
+`})
+	d.commit("v1.1.0", map[string]string{ModFileName: `module(name = "d")`})
+	b := newGitRepo(t, filepath.Join(base, "b"))
+	b.commit("v1.0.0", map[string]string{ModFileName: `module(name = "b")
+require(name = "d", git = "` + d.url() + `", version = "v1.0.0")
+`})
+	root := mainModule(t, `module(name = "lab_a")
+require(name = "b", git = "`+b.url()+`", version = "v1.0.0")
+require(name = "d", git = "`+d.url()+`", version = "v1.1.0")
+`, nil)
+	tidy(t, root, newCache(t, false))
+	l := mustLock(t, root)
+	if m, _ := l.Find("d"); m.Version != "v1.1.0" {
+		t.Errorf("d %s, want v1.1.0", m.Version)
+	}
+	if _, ok := l.Find("e"); ok {
+		t.Errorf("e is in the build list, though only d v1.0.0 (not chosen) requires it: %+v", l.Modules)
+	}
+}

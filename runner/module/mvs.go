@@ -24,6 +24,9 @@ import (
 //     naming both requirers. The same goes for two different git URLs.
 //  4. Requirements of the main module's own name are ignored: the main
 //     module is the working tree.
+//  5. The build list is what the chosen versions require, followed from
+//     the main module: a module that only a version not chosen required
+//     is left out.
 
 // Graph is the outcome of resolution: every requirement seen and the
 // version chosen for each module.
@@ -104,6 +107,7 @@ func Resolve(root string, c *Cache) (*Graph, error) {
 	if err := g.choose(); err != nil {
 		return nil, err
 	}
+	g.prune()
 	return g, g.export(c)
 }
 
@@ -157,6 +161,31 @@ func (g *Graph) choose() error {
 		g.Sel[name] = g.Nodes[name+"@"+best.Req.Pin()]
 	}
 	return nil
+}
+
+// prune keeps the chosen modules that the main module reaches through
+// chosen versions only.
+func (g *Graph) prune() {
+	keep := map[string]bool{}
+	var walk func(reqs []Requirement)
+	walk = func(reqs []Requirement) {
+		for _, r := range reqs {
+			n := g.Sel[r.Name]
+			if keep[r.Name] || n == nil {
+				continue
+			}
+			keep[r.Name] = true
+			if n.mod != nil {
+				walk(n.mod.Requires)
+			}
+		}
+	}
+	walk(g.Main.Requires)
+	for name := range g.Sel {
+		if !keep[name] {
+			delete(g.Sel, name)
+		}
+	}
 }
 
 func describe(r Requirement) string {

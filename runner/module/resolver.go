@@ -164,6 +164,12 @@ func (r *Resolver) moduleRoot(from Location, name, label string) (string, bool, 
 		}
 		return "", false, fmt.Errorf("%s: module %s does not require module %q in its labrun.mod (it requires: %s); a module loads only its own files and the modules it requires", label, from.Module, name, declared)
 	}
+	if name == r.mod.Name { // a dependency requiring the main module gets the working tree
+		return r.root, false, nil
+	}
+	if r.trees[name] == "" {
+		return "", false, fmt.Errorf("%s: module %q is not in %s: run labrun mod tidy", label, name, LockFileName)
+	}
 	return r.trees[name], true, nil
 }
 

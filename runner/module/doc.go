@@ -33,7 +33,9 @@
 //	display := loc.Label()                   // "@b//lib.star" for dependencies; the main module's
 //	                                         // absolute path, to shorten with displayPath as today
 //
-// Data files named by a script go through the same Resolve and Verify,
+// Resolve accepts any file name: the load hook keeps refusing a load()
+// argument that does not end in .star, as today. Data files named by a
+// script go through the same Resolve and Verify,
 // with the Location of the calling file. A relative label in a file of a
 // dependency resolves inside that dependency; "//x" is the root of the
 // calling file's module; "@name//x" works only for the calling module

@@ -3,10 +3,12 @@ package module
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Location is a file a script names: the module it belongs to, the
@@ -223,9 +225,18 @@ func (r *Resolver) Verify(loc Location, data []byte) error {
 	return nil
 }
 
-// ReadFile reads a file and verifies it (see Verify).
+// ReadFile reads a file, which must be a regular file (a FIFO put in its
+// place is not waited on), and verifies it (see Verify).
 func (r *Resolver) ReadFile(loc Location) ([]byte, error) {
-	data, err := os.ReadFile(loc.Path)
+	f, err := os.OpenFile(loc.Path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", loc.Label(), err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file; name a plain file", loc.Label())
+	}
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", loc.Label(), err)
 	}

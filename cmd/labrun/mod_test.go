@@ -126,21 +126,25 @@ func TestModErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		mod  string // labrun.mod of lab_a; "" keeps the example's
+		env  string // LABRUN_OFFLINE
 		args []string
 		code int
 		want string // in stderr
 	}{
-		{"no subcommand", "", []string{"mod"}, 2, "usage: labrun mod"},
-		{"unknown subcommand", "", []string{"mod", "tidi"}, 2, `unknown subcommand "tidi"; accepted: tidy, download, verify, graph`},
-		{"unknown flag", "", []string{"mod", "tidy", "--ofline"}, 2, "flag provided but not defined"},
-		{"stray argument", "", []string{"mod", "tidy", "x"}, 2, "unexpected argument"},
-		{"no lock yet", "", []string{"mod", "verify"}, 1, "run labrun mod tidy"},
-		{"offline, empty cache", "", []string{"mod", "tidy", "--offline"}, 1, "the module cache lacks:\n  the git repository " + filepath.Join(dir, "caliper")},
-		{"bad labrun.mod", "module(name = \"lab_a\")\nrequire(name = \"caliper\", git = \"../caliper\", version = \"1.0\")\n", []string{"mod", "tidy"}, 3, "labrun.mod:2:57: version \"1.0\" is not a semver tag"},
-		{"no such tag", "module(name = \"lab_a\")\nrequire(name = \"caliper\", git = \"../caliper\", version = \"v9.0.0\")\n", []string{"mod", "tidy"}, 1, "has no tag v9.0.0"},
-		{"no such repository", "module(name = \"lab_a\")\nrequire(name = \"caliper\", git = \"../nowhere\", version = \"v1.0.0\")\n", []string{"mod", "tidy"}, 1, "fetching " + filepath.Join(dir, "nowhere")},
+		{"no subcommand", "", "", []string{"mod"}, 2, "usage: labrun mod"},
+		{"unknown subcommand", "", "", []string{"mod", "tidi"}, 2, `unknown subcommand "tidi"; accepted: tidy, download, verify, graph`},
+		{"unknown flag", "", "", []string{"mod", "tidy", "--ofline"}, 2, "flag provided but not defined"},
+		{"stray argument", "", "", []string{"mod", "tidy", "x"}, 2, "unexpected argument"},
+		{"no lock yet", "", "", []string{"mod", "verify"}, 1, "run labrun mod tidy"},
+		{"LABRUN_OFFLINE=1, empty cache", "", "1", []string{"mod", "download"}, 1, "run labrun mod tidy"},
+		{"LABRUN_OFFLINE=1, empty cache, tidy", "", "1", []string{"mod", "tidy"}, 1, "the module cache lacks"},
+		{"offline, empty cache", "", "", []string{"mod", "tidy", "--offline"}, 1, "the module cache lacks:\n  the git repository " + filepath.Join(dir, "caliper")},
+		{"bad labrun.mod", "module(name = \"lab_a\")\nrequire(name = \"caliper\", git = \"../caliper\", version = \"1.0\")\n", "", []string{"mod", "tidy"}, 3, "labrun.mod:2:57: version \"1.0\" is not a semver tag"},
+		{"no such tag", "module(name = \"lab_a\")\nrequire(name = \"caliper\", git = \"../caliper\", version = \"v9.0.0\")\n", "", []string{"mod", "tidy"}, 1, "has no tag v9.0.0"},
+		{"no such repository", "module(name = \"lab_a\")\nrequire(name = \"caliper\", git = \"../nowhere\", version = \"v1.0.0\")\n", "", []string{"mod", "tidy"}, 1, "fetching " + filepath.Join(dir, "nowhere")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("LABRUN_OFFLINE", tc.env)
 			if tc.mod != "" {
 				p := filepath.Join(dir, "lab_a", "labrun.mod")
 				old, _ := os.ReadFile(p)

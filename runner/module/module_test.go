@@ -299,3 +299,41 @@ require(name = "d", git = "`+d.url()+`", version = "v1.1.0")
 		t.Errorf("e is in the build list, though only d v1.0.0 (not chosen) requires it: %+v", l.Modules)
 	}
 }
+
+// TestOpenRefusesStaleOrMissingLock: a run never resolves afresh; it
+// uses the lock, and only a lock made for this labrun.mod.
+func TestOpenRefusesStaleOrMissingLock(t *testing.T) {
+	hermeticGit(t)
+	b := libB(t, t.TempDir())
+	b.commit("v1.1.0", map[string]string{"lib.star": "GAP = 12\n"})
+	mod := func(v string) string {
+		return `module(name = "lab_a")
+require(name = "b", git = "` + b.url() + `", version = "` + v + `")
+`
+	}
+	root := mainModule(t, mod("v1.0.0"), nil)
+	c := newCache(t, false)
+	if _, err := Open(root, c); err == nil || !strings.Contains(err.Error(), "no labrun.lock beside it: run labrun mod tidy") {
+		t.Errorf("no lock: %v", err)
+	}
+	tidy(t, root, c)
+	writeFiles(t, root, map[string]string{ModFileName: mod("v1.1.0")})
+	if _, err := Open(root, c); err == nil || !strings.Contains(err.Error(), "out of date: labrun.mod requires b v1.1.0, the lock was made for b v1.0.0; run labrun mod tidy") {
+		t.Errorf("stale lock: %v", err)
+	}
+	writeFiles(t, root, map[string]string{ModFileName: "module(name = \"lab_a\")\nrequire(name = \"b\")\n"})
+	var mfe *ModFileError
+	if _, err := Open(root, c); !errors.As(err, &mfe) || !strings.Contains(err.Error(), "labrun.mod:2:1: require() needs git") {
+		t.Errorf("bad labrun.mod: %v", err)
+	}
+	// Without a labrun.mod there are no modules to load.
+	plain := t.TempDir()
+	r, err := Open(plain, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, _ := r.Main(filepath.Join(plain, "exp.star"))
+	if _, err := r.Resolve(top, "@b//lib.star"); err == nil || !strings.Contains(err.Error(), "there is no labrun.mod") {
+		t.Errorf("@b// without labrun.mod: %v", err)
+	}
+}

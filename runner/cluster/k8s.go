@@ -72,7 +72,10 @@ func (j Job) K8sJobs(k K8s) (shards, merge []byte, err error) {
 		"completionMode": "Indexed",
 		"completions":    j.Shards,
 		"parallelism":    j.Shards,
-		"backoffLimit":   0, // a shard that failed is rerun by hand: its runs are timed
+		// A failed shard fails alone (the others run on) and is not
+		// retried: its runs are timed, and labrun run --resume reruns
+		// only what did not finish.
+		"backoffLimitPerIndex": 0,
 		"template":       j.podTemplate(name, k, run, env, sec),
 	}
 	shards, err = marshal(name, spec)

@@ -47,6 +47,9 @@ func (j Job) Check() error {
 	if !filepath.IsAbs(j.Out) || !filepath.IsAbs(j.Labrun) || !filepath.IsAbs(j.Script) {
 		return fmt.Errorf("the results folder, labrun and the script must be absolute paths (they are used on other machines)")
 	}
+	if strings.ContainsAny(j.Out+j.Name, " \t\n%") {
+		return fmt.Errorf("the results folder %q and job name %q must not hold spaces or %%: sbatch reads #SBATCH lines word by word", j.Out, j.Name)
+	}
 	if j.MergeAfter != "ok" && j.MergeAfter != "any" {
 		return fmt.Errorf("--merge-after %q: want ok (merge when every shard exited 0) or any (merge whatever the shards did)", j.MergeAfter)
 	}

@@ -76,7 +76,7 @@ func (j Job) K8sJobs(k K8s) (shards, merge []byte, err error) {
 		// retried: its runs are timed, and labrun run --resume reruns
 		// only what did not finish.
 		"backoffLimitPerIndex": 0,
-		"template":       j.podTemplate(name, k, run, env, sec),
+		"template":             j.podTemplate(name, k, run, env, sec),
 	}
 	shards, err = marshal(name, spec)
 	if err != nil {

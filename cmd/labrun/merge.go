@@ -38,13 +38,22 @@ func cmdMerge(e *env, args []string) int {
 		}
 		fmt.Fprintf(e.stdout, "%s: %s on %s, %s: %d run(s) kept\n", runner.Printable(s.Folder), name, runner.Printable(s.Machine), s.Status, s.Runs)
 	}
-	for _, d := range res.Duplicates {
+	const most = 10 // lines per kind; the manifest lists them all
+	for i, d := range res.Duplicates {
+		if i == most {
+			fmt.Fprintf(e.stderr, "labrun merge: and %d more runs measured more than once (manifest.json: merged.duplicates)\n", len(res.Duplicates)-most)
+			break
+		}
 		fmt.Fprintf(e.stderr, "labrun merge: run %s measured %d times: kept from %s (%s); dropped %s\n", d.ID, len(d.Dropped)+1, runner.Printable(d.Kept), d.Why, runner.Printable(strings.Join(d.Dropped, ", ")))
 	}
 	for _, k := range res.MissingShards {
 		fmt.Fprintf(e.stderr, "labrun merge: no folder of shard %s\n", k)
 	}
-	for _, m := range res.Missing {
+	for i, m := range res.Missing {
+		if i == most {
+			fmt.Fprintf(e.stderr, "labrun merge: and %d more runs missing (manifest.json: merged.missing)\n", len(res.Missing)-most)
+			break
+		}
 		fmt.Fprintf(e.stderr, "labrun merge: run %d (%s) missing: no folder measured it\n", m.Index+1, m.ID)
 	}
 	fmt.Fprintf(e.stdout, "merged %d of %d runs of %s (plan %s), status %s\nresults: %s\n", res.Runs-len(res.Missing), res.Runs, runner.Printable(res.Experiment), res.PlanHash[:16], res.Status, runner.Printable(res.Dir))

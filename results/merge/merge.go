@@ -163,7 +163,7 @@ func better(a, b candidate) (bool, string) {
 		return ra < rb, "status " + a.run().Status + " over " + b.run().Status
 	}
 	if c := a.run().End.Compare(b.run().End); c != 0 {
-		return c > 0, "both " + a.run().Status + ", the later end (" + latest(a, b).Format(time.RFC3339) + ")"
+		return c > 0, "both " + a.run().Status + ", the later end (" + latest(a, b).UTC().Format("2006-01-02T15:04:05.000Z") + ")"
 	}
 	return false, "both " + a.run().Status + " and ended at the same time: the folder given first"
 }

@@ -49,6 +49,20 @@ func TestMergeCommand(t *testing.T) {
 	if rows := readCSV(t, "merged/runs.csv"); len(rows) != 4 || rows[0][0] != "id" || rows[0][1] != "status" {
 		t.Errorf("runs.csv: %v", rows)
 	}
+	// The plan evaluates again from the merged folder, and a changed
+	// script is noticed.
+	if p, err := mergedPlan("merged"); err != nil || len(p.Runs) != 3 {
+		t.Errorf("mergedPlan: %v", err)
+	}
+	code, _, errOut = run(t, "merge", dirs[2], "-o", "pinned")
+	if p, err := mergedPlan("pinned"); code != runner.ExitOK || err != nil || len(p.Runs) != 1 {
+		t.Errorf("mergedPlan of a run with --set: %v (merge: %d %s)", err, code, errOut)
+	}
+	os.WriteFile("tiny.star", []byte(strings.Replace(tinySweep, "30]", "31]", 1)), 0o644)
+	if _, err := mergedPlan("merged"); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("mergedPlan after the script changed: %v", err)
+	}
+	os.WriteFile("tiny.star", []byte(tinySweep), 0o644)
 	if code, _, errOut := run(t, "report", "merged"); code != runner.ExitOK {
 		t.Errorf("report merged: %d %s", code, errOut)
 	}
@@ -101,5 +115,12 @@ func TestSubmitCommand(t *testing.T) {
 		if b, err := os.ReadFile(f); err != nil || !json.Valid(b) {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+func TestRunFlags(t *testing.T) {
+	sets, cpus := runFlags([]string{"labrun", "run", "x.star", "--set", "a=1", "-set=b=2=3", "--quiet", "--cpu", "1,2", "-o", "--set", "--set"})
+	if len(sets) != 2 || sets["a"] != "1" || sets["b"] != "2=3" || cpus != "1,2" {
+		t.Errorf("runFlags: %v %q", sets, cpus)
 	}
 }

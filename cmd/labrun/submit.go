@@ -81,6 +81,9 @@ func (f *submitFlags) job(e *env, file string) (cluster.Job, int) {
 	j.Out, _ = filepath.Abs(f.out)
 	j.Script, _ = filepath.Abs(file)
 	j.Labrun = f.labrun
+	if strings.Contains(j.Labrun, "/") {
+		j.Labrun, _ = filepath.Abs(j.Labrun)
+	}
 	if j.Labrun == "" && f.k8s {
 		j.Labrun = "/usr/local/bin/labrun"
 	} else if j.Labrun == "" {
@@ -117,6 +120,10 @@ func (f *submitFlags) submitSlurm(e *env, j cluster.Job, extra []string) int {
 		fmt.Fprintf(e.stdout, "# %s\n%s\n# %s\n%s\n", sPath, shards, mPath, merge)
 		fmt.Fprintf(e.stdout, "# then: %s\n#       %s\n", strings.Join(j.SbatchArgs(sPath, "", extra), " "), strings.Join(j.SbatchArgs(mPath, "<shards job ID>", extra), " "))
 		return runner.ExitOK
+	}
+	if _, err := exec.LookPath("sbatch"); err != nil {
+		fmt.Fprintln(e.stderr, "labrun submit: sbatch is not installed here: run labrun submit on a Slurm login node, or use --dry-run")
+		return runner.ExitRunFailed
 	}
 	for _, d := range []string{j.ShardsDir(), j.MergedDir()} {
 		if ents, err := os.ReadDir(d); err == nil && len(ents) > 0 {

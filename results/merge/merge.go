@@ -85,9 +85,18 @@ func Merge(dirs []string, o Options) (*Result, error) {
 	if err := checkOut(o.Out, dirs); err != nil {
 		return nil, err
 	}
+	_, statErr := os.Stat(o.Out)
 	p := choose(ms)
 	if err := p.write(o); err != nil {
-		os.RemoveAll(o.Out) // nothing half-made is left
+		// Nothing half-made is left: the folder goes if merge made it,
+		// else what merge put in it.
+		if statErr != nil {
+			os.RemoveAll(o.Out)
+		} else if ents, _ := os.ReadDir(o.Out); ents != nil {
+			for _, e := range ents {
+				os.RemoveAll(filepath.Join(o.Out, e.Name()))
+			}
+		}
 		return nil, err
 	}
 	return p.res, nil

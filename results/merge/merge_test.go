@@ -239,3 +239,30 @@ func TestMergeRefusesOut(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestMergeBadFiles: a series file the manifest lists that is gone, or a
+// path that leads out of the folder, stops the merge and leaves no
+// output behind.
+func TestMergeBadFiles(t *testing.T) {
+	for _, tc := range []struct{ name, series, err string }{
+		{"gone", "series/r0.csv", "the manifest lists it"},
+		{"outside", "../../etc/passwd", "outside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			a := filepath.Join(root, "a")
+			makeFolder(t, a, fold{runs: map[string]string{"r0": "ok", "r1": "ok"}})
+			os.Remove(filepath.Join(a, "series", "r0.csv"))
+			b, _ := os.ReadFile(filepath.Join(a, "manifest.json"))
+			b = []byte(strings.Replace(string(b), `"series/r0.csv"`, `"`+tc.series+`"`, 1))
+			os.WriteFile(filepath.Join(a, "manifest.json"), b, 0o644)
+			out := filepath.Join(root, "out")
+			if _, err := Merge([]string{a}, Options{Out: out}); err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("err = %v, want %q", err, tc.err)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a failed merge left %s", out)
+			}
+		})
+	}
+}

@@ -44,8 +44,8 @@ func (j Job) Check() error {
 	if j.Shards < 1 || j.Shards > 10000 {
 		return fmt.Errorf("--shards %d: want 1 to 10000 shards", j.Shards)
 	}
-	if !filepath.IsAbs(j.Out) || !filepath.IsAbs(j.Labrun) || !filepath.IsAbs(j.Script) {
-		return fmt.Errorf("the results folder, labrun and the script must be absolute paths (they are used on other machines)")
+	if !filepath.IsAbs(j.Out) || !filepath.IsAbs(j.Script) || j.Labrun == "" || strings.Contains(j.Labrun, "/") && !filepath.IsAbs(j.Labrun) {
+		return fmt.Errorf("the results folder, the script and labrun must be absolute paths, or labrun a name on the nodes' PATH (they are used on other machines)")
 	}
 	if strings.ContainsAny(j.Out+j.Name, " \t\n%") {
 		return fmt.Errorf("the results folder %q and job name %q must not hold spaces or %%: sbatch reads #SBATCH lines word by word", j.Out, j.Name)

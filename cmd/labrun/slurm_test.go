@@ -33,9 +33,9 @@ var slurmTools = []string{"munged", "slurmctld", "slurmd", "sbatch", "squeue", "
 // Until labrun run takes --shard, the tasks run a stand-in for labrun
 // that records the array environment and runs the whole plan without
 // --shard: each "shard" then measures every run, and the merge keeps one
-// of each. Once --shard is wired, point Job.Labrun at the binary itself
-// (labrunForTasks below) and the checks of duplicates become checks that
-// there are none.
+// of each. Once --shard is wired, pass the built binary itself as
+// --labrun (in place of labrunForTasks), check shard.env no longer, and
+// check that the merge found no duplicates.
 func TestSlurmSubmit(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: slurmd runs jobs as root here (SlurmUser=root)")

@@ -124,3 +124,45 @@ func TestRunFlags(t *testing.T) {
 		t.Errorf("runFlags: %v %q", sets, cpus)
 	}
 }
+
+// TestSubmitSbatch submits through a stand-in sbatch: the job IDs it
+// prints are read, the merge depends on the shards' job, and when sbatch
+// fails nothing submit made is left.
+func TestSubmitSbatch(t *testing.T) {
+	root := inTempRoot(t, map[string]string{"tiny.star": tinySweep})
+	bin := filepath.Join(root, "bin")
+	os.MkdirAll(bin, 0o755)
+	fake := `#!/bin/sh
+echo "$@" >> ` + root + `/sbatch.log
+case "$*" in *merge.sbatch) echo "42;cluster" ;; *) echo 41 ;; esac
+`
+	writeFile(t, filepath.Join(bin, "sbatch"), fake)
+	os.Chmod(filepath.Join(bin, "sbatch"), 0o755)
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	out := filepath.Join(root, "shared")
+	code, stdout, errOut := run(t, "submit", "--slurm", "tiny.star", "-o", out, "--shards", "2", "--", "--partition=lab")
+	if code != runner.ExitOK || !strings.Contains(stdout, "shards: job 41 (array 0-1, 2 shards)") || !strings.Contains(stdout, "squeue -j 41,42") {
+		t.Fatalf("submit: %d\n%s%s", code, stdout, errOut)
+	}
+	log, _ := os.ReadFile(filepath.Join(root, "sbatch.log"))
+	want := "--parsable --partition=lab " + out + "/slurm/shards.sbatch\n--parsable --dependency=afterok:41 --kill-on-invalid-dep=yes --partition=lab " + out + "/slurm/merge.sbatch\n"
+	if string(log) != want {
+		t.Errorf("sbatch got\n%s\nwant\n%s", log, want)
+	}
+	// Again into the same folder: refused before anything is submitted.
+	if code, _, errOut := run(t, "submit", "--slurm", "tiny.star", "-o", out, "--shards", "2"); code != runner.ExitUsage || !strings.Contains(errOut, "give a new -o folder") {
+		t.Errorf("submit into a used folder: %d %s", code, errOut)
+	}
+	if log2, _ := os.ReadFile(filepath.Join(root, "sbatch.log")); string(log2) != string(log) {
+		t.Errorf("a refused submit ran sbatch: %s", log2)
+	}
+	writeFile(t, filepath.Join(bin, "sbatch"), "#!/bin/sh\necho 'sbatch: error: no cluster' >&2\nexit 1\n")
+	fresh := filepath.Join(root, "fresh", "sweep")
+	code, _, errOut = run(t, "submit", "--slurm", "tiny.star", "-o", fresh, "--shards", "2")
+	if code != runner.ExitRunFailed || !strings.Contains(errOut, "no cluster") {
+		t.Errorf("submit with a failing sbatch: %d %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(root, "fresh")); err == nil {
+		t.Error("a failed submit left its folders")
+	}
+}

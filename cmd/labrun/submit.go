@@ -125,24 +125,26 @@ func (f *submitFlags) submitSlurm(e *env, j cluster.Job, extra []string) int {
 		fmt.Fprintln(e.stderr, "labrun submit: sbatch is not installed here: run labrun submit on a Slurm login node, or use --dry-run")
 		return runner.ExitRunFailed
 	}
-	for _, d := range []string{j.ShardsDir(), j.MergedDir()} {
+	for _, d := range []string{dir, j.ShardsDir(), j.MergedDir()} {
 		if ents, err := os.ReadDir(d); err == nil && len(ents) > 0 {
-			fmt.Fprintf(e.stderr, "labrun submit: %s is not empty: give a new -o folder\n", d)
+			fmt.Fprintf(e.stderr, "labrun submit: %s is not empty (submitted before?): give a new -o folder\n", d)
 			return runner.ExitUsage
 		}
 	}
-	for _, d := range []string{dir, j.LogsDir(), j.ShardsDir()} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			fmt.Fprintf(e.stderr, "labrun submit: %v\n", err)
-			return runner.ExitRunFailed
+	made, err := mkdirs(j.Out, dir, j.LogsDir(), j.ShardsDir())
+	if err == nil {
+		err = errors.Join(os.WriteFile(sPath, shards, 0o644), os.WriteFile(mPath, merge, 0o644))
+	}
+	var id string
+	if err == nil {
+		id, err = sbatch(j.SbatchArgs(sPath, "", extra))
+	}
+	if err != nil { // nothing was submitted: take back what was made
+		os.Remove(sPath)
+		os.Remove(mPath)
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(made[i])
 		}
-	}
-	if err := errors.Join(os.WriteFile(sPath, shards, 0o644), os.WriteFile(mPath, merge, 0o644)); err != nil {
-		fmt.Fprintf(e.stderr, "labrun submit: %v\n", err)
-		return runner.ExitRunFailed
-	}
-	id, err := sbatch(j.SbatchArgs(sPath, "", extra))
-	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun submit: %v\n", err)
 		return runner.ExitRunFailed
 	}
@@ -154,6 +156,28 @@ func (f *submitFlags) submitSlurm(e *env, j cluster.Job, extra []string) int {
 	fmt.Fprintf(e.stdout, "shards: job %s (array 0-%d, %d shards)\nmerge:  job %s (after%s:%s)\nwatch:  squeue -j %s,%s\n        sacct -j %s,%s --format=JobID,JobName,State,ExitCode,Elapsed,NodeList\nlogs:   %s\nresults: %s\n",
 		id, j.Shards-1, j.Shards, mid, j.MergeAfter, id, id, mid, id, mid, j.LogsDir(), j.MergedDir())
 	return runner.ExitOK
+}
+
+// mkdirs makes the folders dirs (and their parents) and returns those it
+// made, parents first.
+func mkdirs(dirs ...string) ([]string, error) {
+	var made []string
+	for _, d := range dirs {
+		var missing []string
+		for p := d; ; p = filepath.Dir(p) {
+			if _, err := os.Stat(p); err == nil || p == filepath.Dir(p) {
+				break
+			}
+			missing = append(missing, p)
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			if err := os.Mkdir(missing[i], 0o755); err != nil {
+				return made, err
+			}
+			made = append(made, missing[i])
+		}
+	}
+	return made, nil
 }
 
 // sbatch runs an sbatch command line and returns the job ID it printed.

@@ -18,6 +18,7 @@ package shard
 
 import (
 	"cmp"
+	"container/heap"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -59,23 +60,40 @@ func Assign(runs []Run, n int) [][]int {
 		}
 		return cmp.Compare(runs[a].ID, runs[b].ID)
 	})
-	load := make([]int64, n)
 	out := make([][]int, n)
+	h := &bins{out: out}
+	for k := range n {
+		h.order = append(h.order, k)
+	}
+	h.load = make([]int64, n)
 	for _, i := range order {
-		best := 0
-		for k := 1; k < n; k++ {
-			if load[k] < load[best] || load[k] == load[best] && len(out[k]) < len(out[best]) {
-				best = k
-			}
-		}
-		load[best] += max(runs[i].Duration, 0)
-		out[best] = append(out[best], i)
+		k := h.order[0] // the lightest shard
+		h.load[k] += max(runs[i].Duration, 0)
+		out[k] = append(out[k], i)
+		heap.Fix(h, 0)
 	}
 	for k := range out {
 		slices.Sort(out[k])
 	}
 	return out
 }
+
+// bins is a heap of shard numbers, lightest first: least scheduled time,
+// then fewest runs, then lowest number.
+type bins struct {
+	order []int
+	load  []int64
+	out   [][]int
+}
+
+func (b *bins) Len() int { return len(b.order) }
+func (b *bins) Less(i, j int) bool {
+	x, y := b.order[i], b.order[j]
+	return cmp.Or(cmp.Compare(b.load[x], b.load[y]), cmp.Compare(len(b.out[x]), len(b.out[y])), cmp.Compare(x, y)) < 0
+}
+func (b *bins) Swap(i, j int) { b.order[i], b.order[j] = b.order[j], b.order[i] }
+func (b *bins) Push(any)      { panic("bins: fixed size") }
+func (b *bins) Pop() any      { panic("bins: fixed size") }
 
 // Select returns the indices into runs of shard s, in plan order.
 func Select(runs []Run, s Spec) []int {

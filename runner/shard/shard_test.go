@@ -204,3 +204,25 @@ func TestPlanHash(t *testing.T) {
 		t.Errorf("PlanHash: %s", h)
 	}
 }
+
+// TestAssignLarge splits the largest plan labrun makes over many shards:
+// a partition, each shard within the heaviest run of the others.
+func TestAssignLarge(t *testing.T) {
+	runs := make([]Run, 100_000)
+	for i := range runs {
+		runs[i] = Run{fmt.Sprintf("%012x", i*7919), int64(i%977) * 1e6}
+	}
+	shards := Assign(runs, 1000)
+	n, lo, hi := 0, int64(1<<62), int64(0)
+	for _, idx := range shards {
+		var l int64
+		for _, i := range idx {
+			l += runs[i].Duration
+		}
+		n += len(idx)
+		lo, hi = min(lo, l), max(hi, l)
+	}
+	if n != len(runs) || hi-lo > 976e6 {
+		t.Errorf("%d runs in the shards, loads %d to %d", n, lo, hi)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -181,11 +182,41 @@ PartitionName=test Nodes=%[1]s Default=YES MaxTime=INFINITE State=UP
 	s.poll(t, 10*time.Second, "munged's socket", func() bool { _, err := os.Stat(sock); return err == nil })
 	s.start(t, "slurmctld", "-D")
 	s.start(t, "slurmd", "-D")
+	// Before slurmd stops, the job steps it started (slurmstepd, daemons of
+	// their own) end: the jobs are over, and they follow within moments.
+	t.Cleanup(func() {
+		for end := time.Now().Add(10 * time.Second); len(s.steps(conf)) > 0 && time.Now().Before(end); {
+			time.Sleep(100 * time.Millisecond) // a poll interval
+		}
+		if left := s.steps(conf); len(left) > 0 {
+			t.Errorf("slurmstepd %v still running after the jobs ended", left)
+		}
+	})
 	s.poll(t, time.Minute, "the node to be idle (sinfo)", func() bool {
 		b, _ := s.command("sinfo", "-h", "-o", "%t").Output()
 		return strings.TrimSpace(string(b)) == "idle"
 	})
 	return s
+}
+
+// steps lists the slurmstepd processes of this cluster: those whose
+// environment names its slurm.conf.
+func (s *slurm) steps(conf string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		env, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if strings.TrimSpace(string(comm)) == "slurmstepd" && !strings.Contains(string(stat), ") Z ") && strings.Contains(string(env), "SLURM_CONF="+conf+"\x00") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 func freePort(t *testing.T) int {

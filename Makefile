@@ -33,8 +33,8 @@ test: test-deps ## run the test suite (vet, then go test; privileged tests skip 
 # git daemon) makes, serves and fetches the module repositories), as
 # command:package. Installed when root and missing; without
 # them those tests skip and say why.
-TEST_TOOLS := git:git tshark:tshark tcpdump:tcpdump ip:iproute2 tcpreplay:tcpreplay trafgen:netsniff-ng iperf3:iperf3 cyclictest:rt-tests stress-ng:stress-ng chromium:chromium
-test-deps: ## install the tools some tests use (Debian: git, tshark, tcpdump, iproute2, tcpreplay, netsniff-ng, iperf3, rt-tests, stress-ng, chromium), when root
+TEST_TOOLS := git:git tshark:tshark tcpdump:tcpdump ip:iproute2 tcpreplay:tcpreplay trafgen:netsniff-ng iperf3:iperf3 cyclictest:rt-tests stress-ng:stress-ng chromium:chromium sbatch:slurm-wlm munged:munge
+test-deps: ## install the tools some tests use (Debian: git, tshark, tcpdump, iproute2, tcpreplay, netsniff-ng, iperf3, rt-tests, stress-ng, chromium, slurm-wlm, munge), when root
 	@missing=""; for tp in $(TEST_TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; \

@@ -3,6 +3,8 @@
 //	labrun run FILE [--set name=value]... [-o DIR] [--allow-system] [--allow-sysctl KEY]...
 //	labrun FILE.star [flags]   (the same as labrun run FILE.star [flags])
 //	labrun plan FILE [--json] [--allow-sysctl KEY]...
+//	labrun merge DIR... -o OUT
+//	labrun submit (--slurm | --k8s) FILE -o SHARED [--shards N] [labrun run flags] [-- sbatch flags]
 //	labrun recover
 //	labrun version
 //
@@ -51,6 +53,8 @@ func init() {
 		{"trace", "inspect, convert and generate capture files (info, convert, gen)", cmdTrace},
 		{"compare", "compare two result folders run by run, with bootstrap intervals", cmdCompare},
 		{"report", "draw a stored result folder's figures and report.html again; run nothing", cmdReport},
+		{"merge", "merge the result folders of a plan's shards (or resumed pieces) into one", cmdMerge},
+		{"submit", "run a sweep's shards as a Slurm array job or a Kubernetes Indexed Job, then merge", cmdSubmit},
 		{"mod", "manage the modules labrun.mod requires (tidy, download, verify, graph)", cmdMod},
 		{"recover", "restore the system settings and mark the manifests a killed labrun left behind", cmdRecover},
 		{"version", "print version and VCS revision", cmdVersion},

@@ -301,7 +301,7 @@ func TestCommandLine(t *testing.T) {
 		// -h is help too.
 		{"-h", []string{"-h"}, runner.ExitOK, "plan     show every run", ""},
 		// An unknown command lists the known ones.
-		{"unknown command", []string{"frobnicate"}, runner.ExitUsage, "", `labrun: unknown command "frobnicate"; commands: run, plan, trace, compare, report, mod, recover, version`},
+		{"unknown command", []string{"frobnicate"}, runner.ExitUsage, "", `labrun: unknown command "frobnicate"; commands: run, plan, trace, compare, report, merge, submit, mod, recover, version`},
 		// plan without a file.
 		{"plan no file", []string{"plan"}, runner.ExitUsage, "", "usage: labrun plan FILE"},
 		// plan with two files.

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	resmerge "github.com/labrun/labrun/results/merge"
+	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/shard"
+)
+
+// mergeRedraw draws a merged folder's figures and report.html, the way
+// labrun report does. Integration point: once runner's conclusion (tables,
+// figures, expectations and report of an invocation's rows) is exported,
+// this becomes
+//
+//	p, err := mergedPlan(dir)            // the plan, checked by its hash
+//	rows := the rows of dir/runs.csv     // as --resume reads them
+//	err = conclude(dir, p, rows)         // tables.md, plots/, expectations.csv, report.json
+//	return runner.Report(dir)
+//
+// and report.json then holds the experiment's own tables.
+func mergeRedraw(dir string) error { return runner.Report(dir) }
+
+// mergedPlan evaluates the plan of a merged folder again, from the script
+// and the --set and --cpu flags its manifest's command gives, and checks
+// that it is the plan the folder holds (its plan_hash).
+func mergedPlan(dir string) (*runner.Plan, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	var m struct {
+		Script   string   `json:"script"`
+		Command  []string `json:"command"`
+		PlanHash string   `json:"plan_hash"`
+		Merged   struct {
+			Shards []struct {
+				Folder string `json:"folder"`
+			} `json:"shards"`
+		} `json:"merged"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s/manifest.json: %v", dir, err)
+	}
+	cmd := m.Command
+	if len(m.Merged.Shards) > 0 { // the merged manifest's command is merge's: take the run's
+		var first struct {
+			Command []string `json:"command"`
+		}
+		fb, err := os.ReadFile(filepath.Join(m.Merged.Shards[0].Folder, "manifest.json"))
+		if err == nil {
+			err = json.Unmarshal(fb, &first)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the command of %s: %v", m.Merged.Shards[0].Folder, err)
+		}
+		cmd = first.Command
+	}
+	sets, cpus := runFlags(cmd)
+	pin, err := parseCPUList(cpus)
+	if err != nil {
+		return nil, err
+	}
+	p, err := evaluate(m.Script, runner.Options{Overrides: sets, CPUs: pin, MaxSteps: runner.DefaultMaxSteps, MaxMemory: runner.DefaultMaxMemory, MaxEvalTime: runner.DefaultMaxEvalTime})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, r := range p.Runs {
+		ids = append(ids, r.ID)
+	}
+	if h := shard.PlanHash(ids); h != m.PlanHash {
+		return nil, fmt.Errorf("%s with %v makes plan %s now, not the folder's %s: the script or what it reads changed", m.Script, sets, h[:16], m.PlanHash[:min(16, len(m.PlanHash))])
+	}
+	return p, nil
+}
+
+// runFlags picks the flags that shape the plan out of a labrun run
+// command line: --set name=value (repeatable) and --cpu.
+func runFlags(cmd []string) (map[string]string, string) {
+	sets, cpus := map[string]string{}, ""
+	for i := 0; i < len(cmd); i++ {
+		name, val, inline := strings.Cut(strings.TrimLeft(cmd[i], "-"), "=")
+		if !strings.HasPrefix(cmd[i], "-") || name != "set" && name != "cpu" {
+			continue
+		}
+		if !inline && i+1 < len(cmd) {
+			i++
+			val = cmd[i]
+		}
+		if name == "cpu" {
+			cpus = val
+		} else if k, v, ok := strings.Cut(val, "="); ok {
+			sets[k] = v
+		}
+	}
+	return sets, cpus
+}
+
+func cmdMerge(e *env, args []string) int {
+	fs := newFlags(e, "merge", "DIR... -o OUT")
+	out := fs.String("o", "", "the merged result folder to write (new or empty)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return runner.ExitUsage
+	}
+	if len(pos) == 0 || *out == "" {
+		fs.Usage()
+		return runner.ExitUsage
+	}
+	res, err := resmerge.Merge(pos, resmerge.Options{Out: *out, Command: append([]string{"labrun", "merge"}, args...), Redraw: mergeRedraw})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "labrun merge: %s\n", runner.PrintableLines(err.Error()))
+		return runner.ExitRunFailed
+	}
+	for _, s := range res.Shards {
+		name := s.Shard
+		if name == "" {
+			name = "whole plan"
+		}
+		fmt.Fprintf(e.stdout, "%s: %s on %s, %s: %d run(s) kept\n", runner.Printable(s.Folder), name, runner.Printable(s.Machine), s.Status, s.Runs)
+	}
+	const most = 10 // lines per kind; the manifest lists them all
+	for i, d := range res.Duplicates {
+		if i == most {
+			fmt.Fprintf(e.stderr, "labrun merge: and %d more runs measured more than once (manifest.json: merged.duplicates)\n", len(res.Duplicates)-most)
+			break
+		}
+		fmt.Fprintf(e.stderr, "labrun merge: run %s measured %d times: kept from %s (%s); dropped %s\n", d.ID, len(d.Dropped)+1, runner.Printable(d.Kept), d.Why, runner.Printable(strings.Join(d.Dropped, ", ")))
+	}
+	for _, k := range res.MissingShards {
+		fmt.Fprintf(e.stderr, "labrun merge: no folder of shard %s\n", k)
+	}
+	for i, m := range res.Missing {
+		if i == most {
+			fmt.Fprintf(e.stderr, "labrun merge: and %d more runs missing (manifest.json: merged.missing)\n", len(res.Missing)-most)
+			break
+		}
+		fmt.Fprintf(e.stderr, "labrun merge: run %d (%s) missing: no folder measured it\n", m.Index+1, m.ID)
+	}
+	fmt.Fprintf(e.stdout, "merged %d of %d runs of %s (plan %s), status %s\nresults: %s\n", res.Runs-len(res.Missing), res.Runs, runner.Printable(res.Experiment), res.PlanHash[:16], res.Status, runner.Printable(res.Dir))
+	if res.Status != "ok" {
+		return runner.ExitRunFailed
+	}
+	return runner.ExitOK
+}

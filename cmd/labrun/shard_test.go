@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/shard"
+)
+
+// TestShardPlan splits a shipped experiment's plan as labrun run --shard
+// will: the shards partition the plan, keep plan order and full-plan
+// indexes, and record the same plan hash and runs.
+func TestShardPlan(t *testing.T) {
+	const file = "../../experiments/timer_vs_cyclictest.star"
+	opts := runner.Options{MaxSteps: runner.DefaultMaxSteps, MaxMemory: runner.DefaultMaxMemory, MaxEvalTime: runner.DefaultMaxEvalTime}
+	full, err := runner.Evaluate(file, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, r := range full.Runs {
+		all = append(all, r.ID)
+	}
+	seen := map[string]int{}
+	for k := range 3 {
+		p, err := runner.Evaluate(file, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := shardPlan(p, shard.Spec{K: k, N: 3})
+		if info.Shard != (shard.Spec{K: k, N: 3}).String() || info.PlanHash != shard.PlanHash(all) || !slices.Equal(info.PlanRuns, all) {
+			t.Errorf("shard %d: %+v", k, info)
+		}
+		for i, r := range p.Runs {
+			seen[r.ID]++
+			if full.Runs[r.Index].ID != r.ID || i > 0 && p.Runs[i-1].Index >= r.Index {
+				t.Errorf("shard %d: run %s out of plan order or index %d wrong", k, r.ID, r.Index)
+			}
+		}
+	}
+	if len(seen) != len(all) {
+		t.Errorf("the shards hold %d of the %d runs", len(seen), len(all))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("run %s in %d shards", id, n)
+		}
+	}
+}
+
+// TestShardsMerge runs a plan as 3 shards (shardPlan, then Execute, then
+// the three manifest fields written as Execute will write them once
+// wired) and merges them: every run once, none missing; without one shard,
+// merge names the shard and its runs.
+func TestShardsMerge(t *testing.T) {
+	inTempRoot(t, map[string]string{"tiny.star": `n = sweep.axis("n", [10, 20, 30, 40, 50])
+experiment(name = "tiny", seed = 1, trace = trace.synthetic(count = n, interval = "100us"), timer = timer.busy())
+`})
+	opts := runner.Options{MaxSteps: runner.DefaultMaxSteps, MaxMemory: runner.DefaultMaxMemory, MaxEvalTime: runner.DefaultMaxEvalTime}
+	var dirs []string
+	for k := range 3 {
+		p, err := runner.Evaluate("tiny.star", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := shardPlan(p, shard.Spec{K: k, N: 3})
+		res, err := runner.Execute(context.Background(), p, runner.ExecOptions{Out: filepath.Join("shards", strconv.Itoa(k))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addShardFields(t, res.Dir, info)
+		dirs = append(dirs, res.Dir)
+	}
+	code, out, errOut := run(t, append([]string{"merge", "-o", "merged"}, dirs...)...)
+	if code != runner.ExitOK || !strings.Contains(out, "merged 5 of 5 runs") || errOut != "" {
+		t.Fatalf("merge: %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = run(t, "merge", "-o", "partial", dirs[0], dirs[2])
+	if code != runner.ExitRunFailed || !strings.Contains(errOut, "no folder of shard 1/3") || !strings.Contains(errOut, "missing: no folder measured it") {
+		t.Errorf("merge without shard 1: %d\n%s%s", code, out, errOut)
+	}
+}
+
+// addShardFields writes info into dir/manifest.json as plan_hash, shard
+// and plan_runs.
+func addShardFields(t *testing.T, dir string, info shardInfo) {
+	t.Helper()
+	path := filepath.Join(dir, "manifest.json")
+	var m map[string]any
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	m["plan_hash"], m["shard"], m["plan_runs"] = info.PlanHash, info.Shard, info.PlanRuns
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

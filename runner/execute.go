@@ -643,7 +643,7 @@ func writeSeriesCols(path string, sched []int64, cols []seriesCol) error {
 		b = strconv.AppendInt(b, sched[i], 10)
 		for _, c := range cols {
 			b = append(b, ',')
-			if v := c.vals[i]; v != missing {
+			if v := c.vals[i]; v != results.Missing {
 				b = strconv.AppendInt(b, v, 10)
 			}
 		}
@@ -669,7 +669,7 @@ func paramNames(p *Plan) []string {
 
 func writeRuns(dir string, p *Plan, rows []results.Row) error {
 	var b strings.Builder
-	if err := results.WriteRunsCSV(&b, paramNames(p), metricOrder(), rows); err != nil {
+	if err := results.WriteRunsCSV(&b, paramNames(p), results.MetricOrder(), rows); err != nil {
 		return err
 	}
 	return results.WriteFileAtomic(filepath.Join(dir, "runs.csv"), []byte(b.String()))

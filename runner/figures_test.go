@@ -104,7 +104,7 @@ func TestSummaryFigurePlan(t *testing.T) {
         figure.bars(name = "b", y = "cpu_pct", groups = "interval", by = ["timer", "count"], title = "CPU"),
         figure.histogram(name = "h", x = "lat_us", by = ["count", "interval", "timer"], bins = 20, log_y = True),
     ]`), nil)
-	want := []FigureSpec{
+	want := []results.FigureSpec{
 		{Name: "l", Kind: "lines", X: "count", Y: "cpu_pct", Facet: []string{"timer"}, Title: "x", Where: map[string][]string{"interval": {"70us"}}, LogX: true, LogY: true},
 		{Name: "b", Kind: "bars", X: "interval", Y: "cpu_pct", Facet: []string{"timer", "count"}, Title: "CPU"},
 		{Name: "h", Kind: "histogram", X: "lat_us", Facet: []string{"count", "interval", "timer"}, Title: "x", LogY: true, Bins: 20},
@@ -139,11 +139,11 @@ func TestSummaryFiguresInExperiments(t *testing.T) {
 	// The figures the shipped experiments declare resolve.
 	for _, tc := range []struct {
 		file string
-		want FigureSpec
+		want results.FigureSpec
 	}{
-		{"batch_size.star", FigureSpec{Kind: "lines", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, LogX: true}},
-		{"caliper_precision.star", FigureSpec{Kind: "lines", X: "rate", Y: "iat_err_p95_us", Facet: []string{"sender"}, LogX: true, LogY: true}},
-		{"usleep_vs_firm.star", FigureSpec{Kind: "bars", X: "interval", Y: "cpu_pct", Facet: []string{"timer"}}},
+		{"batch_size.star", results.FigureSpec{Kind: "lines", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, LogX: true}},
+		{"caliper_precision.star", results.FigureSpec{Kind: "lines", X: "rate", Y: "iat_err_p95_us", Facet: []string{"sender"}, LogX: true, LogY: true}},
+		{"usleep_vs_firm.star", results.FigureSpec{Kind: "bars", X: "interval", Y: "cpu_pct", Facet: []string{"timer"}}},
 	} {
 		p, err := Evaluate(filepath.Join("..", "experiments", tc.file), Options{})
 		if err != nil {
@@ -234,7 +234,7 @@ func TestWriteSummaryFigures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := &Plan{Experiment: "syn", Figures: []FigureSpec{
+	p := &Plan{Experiment: "syn", Figures: []results.FigureSpec{
 		{Name: "pps", Kind: "lines", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, LogX: true, Title: "pps by batch"},
 		{Name: "pps-ring", Kind: "lines", X: "batch", Y: "rx_pps", Title: "syn", Where: map[string][]string{"mode": {"ring"}}},
 		{Name: "bars", Kind: "bars", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, Title: "syn"},
@@ -276,7 +276,7 @@ ring,512,24000,3
 	rows[0].Metrics["rx_pps"] = 0
 	rows[6].Metrics["rx_pps"] = 0
 	rows[12].Metrics["rx_pps"] = -1
-	p.Figures = []FigureSpec{{Name: "logy", Kind: "lines", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, LogY: true}}
+	p.Figures = []results.FigureSpec{{Name: "logy", Kind: "lines", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, LogY: true}}
 	err := writeFigures(dir, p, rows)
 	if err == nil || !strings.Contains(err.Error(), "figure logy: line 4: log y axis: rx_pps = 0 (at batch = 512) is not above 0") {
 		t.Errorf("error %v", err)

@@ -26,17 +26,17 @@ const MaxRuns = 100_000
 
 // Plan is a fully resolved experiment: every run with plain Go values.
 type Plan struct {
-	Experiment  string              `json:"experiment"`
-	Description string              `json:"description,omitempty"`
-	Seed        int64               `json:"seed"`
-	Repeat      int                 `json:"repeat"`
-	Script      string              `json:"script"`
-	Sources     []Source            `json:"sources"`
-	Params      []ParamValue        `json:"params"`
-	Axes        []AxisInfo          `json:"axes"`
-	Runs        []Run               `json:"runs"`
-	Tables      []results.TableSpec `json:"-"`
-	Figures     []FigureSpec        `json:"figures,omitempty"`
+	Experiment  string               `json:"experiment"`
+	Description string               `json:"description,omitempty"`
+	Seed        int64                `json:"seed"`
+	Repeat      int                  `json:"repeat"`
+	Script      string               `json:"script"`
+	Sources     []Source             `json:"sources"`
+	Params      []ParamValue         `json:"params"`
+	Axes        []AxisInfo           `json:"axes"`
+	Runs        []Run                `json:"runs"`
+	Tables      []results.TableSpec  `json:"-"`
+	Figures     []results.FigureSpec `json:"figures,omitempty"`
 	// Expectations are checked after the runs (expect()).
 	Expectations []results.Expectation `json:"expectations,omitempty"`
 	Actions      []PlanAction          `json:"actions"`
@@ -270,36 +270,6 @@ func (k KernelConfig) Settings() kernel.Settings {
 		s.HoldDMALatency, s.DMALatency = true, time.Duration(*k.DMALatency)
 	}
 	return s
-}
-
-// FigureSpec declares plot data.
-type FigureSpec struct {
-	Name string `json:"name"`
-	// Kind is series or cdf (per-packet values of each run), lines or
-	// bars (a metric of each run) or histogram (per-packet values pooled
-	// per group).
-	Kind string `json:"kind"`
-	// X is the per-packet value (series: packet or time_s; cdf,
-	// histogram: err_us ...), the parameter on the x axis (lines) or the
-	// parameter whose values are the bar groups (bars).
-	X string `json:"x,omitempty"`
-	// Y is the per-packet value (series) or the metric (lines, bars).
-	Y string `json:"y,omitempty"`
-	// Facet are the parameters that split the data: series' facet, the
-	// others' by.
-	Facet []string `json:"facet,omitempty"`
-	Title string   `json:"title,omitempty"`
-	// Where keeps the runs whose parameters take these values (lines,
-	// bars).
-	Where map[string][]string `json:"where,omitempty"`
-	LogX  bool                `json:"log_x,omitempty"`
-	LogY  bool                `json:"log_y,omitempty"`
-	// LinearX keeps a cdf or histogram's x axis linear (log_x = False);
-	// without it or LogX, the axis is a log one when the values span
-	// decades (plot.WantLogX).
-	LinearX bool `json:"linear_x,omitempty"`
-	// Bins is the number of histogram bins.
-	Bins int `json:"bins,omitempty"`
 }
 
 // PlanAction is an action on the system that runs will take.

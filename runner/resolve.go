@@ -630,7 +630,7 @@ func (h *Host) planOutputs(p *Plan) error {
 		names := map[string]bool{}
 		for i := range l.Len() {
 			f := l.Index(i).(*Spec)
-			fs := FigureSpec{Kind: f.name(), X: str(f.Args, "x"), Y: str(f.Args, "y"), Title: str(f.Args, "title"), Name: str(f.Args, "name")}
+			fs := results.FigureSpec{Kind: f.name(), X: str(f.Args, "x"), Y: str(f.Args, "y"), Title: str(f.Args, "title"), Name: str(f.Args, "name")}
 			by := "by"
 			switch f.name() {
 			case "series":

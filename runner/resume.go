@@ -101,7 +101,7 @@ func readRunsCSV(path string) (map[string]results.Row, error) {
 	}
 	head := recs[0]
 	metric := map[string]bool{}
-	for _, n := range metricOrder() {
+	for _, n := range results.MetricOrder() {
 		metric[n] = true
 	}
 	for _, rec := range recs[1:] {

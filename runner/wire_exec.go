@@ -387,7 +387,7 @@ func writeWireSeries(path string, sched []int64, start int64, actual []int64, go
 		}
 	}
 	for q := range n {
-		arr[q], iat[q] = missing, missing
+		arr[q], iat[q] = results.Missing, results.Missing
 		if q < len(got.Arrival) && got.Arrival[q] != 0 {
 			arr[q] = got.Arrival[q] - base
 			if q > 0 && got.Arrival[q-1] != 0 {
@@ -400,8 +400,8 @@ func writeWireSeries(path string, sched []int64, start int64, actual []int64, go
 		act, errs, lat := make([]int64, n), make([]int64, n), make([]int64, n)
 		for q := range n {
 			act[q], errs[q] = actual[q]-start, actual[q]-(start+sched[q])
-			lat[q] = missing
-			if arr[q] != missing {
+			lat[q] = results.Missing
+			if arr[q] != results.Missing {
 				lat[q] = got.Arrival[q] - actual[q]
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labrun/labrun/results"
 )
 
 // lrNamespaces lists this process's labrun namespaces.
@@ -72,11 +74,11 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out.Dir, "pcap", r.ID+"-rx.pcapng")); err != nil {
 			t.Errorf("%s: no capture: %v", r.Params["sender"], err)
 		}
-		s, err := readSeries(filepath.Join(out.Dir, "series", r.ID+".csv"))
+		s, err := results.ReadSeries(filepath.Join(out.Dir, "series", r.ID+".csv"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if arr := s.column("arrival_ns"); len(arr) != 3000 || arr[2999] == missing {
+		if arr := s.Column("arrival_ns"); len(arr) != 3000 || arr[2999] == results.Missing {
 			t.Errorf("%s: series has %d arrivals", r.Params["sender"], len(arr))
 		}
 	}
@@ -195,16 +197,16 @@ func TestWireCaptureIsTimed(t *testing.T) {
 	if _, ok := m["lat_p50_us"]; !ok || m["lat_p50_us"] <= 0 || m["iat_err_max_us"] < m["iat_err_p50_us"] {
 		t.Errorf("latency p50 %v us, inter-arrival error p50 %v max %v us", m["lat_p50_us"], m["iat_err_p50_us"], m["iat_err_max_us"])
 	}
-	s, err := readSeries(filepath.Join(out.Dir, "series", r.ID+".csv"))
+	s, err := results.ReadSeries(filepath.Join(out.Dir, "series", r.ID+".csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lat, iat := s.column("latency_ns"), s.column("iat_err_ns")
+	lat, iat := s.Column("latency_ns"), s.Column("iat_err_ns")
 	if len(lat) != n || len(iat) != n {
 		t.Fatalf("series has %d latencies and %d inter-arrival errors, want %d", len(lat), len(iat), n)
 	}
 	for q := range n {
-		if lat[q] == missing || lat[q] <= 0 || q > 0 && iat[q] == missing {
+		if lat[q] == results.Missing || lat[q] <= 0 || q > 0 && iat[q] == results.Missing {
 			t.Fatalf("frame %d: latency %d ns, inter-arrival error %d ns", q, lat[q], iat[q])
 		}
 	}

@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/runner"
 )
 
 // thresholds collects repeated --fail-if metric=ratio flags.
-type thresholds []runner.Threshold
+type thresholds []results.Threshold
 
 func (t *thresholds) String() string { return fmt.Sprint(*t) }
 func (t *thresholds) Set(s string) error {
-	th, err := runner.ParseThreshold(s)
+	th, err := results.ParseThreshold(s)
 	if err != nil {
 		return err
 	}
@@ -36,12 +37,12 @@ func cmdCompare(e *env, args []string) int {
 		fs.Usage()
 		return runner.ExitUsage
 	}
-	o := runner.CompareOptions{A: pos[0], B: pos[1], FailIf: fail, Resamples: *resamples, Force: *force}
+	o := results.CompareOptions{A: pos[0], B: pos[1], FailIf: fail, Resamples: *resamples, Force: *force}
 	if *metrics != "" {
 		o.Metrics = strings.Split(*metrics, ",")
 	}
-	c, err := runner.Compare(o)
-	var mismatch *runner.ExperimentMismatchError
+	c, err := results.Compare(o)
+	var mismatch *results.ExperimentMismatchError
 	if errors.As(err, &mismatch) {
 		fmt.Fprintf(e.stderr, "labrun compare: %v\n", err)
 		return runner.ExitUsage

@@ -1,4 +1,4 @@
-package runner
+package results
 
 import (
 	"encoding/csv"
@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/labrun/labrun/engine/measure"
-	"github.com/labrun/labrun/results"
 )
 
 // CompareOptions say what `labrun compare A B` compares.
@@ -83,7 +82,7 @@ type Comparison struct {
 type resultSet struct {
 	dir        string
 	experiment string
-	rows       []results.Row
+	rows       []Row
 	series     map[string]string // run id -> series file
 }
 
@@ -108,7 +107,7 @@ func readResultSet(dir string) (*resultSet, error) {
 	rs := &resultSet{dir: dir, experiment: m.Experiment, series: map[string]string{}}
 	for _, r := range m.Runs {
 		if r.Series != "" {
-			if err := results.CheckRelPath(r.Series); err != nil {
+			if err := CheckRelPath(r.Series); err != nil {
 				return nil, fmt.Errorf("%s/manifest.json: run %s: series %w", dir, r.ID, err)
 			}
 			rs.series[r.ID] = filepath.Join(dir, r.Series)
@@ -131,7 +130,7 @@ func readResultSet(dir string) (*resultSet, error) {
 		if len(rec) != len(head) {
 			return nil, fmt.Errorf("%s/runs.csv:%d: %d fields, header has %d", dir, i+2, len(rec), len(head))
 		}
-		r := results.Row{ID: results.ParseCSVCell(rec[0]), Params: map[string]string{}, Metrics: map[string]float64{}}
+		r := Row{ID: ParseCSVCell(rec[0]), Params: map[string]string{}, Metrics: map[string]float64{}}
 		for j := 1; j < len(head); j++ {
 			if head[j] == "status" {
 				r.Status = rec[j]
@@ -144,7 +143,7 @@ func readResultSet(dir string) (*resultSet, error) {
 					r.Metrics[head[j]] = v
 				}
 			} else {
-				r.Params[head[j]] = results.ParseCSVCell(rec[j])
+				r.Params[head[j]] = ParseCSVCell(rec[j])
 			}
 		}
 		if r.Status == "failed" || r.Status == "skipped" {
@@ -157,7 +156,7 @@ func readResultSet(dir string) (*resultSet, error) {
 
 // paramKey identifies a run across folders: its parameters but the
 // repeat number.
-func paramKey(p map[string]string) string { return results.KV(p, "rep") }
+func paramKey(p map[string]string) string { return KV(p, "rep") }
 
 // perPacket maps a metric to the per-packet column and statistic that
 // give it, so its ratio gets a bootstrap interval.
@@ -183,14 +182,14 @@ func column(path, col string, abs bool) []float64 {
 	if path == "" || col == "" {
 		return nil
 	}
-	s, err := readSeries(path)
+	s, err := ReadSeries(path)
 	if err != nil {
 		return nil
 	}
-	vals := s.column(col)
+	vals := s.Column(col)
 	out := make([]float64, 0, len(vals))
 	for _, v := range vals {
-		if v == missing {
+		if v == Missing {
 			continue
 		}
 		f := float64(v)
@@ -285,8 +284,8 @@ func Compare(o CompareOptions) (*Comparison, error) {
 	// what is left on both sides pairs up in order when both have as many
 	// (a parameter whose value was changed between the two invocations),
 	// else it is listed as being on one side only.
-	group := func(rows []results.Row) (map[string][]results.Row, []string) {
-		g := map[string][]results.Row{}
+	group := func(rows []Row) (map[string][]Row, []string) {
+		g := map[string][]Row{}
 		var order []string
 		for _, r := range rows {
 			k := paramKey(r.Params)
@@ -300,7 +299,7 @@ func Compare(o CompareOptions) (*Comparison, error) {
 	ga, orderA := group(a.rows)
 	gb, orderB := group(b.rows)
 	type pair struct {
-		a, b []results.Row
+		a, b []Row
 		key  string
 	}
 	var pairs []pair
@@ -401,8 +400,8 @@ func verdict(r CompareRow) string {
 }
 
 // Table shows the comparison.
-func (c *Comparison) Table() results.Table {
-	t := results.Table{Title: "B against A", Header: []string{"run", "metric", "A", "B", "B/A", "95% interval", "verdict"}}
+func (c *Comparison) Table() Table {
+	t := Table{Title: "B against A", Header: []string{"run", "metric", "A", "B", "B/A", "95% interval", "verdict"}}
 	num := func(f float64) string {
 		if math.IsNaN(f) {
 			return "-"
@@ -427,7 +426,7 @@ func (c *Comparison) Table() results.Table {
 }
 
 // metricOver lists a metric over a group of repeated runs.
-func metricOver(rows []results.Row, m string) []float64 {
+func metricOver(rows []Row, m string) []float64 {
 	var out []float64
 	for _, r := range rows {
 		if v, ok := r.Metrics[m]; ok && !math.IsNaN(v) {
@@ -437,7 +436,7 @@ func metricOver(rows []results.Row, m string) []float64 {
 	return out
 }
 
-func medianOf(v []float64) float64 { return results.Median(v) }
+func medianOf(v []float64) float64 { return Median(v) }
 
 // bootstrapRuns is the 95 % percentile-bootstrap interval of the ratio of
 // the medians over repeated runs, resampling the runs.

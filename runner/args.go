@@ -7,6 +7,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // A kind validates one concrete (non-axis) argument value.
@@ -72,14 +73,14 @@ func kEnum(values ...string) kind {
 	return kindFunc(func(v starlark.Value) error {
 		s, ok := v.(starlark.String)
 		if !ok {
-			return fmt.Errorf("got %s %s, want one of %s", v.Type(), v.String(), quoteList(values))
+			return fmt.Errorf("got %s %s, want one of %s", v.Type(), v.String(), plan.QuoteList(values))
 		}
 		for _, x := range values {
 			if string(s) == x {
 				return nil
 			}
 		}
-		return fmt.Errorf("%s is not one of %s%s", s.String(), quoteList(values), didYouMean(string(s), values))
+		return fmt.Errorf("%s is not one of %s%s", s.String(), plan.QuoteList(values), plan.DidYouMean(string(s), values))
 	})
 }
 
@@ -161,7 +162,7 @@ func (sig *signature) unpack(h *Host, args starlark.Tuple, kwargs []starlark.Tup
 	out := starlark.StringDict{}
 	if len(args) > sig.positional {
 		if sig.positional == 0 {
-			return nil, fmt.Errorf("%s takes keyword arguments only (%s), got %d positional", sig.fn, quoteList(sig.names()), len(args))
+			return nil, fmt.Errorf("%s takes keyword arguments only (%s), got %d positional", sig.fn, plan.QuoteList(sig.names()), len(args))
 		}
 		return nil, fmt.Errorf("%s takes at most %d positional argument(s), got %d", sig.fn, sig.positional, len(args))
 	}
@@ -171,7 +172,7 @@ func (sig *signature) unpack(h *Host, args starlark.Tuple, kwargs []starlark.Tup
 	for _, kv := range kwargs {
 		name := string(kv[0].(starlark.String))
 		if sig.find(name) == nil {
-			return nil, fmt.Errorf("%s: unknown keyword %q%s; accepted: %s", sig.fn, name, didYouMean(name, sig.names()), quoteList(sig.names()))
+			return nil, fmt.Errorf("%s: unknown keyword %q%s; accepted: %s", sig.fn, name, plan.DidYouMean(name, sig.names()), plan.QuoteList(sig.names()))
 		}
 		if _, dup := out[name]; dup {
 			return nil, fmt.Errorf("%s: argument %s given twice", sig.fn, name)
@@ -269,7 +270,7 @@ func (h *Host) blameSet(v starlark.Value, err error) error {
 			continue
 		}
 		if eq, _ := starlark.Equal(p.Value, v); eq && p.Value.Type() == v.Type() {
-			h.setErr = &UsageError{Msg: fmt.Sprintf("--set %s=%s: %v (parameter %s is declared at %s)", p.Name, h.overrides[p.Name], err, p.Name, p.Pos)}
+			h.setErr = &plan.UsageError{Msg: fmt.Sprintf("--set %s=%s: %v (parameter %s is declared at %s)", p.Name, h.overrides[p.Name], err, p.Name, p.Pos)}
 			return h.setErr
 		}
 	}

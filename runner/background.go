@@ -10,6 +10,7 @@ import (
 
 	"github.com/labrun/labrun/engine/load"
 	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // The background domain: loads that run beside the measured run, each in
@@ -100,25 +101,6 @@ var kBackground = kList(kindFunc(func(v starlark.Value) error {
 	return fmt.Errorf("got %s, want a background load such as background.vm(\"128MiB\")", v.Type())
 }))
 
-// LoadConfig is a resolved background.* value.
-type LoadConfig struct {
-	Kind     string         `json:"kind"` // cpu, vm, hdd, udp, timers, stress_ng
-	Label    string         `json:"label"`
-	CPUs     []int          `json:"cpus,omitempty"`
-	Nice     int            `json:"nice,omitempty"`
-	Sched    string         `json:"sched,omitempty"`
-	Duty     float64        `json:"duty,omitempty"`
-	Threads  int            `json:"threads,omitempty"`
-	Bytes    int64          `json:"bytes,omitempty"`
-	Rate     float64        `json:"rate_pps,omitempty"`
-	Size     int            `json:"size,omitempty"`
-	Count    int            `json:"count,omitempty"`
-	Interval units.Duration `json:"interval_ns,omitempty"`
-	// stress_ng
-	CPU, CPULoad, VM, HDD int   `json:",omitempty"`
-	VMBytes, HDDBytes     int64 `json:",omitempty"`
-}
-
 // checkLoad applies at plan time every limit the load engine checks when
 // a run starts it (load.Spec.Validate): counts, sizes, rates.
 func checkLoad(_ *starlark.Thread, s *Spec) error {
@@ -133,12 +115,12 @@ func checkLoad(_ *starlark.Thread, s *Spec) error {
 	return nil
 }
 
-func resolveLoads(v starlark.Value) []LoadConfig {
+func resolveLoads(v starlark.Value) []plan.LoadConfig {
 	l, ok := v.(starlark.Indexable)
 	if !ok {
 		return nil
 	}
-	var out []LoadConfig
+	var out []plan.LoadConfig
 	for i := range l.Len() {
 		out = append(out, loadConfig(l.Index(i).(*Spec)))
 	}
@@ -146,8 +128,8 @@ func resolveLoads(v starlark.Value) []LoadConfig {
 }
 
 // loadConfig resolves one background.* value.
-func loadConfig(s *Spec) LoadConfig {
-	c := LoadConfig{Kind: s.name(), Label: s.Label, Nice: int(intArg(s, "nice")), Sched: str(s.Args, "sched")}
+func loadConfig(s *Spec) plan.LoadConfig {
+	c := plan.LoadConfig{Kind: s.name(), Label: s.Label, Nice: int(intArg(s, "nice")), Sched: str(s.Args, "sched")}
 	if cp := s.Args["cpus"]; cp != nil && cp != starlark.None {
 		for _, x := range intList(cp) {
 			c.CPUs = append(c.CPUs, int(x))
@@ -168,10 +150,4 @@ func loadConfig(s *Spec) LoadConfig {
 		c.VMBytes, c.HDDBytes = int64(sizeArg(s, "vm_size")), int64(sizeArg(s, "hdd_size"))
 	}
 	return c
-}
-
-// loadBound is the upper bound given to every load: it must outlive the
-// run, and never outlive labrun by much if something goes wrong.
-func loadBound(r Run) time.Duration {
-	return r.Estimate()*2 + 5*time.Minute
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/labrun/labrun/runner/plan"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 )
@@ -46,10 +47,10 @@ func (d domain) Attr(name string) (starlark.Value, error) {
 		return v, nil
 	}
 	hint := ""
-	if n := nearest(name, d.AttrNames()); n != "" {
+	if n := plan.Nearest(name, d.AttrNames()); n != "" {
 		hint = fmt.Sprintf(" (did you mean %s.%s?)", d.Name, n)
 	}
-	return nil, fmt.Errorf("%s has no .%s field or method%s; %s has: %s", d.Name, name, hint, d.Name, quoteList(d.AttrNames()))
+	return nil, fmt.Errorf("%s has no .%s field or method%s; %s has: %s", d.Name, name, hint, d.Name, plan.QuoteList(d.AttrNames()))
 }
 
 func newModule(name string, builtins ...*starlark.Builtin) *starlarkstruct.Module {

@@ -16,23 +16,12 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/engine/trace"
+	"github.com/labrun/labrun/runner/plan"
 )
-
-// DataFile is a file of numbers a script names, such as Caliper-style gap
-// (-D) and size (-L) files: whitespace-separated non-negative integers.
-type DataFile struct {
-	Path   string  `json:"path"` // as shown to the user
-	SHA256 string  `json:"sha256"`
-	Count  int     `json:"count"`
-	Values []int64 `json:"-"`
-}
-
-// MaxDataValues bounds a data file.
-const MaxDataValues = 10_000_000
 
 // dataFile reads a data file named by a script: relative to the calling
 // file, inside the repository root, as load() paths are.
-func (h *Host) dataFile(thread *starlark.Thread, arg, name string) (*DataFile, error) {
+func (h *Host) dataFile(thread *starlark.Thread, arg, name string) (*plan.DataFile, error) {
 	key, display, err := h.scriptPath(thread, arg, name)
 	if err != nil {
 		return nil, err
@@ -46,7 +35,7 @@ func (h *Host) dataFile(thread *starlark.Thread, arg, name string) (*DataFile, e
 		return nil, fmt.Errorf("%s: %w", arg, err)
 	}
 	sum := sha256.Sum256(data)
-	df := &DataFile{Path: display, SHA256: hex.EncodeToString(sum[:]), Count: len(vals), Values: vals}
+	df := &plan.DataFile{Path: display, SHA256: hex.EncodeToString(sum[:]), Count: len(vals), Values: vals}
 	h.addSource(display, key, data)
 	return df, nil
 }
@@ -157,8 +146,8 @@ func parseNumbers(name string, data []byte) ([]int64, error) {
 			if err != nil || v < 0 {
 				return nil, fmt.Errorf("%s:%d:%d: %q is not a non-negative integer (the file holds whitespace-separated integers; '#' starts a comment)", name, ln+1, col+1, f)
 			}
-			if len(vals) == MaxDataValues {
-				return nil, fmt.Errorf("%s:%d: more than %d values", name, ln+1, MaxDataValues)
+			if len(vals) == plan.MaxDataValues {
+				return nil, fmt.Errorf("%s:%d: more than %d values", name, ln+1, plan.MaxDataValues)
 			}
 			vals = append(vals, v)
 			col += len(f)
@@ -189,7 +178,7 @@ func (h *Host) checkSynthetic(thread *starlark.Thread, s *Spec) error {
 	case a["sizes"] != starlark.None && s.Args["frame"] != starlark.String("64B"):
 		return fmt.Errorf("give frame or sizes (a file of frame sizes in bytes, as Caliper's -L), not both")
 	}
-	s.Files = map[string]*DataFile{}
+	s.Files = map[string]*plan.DataFile{}
 	for _, arg := range []string{"gaps", "sizes"} {
 		if name, ok := a[arg].(starlark.String); ok {
 			df, err := h.dataFile(thread, arg, string(name))

@@ -10,53 +10,8 @@ import (
 	"github.com/labrun/labrun/engine/load"
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/engine/peer"
+	"github.com/labrun/labrun/runner/plan"
 )
-
-// System converts the run's system-wide settings beyond dma_latency.
-// required may name rt_runtime, governor, a key of sysctls, or sysctl (or
-// sysctls) for every key.
-func (k KernelConfig) System() kernel.SystemSettings {
-	s := kernel.SystemSettings{RTRuntime: k.RTRuntime, Governor: k.Governor}
-	for _, kv := range k.Sysctls {
-		s.Sysctls = append(s.Sysctls, kernel.Sysctl{Key: kv[0], Value: kv[1]})
-	}
-	for _, r := range k.Required {
-		switch {
-		case r == "rt_runtime" && k.RTRuntime != nil, r == "governor" && k.Governor != "":
-			s.Required = append(s.Required, r)
-		case r == "sysctl" || r == "sysctls":
-			for _, kv := range k.Sysctls {
-				s.Required = append(s.Required, kv[0])
-			}
-		case k.setsSysctl(r):
-			s.Required = append(s.Required, r)
-		}
-	}
-	return s
-}
-
-func (k KernelConfig) setsSysctl(key string) bool {
-	for _, kv := range k.Sysctls {
-		if kv[0] == key {
-			return true
-		}
-	}
-	return false
-}
-
-// systemRequired reports whether r names a system-wide setting of k (see
-// System).
-func (k KernelConfig) systemRequired(r string) bool {
-	switch r {
-	case "rt_runtime", "governor", "sysctl", "sysctls":
-		return true
-	}
-	return k.setsSysctl(r)
-}
-
-func (k KernelConfig) hasSystem() bool {
-	return len(k.Sysctls) > 0 || k.RTRuntime != nil || k.Governor != ""
-}
 
 // environment is what surrounds a run: its system-wide settings (undone
 // after it) and its background loads (ended with it).
@@ -72,10 +27,10 @@ type environment struct {
 // startEnvironment applies the run's system settings and starts its
 // loads. On error everything already done is undone. The caller must call
 // stop (also on error paths after it returned).
-func startEnvironment(ctx context.Context, dir string, r Run, permit kernel.Permit) (*environment, error) {
+func startEnvironment(ctx context.Context, dir string, r plan.Run, permit kernel.Permit) (*environment, error) {
 	c := r.Config
 	e := &environment{undo: func() {}, cancel: func() {}}
-	if c.Kernel.hasSystem() {
+	if c.Kernel.HasSystem() {
 		var j *kernel.Journal
 		if permit.System {
 			var err error
@@ -99,7 +54,7 @@ func startEnvironment(ctx context.Context, dir string, r Run, permit kernel.Perm
 	lctx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
 	e.start = time.Now()
-	bound := loadBound(r)
+	bound := plan.LoadBound(r)
 	var specs []load.Spec
 	for _, l := range c.Loads {
 		if l.Kind == "stress_ng" {

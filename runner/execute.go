@@ -27,6 +27,7 @@ import (
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/tx"
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // Exit codes of labrun, one per failure class (docs/cli.md).
@@ -110,7 +111,7 @@ func WriteSettings(w io.Writer, o *Outcome) {
 		if s.Reason != "" {
 			why = ": " + s.Reason
 		}
-		fmt.Fprintf(w, "  %s = %s: %s (runs %s)%s\n", Printable(s.Setting), Printable(s.Value), s.State, runList(s.Runs), why)
+		fmt.Fprintf(w, "  %s = %s: %s (runs %s)%s\n", plan.Printable(s.Setting), plan.Printable(s.Value), s.State, plan.RunList(s.Runs), why)
 	}
 }
 
@@ -119,7 +120,7 @@ func WriteSettings(w io.Writer, o *Outcome) {
 // the invocation interrupted (with context.Cause(ctx) as its reason, when
 // one was given). Whatever happens, also a panic or a full disk, the
 // manifest ends ok, failed or interrupted.
-func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err error) {
+func Execute(ctx context.Context, p *plan.Plan, o ExecOptions) (out *Outcome, err error) {
 	if o.Out == "" {
 		o.Out = "runs"
 	}
@@ -193,7 +194,7 @@ func Execute(ctx context.Context, p *Plan, o ExecOptions) (out *Outcome, err err
 // rows of its runs.
 type invocation struct {
 	ctx      context.Context
-	p        *Plan
+	p        *plan.Plan
 	o        ExecOptions
 	start    time.Time
 	dir      string
@@ -288,7 +289,7 @@ func (inv *invocation) step(i int) error {
 		out.Rows = append(out.Rows, pr.row)
 		inv.all = append(inv.all, pr.row)
 		out.Resumed++
-		prog.line("run %d/%d %s: kept from the interrupted invocation", i+1, len(p.Runs), paramString(r.Params))
+		prog.line("run %d/%d %s: kept from the interrupted invocation", i+1, len(p.Runs), plan.ParamString(r.Params))
 		return nil
 	}
 	mr.Start = time.Now()
@@ -331,11 +332,11 @@ func (inv *invocation) step(i int) error {
 	case errors.As(rerr, &skip):
 		row.Status, mr.Error = "skipped", skip.Reason
 		out.Skipped++
-		prog.line("run %d/%d %s skipped: %s", i+1, len(p.Runs), paramString(r.Params), skip.Reason)
+		prog.line("run %d/%d %s skipped: %s", i+1, len(p.Runs), plan.ParamString(r.Params), skip.Reason)
 	case rerr != nil:
 		row.Status, mr.Error = "failed", rerr.Error()
 		out.Failed++
-		prog.line("run %d/%d %s failed: %v", i+1, len(p.Runs), paramString(r.Params), rerr)
+		prog.line("run %d/%d %s failed: %v", i+1, len(p.Runs), plan.ParamString(r.Params), rerr)
 	default:
 		row.Status = "ok"
 	}
@@ -362,7 +363,7 @@ func (inv *invocation) step(i int) error {
 }
 
 // listFiles names in the manifest the files of run r that exist.
-func (inv *invocation) listFiles(mr *results.ManifestRun, r Run) {
+func (inv *invocation) listFiles(mr *results.ManifestRun, r plan.Run) {
 	exists := func(rel string) bool {
 		_, err := os.Stat(filepath.Join(inv.dir, rel))
 		return err == nil
@@ -399,7 +400,7 @@ func (inv *invocation) conclude(stopErr error) error {
 	// report.html); its error is returned at the end.
 	figErr := writeFigures(dir, p, finished)
 	if figErr != nil {
-		fmt.Fprintf(inv.o.Stderr, "labrun: %s\n", PrintableLines(figErr.Error()))
+		fmt.Fprintf(inv.o.Stderr, "labrun: %s\n", plan.PrintableLines(figErr.Error()))
 	}
 	if len(p.Expectations) > 0 && !out.Interrupted {
 		out.Expect = checkExpectations(p, finished)
@@ -466,7 +467,7 @@ func measuredRows(rows []results.Row) []results.Row {
 }
 
 // wireRuns counts the runs that need namespaces.
-func wireRuns(p *Plan) int {
+func wireRuns(p *plan.Plan) int {
 	n := 0
 	for _, r := range p.Runs {
 		if r.Config.Wire() {
@@ -477,7 +478,7 @@ func wireRuns(p *Plan) int {
 }
 
 // planHash names the plan: the same runs give the same hash.
-func planHash(p *Plan) string {
+func planHash(p *plan.Plan) string {
 	h := sha256.New()
 	for _, r := range p.Runs {
 		h.Write([]byte(r.ID))
@@ -486,7 +487,7 @@ func planHash(p *Plan) string {
 }
 
 // runOne executes one run and writes its per-packet series.
-func runOne(ctx context.Context, dir string, r Run, prog *progress, permit kernel.Permit, expSeed int64, traceInfo *trace.CaptureStats) (row results.Row, res *replay.Result, err error) {
+func runOne(ctx context.Context, dir string, r plan.Run, prog *progress, permit kernel.Permit, expSeed int64, traceInfo *trace.CaptureStats) (row results.Row, res *replay.Result, err error) {
 	env, err := startEnvironment(ctx, dir, r, permit)
 	if err != nil {
 		return results.Row{ID: r.ID, Params: r.Params}, nil, err
@@ -507,7 +508,7 @@ func runOne(ctx context.Context, dir string, r Run, prog *progress, permit kerne
 }
 
 // runBare runs one run inside its environment.
-func runBare(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (results.Row, *replay.Result, error) {
+func runBare(ctx context.Context, dir string, r plan.Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (results.Row, *replay.Result, error) {
 	if r.Config.Workload != nil {
 		row, err := runWorkload(ctx, r, prog)
 		return row, &replay.Result{Interrupted: ctx.Err() != nil}, err
@@ -542,7 +543,7 @@ func runBare(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 	}
 	var ls *link.Sink
 	if c.Link != nil {
-		lc, err := c.Link.engine(r.Seed)
+		lc, err := c.Link.Engine(r.Seed)
 		if err != nil {
 			sink.Close()
 			return row, nil, err
@@ -656,26 +657,15 @@ func writeSeriesCols(path string, sched []int64, cols []seriesCol) error {
 	return f.Commit()
 }
 
-func paramNames(p *Plan) []string {
-	var names []string
-	for _, a := range p.Axes {
-		names = append(names, a.Name)
-	}
-	if p.Repeat > 1 {
-		names = append(names, "rep")
-	}
-	return names
-}
-
-func writeRuns(dir string, p *Plan, rows []results.Row) error {
+func writeRuns(dir string, p *plan.Plan, rows []results.Row) error {
 	var b strings.Builder
-	if err := results.WriteRunsCSV(&b, paramNames(p), results.MetricOrder(), rows); err != nil {
+	if err := results.WriteRunsCSV(&b, plan.ParamNames(p), results.MetricOrder(), rows); err != nil {
 		return err
 	}
 	return results.WriteFileAtomic(filepath.Join(dir, "runs.csv"), []byte(b.String()))
 }
 
-func writeTables(dir string, p *Plan, out *Outcome) error {
+func writeTables(dir string, p *plan.Plan, out *Outcome) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# %s\n\n", p.Experiment)
 	for _, spec := range p.Tables {
@@ -732,7 +722,7 @@ func tableRows(spec results.TableSpec, rows []results.Row) (kept []results.Row, 
 }
 
 // rateNotes says what the bit rates of the plan's replays count.
-func rateNotes(p *Plan) []string {
+func rateNotes(p *plan.Plan) []string {
 	seen := map[string]bool{}
 	var notes []string
 	for _, r := range p.Runs {
@@ -751,7 +741,7 @@ func rateNotes(p *Plan) []string {
 }
 
 // maxFrame is the largest frame a trace sends, without FCS.
-func maxFrame(t TraceConfig) int {
+func maxFrame(t plan.TraceConfig) int {
 	n := int(t.Frame)
 	if t.Sizes != nil {
 		for _, v := range t.Sizes.Values {

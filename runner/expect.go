@@ -6,6 +6,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // expect(metric, where = {}, below = None, above = None, ratio_to = None,
@@ -72,7 +73,7 @@ func expectation(s *Spec) results.Expectation {
 
 // checkExpectations evaluates the plan's expectations on the finished
 // runs.
-func checkExpectations(p *Plan, rows []results.Row) []results.ExpectResult {
+func checkExpectations(p *plan.Plan, rows []results.Row) []results.ExpectResult {
 	var out []results.ExpectResult
 	for _, e := range p.Expectations {
 		out = append(out, e.Check(rows)...)

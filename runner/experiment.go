@@ -8,6 +8,8 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // experimentDecl is the experiment() call of a script.
@@ -83,7 +85,7 @@ func metricKind() kind {
 		if measure.Known(string(s)) {
 			return nil
 		}
-		return fmt.Errorf("%s is not a metric labrun produces%s (docs/starlark.md, Metrics, lists them all)", s.String(), didYouMean(string(s), names))
+		return fmt.Errorf("%s is not a metric labrun produces%s (docs/starlark.md, Metrics, lists them all)", s.String(), plan.DidYouMean(string(s), names))
 	})
 }
 
@@ -195,7 +197,7 @@ func (h *Host) reference(thread *starlark.Thread, b *starlark.Builtin, args star
 	}
 	keys := strs(a["keys"])
 	if _, err := flattenRef(a["values"].(*starlark.Dict), len(keys), nil); err != nil {
-		return nil, fmt.Errorf("reference: values: %w (keys are %s, so values nest %d dict(s) deep with numbers at the bottom)", err, quoteList(keys), len(keys))
+		return nil, fmt.Errorf("reference: values: %w (keys are %s, so values nest %d dict(s) deep with numbers at the bottom)", err, plan.QuoteList(keys), len(keys))
 	}
 	return &Spec{Kind: "reference", Args: a, Order: referenceSig.names(), Pos: callerPos(thread), Label: "reference"}, nil
 }
@@ -227,7 +229,7 @@ func flattenRef(d *starlark.Dict, depth int, prefix []string) (map[string]float6
 		if !ok {
 			return nil, fmt.Errorf("at %v: want a number, got %s", path, kv[1].Type())
 		}
-		out[refKey(path...)] = f
+		out[results.RefKey(path...)] = f
 	}
 	return out, nil
 }

@@ -11,11 +11,12 @@ import (
 	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/results/figure"
 	"github.com/labrun/labrun/results/plot"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // writeFigures writes each declared figure's data as plots/<name>.csv
 // and draws it.
-func writeFigures(dir string, p *Plan, rows []results.Row) error {
+func writeFigures(dir string, p *plan.Plan, rows []results.Row) error {
 	if len(p.Figures) == 0 || len(rows) == 0 {
 		return nil
 	}
@@ -41,7 +42,7 @@ func writeFigures(dir string, p *Plan, rows []results.Row) error {
 
 // renderFigure draws plots/<name>.csv as plots/<name>.svg and .png (a
 // figure no run has data for is skipped; see plot.Render).
-func renderFigure(dir string, p *Plan, f results.FigureSpec, csv []byte) error {
+func renderFigure(dir string, p *plan.Plan, f results.FigureSpec, csv []byte) error {
 	title := f.Title
 	if title == p.Experiment {
 		title = f.Name // the default title; the experiment is the subtitle
@@ -60,7 +61,7 @@ func renderFigure(dir string, p *Plan, f results.FigureSpec, csv []byte) error {
 // caller): x or groups is a sweep axis, where names axes and their
 // values, x's values read as numbers (and are above 0 for log_x), and the
 // runs of one point, bar or histogram differ in nothing but repeats.
-func (h *Host) resolveFigure(p *Plan, s *Spec, fs *results.FigureSpec, checkParams func(*Spec, string, []string) error) error {
+func (h *Host) resolveFigure(p *plan.Plan, s *Spec, fs *results.FigureSpec, checkParams func(*Spec, string, []string) error) error {
 	if fs.Kind == "cdf" || fs.Kind == "histogram" {
 		// log_x: True or False forces the axis; unset lets the values
 		// decide.
@@ -85,7 +86,7 @@ func (h *Host) resolveFigure(p *Plan, s *Spec, fs *results.FigureSpec, checkPara
 		if ax := h.axes[param]; ax != nil {
 			return ax.Labels // the declared values, also those --set left out
 		}
-		return p.paramValues(param)
+		return p.ParamValues(param)
 	}
 	var split []string // the parameters that tell points (bars, histograms) apart
 	if fs.Kind != "histogram" {
@@ -111,7 +112,7 @@ func (h *Host) resolveFigure(p *Plan, s *Spec, fs *results.FigureSpec, checkPara
 			labels := labelsOf(k)
 			for _, v := range vals {
 				if !contains(labels, v) {
-					return posError(s.Pos, "%s: where: %s = %q is not a value of %s%s (it takes %s)", s.Kind, k, v, k, didYouMean(v, labels), quoteList(labels))
+					return posError(s.Pos, "%s: where: %s = %q is not a value of %s%s (it takes %s)", s.Kind, k, v, k, plan.DidYouMean(v, labels), plan.QuoteList(labels))
 				}
 			}
 		}
@@ -157,7 +158,7 @@ func (h *Host) resolveFigure(p *Plan, s *Spec, fs *results.FigureSpec, checkPara
 			if fs.Kind != "histogram" {
 				hint += fmt.Sprintf(", or keep one value with where = {%q: %q}", a.Name, vals[0])
 			}
-			return posError(s.Pos, "%s: the runs also differ in sweep axis %q (%s), which the figure would mix: %s", s.Kind, a.Name, quoteList(vals), hint)
+			return posError(s.Pos, "%s: the runs also differ in sweep axis %q (%s), which the figure would mix: %s", s.Kind, a.Name, plan.QuoteList(vals), hint)
 		}
 	}
 	return nil

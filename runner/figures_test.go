@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // summaryExp sweeps count (plain numbers), interval (durations) and timer
@@ -234,7 +235,7 @@ func TestWriteSummaryFigures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := &Plan{Experiment: "syn", Figures: []results.FigureSpec{
+	p := &plan.Plan{Experiment: "syn", Figures: []results.FigureSpec{
 		{Name: "pps", Kind: "lines", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, LogX: true, Title: "pps by batch"},
 		{Name: "pps-ring", Kind: "lines", X: "batch", Y: "rx_pps", Title: "syn", Where: map[string][]string{"mode": {"ring"}}},
 		{Name: "bars", Kind: "bars", X: "batch", Y: "rx_pps", Facet: []string{"mode"}, Title: "syn"},

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // goStack matches the header of a goroutine's stack trace.
@@ -51,7 +53,7 @@ func FuzzEvaluate(f *testing.F) {
 		p, err := Evaluate(file, Options{MaxSteps: 20_000})
 		if err != nil {
 			msg := err.Error()
-			var se *ScriptError
+			var se *plan.ScriptError
 			if !errors.As(err, &se) && !strings.HasPrefix(msg, file) {
 				t.Errorf("error is a %T not naming the script first:\n%s", err, msg)
 			}
@@ -64,10 +66,10 @@ func FuzzEvaluate(f *testing.F) {
 			t.Errorf("a plan without runs")
 		}
 		var b strings.Builder
-		if err := WritePlan(&b, p); err != nil {
+		if err := plan.WritePlan(&b, p); err != nil {
 			t.Error(err)
 		}
-		if err := WritePlanJSON(&b, p); err != nil {
+		if err := plan.WritePlanJSON(&b, p); err != nil {
 			t.Error(err)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // checkGolden compares got with testdata/golden/name, or rewrites the
@@ -33,15 +35,15 @@ func TestPlanGolden(t *testing.T) {
 	tests := []struct {
 		golden    string
 		overrides map[string]string
-		write     func(*bytes.Buffer, *Plan) error
+		write     func(*bytes.Buffer, *plan.Plan) error
 	}{
 		// labrun plan: the runs as a table and the actions on the system.
-		{"usleep_vs_firm.plan.txt", nil, func(b *bytes.Buffer, p *Plan) error { return WritePlan(b, p) }},
+		{"usleep_vs_firm.plan.txt", nil, func(b *bytes.Buffer, p *plan.Plan) error { return plan.WritePlan(b, p) }},
 		// labrun plan --json: the runs as a JSON array.
-		{"usleep_vs_firm.plan.json", nil, func(b *bytes.Buffer, p *Plan) error { return WritePlanJSON(b, p) }},
+		{"usleep_vs_firm.plan.json", nil, func(b *bytes.Buffer, p *plan.Plan) error { return plan.WritePlanJSON(b, p) }},
 		// With --set packets=2000 --set rt=true: set parameters are marked,
 		// and the real-time kernel settings show up as actions.
-		{"usleep_vs_firm.set.plan.txt", map[string]string{"packets": "2000", "rt": "true"}, func(b *bytes.Buffer, p *Plan) error { return WritePlan(b, p) }},
+		{"usleep_vs_firm.set.plan.txt", map[string]string{"packets": "2000", "rt": "true"}, func(b *bytes.Buffer, p *plan.Plan) error { return plan.WritePlan(b, p) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.golden, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // Scripts come from strangers, so an evaluation is bounded in memory and
@@ -80,7 +81,7 @@ func (g *guard) tripped() string {
 }
 
 type evalResult struct {
-	plan *Plan
+	plan *plan.Plan
 	err  error
 }
 
@@ -88,7 +89,7 @@ type evalResult struct {
 // guard's error when eval passed a cap. An evaluation stuck in one builtin
 // call when it is stopped is left behind: it ends at its next step, and a
 // command that gets this error exits anyway.
-func (g *guard) run(eval func() (*Plan, error)) (*Plan, error) {
+func (g *guard) run(eval func() (*plan.Plan, error)) (*plan.Plan, error) {
 	done := make(chan evalResult, 1)
 	restore := setMemoryLimit(g.maxMem)
 	defer restore()
@@ -129,7 +130,7 @@ func (g *guard) run(eval func() (*Plan, error)) (*Plan, error) {
 func (g *guard) err() error { return stopped(g.script, g.tripped()) }
 
 func stopped(script, reason string) error {
-	return &ScriptError{Msg: fmt.Sprintf("%s: evaluation stopped: %s", script, reason)}
+	return &plan.ScriptError{Msg: fmt.Sprintf("%s: evaluation stopped: %s", script, reason)}
 }
 
 func memoryReason(max int64) string {
@@ -152,7 +153,7 @@ func TimeCapError(script string, opts Options) error {
 }
 
 func isScriptError(err error) bool {
-	_, ok := err.(*ScriptError)
+	_, ok := err.(*plan.ScriptError)
 	return ok
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // TestEvaluateBounds: in-process, a script that grows its heap step by
@@ -32,7 +34,7 @@ func TestEvaluateBounds(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "main.star"), []byte(tc.src), 0o644)
 			t.Chdir(dir)
 			_, err := Evaluate("main.star", tc.opts)
-			if _, ok := err.(*ScriptError); !ok || !strings.Contains(err.Error(), tc.want) {
+			if _, ok := err.(*plan.ScriptError); !ok || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v (%T), want a ScriptError containing %q", err, err, tc.want)
 			}
 		})

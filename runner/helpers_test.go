@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // experimentFile is the NetVCR experiment, as seen from this package.
@@ -30,20 +32,20 @@ func writeTree(t *testing.T, files map[string]string) string {
 
 // evalIn writes files to a temp root, makes it the working directory for
 // the rest of the test, and evaluates main there.
-func evalIn(t *testing.T, files map[string]string, main string, opts Options) (*Plan, error) {
+func evalIn(t *testing.T, files map[string]string, main string, opts Options) (*plan.Plan, error) {
 	t.Helper()
 	t.Chdir(writeTree(t, files))
 	return Evaluate(main, opts)
 }
 
 // evalSrc evaluates one script, x.star, in a temp root.
-func evalSrc(t *testing.T, src string, overrides map[string]string) (*Plan, error) {
+func evalSrc(t *testing.T, src string, overrides map[string]string) (*plan.Plan, error) {
 	t.Helper()
 	return evalIn(t, map[string]string{"x.star": src}, "x.star", Options{Overrides: overrides})
 }
 
 // mustEval is evalSrc that fails the test on an error.
-func mustEval(t *testing.T, src string, overrides map[string]string) *Plan {
+func mustEval(t *testing.T, src string, overrides map[string]string) *plan.Plan {
 	t.Helper()
 	p, err := evalSrc(t, src, overrides)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 
+	"github.com/labrun/labrun/runner/plan"
 	"github.com/labrun/labrun/stdlib"
 )
 
@@ -48,20 +49,13 @@ type Options struct {
 	AllowSysctls []string
 }
 
-// Source is a script file that took part in an evaluation.
-type Source struct {
-	Name   string `json:"name"` // as shown in errors: a path or @stdlib//name.star
-	Path   string `json:"path,omitempty"`
-	SHA256 string `json:"sha256"`
-}
-
 // Host evaluates one experiment script. It is used once.
 type Host struct {
 	opts       Options
 	root       string            // repository root: load() stays inside it
 	files      map[string]string // display name -> absolute path or @stdlib key
 	modules    map[string]*module
-	sources    []Source
+	sources    []plan.Source
 	params     map[string]*Param
 	paramOrder []*Param
 	axes       map[string]*Axis
@@ -70,9 +64,9 @@ type Host struct {
 	overrides  map[string]string
 	used       map[string]bool
 	exp        *experimentDecl
-	setErr     *UsageError // a bad --set value, reported as a command-line error
+	setErr     *plan.UsageError // a bad --set value, reported as a command-line error
 	loadStack  []string
-	dangerous  []sysctlUse       // see Plan.CheckSysctls
+	dangerous  []plan.SysctlUse  // see Plan.CheckSysctls
 	loadedAt   map[string]string // module display name -> position of its first load()
 	guard      *guard            // nil: unbounded but for the step limit (tests)
 }
@@ -116,13 +110,13 @@ func withDefaults(opts Options) Options {
 // Evaluate runs the script at file and returns its plan. Errors name
 // file:line:col and carry no Go stack. Evaluation is bounded in steps,
 // memory and wall time (Options); past a cap it ends with a ScriptError.
-func Evaluate(file string, opts Options) (*Plan, error) {
+func Evaluate(file string, opts Options) (*plan.Plan, error) {
 	h := newHost(opts)
 	h.guard = newGuard(file, h.opts)
-	return h.guard.run(func() (*Plan, error) { return h.evaluate(file) })
+	return h.guard.run(func() (*plan.Plan, error) { return h.evaluate(file) })
 }
 
-func (h *Host) evaluate(file string) (*Plan, error) {
+func (h *Host) evaluate(file string) (*plan.Plan, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
@@ -130,7 +124,7 @@ func (h *Host) evaluate(file string) (*Plan, error) {
 	data, err := readRegular(abs, "")
 	if err != nil {
 		// The command line names a file that is not there: exit 2.
-		return nil, &UsageError{Msg: fmt.Sprintf("%s: %v", file, err)}
+		return nil, &plan.UsageError{Msg: fmt.Sprintf("%s: %v", file, err)}
 	}
 	h.root = findRoot(filepath.Dir(abs))
 	h.files[file] = abs
@@ -143,7 +137,7 @@ func (h *Host) evaluate(file string) (*Plan, error) {
 		return nil, h.scriptError(err)
 	}
 	if h.exp == nil {
-		return nil, &ScriptError{Msg: file + ":1:1: the script declares no experiment(...)"}
+		return nil, &plan.ScriptError{Msg: file + ":1:1: the script declares no experiment(...)"}
 	}
 	if err := h.checkOverrides(); err != nil {
 		return nil, err
@@ -155,7 +149,7 @@ func (h *Host) evaluate(file string) (*Plan, error) {
 	p.Script = file
 	p.Sources = h.sources
 	for _, prm := range h.paramOrder {
-		p.Params = append(p.Params, ParamValue{Name: prm.Name, Type: prm.Type, Value: label(prm.Value), Default: label(prm.Default), Set: prm.Set, Doc: prm.Doc})
+		p.Params = append(p.Params, plan.ParamValue{Name: prm.Name, Type: prm.Type, Value: label(prm.Value), Default: label(prm.Default), Set: prm.Set, Doc: prm.Doc})
 	}
 	return p, nil
 }
@@ -187,13 +181,13 @@ func findRoot(dir string) string {
 
 func (h *Host) addSource(name, path string, data []byte) {
 	sum := sha256.Sum256(data)
-	h.sources = append(h.sources, Source{Name: name, Path: path, SHA256: hex.EncodeToString(sum[:])})
+	h.sources = append(h.sources, plan.Source{Name: name, Path: path, SHA256: hex.EncodeToString(sum[:])})
 }
 
 func (h *Host) newThread(name string) *starlark.Thread {
 	t := &starlark.Thread{Name: name, Load: h.load}
 	t.Print = func(thread *starlark.Thread, msg string) {
-		fmt.Fprintf(h.opts.Print, "%s: %s\n", callerPos(thread), Printable(msg))
+		fmt.Fprintf(h.opts.Print, "%s: %s\n", callerPos(thread), plan.Printable(msg))
 	}
 	if h.guard != nil {
 		h.guard.watch(t)
@@ -261,7 +255,7 @@ func (h *Host) load(thread *starlark.Thread, name string) (starlark.StringDict, 
 		data, err = fs.ReadFile(h.opts.Stdlib, strings.TrimPrefix(key, stdlibPrefix))
 		if err != nil {
 			names, _ := fs.Glob(h.opts.Stdlib, "*.star")
-			return nil, fmt.Errorf("no module %s in the standard library%s; available: %s", name, didYouMean(strings.TrimPrefix(key, stdlibPrefix), names), quoteList(names))
+			return nil, fmt.Errorf("no module %s in the standard library%s; available: %s", name, plan.DidYouMean(strings.TrimPrefix(key, stdlibPrefix), names), plan.QuoteList(names))
 		}
 	} else if data, err = readRegular(key, h.root); err != nil {
 		return nil, fmt.Errorf("%s: %w", display, err)
@@ -392,13 +386,13 @@ func (h *Host) scriptError(err error) error {
 			lines = append(lines, how+f)
 		}
 	}
-	return &ScriptError{Msg: strings.Join(append([]string{msg}, lines...), "\n")}
+	return &plan.ScriptError{Msg: strings.Join(append([]string{msg}, lines...), "\n")}
 }
 
 // withLoadChain adds the load() chain to an error found after evaluation
 // at a position in a loaded module (a table declared in a library).
 func (h *Host) withLoadChain(err error) error {
-	se, ok := err.(*ScriptError)
+	se, ok := err.(*plan.ScriptError)
 	if !ok {
 		return err
 	}
@@ -413,7 +407,7 @@ func (h *Host) withLoadChain(err error) error {
 	if msg == first {
 		return err
 	}
-	return &ScriptError{Msg: msg + strings.TrimPrefix(se.Msg, first)}
+	return &plan.ScriptError{Msg: msg + strings.TrimPrefix(se.Msg, first)}
 }
 
 // scriptFrames lists the positions of a call stack's script frames,
@@ -428,19 +422,7 @@ func scriptFrames(stack starlark.CallStack) []string {
 	return out
 }
 
-// ScriptError is an error in the user's script: a bad value, a typo, a
-// failed load. Its message starts with file:line:col.
-type ScriptError struct{ Msg string }
-
-func (e *ScriptError) Error() string { return e.Msg }
-
-// UsageError is a command-line mistake found while evaluating: a --set
-// that names nothing or has a value of the wrong type.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
 // posError is an error found after evaluation, at a known script position.
 func posError(pos syntax.Position, format string, args ...any) error {
-	return &ScriptError{Msg: pos.String() + ": " + fmt.Sprintf(format, args...)}
+	return &plan.ScriptError{Msg: pos.String() + ": " + fmt.Sprintf(format, args...)}
 }

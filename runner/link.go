@@ -10,6 +10,7 @@ import (
 
 	"github.com/labrun/labrun/engine/link"
 	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // The link domain: the emulated link (TLEM) between sender and receiver,
@@ -264,7 +265,7 @@ func checkDelaySpec(_ *starlark.Thread, s *Spec) error {
 	if hasAxis(s) {
 		return nil
 	}
-	_, err := resolveDelay(s).engine()
+	_, err := resolveDelay(s).Engine()
 	return err
 }
 
@@ -272,7 +273,7 @@ func checkLossSpec(_ *starlark.Thread, s *Spec) error {
 	if hasAxis(s) {
 		return nil
 	}
-	_, err := resolveLoss(s).engine()
+	_, err := resolveLoss(s).Engine()
 	return err
 }
 
@@ -284,7 +285,7 @@ func checkLinkSpec(_ *starlark.Thread, s *Spec) error {
 	if err != nil {
 		return err
 	}
-	_, err = lc.engine(1)
+	_, err = lc.Engine(1)
 	return err
 }
 
@@ -307,10 +308,10 @@ func (h *Host) checkEmpirical(thread *starlark.Thread, s *Spec) error {
 		if _, err := link.ReadEmpirical(key); err != nil {
 			return err
 		}
-		s.Refs = map[string]FileRef{"file": {Path: display, key: key}}
+		s.Refs = map[string]plan.FileRef{"file": {Path: display, Key: key}}
 		return nil
 	}
-	_, err := resolveDelay(s).engine()
+	_, err := resolveDelay(s).Engine()
 	return err
 }
 
@@ -322,68 +323,12 @@ func (h *Host) checkDeliveryTrace(thread *starlark.Thread, s *Spec) error {
 	if _, err := link.ReadDeliveryTrace(key); err != nil {
 		return err
 	}
-	s.Refs = map[string]FileRef{"file": {Path: display, key: key}}
+	s.Refs = map[string]plan.FileRef{"file": {Path: display, Key: key}}
 	return nil
 }
 
-// FileRef is a file a link value reads at run time (an empirical delay
-// file, a delivery trace): shown by its path inside the repository.
-type FileRef struct {
-	Path string `json:"path"`
-	key  string
-}
-
-// LinkConfig is a resolved link.emulator value: one direction of the
-// emulated link, and optionally the other.
-type LinkConfig struct {
-	Label        string       `json:"label"`
-	Bandwidth    float64      `json:"bandwidth_bps,omitempty"`
-	Overhead     int          `json:"overhead"`
-	QueuePackets int          `json:"queue_packets,omitempty"`
-	QueueBytes   int64        `json:"queue_bytes,omitempty"`
-	Delay        *DelayConfig `json:"delay,omitempty"`
-	Loss         *LossConfig  `json:"loss,omitempty"`
-	Rate         *RateConfig  `json:"rate,omitempty"`
-	Batch        int          `json:"batch"`
-	Buffer       int64        `json:"buffer,omitempty"`
-	// Stages is 1 (input and output on one thread per direction) or 2
-	// (TLEM's two threads) for the forwarder.
-	Stages  int         `json:"stages,omitempty"`
-	Reverse *LinkConfig `json:"reverse,omitempty"`
-}
-
-// DelayConfig is a resolved delay.* value.
-type DelayConfig struct {
-	Kind    string           `json:"kind"`
-	A       units.Duration   `json:"a_ns,omitempty"` // constant, low, mean, scale
-	B       units.Duration   `json:"b_ns,omitempty"` // high, stddev
-	Shape   float64          `json:"shape,omitempty"`
-	Samples []units.Duration `json:"samples_ns,omitempty"`
-	File    *FileRef         `json:"file,omitempty"`
-}
-
-// LossConfig is a resolved loss.* value.
-type LossConfig struct {
-	Kind    string    `json:"kind"`
-	P       []float64 `json:"p,omitempty"`
-	Pattern string    `json:"pattern,omitempty"`
-}
-
-// RateConfig is a resolved link.steps or link.delivery_trace value.
-type RateConfig struct {
-	Steps  []RateStep `json:"steps,omitempty"`
-	Repeat bool       `json:"repeat,omitempty"`
-	File   *FileRef   `json:"file,omitempty"`
-}
-
-// RateStep is one step of a bandwidth schedule.
-type RateStep struct {
-	For       units.Duration `json:"for_ns"`
-	Bandwidth float64        `json:"bandwidth_bps"`
-}
-
-func resolveDelay(s *Spec) *DelayConfig {
-	d := &DelayConfig{Kind: s.name()}
+func resolveDelay(s *Spec) *plan.DelayConfig {
+	d := &plan.DelayConfig{Kind: s.name()}
 	switch d.Kind {
 	case "constant":
 		d.A = durArg(s, "delay")
@@ -408,37 +353,8 @@ func resolveDelay(s *Spec) *DelayConfig {
 	return d
 }
 
-func (d *DelayConfig) engine() (link.Delay, error) {
-	if d == nil {
-		return nil, nil
-	}
-	a, b := time.Duration(d.A), time.Duration(d.B)
-	switch d.Kind {
-	case "constant":
-		return link.Constant(a)
-	case "uniform":
-		return link.Uniform(a, b)
-	case "exponential":
-		return link.Exponential(a)
-	case "normal":
-		return link.Normal(a, b)
-	case "pareto":
-		return link.Pareto(a, d.Shape)
-	case "empirical":
-		if d.File != nil {
-			return link.ReadEmpirical(d.File.key)
-		}
-		s := make([]time.Duration, len(d.Samples))
-		for i, v := range d.Samples {
-			s[i] = time.Duration(v)
-		}
-		return link.Empirical(s)
-	}
-	return nil, fmt.Errorf("unknown delay %q", d.Kind)
-}
-
-func resolveLoss(s *Spec) *LossConfig {
-	l := &LossConfig{Kind: s.name()}
+func resolveLoss(s *Spec) *plan.LossConfig {
+	l := &plan.LossConfig{Kind: s.name()}
 	switch l.Kind {
 	case "bernoulli":
 		l.P = []float64{floatArg(s, "p")}
@@ -459,27 +375,8 @@ func resolveLoss(s *Spec) *LossConfig {
 	return l
 }
 
-func (l *LossConfig) engine() (link.LossModel, error) {
-	if l == nil {
-		return nil, nil
-	}
-	switch l.Kind {
-	case "bernoulli":
-		return link.Bernoulli(l.P[0])
-	case "ber":
-		return link.BitError(l.P[0])
-	case "gilbert_elliott":
-		return link.GilbertElliott(l.P[0], l.P[1], l.P[2], l.P[3])
-	case "markov4":
-		return link.Markov4(l.P[0], l.P[1], l.P[2], l.P[3], l.P[4])
-	case "pattern":
-		return link.Pattern(l.Pattern)
-	}
-	return nil, fmt.Errorf("unknown loss model %q", l.Kind)
-}
-
-func resolveSteps(s *Spec) (*RateConfig, error) {
-	rc := &RateConfig{Repeat: s.Args["repeat"] == starlark.True}
+func resolveSteps(s *Spec) (*plan.RateConfig, error) {
+	rc := &plan.RateConfig{Repeat: s.Args["repeat"] == starlark.True}
 	l := s.Args["steps"].(starlark.Indexable)
 	if l.Len() == 0 {
 		return nil, fmt.Errorf("steps is empty: give a list of (duration, bandwidth) pairs, e.g. [(\"1s\", \"10Mbps\"), (\"500ms\", \"2Mbps\")]")
@@ -505,32 +402,18 @@ func resolveSteps(s *Spec) (*RateConfig, error) {
 		if r.Kind != units.BitsPerSecond {
 			return nil, fmt.Errorf("step %d: bandwidth %s: give a bit rate such as \"10Mbps\"", i, bs)
 		}
-		rc.Steps = append(rc.Steps, RateStep{For: d, Bandwidth: r.PerSecond})
+		rc.Steps = append(rc.Steps, plan.RateStep{For: d, Bandwidth: r.PerSecond})
 	}
-	if _, err := rc.engine(); err != nil {
+	if _, err := rc.Engine(); err != nil {
 		return nil, err
 	}
 	return rc, nil
 }
 
-func (r *RateConfig) engine() (*link.RateSchedule, error) {
-	if r == nil {
-		return nil, nil
-	}
-	if r.File != nil {
-		return link.ReadDeliveryTrace(r.File.key)
-	}
-	steps := make([]link.RateStep, len(r.Steps))
-	for i, s := range r.Steps {
-		steps[i] = link.RateStep{For: time.Duration(s.For), Bandwidth: s.Bandwidth}
-	}
-	return link.Steps(steps, r.Repeat)
-}
-
 // resolveLink converts a link.emulator value whose arguments are
 // concrete.
-func resolveLink(s *Spec) (*LinkConfig, error) {
-	lc := &LinkConfig{Label: s.Label, Overhead: int(sizeArg(s, "overhead")), Batch: int(intArg(s, "batch"))}
+func resolveLink(s *Spec) (*plan.LinkConfig, error) {
+	lc := &plan.LinkConfig{Label: s.Label, Overhead: int(sizeArg(s, "overhead")), Batch: int(intArg(s, "batch"))}
 	if st := int(intArg(s, "stages")); st == 2 {
 		lc.Stages = 2 // 1, the default, stays out of the run's identity
 	}
@@ -559,7 +442,7 @@ func resolveLink(s *Spec) (*LinkConfig, error) {
 	switch d := s.Args["delay"].(type) {
 	case starlark.String:
 		v, _ := units.ParseDuration(string(d))
-		lc.Delay = &DelayConfig{Kind: "constant", A: v}
+		lc.Delay = &plan.DelayConfig{Kind: "constant", A: v}
 	case *Spec:
 		lc.Delay = resolveDelay(d)
 	}
@@ -569,7 +452,7 @@ func resolveLink(s *Spec) (*LinkConfig, error) {
 	if r, ok := s.Args["rate"].(*Spec); ok {
 		if r.Kind == "link.delivery_trace" {
 			ref := r.Refs["file"]
-			lc.Rate = &RateConfig{File: &ref}
+			lc.Rate = &plan.RateConfig{File: &ref}
 		} else {
 			rc, err := resolveSteps(r)
 			if err != nil {
@@ -591,35 +474,10 @@ func resolveLink(s *Spec) (*LinkConfig, error) {
 	return lc, nil
 }
 
-// engine builds the engine's configuration of the link with the run's
-// seed.
-func (lc *LinkConfig) engine(seed uint64) (link.Config, error) {
-	c := link.Config{Bandwidth: lc.Bandwidth, Overhead: lc.Overhead, QueuePackets: lc.QueuePackets, QueueBytes: lc.QueueBytes, Seed: seed}
-	var err error
-	if c.Delay, err = lc.Delay.engine(); err != nil {
-		return c, err
-	}
-	if c.Loss, err = lc.Loss.engine(); err != nil {
-		return c, err
-	}
-	if c.Rate, err = lc.Rate.engine(); err != nil {
-		return c, err
-	}
-	if err := c.Validate(); err != nil {
-		return c, err
-	}
-	if lc.Reverse != nil {
-		if _, err := lc.Reverse.engine(seed + 1); err != nil {
-			return c, fmt.Errorf("reverse: %w", err)
-		}
-	}
-	return c, nil
-}
-
-func resolveWorkload(s *Spec) WorkloadConfig {
-	w := WorkloadConfig{Kind: s.name(), Packets: int(intArg(s, "packets")), Frame: sizeArg(s, "frame")}
+func resolveWorkload(s *Spec) plan.WorkloadConfig {
+	w := plan.WorkloadConfig{Kind: s.name(), Packets: int(intArg(s, "packets")), Frame: sizeArg(s, "frame")}
 	if s.family() == "tcp" {
-		w = WorkloadConfig{Kind: s.Kind, Duration: durArg(s, "duration"), Warmup: durArg(s, "warmup"), CC: str(s.Args, "cc"),
+		w = plan.WorkloadConfig{Kind: s.Kind, Duration: durArg(s, "duration"), Warmup: durArg(s, "warmup"), CC: str(s.Args, "cc"),
 			Requests: int(intArg(s, "requests")), Request: sizeArg(s, "request"), Response: sizeArg(s, "response"), Label: s.Label}
 		return w
 	}
@@ -634,7 +492,7 @@ func resolveWorkload(s *Spec) WorkloadConfig {
 
 // checkEmulatorTopo: the forwarder reads frames of up to an Ethernet MTU
 // of 1500 and needs frames as sent (no offloads merging them).
-func checkEmulatorTopo(c RunConfig) error {
+func checkEmulatorTopo(c plan.RunConfig) error {
 	if c.Topology.MTU > link.MaxForwardMTU {
 		return fmt.Errorf("the emulated link forwards frames of MTU <= %d: topology.veth(mtu = %d) is too large", link.MaxForwardMTU, c.Topology.MTU)
 	}

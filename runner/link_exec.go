@@ -19,10 +19,11 @@ import (
 	"github.com/labrun/labrun/engine/timer"
 	"github.com/labrun/labrun/engine/topo"
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // runWorkload executes a run whose workload measures the emulator itself.
-func runWorkload(ctx context.Context, r Run, prog *progress) (results.Row, error) {
+func runWorkload(ctx context.Context, r plan.Run, prog *progress) (results.Row, error) {
 	row := results.Row{ID: r.ID, Params: r.Params, Metrics: map[string]float64{}}
 	w := r.Config.Workload
 	prog.sent.Store(0)
@@ -104,9 +105,9 @@ func (s simulation) hash(withRelease bool) uint64 {
 // and compares what it did with what was asked: the delay distribution,
 // the loss rate and burst lengths, reordering, and reproducibility by
 // seed.
-func fidelity(ctx context.Context, r Run, m map[string]float64, prog *progress) error {
+func fidelity(ctx context.Context, r plan.Run, m map[string]float64, prog *progress) error {
 	w := r.Config.Workload
-	c, err := r.Config.Link.engine(r.Seed)
+	c, err := r.Config.Link.Engine(r.Seed)
 	if err != nil {
 		return err
 	}
@@ -227,14 +228,14 @@ func emuCPUs(n int) cpuLayout {
 	return cpuLayout{n - 1, n - 2}
 }
 
-func startForwarder(tp *topo.Topology, lc *LinkConfig, seed uint64, expect, cpu int) (*link.Forwarder, error) {
-	fwd, err := lc.engine(seed)
+func startForwarder(tp *topo.Topology, lc *plan.LinkConfig, seed uint64, expect, cpu int) (*link.Forwarder, error) {
+	fwd, err := lc.Engine(seed)
 	if err != nil {
 		return nil, err
 	}
 	var rev link.Config
 	if lc.Reverse != nil {
-		if rev, err = lc.Reverse.engine(seed + 1); err != nil {
+		if rev, err = lc.Reverse.Engine(seed + 1); err != nil {
 			return nil, err
 		}
 	}
@@ -302,7 +303,7 @@ func addForwardMetrics(m map[string]float64, st link.ForwardStats) {
 // shaper returns the rate (bits/s) and per-frame framing overhead (bytes)
 // of the run's shaper: the emulated link's bandwidth, or the tbf qdisc's
 // rate (tbf counts frames without overhead).
-func shaper(c RunConfig) (float64, int) {
+func shaper(c plan.RunConfig) (float64, int) {
 	if c.Link != nil && c.Link.Bandwidth > 0 && c.Link.Rate == nil {
 		return c.Link.Bandwidth, c.Link.Overhead
 	}
@@ -358,7 +359,7 @@ func addShapeMetrics(m map[string]float64, arrival []int64, wire int, bps float6
 
 // runTCP runs closed-loop TCP between the end namespaces, through the
 // emulated link when the run has one.
-func runTCP(ctx context.Context, r Run, m map[string]float64) (err error) {
+func runTCP(ctx context.Context, r plan.Run, m map[string]float64) (err error) {
 	c, w := r.Config, r.Config.Workload
 	if w.Kind == "tcp.iperf3" {
 		if _, err := peer.Find("iperf3"); err != nil {
@@ -453,11 +454,11 @@ func runTCP(ctx context.Context, r Run, m map[string]float64) (err error) {
 
 // addLinkShare puts goodput as a share of the emulated link's bandwidth.
 // With a time-varying rate the share is of its mean over one cycle.
-func addLinkShare(m map[string]float64, c RunConfig, goodput float64) {
+func addLinkShare(m map[string]float64, c plan.RunConfig, goodput float64) {
 	switch {
 	case c.Link == nil:
 	case c.Link.Rate != nil:
-		if rs, err := c.Link.Rate.engine(); err == nil && rs.MeanBandwidth() > 0 {
+		if rs, err := c.Link.Rate.Engine(); err == nil && rs.MeanBandwidth() > 0 {
 			m[measure.GoodputPct] = goodput / rs.MeanBandwidth() * 100
 		}
 	case c.Link.Bandwidth > 0:

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/labrun/labrun/runner/plan"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
@@ -65,7 +66,7 @@ func (h *Host) param(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	if raw, ok := h.overrides[p.Name]; ok {
 		v, err := parseParamValue(p.Type, raw)
 		if err != nil {
-			h.setErr = &UsageError{Msg: fmt.Sprintf("--set %s=%s: %v (parameter %s is declared at %s)", p.Name, raw, err, p.Name, p.Pos)}
+			h.setErr = &plan.UsageError{Msg: fmt.Sprintf("--set %s=%s: %v (parameter %s is declared at %s)", p.Name, raw, err, p.Name, p.Pos)}
 			return nil, h.setErr
 		}
 		p.Value, p.Set = v, true
@@ -151,7 +152,7 @@ func (h *Host) checkOverrides() error {
 			if _, isAxis := h.axes[k]; isAxis {
 				continue
 			}
-			return &UsageError{Msg: fmt.Sprintf("--set %s: the script declares no parameter or sweep axis %q%s; declared: %s", k, k, didYouMean(k, names), quoteList(names))}
+			return &plan.UsageError{Msg: fmt.Sprintf("--set %s: the script declares no parameter or sweep axis %q%s; declared: %s", k, k, plan.DidYouMean(k, names), plan.QuoteList(names))}
 		}
 	}
 	return nil

@@ -14,21 +14,22 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // errorPos matches the file:line:col an error message starts with.
 var errorPos = regexp.MustCompile(`^[^\s:]+:\d+:\d+: `)
 
-func planJSON(t *testing.T, p *Plan) []byte {
+func planJSON(t *testing.T, p *plan.Plan) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := WritePlanJSON(&b, p); err != nil {
+	if err := plan.WritePlanJSON(&b, p); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
 }
 
-func ids(p *Plan) []string {
+func ids(p *plan.Plan) []string {
 	var out []string
 	for _, r := range p.Runs {
 		out = append(out, r.ID)
@@ -50,10 +51,10 @@ func TestPlanDeterministic(t *testing.T) {
 		t.Errorf("two evaluations differ:\n%s\n---\n%s", ja, jb)
 	}
 	var ta, tb bytes.Buffer
-	if err := WritePlan(&ta, a); err != nil {
+	if err := plan.WritePlan(&ta, a); err != nil {
 		t.Fatal(err)
 	}
-	if err := WritePlan(&tb, b); err != nil {
+	if err := plan.WritePlan(&tb, b); err != nil {
 		t.Fatal(err)
 	}
 	if ta.String() != tb.String() {
@@ -84,7 +85,7 @@ func TestPlanUsleepVsFirm(t *testing.T) {
 		if r.Seed >= 1<<53 {
 			t.Errorf("run %d: seed %d does not fit in 53 bits", i, r.Seed)
 		}
-		seenID[r.ID], seenSeed[r.Seed], seenPoint[paramString(r.Params)] = true, true, true
+		seenID[r.ID], seenSeed[r.Seed], seenPoint[plan.ParamString(r.Params)] = true, true, true
 		if r.Config.Trace.Count != 5000 || r.Config.Trace.Frame != 64 || !r.Config.Kernel.Mlock {
 			t.Errorf("run %d: config %+v", i, r.Config)
 		}
@@ -134,7 +135,7 @@ func TestPlanSources(t *testing.T) {
 		t.Fatalf("sources %+v", p.Sources)
 	}
 	for _, s := range []struct {
-		src  Source
+		src  plan.Source
 		file string
 	}{{p.Sources[0], experimentFile}, {p.Sources[1], "../stdlib/netvcr.star"}} {
 		b, err := os.ReadFile(s.file)
@@ -198,19 +199,19 @@ func TestPlanPinAxis(t *testing.T) {
 		name  string
 		set   map[string]string
 		runs  int
-		check func(r Run) bool
+		check func(r plan.Run) bool
 	}{
 		// An existing label pins the axis to it: one run per interval, with
 		// the IDs those runs have in the full plan.
-		{"label", map[string]string{"timer": "firm"}, 2, func(r Run) bool {
+		{"label", map[string]string{"timer": "firm"}, 2, func(r plan.Run) bool {
 			return r.Params["timer"] == "firm" && r.Config.Timer.Mode == "firm" && slices.Contains(ids(def), r.ID)
 		}},
 		// A new value that passes the axis's checks is added and pinned.
-		{"new value", map[string]string{"interval": "20us"}, 4, func(r Run) bool {
+		{"new value", map[string]string{"interval": "20us"}, 4, func(r plan.Run) bool {
 			return r.Params["interval"] == "20us" && r.Config.Trace.Interval == units.Duration(20*time.Microsecond)
 		}},
 		// Two axes pinned: one run.
-		{"both", map[string]string{"interval": "2500us", "timer": "tick"}, 1, func(r Run) bool {
+		{"both", map[string]string{"interval": "2500us", "timer": "tick"}, 1, func(r plan.Run) bool {
 			return r.Params["interval"] == "2500us" && r.Config.Timer.Period == units.Duration(10*time.Millisecond)
 		}},
 	}
@@ -225,7 +226,7 @@ func TestPlanPinAxis(t *testing.T) {
 			}
 			for _, r := range p.Runs {
 				if !tc.check(r) {
-					t.Errorf("run %d: %s %+v", r.Index, paramString(r.Params), r.Config)
+					t.Errorf("run %d: %s %+v", r.Index, plan.ParamString(r.Params), r.Config)
 				}
 			}
 		})
@@ -247,15 +248,15 @@ func TestPlanRepeat(t *testing.T) {
 			t.Errorf("run %d: rep %q (config %d), want %s", i, r.Params["rep"], r.Config.Rep, want)
 		}
 		if r.Params["timer"] != p.Runs[i%8].Params["timer"] || r.Params["interval"] != p.Runs[i%8].Params["interval"] {
-			t.Errorf("run %d: point %s differs from run %d's", i, paramString(r.Params), i%8)
+			t.Errorf("run %d: point %s differs from run %d's", i, plan.ParamString(r.Params), i%8)
 		}
 		seen[r.ID] = true
 	}
 	if len(seen) != 24 {
 		t.Errorf("%d distinct ids, want 24", len(seen))
 	}
-	if !slices.Contains(paramNames(p), "rep") {
-		t.Errorf("parameters %v lack rep", paramNames(p))
+	if !slices.Contains(plan.ParamNames(p), "rep") {
+		t.Errorf("parameters %v lack rep", plan.ParamNames(p))
 	}
 	// A table may use rep as a row.
 	src = replaceOnce(t, src, `rows = ["interval", "timer"]`, `rows = ["interval", "timer", "rep"]`)
@@ -276,7 +277,7 @@ experiment(
 `, nil)
 	var got []string
 	for _, r := range p.Runs {
-		got = append(got, paramString(r.Params))
+		got = append(got, plan.ParamString(r.Params))
 	}
 	want := []string{
 		"interval=70us packets=200 timer=busy",
@@ -433,7 +434,7 @@ cpus.append("x")`, `x.star:3:12: append: cannot append to frozen list`},
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error:\n%s\nwant it to contain:\n%s", err, tc.want)
 			}
-			if _, ok := err.(*ScriptError); !ok {
+			if _, ok := err.(*plan.ScriptError); !ok {
 				t.Errorf("error is a %T, want *ScriptError", err)
 			}
 			checkErrorForm(t, err)
@@ -451,7 +452,7 @@ func TestPlanActions(t *testing.T) {
     kernel = kernel.settings(sched = "fifo", priority = 80, cpu = [0, 1], timer_slack = "1us", mlock = True, required = "sched"),
 )`, nil)
 	var b bytes.Buffer
-	if err := WritePlan(&b, p); err != nil {
+	if err := plan.WritePlan(&b, p); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -473,7 +474,7 @@ func TestPlanActions(t *testing.T) {
 	}
 	// No kernel settings, no actions.
 	b.Reset()
-	if err := WritePlan(&b, mustEval(t, `experiment(name = "x", trace = trace.synthetic(count = 1, interval = "1ms"), timer = timer.busy())`, nil)); err != nil {
+	if err := plan.WritePlan(&b, mustEval(t, `experiment(name = "x", trace = trace.synthetic(count = 1, interval = "1ms"), timer = timer.busy())`, nil)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "actions on the system: none") {
@@ -507,7 +508,7 @@ func TestRunList(t *testing.T) {
 		{[]int{1, 2, 3, 5, 7, 8}, "1-3,5,7-8"},
 	}
 	for _, tc := range tests {
-		if got := runList(tc.runs); got != tc.want {
+		if got := plan.RunList(tc.runs); got != tc.want {
 			t.Errorf("runList(%v) = %q, want %q", tc.runs, got, tc.want)
 		}
 	}
@@ -515,18 +516,18 @@ func TestRunList(t *testing.T) {
 
 func TestTimerLabel(t *testing.T) {
 	tests := []struct {
-		cfg  TimerConfig
+		cfg  plan.TimerConfig
 		want string
 	}{
 		// A mode without settings.
-		{TimerConfig{Mode: "busy"}, "busy"},
+		{plan.TimerConfig{Mode: "busy"}, "busy"},
 		// A tick's period.
-		{TimerConfig{Mode: "tick", Period: units.Duration(10 * time.Millisecond)}, "tick (period 10ms)"},
+		{plan.TimerConfig{Mode: "tick", Period: units.Duration(10 * time.Millisecond)}, "tick (period 10ms)"},
 		// Both firm margins.
-		{TimerConfig{Mode: "firm", Margin: 5000, MaxMargin: 50000}, "firm (margin 5us, max margin 50us)"},
+		{plan.TimerConfig{Mode: "firm", Margin: 5000, MaxMargin: 50000}, "firm (margin 5us, max margin 50us)"},
 	}
 	for _, tc := range tests {
-		if got := timerLabel(RunConfig{Timer: tc.cfg}); got != tc.want {
+		if got := plan.TimerLabel(plan.RunConfig{Timer: tc.cfg}); got != tc.want {
 			t.Errorf("timerLabel(%+v) = %q, want %q", tc.cfg, got, tc.want)
 		}
 	}
@@ -561,7 +562,7 @@ func TestPlanSetUnusedAxis(t *testing.T) {
 	src := `unused = sweep.axis("unused", ["a", "b"])
 experiment(name = "x", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy())`
 	_, err := evalSrc(t, src, map[string]string{"unused": "a"})
-	var ue *UsageError
+	var ue *plan.UsageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), `sweep axis "unused" (declared at x.star:1:20) is not used by the experiment`) {
 		t.Fatalf("error %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // A dangerous sysctl is refused at plan and run start, naming the script
@@ -23,7 +25,7 @@ func TestSysctlPolicy(t *testing.T) {
 `
 	p := mustEval(t, src, nil)
 	err := p.CheckSysctls(nil)
-	var se *ScriptError
+	var se *plan.ScriptError
 	if !errors.As(err, &se) {
 		t.Fatalf("CheckSysctls without --allow-sysctl: %v, want a script error", err)
 	}
@@ -47,7 +49,7 @@ func TestSysctlPolicy(t *testing.T) {
 	}
 
 	var b bytes.Buffer
-	if err := WritePlan(&b, p); err != nil {
+	if err := plan.WritePlan(&b, p); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -66,7 +68,7 @@ func TestSysctlPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Reset()
-	WritePlan(&b, p)
+	plan.WritePlan(&b, p)
 	if !strings.Contains(b.String(), "risk: dangerous: allowed by --allow-sysctl kernel.core_pattern") {
 		t.Errorf("plan with --allow-sysctl does not say it is allowed:\n%s", b.String())
 	}
@@ -115,16 +117,16 @@ func TestPlanListsCommandsAndModules(t *testing.T) {
 	p := mustEval(t, `experiment(name = "c", trace = trace.synthetic(count = 100, interval = "70us"), timer = timer.busy(),
     sender = sender.cyclictest(), kernel = kernel.settings(sched = "fifo", priority = 80, mlock = True))`, nil)
 	var b bytes.Buffer
-	WritePlan(&b, p)
+	plan.WritePlan(&b, p)
 	if !strings.Contains(b.String(), "cyclictest -t 1 -q -i 70 -h 20000 --json=<temporary folder>/out.json -l 100 --policy=fifo -p 80 -m --laptop") {
 		t.Errorf("plan lacks cyclictest's command line:\n%s", b.String())
 	}
 	p = mustEval(t, `experiment(name = "t", emulator = link.emulator(delay = "1ms"), workload = tcp.bulk(duration = "5s", cc = "bbr"))`, nil)
 	b.Reset()
-	WritePlan(&b, p)
+	plan.WritePlan(&b, p)
 	p = mustEval(t, `experiment(name = "c", trace = trace.synthetic(count = 100, interval = "70us"), timer = timer.busy(),
     kernel = kernel.settings(sysctls = {"net.ipv4.tcp_congestion_control": "htcp"}))`, nil)
-	WritePlan(&b, p)
+	plan.WritePlan(&b, p)
 	for _, want := range []string{"module       tcp_bbr, loaded by the kernel for congestion control bbr", "tcp_htcp", "remove the lr-<pid>-* namespaces of labruns no longer running"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, b.String())

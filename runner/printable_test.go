@@ -1,6 +1,10 @@
 package runner
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/labrun/labrun/runner/plan"
+)
 
 func TestPrintable(t *testing.T) {
 	tests := []struct{ in, want, lines string }{
@@ -18,10 +22,10 @@ func TestPrintable(t *testing.T) {
 		{"\xff", `\xff`, `\xff`},
 	}
 	for _, tc := range tests {
-		if got := Printable(tc.in); got != tc.want {
+		if got := plan.Printable(tc.in); got != tc.want {
 			t.Errorf("Printable(%q) = %q, want %q", tc.in, got, tc.want)
 		}
-		if got := PrintableLines(tc.in); got != tc.lines {
+		if got := plan.PrintableLines(tc.in); got != tc.lines {
 			t.Errorf("PrintableLines(%q) = %q, want %q", tc.in, got, tc.lines)
 		}
 	}

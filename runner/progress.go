@@ -9,6 +9,7 @@ import (
 
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // ProgressMode selects how progress is shown.
@@ -31,7 +32,7 @@ type progress struct {
 	sent    atomic.Int64
 	packets atomic.Int64 // packets of the current run, once its source is built
 	mu      sync.Mutex
-	cur     Run
+	cur     plan.Run
 	started time.Time
 	sched   time.Duration // the current run's scheduled duration
 	active  bool
@@ -47,29 +48,29 @@ func newProgress(w io.Writer, mode ProgressMode, total int) *progress {
 	return p
 }
 
-func (p *progress) startRun(r Run) {
+func (p *progress) startRun(r plan.Run) {
 	p.mu.Lock()
 	p.cur, p.started, p.active = r, time.Now(), true
 	p.sched = r.Estimate()
 	p.mu.Unlock()
 	if p.mode == ProgressPlain {
-		p.line("run %d/%d %s: %s, scheduled %v", r.Index+1, p.total, paramString(r.Params), traceLabel(r.Config.Trace), span(int64(r.Estimate())))
+		p.line("run %d/%d %s: %s, scheduled %v", r.Index+1, p.total, plan.ParamString(r.Params), plan.TraceLabel(r.Config.Trace), plan.Span(int64(r.Estimate())))
 	}
 }
 
-func (p *progress) endRun(r Run, m map[string]float64) {
+func (p *progress) endRun(r plan.Run, m map[string]float64) {
 	p.mu.Lock()
 	p.active = false
 	p.mu.Unlock()
 	f := results.FormatValue
 	if r.Config.Wire() {
 		p.line("run %d/%d %s: done, sent %s, received %s, %s frames/s, inter-arrival error p50 %s us, p99 %s us, drift %s %%, CPU %s %%",
-			r.Index+1, p.total, paramString(r.Params), f(m[measure.Sent]), f(m[measure.RxReceived]+m[measure.RxUnmarked]), f(m[measure.RxAllPPS]),
+			r.Index+1, p.total, plan.ParamString(r.Params), f(m[measure.Sent]), f(m[measure.RxReceived]+m[measure.RxUnmarked]), f(m[measure.RxAllPPS]),
 			f(m[measure.IATErrP50US]), f(m[measure.IATErrP99US]), f(m[measure.RxDriftPct]), f(m[measure.CPUPct]))
 		return
 	}
 	p.line("run %d/%d %s: done, %d packets, ε p50 %s us, p99 %s us, max %s us, CPU %s %%",
-		r.Index+1, p.total, paramString(r.Params), int(m[measure.Packets]), f(m[measure.ErrP50US]), f(m[measure.ErrP99US]), f(m[measure.ErrMaxUS]), f(m[measure.CPUPct]))
+		r.Index+1, p.total, plan.ParamString(r.Params), int(m[measure.Packets]), f(m[measure.ErrP50US]), f(m[measure.ErrP99US]), f(m[measure.ErrMaxUS]), f(m[measure.CPUPct]))
 }
 
 // line prints a whole line, clearing a live line first.
@@ -82,7 +83,7 @@ func (p *progress) line(format string, args ...any) {
 	if p.mode == ProgressLive {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
-	fmt.Fprint(p.w, Printable(fmt.Sprintf(format, args...))+"\n")
+	fmt.Fprint(p.w, plan.Printable(fmt.Sprintf(format, args...))+"\n")
 }
 
 func (p *progress) draw() {
@@ -128,11 +129,11 @@ func (p *progress) tick() {
 		left = time.Duration(float64(total-n) / rate * 1e9)
 	}
 	msg := fmt.Sprintf("run %d/%d %s: %d/%d packets, %.0f pps, %v elapsed, %v left",
-		p.cur.Index+1, p.total, paramString(p.cur.Params), n, total, rate, el.Round(time.Second), left.Round(time.Second))
+		p.cur.Index+1, p.total, plan.ParamString(p.cur.Params), n, total, rate, el.Round(time.Second), left.Round(time.Second))
 	if p.mode == ProgressLive {
-		fmt.Fprint(p.w, "\r\033[K"+Printable(msg))
+		fmt.Fprint(p.w, "\r\033[K"+plan.Printable(msg))
 	} else {
-		fmt.Fprintln(p.w, Printable(msg))
+		fmt.Fprintln(p.w, plan.Printable(msg))
 	}
 }
 

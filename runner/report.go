@@ -11,11 +11,12 @@ import (
 
 	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/results/plot"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // writeReport writes report.json and the self-contained report.html of
 // an invocation.
-func writeReport(dir string, p *Plan, out *Outcome, m *results.Manifest) error {
+func writeReport(dir string, p *plan.Plan, out *Outcome, m *results.Manifest) error {
 	r := results.Report{Experiment: p.Experiment, Description: p.Description, Expect: out.Expect}
 	for _, t := range out.Tables {
 		if t.Title == "Expectations" && len(out.Expect) > 0 {
@@ -33,7 +34,7 @@ func writeReport(dir string, p *Plan, out *Outcome, m *results.Manifest) error {
 			LogX: f.LogX, LogY: f.LogY, LinearX: f.LinearX})
 	}
 	for _, s := range out.Settings {
-		r.Settings = append(r.Settings, results.ReportSetting{Setting: s.Setting, Value: s.Value, State: string(s.State), Reason: s.Reason, Runs: runList(s.Runs)})
+		r.Settings = append(r.Settings, results.ReportSetting{Setting: s.Setting, Value: s.Value, State: string(s.State), Reason: s.Reason, Runs: plan.RunList(s.Runs)})
 	}
 	return results.WriteReport(dir, r, m)
 }

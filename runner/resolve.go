@@ -10,19 +10,19 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/engine/flow"
-	"github.com/labrun/labrun/engine/kernel"
 	"github.com/labrun/labrun/engine/peer"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // resolveRun converts the experiment's arguments at one sweep point into a
 // RunConfig. Arguments were validated when the script built them, so the
 // conversions here cannot fail on syntax; they check combinations.
-func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
+func (h *Host) resolveRun(point map[*Axis]int, rep int) (plan.RunConfig, error) {
 	a := h.exp.args
-	cfg := RunConfig{Rep: rep}
+	cfg := plan.RunConfig{Rep: rep}
 
 	if v := subst(a["background"], point); v != starlark.None {
 		cfg.Loads = resolveLoads(v)
@@ -31,7 +31,7 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 		ls := v.(*Spec)
 		lc, err := resolveLink(ls)
 		if err == nil {
-			_, err = lc.engine(1)
+			_, err = lc.Engine(1)
 		}
 		if err != nil {
 			return cfg, posError(ls.Pos, "link.emulator: %v", err)
@@ -68,10 +68,10 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 		}
 		cfg.Workload = &wc
 		if tcp {
-			cfg.Topology = &TopoConfig{MTU: 1500}
+			cfg.Topology = &plan.TopoConfig{MTU: 1500}
 			if v := a["topology"]; v != starlark.None {
 				tp := subst(v, point).(*Spec)
-				cfg.Topology = &TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True}
+				cfg.Topology = &plan.TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True}
 			}
 			cfg.Topology.Emulator = cfg.Link != nil
 			if err := checkEmulatorTopo(cfg); err != nil {
@@ -137,17 +137,17 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 			return cfg, posError(h.exp.pos, "experiment: give timer = (e.g. timer = timer.busy()) or a sender with its own timer")
 		}
 		tm := subst(timerV, point).(*Spec)
-		cfg.Timer = TimerConfig{Mode: tm.name(), Period: durArg(tm, "period"), Margin: durArg(tm, "margin"), MaxMargin: durArg(tm, "max_margin")}
+		cfg.Timer = plan.TimerConfig{Mode: tm.name(), Period: durArg(tm, "period"), Margin: durArg(tm, "margin"), MaxMargin: durArg(tm, "max_margin")}
 		if tm.name() == "tick" && cfg.Timer.Period <= 0 {
 			return cfg, posError(tm.Pos, "timer.tick: period must be > 0")
 		}
 		if cfg.Timer.MaxMargin > 0 && cfg.Timer.Margin > cfg.Timer.MaxMargin {
 			return cfg, posError(tm.Pos, "timer.firm: margin %v is larger than max_margin %v", cfg.Timer.Margin, cfg.Timer.MaxMargin)
 		}
-		cfg.Sink = SinkConfig{Kind: "null"}
+		cfg.Sink = plan.SinkConfig{Kind: "null"}
 		if sinkV != starlark.None {
 			sk := subst(sinkV, point).(*Spec)
-			cfg.Sink = SinkConfig{Kind: sk.name(), Snaplen: sizeArg(sk, "snaplen")}
+			cfg.Sink = plan.SinkConfig{Kind: sk.name(), Snaplen: sizeArg(sk, "snaplen")}
 			if cfg.Sink.OnWire() {
 				cfg.Sink.Mode = str(sk.Args, "mode")
 				cfg.Sink.Batch = int(intArg(sk, "batch"))
@@ -159,7 +159,7 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 				snd.Args["threads"].String(), cfg.Sink.Kind)
 		}
 	} else {
-		cfg.Sink = SinkConfig{Kind: "peer"}
+		cfg.Sink = plan.SinkConfig{Kind: "peer"}
 		if cfg.Trace.Kind == "pcap" && (cfg.Trace.ZeroPayload || cfg.Trace.Rewrite != "" || cfg.Trace.Snaplen > 0 || cfg.Trace.Rate != "" || cfg.Trace.Speed > 0 || cfg.Trace.Loops > 1 || cfg.Trace.MaxGap > 0) {
 			return cfg, posError(snd.Pos, "%s replays the capture file as it is; its transforms and timing (zero_payload, rewrite, snaplen, rate, speed, loop, max_gap) are labrun's: drop them, or use the tool's own timing options", snd.Kind)
 		}
@@ -174,7 +174,7 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	// The wire: a topology and a receiver whenever packets go on one.
 	if v := a["topology"]; v != starlark.None {
 		tp := subst(v, point).(*Spec)
-		cfg.Topology = &TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True, Emulator: tp.Args["emulator"] == starlark.True}
+		cfg.Topology = &plan.TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True, Emulator: tp.Args["emulator"] == starlark.True}
 		if v, ok := tp.Args["tbf"].(starlark.String); ok {
 			r, _ := units.ParseRate(string(v))
 			if r.Kind != units.BitsPerSecond || r.PerSecond <= 0 {
@@ -190,7 +190,7 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	}
 	if v := a["receiver"]; v != starlark.None {
 		rv := subst(v, point).(*Spec)
-		rc := ReceiverConfig{Capture: rv.Args["capture"] == starlark.True, Drain: durArg(rv, "drain"), Quiet: durArg(rv, "quiet")}
+		rc := plan.ReceiverConfig{Capture: rv.Args["capture"] == starlark.True, Drain: durArg(rv, "drain"), Quiet: durArg(rv, "quiet")}
 		if rv.Args["cpu"] != starlark.None {
 			c := int(intArg(rv, "cpu"))
 			rc.CPU = &c
@@ -199,10 +199,10 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 	}
 	if cfg.Sink.OnWire() || wirePeer || cfg.Topology != nil || cfg.Receiver != nil {
 		if cfg.Topology == nil {
-			cfg.Topology = &TopoConfig{MTU: 1500}
+			cfg.Topology = &plan.TopoConfig{MTU: 1500}
 		}
 		if cfg.Receiver == nil {
-			cfg.Receiver = &ReceiverConfig{Drain: units.Duration(2 * time.Second), Quiet: units.Duration(100 * time.Millisecond)}
+			cfg.Receiver = &plan.ReceiverConfig{Drain: units.Duration(2 * time.Second), Quiet: units.Duration(100 * time.Millisecond)}
 		}
 		if !cfg.Sink.OnWire() && !wirePeer {
 			return cfg, posError(h.exp.pos, "experiment: a topology and receiver need a sender on the wire: sink = sink.afpacket() or sink.udp(), or a sender.tcpreplay/trafgen; %s sends nothing", cfg.Sink.Kind)
@@ -223,7 +223,7 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 
 	if v := a["kernel"]; v != starlark.None {
 		k := subst(v, point).(*Spec)
-		cfg.Kernel = KernelConfig{Sched: str(k.Args, "sched"), Priority: int(intArg(k, "priority")),
+		cfg.Kernel = plan.KernelConfig{Sched: str(k.Args, "sched"), Priority: int(intArg(k, "priority")),
 			Mlock: k.Args["mlock"] == starlark.True, TimerSlack: durArg(k, "timer_slack"), Required: strs(k.Args["required"])}
 		if k.Args["dma_latency"] != starlark.None {
 			d := durArg(k, "dma_latency")
@@ -249,7 +249,7 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 			cfg.Kernel.RTRuntime = &v
 		}
 		cfg.Kernel.Governor = str(k.Args, "governor")
-		if err := cfg.Kernel.checkRequired(); err != nil {
+		if err := cfg.Kernel.CheckRequired(); err != nil {
 			return cfg, posError(k.Pos, "kernel.settings: %v", err)
 		}
 		if err := cfg.Kernel.System().Validate(); err != nil {
@@ -270,8 +270,8 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (RunConfig, error) {
 }
 
 // resolveSender converts a resolved sender.* value.
-func resolveSender(s *Spec) (SenderConfig, error) {
-	sc := SenderConfig{Kind: s.name(), Label: s.Label}
+func resolveSender(s *Spec) (plan.SenderConfig, error) {
+	sc := plan.SenderConfig{Kind: s.name(), Label: s.Label}
 	switch s.name() {
 	case "labrun":
 		sc.Threads = 1
@@ -301,11 +301,11 @@ func resolveSender(s *Spec) (SenderConfig, error) {
 }
 
 // resolveTrace converts a resolved trace.* value.
-func resolveTrace(tr *Spec) (TraceConfig, error) {
+func resolveTrace(tr *Spec) (plan.TraceConfig, error) {
 	if tr.Kind == "trace.pcap" {
 		return resolvePcap(tr)
 	}
-	t := TraceConfig{Kind: tr.name(), Count: int(intArg(tr, "count")), Duration: durArg(tr, "duration"),
+	t := plan.TraceConfig{Kind: tr.name(), Count: int(intArg(tr, "count")), Duration: durArg(tr, "duration"),
 		Interval: durArg(tr, "interval"), Poisson: tr.Args["poisson"] == starlark.True, Frame: sizeArg(tr, "frame"),
 		Gaps: tr.Files["gaps"], Sizes: tr.Files["sizes"]}
 	if t.Sizes != nil {
@@ -352,7 +352,7 @@ func resolveTrace(tr *Spec) (TraceConfig, error) {
 // rateInterval is the gap between packets of a synthetic trace sent at a
 // packet rate, or at a bit rate counting the frame with its FCS (l2) or
 // also the preamble and inter-frame gap (l1).
-func rateInterval(rate, layer string, t TraceConfig) (units.Duration, error) {
+func rateInterval(rate, layer string, t plan.TraceConfig) (units.Duration, error) {
 	r, err := units.ParseRate(rate)
 	if err != nil {
 		return 0, err
@@ -377,8 +377,8 @@ func rateInterval(rate, layer string, t TraceConfig) (units.Duration, error) {
 }
 
 // resolvePcap converts a resolved trace.pcap value.
-func resolvePcap(tr *Spec) (TraceConfig, error) {
-	t := TraceConfig{Kind: "pcap", Capture: tr.Captures["path"], Reader: str(tr.Args, "reader"), Window: sizeArg(tr, "window"),
+func resolvePcap(tr *Spec) (plan.TraceConfig, error) {
+	t := plan.TraceConfig{Kind: "pcap", Capture: tr.Captures["path"], Reader: str(tr.Args, "reader"), Window: sizeArg(tr, "window"),
 		Lenient: tr.Args["lenient"] == starlark.True, Rate: str(tr.Args, "rate"), Layer: str(tr.Args, "layer"),
 		Topspeed: tr.Args["topspeed"] == starlark.True, Loops: int(intArg(tr, "loop")), ZeroPayload: tr.Args["zero_payload"] == starlark.True,
 		Rewrite: str(tr.Args, "rewrite"), Snaplen: sizeArg(tr, "snaplen"), ColdCache: tr.Args["cold_cache"] == starlark.True,
@@ -400,15 +400,6 @@ func resolvePcap(tr *Spec) (TraceConfig, error) {
 		t.Generate = &gt
 	}
 	return t, nil
-}
-
-func setsSetting(s kernel.Settings, name string) bool {
-	for _, a := range s.Actions() {
-		if a.Setting == name {
-			return true
-		}
-	}
-	return false
 }
 
 func intArg(s *Spec, name string) int64 {
@@ -459,7 +450,7 @@ func (planHost) Do(func() error) error { return nil }
 // checkTCPWorkload applies the checks a tcp.* run applies when it starts
 // (flow.BulkConfig, flow.RRConfig, peer.Iperf3), with stand-ins for the
 // hosts and address the run makes.
-func checkTCPWorkload(w WorkloadConfig) error {
+func checkTCPWorkload(w plan.WorkloadConfig) error {
 	d, addr := time.Duration(w.Duration), netip.MustParseAddr("198.18.0.2")
 	switch w.Kind {
 	case "tcp.bulk":
@@ -474,14 +465,14 @@ func checkTCPWorkload(w WorkloadConfig) error {
 
 // checkLabels checks that vals are values (labels) of parameter param: the
 // values its axis declares, also those --set left out.
-func (h *Host) checkLabels(p *Plan, s *Spec, what, param string, vals []string) error {
-	labels := p.paramValues(param)
+func (h *Host) checkLabels(p *plan.Plan, s *Spec, what, param string, vals []string) error {
+	labels := p.ParamValues(param)
 	if ax := h.axes[param]; ax != nil {
 		labels = ax.Labels
 	}
 	for _, v := range vals {
 		if !contains(labels, v) {
-			return posError(s.Pos, "%s: %s: %s = %q is not a value of %s%s (it takes %s)", s.Kind, what, param, v, param, didYouMean(v, labels), quoteList(labels))
+			return posError(s.Pos, "%s: %s: %s = %q is not a value of %s%s (it takes %s)", s.Kind, what, param, v, param, plan.DidYouMean(v, labels), plan.QuoteList(labels))
 		}
 	}
 	return nil
@@ -498,7 +489,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // planOutputs resolves tables and figures and checks that they name
 // parameters the plan has.
-func (h *Host) planOutputs(p *Plan) error {
+func (h *Host) planOutputs(p *plan.Plan) error {
 	known := []string{}
 	for _, ax := range p.Axes {
 		known = append(known, ax.Name)
@@ -509,11 +500,11 @@ func (h *Host) planOutputs(p *Plan) error {
 	checkParams := func(s *Spec, what string, names []string) error {
 		for _, n := range names {
 			if !contains(known, n) {
-				axes := "axes: " + quoteList(known)
+				axes := "axes: " + plan.QuoteList(known)
 				if len(known) == 0 {
 					axes = "the experiment sweeps nothing (sweep.axis(...) declares an axis)"
 				}
-				return posError(s.Pos, "%s: %s %q is not a sweep axis of this experiment%s; %s", s.Kind, what, n, didYouMean(n, known), axes)
+				return posError(s.Pos, "%s: %s %q is not a sweep axis of this experiment%s; %s", s.Kind, what, n, plan.DidYouMean(n, known), axes)
 			}
 		}
 		return nil
@@ -560,11 +551,11 @@ func (h *Host) planOutputs(p *Plan) error {
 				for _, kv := range d.Items() {
 					m := string(kv[0].(starlark.String))
 					if !contains(spec.Metrics, m) {
-						return posError(t.Pos, "table: ratios: metric %q is not among the table's metrics%s (%s)", m, didYouMean(m, spec.Metrics), quoteList(spec.Metrics))
+						return posError(t.Pos, "table: ratios: metric %q is not among the table's metrics%s (%s)", m, plan.DidYouMean(m, spec.Metrics), plan.QuoteList(spec.Metrics))
 					}
 					for param, vals := range whereOf(kv[1]) {
 						if !contains(spec.Rows, param) {
-							return posError(t.Pos, "table: ratios: %q is not a row of the table%s (rows: %s)", param, didYouMean(param, spec.Rows), quoteList(spec.Rows))
+							return posError(t.Pos, "table: ratios: %q is not a row of the table%s (rows: %s)", param, plan.DidYouMean(param, spec.Rows), plan.QuoteList(spec.Rows))
 						}
 						if err := h.checkLabels(p, t, "ratios", param, vals); err != nil {
 							return err
@@ -580,7 +571,7 @@ func (h *Host) planOutputs(p *Plan) error {
 				for _, kv := range d.Items() {
 					m := string(kv[0].(starlark.String))
 					if !contains(spec.Metrics, m) {
-						return posError(t.Pos, "table: best: metric %q is not among the table's metrics%s (%s)", m, didYouMean(m, spec.Metrics), quoteList(spec.Metrics))
+						return posError(t.Pos, "table: best: metric %q is not among the table's metrics%s (%s)", m, plan.DidYouMean(m, spec.Metrics), plan.QuoteList(spec.Metrics))
 					}
 					spec.Best[m] = string(kv[1].(starlark.String))
 				}
@@ -612,13 +603,13 @@ func (h *Host) planOutputs(p *Plan) error {
 					}
 					for _, k := range keys {
 						if k != spec.Cols && !contains(spec.Rows, k) {
-							return posError(rs.Pos, "reference: key %q is neither a row nor the column of the table (rows: %s)", k, quoteList(spec.Rows))
+							return posError(rs.Pos, "reference: key %q is neither a row nor the column of the table (rows: %s)", k, plan.QuoteList(spec.Rows))
 						}
 					}
 					vals, _ := flattenRef(rs.Args["values"].(*starlark.Dict), len(keys), nil)
 					metric := str(rs.Args, "metric")
 					if !contains(spec.Metrics, metric) {
-						return posError(rs.Pos, "reference: metric %q is not among the table's metrics (%s)", metric, quoteList(spec.Metrics))
+						return posError(rs.Pos, "reference: metric %q is not among the table's metrics (%s)", metric, plan.QuoteList(spec.Metrics))
 					}
 					spec.Refs = append(spec.Refs, results.Reference{Source: str(rs.Args, "source"), Metric: metric, Keys: keys, Values: vals})
 				}

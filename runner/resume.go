@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // newRunDir creates the folder base, or base-2, base-3... if it exists, so
@@ -43,7 +44,7 @@ type priorRun struct {
 // the runs of plan p that finished there: status ok in the manifest, a
 // row in runs.csv and a complete series file. Results are written
 // atomically, so a file that exists is complete.
-func loadPrior(dir string, p *Plan) (map[string]priorRun, error) {
+func loadPrior(dir string, p *plan.Plan) (map[string]priorRun, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		return nil, fmt.Errorf("--resume %s: not a result folder: %w", dir, unwrapPathErr(err))

@@ -12,12 +12,13 @@ import (
 	"github.com/labrun/labrun/engine/frame"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // buildSource makes the packet source of a run. A capture that plan read
 // is not read again before the timed pass: its prepass is cached by
 // content hash.
-func buildSource(dir string, t TraceConfig, runSeed uint64, expSeed int64) (trace.Source, error) {
+func buildSource(dir string, t plan.TraceConfig, runSeed uint64, expSeed int64) (trace.Source, error) {
 	if t.Kind != "pcap" {
 		return trace.NewSynth(t.Synth(runSeed))
 	}
@@ -30,7 +31,7 @@ func buildSource(dir string, t TraceConfig, runSeed uint64, expSeed int64) (trac
 			return nil, err
 		}
 	}
-	tm, err := t.timing()
+	tm, err := t.Timing()
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func buildSource(dir string, t TraceConfig, runSeed uint64, expSeed int64) (trac
 		RecordReadLatency: t.ReadLatency,
 		ColdCache:         t.ColdCache,
 	}
-	if t.transforms() {
+	if t.Transforms() {
 		x := &frame.Transformer{Zero: t.ZeroPayload, Snap: int(t.Snaplen)}
 		if t.Rewrite != "" {
 			rw, err := frame.ParseRewrite(t.Rewrite)
@@ -62,36 +63,14 @@ func buildSource(dir string, t TraceConfig, runSeed uint64, expSeed int64) (trac
 	return trace.NewCaptureSourceFrom(pp, o)
 }
 
-// transforms reports whether a trace.pcap changes its frames.
-func (t TraceConfig) transforms() bool {
-	return t.ZeroPayload || t.Rewrite != "" || t.Snaplen > 0
-}
-
-// timing is a trace.pcap's schedule options.
-func (t TraceConfig) timing() (trace.Timing, error) {
-	tm := trace.Timing{Speed: t.Speed, Topspeed: t.Topspeed, Loops: t.Loops, L1: t.Layer == "l1", MaxGap: int64(t.MaxGap)}
-	if t.Rate != "" {
-		r, err := units.ParseRate(t.Rate)
-		if err != nil {
-			return tm, err
-		}
-		if r.Kind == units.PacketsPerSecond {
-			tm.PPS = r.PerSecond
-		} else {
-			tm.BPS = r.PerSecond
-		}
-	}
-	return tm, nil
-}
-
 // generated writes the capture a trace.pcap(generate = ...) describes into
 // the invocation's traces/ folder, once: its name is the hash of its
 // configuration and the experiment seed, and its content depends on
 // nothing else, so the same script and seed give the same file.
-func generated(dir string, g TraceConfig, expSeed int64) (string, error) {
+func generated(dir string, g plan.TraceConfig, expSeed int64) (string, error) {
 	enc, _ := json.Marshal(struct {
 		Seed  int64
-		Trace TraceConfig
+		Trace plan.TraceConfig
 	}{expSeed, g})
 	sum := sha256.Sum256(enc)
 	path := filepath.Join(dir, "traces", hex.EncodeToString(sum[:6])+".pcap")
@@ -112,7 +91,7 @@ func generated(dir string, g TraceConfig, expSeed int64) (string, error) {
 // trace.pcap names or generates, or, for a synthetic trace, the run's own
 // schedule written out once into the invocation's traces/ folder (its name
 // is the hash of the trace and the run's seed).
-func tracePcap(dir string, t TraceConfig, runSeed uint64, expSeed int64) (string, error) {
+func tracePcap(dir string, t plan.TraceConfig, runSeed uint64, expSeed int64) (string, error) {
 	if t.Kind == "pcap" {
 		if t.Capture != nil {
 			return t.Capture.Abs, nil
@@ -121,7 +100,7 @@ func tracePcap(dir string, t TraceConfig, runSeed uint64, expSeed int64) (string
 	}
 	enc, _ := json.Marshal(struct {
 		Seed  uint64
-		Trace TraceConfig
+		Trace plan.TraceConfig
 	}{runSeed, t})
 	sum := sha256.Sum256(enc)
 	path := filepath.Join(dir, "traces", hex.EncodeToString(sum[:6])+".pcap")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labrun/labrun/runner/plan"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarktest"
 )
@@ -146,10 +147,10 @@ func planErrorWant(t *testing.T, data []byte) (*regexp.Regexp, int) {
 }
 
 // runParams lists the runs' parameters, for failure messages.
-func runParams(p *Plan) []string {
+func runParams(p *plan.Plan) []string {
 	var out []string
 	for _, r := range p.Runs {
-		out = append(out, strconv.Itoa(r.Index+1)+": "+paramString(r.Params))
+		out = append(out, strconv.Itoa(r.Index+1)+": "+plan.ParamString(r.Params))
 	}
 	return out
 }

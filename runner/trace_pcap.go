@@ -6,28 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strings"
-	"time"
 
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/engine/frame"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/runner/plan"
 )
-
-// CaptureFile is a capture a script names: resolved inside the repository
-// root and hashed, so the run ID changes when the file does.
-type CaptureFile struct {
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256"`
-	Abs    string `json:"-"`
-	// prepass is what plan read of the file (nil for a plan read back
-	// from JSON): the schedule of every run, and the run's own prepass.
-	prepass *trace.Prepass
-}
 
 func checkSpeed(v starlark.Value) error {
 	f, ok := starlark.AsFloat(v)
@@ -79,10 +67,10 @@ func (h *Host) checkPcap(thread *starlark.Thread, s *Spec) error {
 		if err != nil {
 			return err
 		}
-		if err := cf.scan(a); err != nil {
+		if err := scanCapture(cf, a); err != nil {
 			return err
 		}
-		s.Captures = map[string]*CaptureFile{"path": cf}
+		s.Captures = map[string]*plan.CaptureFile{"path": cf}
 	}
 	return nil
 }
@@ -90,7 +78,7 @@ func (h *Host) checkPcap(thread *starlark.Thread, s *Spec) error {
 // scan reads the capture once, as the run's pre-pass does (the run reuses
 // it: trace.CachedPrepass), so that a malformed or empty capture is
 // refused before anything runs, with the error the run would give.
-func (cf *CaptureFile) scan(a starlark.StringDict) error {
+func scanCapture(cf *plan.CaptureFile, a starlark.StringDict) error {
 	var rw *frame.Rewrite
 	if r, ok := a["rewrite"].(starlark.String); ok {
 		x, err := frame.ParseRewrite(string(r))
@@ -124,35 +112,12 @@ func (cf *CaptureFile) scan(a starlark.StringDict) error {
 		ee.Stats.Malformed = strings.ReplaceAll(ee.Stats.Malformed, cf.Abs, cf.Path)
 		return fmt.Errorf("path: %w", ee)
 	}
-	cf.prepass = pp
+	cf.Prepass = pp
 	return nil
 }
 
-// capturePlan is what replaying the trace's capture gives, from the
-// prepass plan read (an error if there is none).
-func (t TraceConfig) capturePlan() (trace.ReplayPlan, error) {
-	if t.Capture == nil || t.Capture.prepass == nil {
-		return trace.ReplayPlan{}, fmt.Errorf("the capture was not read at plan time")
-	}
-	tm, err := t.timing()
-	if err != nil {
-		return trace.ReplayPlan{}, err
-	}
-	return t.Capture.prepass.PlanReplay(tm, t.transforms(), t.ZeroPayload)
-}
-
-// captureEstimate is the scheduled duration of a replay of the capture:
-// from its first packet to the last of its last pass.
-func (t TraceConfig) captureEstimate() time.Duration {
-	p, err := t.capturePlan()
-	if err != nil {
-		return 0
-	}
-	return time.Duration(p.Duration)
-}
-
 // captureFile resolves and hashes a capture named by a script.
-func (h *Host) captureFile(thread *starlark.Thread, name string) (*CaptureFile, error) {
+func (h *Host) captureFile(thread *starlark.Thread, name string) (*plan.CaptureFile, error) {
 	key, display, err := h.scriptPath(thread, "path", name)
 	if err != nil {
 		return nil, err
@@ -166,36 +131,7 @@ func (h *Host) captureFile(thread *starlark.Thread, name string) (*CaptureFile, 
 	if _, err := io.Copy(sum, f); err != nil {
 		return nil, fmt.Errorf("path: %s: %w", display, err)
 	}
-	cf := &CaptureFile{Path: display, SHA256: hex.EncodeToString(sum.Sum(nil)), Abs: key}
-	h.sources = append(h.sources, Source{Name: display, Path: key, SHA256: cf.SHA256})
+	cf := &plan.CaptureFile{Path: display, SHA256: hex.EncodeToString(sum.Sum(nil)), Abs: key}
+	h.sources = append(h.sources, plan.Source{Name: display, Path: key, SHA256: cf.SHA256})
 	return cf, nil
-}
-
-// generatedRateEstimate is the scheduled duration of a generated capture
-// replayed at a rate, when its packets and their sizes are known before
-// the file is written: a count and one frame size.
-func (t TraceConfig) generatedRateEstimate() (time.Duration, bool) {
-	g := t.Generate
-	if g == nil || t.Rate == "" || t.Topspeed || g.Count < 1 || g.Sizes != nil {
-		return 0, false
-	}
-	tm, err := t.timing()
-	if err != nil {
-		return 0, false
-	}
-	var gap, pass int64
-	switch {
-	case tm.PPS > 0:
-		pass = int64(math.Round(1e9 * float64(g.Count-1) / tm.PPS))
-		gap = pass / int64(max(g.Count-1, 1))
-	case tm.BPS > 0:
-		bits := float64(g.Frame) * 8 // with FCS, as the schedule counts it
-		if tm.L1 {
-			bits += (trace.FrameOverheadL1 - trace.FrameOverheadL2) * 8
-		}
-		gap = int64(math.Round(bits * 1e9 / tm.BPS))
-		pass = gap * int64(g.Count-1)
-	}
-	loops := int64(max(t.Loops, 1))
-	return time.Duration(pass*loops + gap*(loops-1)), true
 }

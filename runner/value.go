@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/labrun/labrun/runner/plan"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
@@ -23,11 +24,11 @@ type Spec struct {
 	Label string
 	// Files are the data files its arguments name, read and checked when
 	// the script built the value.
-	Files    map[string]*DataFile
-	Captures map[string]*CaptureFile
+	Files    map[string]*plan.DataFile
+	Captures map[string]*plan.CaptureFile
 	// Refs are files read at run time (empirical delays, delivery
 	// traces), checked when the script built the value.
-	Refs map[string]FileRef
+	Refs map[string]plan.FileRef
 }
 
 var (

@@ -23,6 +23,7 @@ import (
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/tx"
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // SkipError is a run that could not be made here for a reason outside
@@ -34,7 +35,7 @@ func (e *SkipError) Error() string { return e.Reason }
 // runWire executes a run whose packets go on a wire: it builds the run's
 // namespaces and veth pair, starts the receiver, lets labrun or a peer tool
 // send, drains the receiver, and tears everything down, on every path.
-func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem bool, expSeed int64) (row results.Row, res *replay.Result, err error) {
+func runWire(ctx context.Context, dir string, r plan.Run, prog *progress, allowSystem bool, expSeed int64) (row results.Row, res *replay.Result, err error) {
 	row = results.Row{ID: r.ID, Params: r.Params}
 	c := r.Config
 	kind := c.SenderKind()
@@ -269,7 +270,7 @@ func runWire(ctx context.Context, dir string, r Run, prog *progress, allowSystem
 
 // sendLabrun replays the trace with labrun's engine: one sending thread
 // per sender, each with its own socket in the sender namespace.
-func sendLabrun(ctx context.Context, c RunConfig, tp *topo.Topology, src trace.Source, dir string, r Run, expSeed int64, prog *progress, allowSystem bool) (*replay.Result, error) {
+func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src trace.Source, dir string, r plan.Run, expSeed int64, prog *progress, allowSystem bool) (*replay.Result, error) {
 	mode, err := timer.ParseMode(c.Timer.Mode)
 	if err != nil {
 		return nil, err
@@ -357,7 +358,7 @@ func sendLabrun(ctx context.Context, c RunConfig, tp *topo.Topology, src trace.S
 
 // labrunThreads is the number of labrun's sending threads in a run it
 // sends (1 for a peer tool's run).
-func labrunThreads(c RunConfig) int {
+func labrunThreads(c plan.RunConfig) int {
 	if c.SenderKind() != "labrun" || c.Sender == nil {
 		return 1
 	}
@@ -428,7 +429,7 @@ type peerStats struct {
 }
 
 // preparePeer checks the tool is installed and writes what it reads.
-func preparePeer(dir string, c RunConfig, r Run, expSeed int64, first []byte, n int) (*peerRun, error) {
+func preparePeer(dir string, c plan.RunConfig, r plan.Run, expSeed int64, first []byte, n int) (*peerRun, error) {
 	s := c.Sender
 	if _, err := peer.Version(s.Kind); err != nil {
 		if errors.Is(err, peer.ErrNotInstalled) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // A script comes from a stranger, so plan and run evaluate it twice: first
@@ -64,7 +65,7 @@ func evalChildMain(e *env) int {
 	reply := evalReply{Code: runner.ExitOK}
 	if err != nil {
 		reply = evalReply{Code: runner.ExitScript, Msg: err.Error()}
-		var ue *runner.UsageError
+		var ue *plan.UsageError
 		if errors.As(err, &ue) {
 			reply.Code = runner.ExitUsage
 		}
@@ -75,7 +76,7 @@ func evalChildMain(e *env) int {
 
 // evaluate evaluates file for plan and run: in a watched child first,
 // then here (see above).
-func evaluate(file string, o runner.Options) (*runner.Plan, error) {
+func evaluate(file string, o runner.Options) (*plan.Plan, error) {
 	if err := evalInChild(file, o); err != nil {
 		if o.Print != nil {
 			// The child's print() output came before its error.
@@ -139,9 +140,9 @@ func evalInChild(file string, o runner.Options) error {
 	case runner.ExitOK:
 		return nil
 	case runner.ExitUsage:
-		return fail(&runner.UsageError{Msg: reply.Msg})
+		return fail(&plan.UsageError{Msg: reply.Msg})
 	}
-	return fail(&runner.ScriptError{Msg: reply.Msg})
+	return fail(&plan.ScriptError{Msg: reply.Msg})
 }
 
 // watchChild waits for cmd, sampling its memory every few milliseconds; it

@@ -20,6 +20,7 @@ import (
 
 	"github.com/labrun/labrun/engine/kernel"
 	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // Set by the Makefile with -ldflags "-X main.version=... -X main.revision=...".
@@ -157,8 +158,8 @@ func newFlags(e *env, name, argsUsage string) *flag.FlagSet {
 
 // scriptFailure prints an evaluation error and returns its exit code.
 func scriptFailure(e *env, err error) int {
-	fmt.Fprintf(e.stderr, "%s\n", runner.PrintableLines(err.Error()))
-	var ue *runner.UsageError
+	fmt.Fprintf(e.stderr, "%s\n", plan.PrintableLines(err.Error()))
+	var ue *plan.UsageError
 	if errors.As(err, &ue) {
 		return runner.ExitUsage
 	}

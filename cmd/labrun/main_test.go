@@ -17,6 +17,7 @@ import (
 
 	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // run calls Main in-process and returns its exit code, stdout and stderr.
@@ -143,7 +144,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("manifest build %+v", m.Labrun)
 	}
 	sources, _ := json.Marshal(m.Sources)
-	var srcs []runner.Source
+	var srcs []plan.Source
 	if err := json.Unmarshal(sources, &srcs); err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func TestCommandLine(t *testing.T) {
 }
 
 func TestPlanCommand(t *testing.T) {
-	// labrun plan prints what runner.WritePlan prints; --json the runs.
+	// labrun plan prints what plan.WritePlan prints; --json the runs.
 	code, stdout, stderr := run(t, "plan", "../../experiments/usleep_vs_firm.star")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
@@ -356,7 +357,7 @@ func TestPlanCommand(t *testing.T) {
 		t.Errorf("plan:\n%s", stdout)
 	}
 	code, stdout, _ = run(t, "plan", "--json", "../../experiments/usleep_vs_firm.star")
-	var runs []runner.Run
+	var runs []plan.Run
 	if err := json.Unmarshal([]byte(stdout), &runs); code != 0 || err != nil || len(runs) != 8 {
 		t.Errorf("exit %d, %d runs, %v", code, len(runs), err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 func cmdPlan(e *env, args []string) int {
@@ -39,9 +40,9 @@ func cmdPlan(e *env, args []string) int {
 		return scriptFailure(e, err)
 	}
 	if *asJSON {
-		err = runner.WritePlanJSON(e.stdout, p)
+		err = plan.WritePlanJSON(e.stdout, p)
 	} else {
-		err = runner.WritePlan(e.stdout, p)
+		err = plan.WritePlan(e.stdout, p)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 func cmdRun(e *env, args []string) int {
@@ -64,7 +65,7 @@ func cmdRun(e *env, args []string) int {
 	})
 	if res != nil {
 		for _, t := range res.Tables {
-			runner.EscapeTable(&t)
+			plan.EscapeTable(&t)
 			t.WriteText(e.stdout)
 			fmt.Fprintln(e.stdout)
 		}
@@ -73,7 +74,7 @@ func cmdRun(e *env, args []string) int {
 	}
 	switch {
 	case err != nil:
-		fmt.Fprintf(e.stderr, "labrun: %s\n", runner.PrintableLines(err.Error()))
+		fmt.Fprintf(e.stderr, "labrun: %s\n", plan.PrintableLines(err.Error()))
 		return runner.ExitRunFailed
 	case res.Interrupted:
 		why := ""
@@ -92,12 +93,12 @@ func cmdRun(e *env, args []string) int {
 			}
 			run := ""
 			if x.Run != "" {
-				run = " [" + runner.Printable(x.Run) + "]"
+				run = " [" + plan.Printable(x.Run) + "]"
 			}
 			if x.Why != "" {
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: %s (bound %s)\n", runner.Printable(x.Name), run, runner.Printable(x.Why), x.Bound)
+				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: %s (bound %s)\n", plan.Printable(x.Name), run, plan.Printable(x.Why), x.Bound)
 			} else {
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: measured %s, bound %s\n", runner.Printable(x.Name), run, strconv.FormatFloat(x.Value, 'g', 6, 64), x.Bound)
+				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: measured %s, bound %s\n", plan.Printable(x.Name), run, strconv.FormatFloat(x.Value, 'g', 6, 64), x.Bound)
 			}
 		}
 		return runner.ExitExpectation

@@ -1,4 +1,4 @@
-package runner
+package plan
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ func writeCaptures(w io.Writer, p *Plan) {
 	header := false
 	for _, r := range p.Runs {
 		t := r.Config.Trace
-		if t.Kind != "pcap" || t.Capture == nil || t.Capture.prepass == nil {
+		if t.Kind != "pcap" || t.Capture == nil || t.Capture.Prepass == nil {
 			continue
 		}
 		key := captureLine(t)
@@ -37,7 +37,7 @@ func writeCaptures(w io.Writer, p *Plan) {
 			fmt.Fprintln(w, "captures (as replayed):")
 			header = true
 		}
-		pl, err := t.capturePlan()
+		pl, err := t.CapturePlan()
 		if err != nil {
 			fmt.Fprintf(w, "  %s: %v\n", key, err)
 			continue
@@ -48,7 +48,7 @@ func writeCaptures(w io.Writer, p *Plan) {
 
 // captureLine names a capture with the options that change its replay.
 func captureLine(t TraceConfig) string {
-	l := strings.TrimPrefix(traceLabel(t), "pcap ")
+	l := strings.TrimPrefix(TraceLabel(t), "pcap ")
 	l = strings.TrimSuffix(l, ", "+t.Reader+" reader")
 	if t.Loops > 1 {
 		l += fmt.Sprintf(", %d loops", t.Loops)
@@ -66,10 +66,10 @@ func captureLine(t TraceConfig) string {
 }
 
 func writeCapturePlan(w io.Writer, key string, t TraceConfig, pl trace.ReplayPlan, c RunConfig) {
-	st, pp := pl.Stats, t.Capture.prepass
-	fmt.Fprintf(w, "  %s: %d packets, %d sent per pass, scheduled %s", key, st.Packets, st.Sent, span(pl.Duration))
+	st, pp := pl.Stats, t.Capture.Prepass
+	fmt.Fprintf(w, "  %s: %d packets, %d sent per pass, scheduled %s", key, st.Packets, st.Sent, Span(pl.Duration))
 	if pl.LargestGap > 0 {
-		fmt.Fprintf(w, ", largest gap %s (before packet %d)", span(pl.LargestGap), pl.LargestGapAt)
+		fmt.Fprintf(w, ", largest gap %s (before packet %d)", Span(pl.LargestGap), pl.LargestGapAt)
 	}
 	fmt.Fprintln(w)
 	var notes []string
@@ -100,13 +100,13 @@ func writeCapturePlan(w io.Writer, key string, t TraceConfig, pl trace.ReplayPla
 			fix = "sender." + k + " waits it out (max_gap is labrun's timing, not the tool's)"
 		}
 		fmt.Fprintf(w, "  warning: %s: a gap of %s (before packet %d) as replayed; %s\n",
-			t.Capture.Path, span(pl.LargestGap), pl.LargestGapAt, fix)
+			t.Capture.Path, Span(pl.LargestGap), pl.LargestGapAt, fix)
 	}
 }
 
 // span formats a scheduled duration: to the ms, with days spelled out
 // beyond two of them.
-func span(ns int64) string {
+func Span(ns int64) string {
 	d := time.Duration(ns)
 	if d >= 48*time.Hour {
 		d = d.Round(time.Second)

@@ -1,4 +1,4 @@
-package runner
+package plan
 
 import (
 	"encoding/json"
@@ -20,7 +20,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		total += r.Estimate()
 	}
 	fmt.Fprintf(w, "experiment %s (%s), seed %d: %d runs, about %v of scheduled sending\n",
-		Printable(p.Experiment), Printable(p.Script), p.Seed, len(p.Runs), span(int64(total)))
+		Printable(p.Experiment), Printable(p.Script), p.Seed, len(p.Runs), Span(int64(total)))
 	for _, prm := range p.Params {
 		set := ""
 		if prm.Set {
@@ -28,7 +28,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		}
 		fmt.Fprintf(w, "  param %s = %s%s  %s\n", prm.Name, Printable(prm.Value), set, Printable(prm.Doc))
 	}
-	names := paramNames(p)
+	names := ParamNames(p)
 	t := results.Table{Header: append(append([]string{"#", "id", "seed"}, names...), "trace", "timer mode", "sink", "scheduled")}
 	for _, r := range p.Runs {
 		row := []string{strconv.Itoa(r.Index + 1), r.ID, strconv.FormatUint(r.Seed, 10)}
@@ -42,8 +42,8 @@ func WritePlan(w io.Writer, p *Plan) error {
 			continue
 		}
 		row = append(row,
-			traceLabel(c.Trace),
-			timerLabel(c), sinkLabel(c), span(int64(r.Estimate())))
+			TraceLabel(c.Trace),
+			TimerLabel(c), sinkLabel(c), Span(int64(r.Estimate())))
 		t.Cells = append(t.Cells, row)
 	}
 	EscapeTable(&t)
@@ -65,7 +65,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 		if a.Needs != "" {
 			needs = "  [needs " + a.Needs + "]"
 		}
-		fmt.Fprintf(w, "  %-12s %-*s %-16s runs %s%s%s\n", a.Setting, width, Printable(a.Value), a.Scope, runList(a.Runs), needs, riskLabel(a.Risk))
+		fmt.Fprintf(w, "  %-12s %-*s %-16s runs %s%s%s\n", a.Setting, width, Printable(a.Value), a.Scope, RunList(a.Runs), needs, riskLabel(a.Risk))
 	}
 	return nil
 }
@@ -79,13 +79,13 @@ func riskLabel(risk string) string {
 }
 
 // traceLabel describes a trace in one cell: "synthetic 5000 x 70us, 64B".
-func traceLabel(t TraceConfig) string {
+func TraceLabel(t TraceConfig) string {
 	if t.Kind == "pcap" {
 		src := ""
 		if t.Capture != nil {
 			src = t.Capture.Path
 		} else {
-			src = "generated " + traceLabel(*t.Generate)
+			src = "generated " + TraceLabel(*t.Generate)
 		}
 		pace := "own timestamps"
 		switch {
@@ -177,7 +177,7 @@ func peerSummary(c RunConfig) string {
 	return s.Kind
 }
 
-func timerLabel(c RunConfig) string {
+func TimerLabel(c RunConfig) string {
 	if k := c.SenderKind(); k != "labrun" {
 		return "(" + k + "'s own)"
 	}
@@ -199,7 +199,7 @@ func timerLabel(c RunConfig) string {
 }
 
 // runList compresses 1,2,3,5 to "1-3,5".
-func runList(runs []int) string {
+func RunList(runs []int) string {
 	var parts []string
 	for i := 0; i < len(runs); {
 		j := i

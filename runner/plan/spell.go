@@ -1,4 +1,4 @@
-package runner
+package plan
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 
 // nearest returns the candidate closest to s by edit distance, or "" if
 // none is close enough to be a plausible typo.
-func nearest(s string, candidates []string) string {
+func Nearest(s string, candidates []string) string {
 	best, bestD := "", len(s)/2+2
 	for _, c := range candidates {
 		if d := editDistance(s, c); d < bestD {
@@ -38,12 +38,12 @@ func editDistance(a, b string) int {
 }
 
 // didYouMean formats " (did you mean X?)" or "".
-func didYouMean(s string, candidates []string) string {
-	if n := nearest(s, candidates); n != "" {
+func DidYouMean(s string, candidates []string) string {
+	if n := Nearest(s, candidates); n != "" {
 		return fmt.Sprintf(" (did you mean %s?)", n)
 	}
 	return ""
 }
 
 // quoteList renders names as "a, b, c".
-func quoteList(names []string) string { return strings.Join(names, ", ") }
+func QuoteList(names []string) string { return strings.Join(names, ", ") }

@@ -6,7 +6,6 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/labrun/labrun/results"
-	"github.com/labrun/labrun/runner/plan"
 )
 
 // expect(metric, where = {}, below = None, above = None, ratio_to = None,
@@ -69,14 +68,4 @@ func expectation(s *Spec) results.Expectation {
 		e.Name = e.Metric + " " + e.Describe()
 	}
 	return e
-}
-
-// checkExpectations evaluates the plan's expectations on the finished
-// runs.
-func checkExpectations(p *plan.Plan, rows []results.Row) []results.ExpectResult {
-	var out []results.ExpectResult
-	for _, e := range p.Expectations {
-		out = append(out, e.Check(rows)...)
-	}
-	return out
 }

@@ -213,7 +213,7 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (plan.RunConfig, error) 
 				return cfg, posError(h.exp.pos, "experiment: %v", err)
 			}
 		}
-		if mf := maxFrame(cfg.Trace); mf-trace.FCSLen > cfg.Topology.MTU+14 {
+		if mf := cfg.Trace.MaxFrame(); mf-trace.FCSLen > cfg.Topology.MTU+14 {
 			return cfg, posError(h.exp.pos, "experiment: frames of up to %d B (with FCS) do not fit the topology's MTU %d (frames up to MTU + 18 B): raise topology.veth(mtu = ...)", mf, cfg.Topology.MTU)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/labrun/labrun/results"
-	"github.com/labrun/labrun/runner"
 )
 
 // thresholds collects repeated --fail-if metric=ratio flags.
@@ -31,11 +30,11 @@ func cmdCompare(e *env, args []string) int {
 	force := fs.Bool("force", false, "compare folders of different experiments")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 2 || *resamples < 100 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	o := results.CompareOptions{A: pos[0], B: pos[1], FailIf: fail, Resamples: *resamples, Force: *force}
 	if *metrics != "" {
@@ -45,17 +44,17 @@ func cmdCompare(e *env, args []string) int {
 	var mismatch *results.ExperimentMismatchError
 	if errors.As(err, &mismatch) {
 		fmt.Fprintf(e.stderr, "labrun compare: %v\n", err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun compare: %v\n", err)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	t := c.Table()
 	t.WriteText(e.stdout)
 	if c.Regressions > 0 {
 		fmt.Fprintf(e.stderr, "labrun compare: %d regression(s) beyond --fail-if\n", c.Regressions)
-		return runner.ExitRegression
+		return ExitRegression
 	}
-	return runner.ExitOK
+	return ExitOK
 }

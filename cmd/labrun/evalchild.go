@@ -58,20 +58,20 @@ func evalChildMain(e *env) int {
 	var req evalRequest
 	if err := json.NewDecoder(e.stdin).Decode(&req); err != nil {
 		fmt.Fprintf(e.stderr, "labrun %s: %v\n", evalChildArg, err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	_, err := runner.Evaluate(req.File, runner.Options{Overrides: req.Overrides, MaxSteps: req.MaxSteps,
 		MaxMemory: req.MaxMemory, MaxEvalTime: req.MaxEvalTime, CPUs: req.CPUs, Print: e.stderr})
-	reply := evalReply{Code: runner.ExitOK}
+	reply := evalReply{Code: ExitOK}
 	if err != nil {
-		reply = evalReply{Code: runner.ExitScript, Msg: err.Error()}
+		reply = evalReply{Code: ExitScript, Msg: err.Error()}
 		var ue *plan.UsageError
 		if errors.As(err, &ue) {
-			reply.Code = runner.ExitUsage
+			reply.Code = ExitUsage
 		}
 	}
 	json.NewEncoder(e.stdout).Encode(reply)
-	return runner.ExitOK
+	return ExitOK
 }
 
 // evaluate evaluates file for plan and run: in a watched child first,
@@ -137,9 +137,9 @@ func evalInChild(file string, o runner.Options) error {
 		return fmt.Errorf("labrun: the evaluating process ended without a verdict (%v)", cmd.ProcessState)
 	}
 	switch reply.Code {
-	case runner.ExitOK:
+	case ExitOK:
 		return nil
-	case runner.ExitUsage:
+	case ExitUsage:
 		return fail(&plan.UsageError{Msg: reply.Msg})
 	}
 	return fail(&plan.ScriptError{Msg: reply.Msg})

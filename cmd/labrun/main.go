@@ -19,7 +19,7 @@ import (
 	"strings"
 
 	"github.com/labrun/labrun/engine/kernel"
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/execute"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -68,9 +68,9 @@ func Main(e *env, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(e.stdout)
 		if len(args) == 0 {
-			return runner.ExitUsage
+			return ExitUsage
 		}
-		return runner.ExitOK
+		return ExitOK
 	}
 	if args[0] == evalChildArg { // hidden: the evaluating child of plan and run
 		return evalChildMain(e)
@@ -92,7 +92,7 @@ func Main(e *env, args []string) int {
 		names = append(names, c.name)
 	}
 	fmt.Fprintf(e.stderr, "labrun: unknown command %q; commands: %s\n", args[0], strings.Join(names, ", "))
-	return runner.ExitUsage
+	return ExitUsage
 }
 
 // isScriptArg says whether a first argument that is no command names a
@@ -161,9 +161,9 @@ func scriptFailure(e *env, err error) int {
 	fmt.Fprintf(e.stderr, "%s\n", plan.PrintableLines(err.Error()))
 	var ue *plan.UsageError
 	if errors.As(err, &ue) {
-		return runner.ExitUsage
+		return ExitUsage
 	}
-	return runner.ExitScript
+	return ExitScript
 }
 
 // recoverSystem restores system-wide settings that labruns killed before
@@ -186,7 +186,7 @@ func recoverSystem(e *env) bool {
 		fmt.Fprintf(e.stderr, "labrun: setting records in %s: %v\n", kernel.StateDir(), err)
 		ok = false
 	}
-	marked, err := runner.MarkKilled()
+	marked, err := execute.MarkKilled()
 	for _, d := range marked {
 		fmt.Fprintf(e.stderr, "labrun: marked %s interrupted: the labrun writing it was killed\n", d)
 	}
@@ -201,22 +201,22 @@ func cmdRecover(e *env, args []string) int {
 	fs := newFlags(e, "recover", "")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 0 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	pending, _ := kernel.Pending(kernel.StateDir())
-	killed, _ := runner.PendingKilled()
+	killed, _ := execute.PendingKilled()
 	ok := recoverSystem(e)
 	if len(pending) == 0 && len(killed) == 0 && ok {
 		fmt.Fprintln(e.stdout, "labrun: nothing to recover")
 	}
 	if !ok {
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
-	return runner.ExitOK
+	return ExitOK
 }
 
 // notePending says, without changing anything, what `labrun recover`
@@ -233,7 +233,7 @@ func notePending(e *env) {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: setting records in %s: %v\n", kernel.StateDir(), err)
 	}
-	killed, err := runner.PendingKilled()
+	killed, err := execute.PendingKilled()
 	if n := len(killed); n > 0 {
 		fmt.Fprintf(e.stderr, "labrun: %d manifest(s) of a killed labrun still say running (%s): run `labrun recover`\n", n, strings.Join(killed, ", "))
 	}

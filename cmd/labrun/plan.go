@@ -22,16 +22,16 @@ func cmdPlan(e *env, args []string) int {
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 1 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	pin, err := parseCPUList(*cpus)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	opts := bounds.options(sets, e.stderr, pin)
 	opts.AllowSysctls = allowSysctls
@@ -46,12 +46,12 @@ func cmdPlan(e *env, args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	if err := p.CheckSysctls(allowSysctls); err != nil {
 		return scriptFailure(e, err) // after the plan, which shows what needs the flag
 	}
-	return runner.ExitOK
+	return ExitOK
 }
 
 // boundFlags are the caps on a script's evaluation that plan and run share:

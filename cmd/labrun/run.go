@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/execute"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -24,16 +24,16 @@ func cmdRun(e *env, args []string) int {
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 1 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	pin, err := parseCPUList(*cpus)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	// From here on, a signal or a closed output ends the command cleanly.
 	ctx, stop := interruptible(e)
@@ -49,17 +49,17 @@ func cmdRun(e *env, args []string) int {
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v before the first run; nothing ran\n", context.Cause(ctx))
-		return runner.ExitInterrupted
+		return ExitInterrupted
 	}
 	recoverSystem(e) // what a killed labrun left, before this one changes anything
-	mode := runner.ProgressPlain
+	mode := execute.ProgressPlain
 	if e.isTerminal {
-		mode = runner.ProgressLive
+		mode = execute.ProgressLive
 	}
 	if *quiet {
-		mode = runner.ProgressQuiet
+		mode = execute.ProgressQuiet
 	}
-	res, err := runner.Execute(ctx, p, runner.ExecOptions{
+	res, err := execute.Execute(ctx, p, execute.ExecOptions{
 		Out: *out, Stdout: e.stdout, Stderr: e.stderr, Progress: mode,
 		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...), Resume: *resume, AllowSystem: *allowSystem, AllowSysctls: allowSysctls,
 	})
@@ -69,23 +69,23 @@ func cmdRun(e *env, args []string) int {
 			t.WriteText(e.stdout)
 			fmt.Fprintln(e.stdout)
 		}
-		runner.WriteSettings(e.stdout, res)
+		execute.WriteSettings(e.stdout, res)
 		fmt.Fprintf(e.stdout, "results: %s\n", res.Dir)
 	}
 	switch {
 	case err != nil:
 		fmt.Fprintf(e.stderr, "labrun: %s\n", plan.PrintableLines(err.Error()))
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	case res.Interrupted:
 		why := ""
 		if c := context.Cause(ctx); c != nil && c != context.Canceled {
 			why = " (" + c.Error() + ")"
 		}
 		fmt.Fprintf(e.stderr, "labrun: interrupted%s; finished runs are kept and the manifest says so\n", why)
-		return runner.ExitInterrupted
+		return ExitInterrupted
 	case res.Failed > 0:
 		fmt.Fprintf(e.stderr, "labrun: %d run(s) failed; see the manifest\n", res.Failed)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	case res.ExpectFailed > 0:
 		for _, x := range res.Expect {
 			if x.Pass {
@@ -101,9 +101,9 @@ func cmdRun(e *env, args []string) int {
 				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: measured %s, bound %s\n", plan.Printable(x.Name), run, strconv.FormatFloat(x.Value, 'g', 6, 64), x.Bound)
 			}
 		}
-		return runner.ExitExpectation
+		return ExitExpectation
 	}
-	return runner.ExitOK
+	return ExitOK
 }
 
 // parseCPUList reads --cpu: CPU numbers separated by commas, ranges as a-b.

@@ -531,3 +531,14 @@ func ParamNames(p *Plan) []string {
 	}
 	return names
 }
+
+// MaxFrame is the largest frame a trace sends, without FCS.
+func (t TraceConfig) MaxFrame() int {
+	n := int(t.Frame)
+	if t.Sizes != nil {
+		for _, v := range t.Sizes.Values {
+			n = max(n, int(v))
+		}
+	}
+	return n
+}

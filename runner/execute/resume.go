@@ -1,4 +1,4 @@
-package runner
+package execute
 
 import (
 	"encoding/csv"
@@ -145,4 +145,14 @@ func sweepNote(dir string) string {
 		note += "; could not remove its temporary files: " + err.Error()
 	}
 	return note
+}
+
+// unwrapPathErr drops the path of a file error whose message names the
+// path already.
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

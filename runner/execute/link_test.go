@@ -1,4 +1,4 @@
-package runner
+package execute
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/labrun/labrun/runner"
 )
 
 // The link builtins resolve into the run's configuration, put the
@@ -101,7 +103,7 @@ func TestLinkEndToEnd(t *testing.T) {
 		t.Skip("needs root: builds network namespaces and veth pairs (run the tests as root, as CI does)")
 	}
 	for _, script := range []string{"testdata/link/small.star", "testdata/link/tcp.star"} {
-		p, err := Evaluate(script, Options{})
+		p, err := runner.Evaluate(script, runner.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package runner
+package execute
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner"
 )
 
 // readManifest parses dir/manifest.json.
@@ -292,7 +293,7 @@ func TestExecuteRateNote(t *testing.T) {
 	root := writeTree(t, map[string]string{"x.star": `experiment(name = "r",
     trace = trace.pcap(generate = trace.synthetic(count = 20, interval = "10us"), rate = sweep.axis("rate", ["100Mbps"]), layer = "l1"),
     timer = timer.busy(), tables = [table(rows = "rate", metrics = ["packets"])])`})
-	p, err := Evaluate(filepath.Join(root, "x.star"), Options{})
+	p, err := runner.Evaluate(filepath.Join(root, "x.star"), runner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

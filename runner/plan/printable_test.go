@@ -1,9 +1,7 @@
-package runner
+package plan
 
 import (
 	"testing"
-
-	"github.com/labrun/labrun/runner/plan"
 )
 
 func TestPrintable(t *testing.T) {
@@ -22,10 +20,10 @@ func TestPrintable(t *testing.T) {
 		{"\xff", `\xff`, `\xff`},
 	}
 	for _, tc := range tests {
-		if got := plan.Printable(tc.in); got != tc.want {
+		if got := Printable(tc.in); got != tc.want {
 			t.Errorf("Printable(%q) = %q, want %q", tc.in, got, tc.want)
 		}
-		if got := plan.PrintableLines(tc.in); got != tc.lines {
+		if got := PrintableLines(tc.in); got != tc.lines {
 			t.Errorf("PrintableLines(%q) = %q, want %q", tc.in, got, tc.lines)
 		}
 	}

@@ -1,4 +1,4 @@
-package runner
+package execute
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner"
 )
 
 // lrNamespaces lists this process's labrun namespaces.
@@ -37,7 +38,7 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds network namespaces and veth pairs (run the tests as root, as CI does)")
 	}
-	p, err := Evaluate("testdata/wire/small.star", Options{})
+	p, err := runner.Evaluate("testdata/wire/small.star", runner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestWireInterruptedCleansUp(t *testing.T) {
 		t.Skip("needs root: builds network namespaces and veth pairs")
 	}
 	// 500,000 frames at 20 us: 10 s unless interrupted.
-	p, err := Evaluate("testdata/wire/small.star", Options{Overrides: map[string]string{"sender": "labrun sendto", "packets": "500000"}})
+	p, err := runner.Evaluate("testdata/wire/small.star", runner.Options{Overrides: map[string]string{"sender": "labrun sendto", "packets": "500000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestWireMissingToolIsSkipped(t *testing.T) {
 	sh, _ := exec.LookPath("sh")
 	os.Symlink(sh, filepath.Join(bin, "sh"))
 	t.Setenv("PATH", bin)
-	p, err := Evaluate("testdata/wire/small.star", Options{Overrides: map[string]string{"packets": "500"}})
+	p, err := runner.Evaluate("testdata/wire/small.star", runner.Options{Overrides: map[string]string{"packets": "500"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestWireCaptureIsTimed(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds network namespaces and veth pairs (run the tests as root, as CI does)")
 	}
-	p, err := Evaluate("testdata/wire/capture.star", Options{})
+	p, err := runner.Evaluate("testdata/wire/capture.star", runner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package runner
+package execute
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labrun/labrun/runner"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -63,7 +64,7 @@ func TestSysctlPolicy(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", want, b.String())
 		}
 	}
-	p, err = evalIn(t, map[string]string{"x.star": src}, "x.star", Options{AllowSysctls: []string{"kernel.core_pattern"}})
+	p, err = evalIn(t, map[string]string{"x.star": src}, "x.star", runner.Options{AllowSysctls: []string{"kernel.core_pattern"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package runner
+package execute
 
 import (
 	"bufio"
@@ -28,17 +28,6 @@ import (
 	"github.com/labrun/labrun/engine/tx"
 	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/runner/plan"
-)
-
-// Exit codes of labrun, one per failure class (docs/cli.md).
-const (
-	ExitOK          = 0   // every run finished
-	ExitRunFailed   = 1   // a run failed, or labrun itself did
-	ExitUsage       = 2   // bad command line
-	ExitScript      = 3   // the script is wrong: syntax, value, typo, load path
-	ExitExpectation = 4   // every run finished, and an expectation failed
-	ExitRegression  = 5   // labrun compare: a metric got worse beyond --fail-if
-	ExitInterrupted = 130 // a signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) or a closed output: what finished is kept
 )
 
 // ExecOptions configure Execute.
@@ -535,7 +524,7 @@ func runBare(ctx context.Context, dir string, r plan.Run, prog *progress, allowS
 		if err := os.MkdirAll(filepath.Join(dir, "pcap"), 0o755); err != nil {
 			return row, nil, err
 		}
-		pc, err := tx.NewPcap(filepath.Join(dir, "pcap", r.ID+".pcapng"), tx.PcapBufferFor(src.Len(), maxFrame(c.Trace)), int(c.Sink.Snaplen))
+		pc, err := tx.NewPcap(filepath.Join(dir, "pcap", r.ID+".pcapng"), tx.PcapBufferFor(src.Len(), c.Trace.MaxFrame()), int(c.Sink.Snaplen))
 		if err != nil {
 			return row, nil, err
 		}
@@ -738,17 +727,6 @@ func rateNotes(p *plan.Plan) []string {
 		}
 	}
 	return notes
-}
-
-// maxFrame is the largest frame a trace sends, without FCS.
-func maxFrame(t plan.TraceConfig) int {
-	n := int(t.Frame)
-	if t.Sizes != nil {
-		for _, v := range t.Sizes.Values {
-			n = max(n, int(v))
-		}
-	}
-	return n
 }
 
 // withAllMetrics returns rows in which every metric a table asks for is

@@ -16,9 +16,9 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/labrun/labrun/results"
-	"github.com/labrun/labrun/runner"
 	"github.com/labrun/labrun/runner/execute"
 	"github.com/labrun/labrun/runner/plan"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // run calls Main in-process and returns its exit code, stdout and stderr.
@@ -253,7 +253,7 @@ func TestInterrupted(t *testing.T) {
 	// A run cancelled before it starts: nothing is measured, and the
 	// manifest says the invocation was interrupted.
 	inTempRoot(t, map[string]string{"tiny.star": tiny})
-	p, err := runner.Evaluate("tiny.star", runner.Options{})
+	p, err := script.Evaluate("tiny.star", script.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/engine/units"
-	"github.com/labrun/labrun/runner"
 	"github.com/labrun/labrun/runner/plan"
+	"github.com/labrun/labrun/runner/script"
 )
 
 func cmdPlan(e *env, args []string) int {
@@ -63,15 +63,15 @@ type boundFlags struct {
 }
 
 func addBoundFlags(fs *flag.FlagSet) *boundFlags {
-	b := &boundFlags{memory: runner.DefaultMaxMemory, time: durationFlag(runner.DefaultMaxEvalTime)}
-	b.steps = fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	b := &boundFlags{memory: script.DefaultMaxMemory, time: durationFlag(script.DefaultMaxEvalTime)}
+	b.steps = fs.Uint64("max-steps", script.DefaultMaxSteps, "evaluation step limit per script file")
 	fs.Var(&b.memory, "max-memory", "memory cap of the script's evaluation, e.g. 256MiB or 2GiB")
 	fs.Var(&b.time, "max-eval-time", "wall-time cap of the script's evaluation, e.g. 500ms or 120s")
 	return b
 }
 
-func (b *boundFlags) options(sets map[string]string, print io.Writer, cpus []int) runner.Options {
-	return runner.Options{Overrides: sets, MaxSteps: *b.steps, MaxMemory: int64(b.memory), MaxEvalTime: time.Duration(b.time), Print: print, CPUs: cpus}
+func (b *boundFlags) options(sets map[string]string, print io.Writer, cpus []int) script.Options {
+	return script.Options{Overrides: sets, MaxSteps: *b.steps, MaxMemory: int64(b.memory), MaxEvalTime: time.Duration(b.time), Print: print, CPUs: cpus}
 }
 
 // sizeFlag is a positive size in the units of engine/units.

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/labrun/labrun/results"
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // readManifest parses dir/manifest.json.
@@ -293,7 +293,7 @@ func TestExecuteRateNote(t *testing.T) {
 	root := writeTree(t, map[string]string{"x.star": `experiment(name = "r",
     trace = trace.pcap(generate = trace.synthetic(count = 20, interval = "10us"), rate = sweep.axis("rate", ["100Mbps"]), layer = "l1"),
     timer = timer.busy(), tables = [table(rows = "rate", metrics = ["packets"])])`})
-	p, err := runner.Evaluate(filepath.Join(root, "x.star"), runner.Options{})
+	p, err := script.Evaluate(filepath.Join(root, "x.star"), script.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labrun/labrun/runner"
 	"github.com/labrun/labrun/runner/plan"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // writeTree writes files (slash-separated names relative to a new temp
@@ -31,16 +31,16 @@ func writeTree(t *testing.T, files map[string]string) string {
 
 // evalIn writes files to a temp root, makes it the working directory for
 // the rest of the test, and evaluates main there.
-func evalIn(t *testing.T, files map[string]string, main string, opts runner.Options) (*plan.Plan, error) {
+func evalIn(t *testing.T, files map[string]string, main string, opts script.Options) (*plan.Plan, error) {
 	t.Helper()
 	t.Chdir(writeTree(t, files))
-	return runner.Evaluate(main, opts)
+	return script.Evaluate(main, opts)
 }
 
 // evalSrc evaluates one script, x.star, in a temp root.
 func evalSrc(t *testing.T, src string, overrides map[string]string) (*plan.Plan, error) {
 	t.Helper()
-	return evalIn(t, map[string]string{"x.star": src}, "x.star", runner.Options{Overrides: overrides})
+	return evalIn(t, map[string]string{"x.star": src}, "x.star", script.Options{Overrides: overrides})
 }
 
 // mustEval is evalSrc that fails the test on an error.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // The link builtins resolve into the run's configuration, put the
@@ -102,8 +102,8 @@ func TestLinkEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds network namespaces and veth pairs (run the tests as root, as CI does)")
 	}
-	for _, script := range []string{"testdata/link/small.star", "testdata/link/tcp.star"} {
-		p, err := runner.Evaluate(script, runner.Options{})
+	for _, file := range []string{"testdata/link/small.star", "testdata/link/tcp.star"} {
+		p, err := script.Evaluate(file, script.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,13 +112,13 @@ func TestLinkEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		if left := lrNamespaces(t); len(left) > 0 {
-			t.Fatalf("%s: namespaces left behind: %v", script, left)
+			t.Fatalf("%s: namespaces left behind: %v", file, left)
 		}
 		if out.Failed != 0 || len(out.Rows) != 1 {
-			t.Fatalf("%s: %d failed, %d rows", script, out.Failed, len(out.Rows))
+			t.Fatalf("%s: %d failed, %d rows", file, out.Failed, len(out.Rows))
 		}
 		m := out.Rows[0].Metrics
-		switch script {
+		switch file {
 		case "testdata/link/small.star":
 			lost := m["link_loss_drops"]
 			if m["sent"] != 2000 || m["rx_received"]+lost != 2000 || m["rx_unexplained"] != 0 || lost < 100 || lost > 320 || m["rx_reordered"] != 0 {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labrun/labrun/runner"
 	"github.com/labrun/labrun/runner/plan"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // A dangerous sysctl is refused at plan and run start, naming the script
@@ -64,7 +64,7 @@ func TestSysctlPolicy(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", want, b.String())
 		}
 	}
-	p, err = evalIn(t, map[string]string{"x.star": src}, "x.star", runner.Options{AllowSysctls: []string{"kernel.core_pattern"}})
+	p, err = evalIn(t, map[string]string{"x.star": src}, "x.star", script.Options{AllowSysctls: []string{"kernel.core_pattern"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/results"
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // lrNamespaces lists this process's labrun namespaces.
@@ -38,7 +38,7 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds network namespaces and veth pairs (run the tests as root, as CI does)")
 	}
-	p, err := runner.Evaluate("testdata/wire/small.star", runner.Options{})
+	p, err := script.Evaluate("testdata/wire/small.star", script.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestWireInterruptedCleansUp(t *testing.T) {
 		t.Skip("needs root: builds network namespaces and veth pairs")
 	}
 	// 500,000 frames at 20 us: 10 s unless interrupted.
-	p, err := runner.Evaluate("testdata/wire/small.star", runner.Options{Overrides: map[string]string{"sender": "labrun sendto", "packets": "500000"}})
+	p, err := script.Evaluate("testdata/wire/small.star", script.Options{Overrides: map[string]string{"sender": "labrun sendto", "packets": "500000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestWireMissingToolIsSkipped(t *testing.T) {
 	sh, _ := exec.LookPath("sh")
 	os.Symlink(sh, filepath.Join(bin, "sh"))
 	t.Setenv("PATH", bin)
-	p, err := runner.Evaluate("testdata/wire/small.star", runner.Options{Overrides: map[string]string{"packets": "500"}})
+	p, err := script.Evaluate("testdata/wire/small.star", script.Options{Overrides: map[string]string{"packets": "500"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestWireCaptureIsTimed(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds network namespaces and veth pairs (run the tests as root, as CI does)")
 	}
-	p, err := runner.Evaluate("testdata/wire/capture.star", runner.Options{})
+	p, err := script.Evaluate("testdata/wire/capture.star", script.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

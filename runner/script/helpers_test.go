@@ -1,4 +1,4 @@
-package runner
+package script
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 )
 
 // experimentFile is the NetVCR experiment, as seen from this package.
-const experimentFile = "../experiments/usleep_vs_firm.star"
+const experimentFile = "../../experiments/usleep_vs_firm.star"
 
 // writeTree writes files (slash-separated names relative to a new temp
 // root with a .labrun marker) and returns the root.

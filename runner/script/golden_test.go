@@ -1,4 +1,4 @@
-package runner
+package script
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 // file under -update.
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
+	path := filepath.Join(pkgDir, "testdata", "golden", name)
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -45,9 +45,12 @@ func TestPlanGolden(t *testing.T) {
 		// and the real-time kernel settings show up as actions.
 		{"usleep_vs_firm.set.plan.txt", map[string]string{"packets": "2000", "rt": "true"}, func(b *bytes.Buffer, p *plan.Plan) error { return plan.WritePlan(b, p) }},
 	}
+	// The plan names the script as given: from runner/, as the goldens
+	// were made.
+	t.Chdir("..")
 	for _, tc := range tests {
 		t.Run(tc.golden, func(t *testing.T) {
-			p, err := Evaluate(experimentFile, Options{Overrides: tc.overrides})
+			p, err := Evaluate("../experiments/usleep_vs_firm.star", Options{Overrides: tc.overrides})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,3 +62,12 @@ func TestPlanGolden(t *testing.T) {
 		})
 	}
 }
+
+// pkgDir is the package folder, the working directory the test starts in.
+var pkgDir = func() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	return wd
+}()

@@ -1,4 +1,4 @@
-package runner
+package script
 
 import (
 	"bytes"
@@ -137,7 +137,7 @@ func TestPlanSources(t *testing.T) {
 	for _, s := range []struct {
 		src  plan.Source
 		file string
-	}{{p.Sources[0], experimentFile}, {p.Sources[1], "../stdlib/netvcr.star"}} {
+	}{{p.Sources[0], experimentFile}, {p.Sources[1], "../../stdlib/netvcr.star"}} {
 		b, err := os.ReadFile(s.file)
 		if err != nil {
 			t.Fatal(err)

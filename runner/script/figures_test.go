@@ -1,4 +1,4 @@
-package runner
+package script
 
 import (
 	"fmt"
@@ -139,7 +139,7 @@ func TestSummaryFiguresInExperiments(t *testing.T) {
 		{"caliper_precision.star", results.FigureSpec{Kind: "lines", X: "rate", Y: "iat_err_p95_us", Facet: []string{"sender"}, LogX: true, LogY: true}},
 		{"usleep_vs_firm.star", results.FigureSpec{Kind: "bars", X: "interval", Y: "cpu_pct", Facet: []string{"timer"}}},
 	} {
-		p, err := Evaluate(filepath.Join("..", "experiments", tc.file), Options{})
+		p, err := Evaluate(filepath.Join("..", "..", "experiments", tc.file), Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.file, err)
 		}

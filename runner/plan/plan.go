@@ -36,8 +36,6 @@ type Source struct {
 	SHA256 string `json:"sha256"`
 }
 
-// MaxRuns bounds the size of a plan.
-const MaxRuns = 100_000
 
 // Plan is a fully resolved experiment: every run with plain Go values.
 type Plan struct {

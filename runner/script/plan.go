@@ -2,7 +2,6 @@ package script
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/labrun/labrun/runner/plan"
@@ -16,8 +15,7 @@ func (h *Host) plan() (*plan.Plan, error) {
 	if s, ok := a["seed"].(starlark.Int).Int64(); ok {
 		p.Seed = s
 	}
-	rep, _ := starlark.AsInt32(a["repeat"])
-	p.Repeat = rep
+	p.Repeat = h.repeat()
 
 	// Axes that the experiment uses, grouped by zip group, in declaration order.
 	used := map[*Axis]bool{}
@@ -38,88 +36,29 @@ func (h *Host) plan() (*plan.Plan, error) {
 			}
 		}
 	}
-	// --set name=value on an axis pins it to that value.
-	// A zipped axis may repeat a label: every step with it is kept.
-	pinned := map[*Axis]string{}
-	for _, g := range groups {
-		for _, ax := range g {
-			if raw, ok := h.overrides[ax.Name]; ok {
-				i, err := h.pinAxis(ax, raw)
-				if err != nil {
-					return nil, err
-				}
-				pinned[ax] = ax.Labels[i]
-				h.used[ax.Name] = true
+	sweep, err := h.sweep(groups, used)
+	if err != nil {
+		return nil, err
+	}
+	if sweep.Size() > plan.MaxRuns {
+		return nil, posError(h.exp.pos, "experiment: the sweep expands to more than %d runs; use fewer axis values or pin axes with --set", plan.MaxRuns)
+	}
+	p.Axes = sweep.Axes()
+	for _, pt := range sweep.Points() {
+		point := map[*Axis]int{}
+		for gi, g := range groups {
+			for _, ax := range g {
+				point[ax] = pt.Steps[gi]
 			}
 		}
+		cfg, err := h.resolveRun(point, pt.Rep)
+		if err != nil {
+			return nil, err
+		}
+		p.AddRun(pt, cfg)
 	}
-	for name, ax := range h.axes {
-		if _, set := h.overrides[name]; set && !used[ax] {
-			return nil, &plan.UsageError{Msg: fmt.Sprintf("--set %s: sweep axis %q (declared at %s) is not used by the experiment", name, name, ax.Pos)}
-		}
-	}
-	total := rep
-	for _, g := range groups {
-		if total *= len(g[0].Values); total > plan.MaxRuns {
-			return nil, posError(h.exp.pos, "experiment: the sweep expands to more than %d runs; use fewer axis values or pin axes with --set", plan.MaxRuns)
-		}
-	}
-	for _, g := range groups {
-		for _, ax := range g {
-			p.Axes = append(p.Axes, plan.AxisInfo{Name: ax.Name, Values: ax.Labels, Zip: ax.group, Pos: ax.Pos.String()})
-		}
-	}
-
-	// Odometer over the groups; the last group varies fastest. Repetitions
-	// are the outermost loop, so noise that drifts over time spreads over
-	// all points instead of landing on one.
-	idx := make([]int, len(groups))
-	var points [][]int
-	for {
-		if pinOK(groups, idx, pinned) {
-			points = append(points, slices.Clone(idx))
-		}
-		k := len(groups) - 1
-		for k >= 0 {
-			idx[k]++
-			if idx[k] < len(groups[k][0].Values) {
-				break
-			}
-			idx[k] = 0
-			k--
-		}
-		if k < 0 {
-			break
-		}
-	}
-	for r := 0; r < rep; r++ {
-		for _, pt := range points {
-			point := map[*Axis]int{}
-			params := map[string]string{}
-			for gi, g := range groups {
-				for _, ax := range g {
-					point[ax] = pt[gi]
-					params[ax.Name] = ax.Labels[pt[gi]]
-				}
-			}
-			if rep > 1 {
-				params["rep"] = strconv.Itoa(r)
-			}
-			cfg, err := h.resolveRun(point, r)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Experiment = p.Experiment
-			id, seed := plan.RunID(cfg, p.Seed)
-			p.Runs = append(p.Runs, plan.Run{Index: len(p.Runs), ID: id, Seed: seed, Params: params, Config: cfg})
-		}
-	}
-	seen := map[string]int{}
-	for _, r := range p.Runs {
-		if j, dup := seen[r.ID]; dup {
-			return nil, posError(h.exp.pos, "runs %d and %d resolve to the same configuration (%s); two sweep values that mean the same thing?", j+1, r.Index+1, plan.ParamString(r.Params))
-		}
-		seen[r.ID] = r.Index
+	if i, j := p.Duplicate(); i >= 0 {
+		return nil, posError(h.exp.pos, "runs %d and %d resolve to the same configuration (%s); two sweep values that mean the same thing?", i+1, j+1, plan.ParamString(p.Runs[j].Params))
 	}
 	if err := h.planOutputs(p); err != nil {
 		return nil, err
@@ -130,15 +69,36 @@ func (h *Host) plan() (*plan.Plan, error) {
 	return p, nil
 }
 
-func pinOK(groups [][]*Axis, idx []int, pinned map[*Axis]string) bool {
-	for gi, g := range groups {
+// sweep pins the axes --set names and describes the groups for the plan.
+func (h *Host) sweep(groups [][]*Axis, used map[*Axis]bool) (plan.Sweep, error) {
+	sw := plan.Sweep{Repeat: h.repeat(), Pinned: map[string]string{}}
+	for _, g := range groups {
+		var infos []plan.AxisInfo
 		for _, ax := range g {
-			if l, ok := pinned[ax]; ok && ax.Labels[idx[gi]] != l {
-				return false
+			if raw, ok := h.overrides[ax.Name]; ok {
+				i, err := h.pinAxis(ax, raw)
+				if err != nil {
+					return sw, err
+				}
+				sw.Pinned[ax.Name] = ax.Labels[i]
+				h.used[ax.Name] = true
 			}
+			infos = append(infos, plan.AxisInfo{Name: ax.Name, Values: ax.Labels, Zip: ax.group, Pos: ax.Pos.String()})
+		}
+		sw.Groups = append(sw.Groups, infos)
+	}
+	for name, ax := range h.axes {
+		if _, set := h.overrides[name]; set && !used[ax] {
+			return sw, &plan.UsageError{Msg: fmt.Sprintf("--set %s: sweep axis %q (declared at %s) is not used by the experiment", name, name, ax.Pos)}
 		}
 	}
-	return true
+	return sw, nil
+}
+
+// repeat is the experiment's repeat argument.
+func (h *Host) repeat() int {
+	rep, _ := starlark.AsInt32(h.exp.args["repeat"])
+	return rep
 }
 
 // pinAxis finds the axis value a --set names: by label, or as a new value

@@ -1,0 +1,72 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestSweepPoints(t *testing.T) {
+	a := AxisInfo{Name: "a", Values: []string{"a1", "a2"}}
+	b := AxisInfo{Name: "b", Values: []string{"b1", "b2", "b3"}}
+	z := AxisInfo{Name: "z", Values: []string{"x", "x", "y"}, Zip: 1} // zipped with b
+	tests := []struct {
+		name  string
+		sweep Sweep
+		want  string // params of each point, in order
+	}{
+		{"none", Sweep{Repeat: 1}, "[]"},
+		{"last varies fastest", Sweep{Groups: [][]AxisInfo{{a}, {b}}, Repeat: 1},
+			"a1 b1|a1 b2|a1 b3|a2 b1|a2 b2|a2 b3"},
+		{"repeats outermost", Sweep{Groups: [][]AxisInfo{{a}}, Repeat: 2},
+			"a1 0|a2 0|a1 1|a2 1"},
+		{"pinned", Sweep{Groups: [][]AxisInfo{{a}, {b}}, Repeat: 1, Pinned: map[string]string{"b": "b2"}},
+			"a1 b2|a2 b2"},
+		{"pinned zip keeps every step with the label", Sweep{Groups: [][]AxisInfo{{b, z}}, Repeat: 1, Pinned: map[string]string{"z": "x"}},
+			"b1 x|b2 x"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, pt := range tc.sweep.Points() {
+				var vals []string
+				for _, g := range tc.sweep.Groups {
+					for _, ax := range g {
+						vals = append(vals, pt.Params[ax.Name])
+					}
+				}
+				if tc.sweep.Repeat > 1 {
+					vals = append(vals, pt.Params["rep"])
+				}
+				got = append(got, strings.Join(vals, " "))
+			}
+			s := strings.Join(got, "|")
+			if len(got) == 1 && s == "" {
+				s = "[]"
+			}
+			if s != tc.want {
+				t.Errorf("points %s, want %s", s, tc.want)
+			}
+		})
+	}
+	if n := (Sweep{Groups: [][]AxisInfo{{a}, {b}}, Repeat: 3}).Size(); n != 18 {
+		t.Errorf("size %d, want 18", n)
+	}
+	big := AxisInfo{Name: "n", Values: make([]string, 1000)}
+	if n := (Sweep{Groups: [][]AxisInfo{{big}, {big}}, Repeat: 1}).Size(); n != MaxRuns+1 {
+		t.Errorf("size %d, want %d", n, MaxRuns+1)
+	}
+}
+
+func TestDuplicateRuns(t *testing.T) {
+	p := &Plan{Experiment: "x", Seed: 1}
+	for i := range 3 {
+		p.AddRun(Point{Params: map[string]string{"i": fmt.Sprint(i)}}, RunConfig{Rep: i % 2})
+	}
+	if i, j := p.Duplicate(); i != 0 || j != 2 {
+		t.Errorf("duplicate %d, %d; want 0, 2", i, j)
+	}
+	if p.Runs[0].ID == p.Runs[1].ID || p.Runs[1].Index != 1 {
+		t.Errorf("runs %+v", p.Runs)
+	}
+}

@@ -36,7 +36,6 @@ type Source struct {
 	SHA256 string `json:"sha256"`
 }
 
-
 // Plan is a fully resolved experiment: every run with plain Go values.
 type Plan struct {
 	Experiment  string               `json:"experiment"`

@@ -493,22 +493,17 @@ func runOne(ctx context.Context, dir string, r plan.Run, prog *progress, permit 
 			res.Settings = append(env.outcomes, res.Settings...)
 		}
 	}()
-	return runBare(ctx, dir, r, prog, permit.System, expSeed, traceInfo)
+	rc := &runContext{dir: dir, run: r, prog: prog, allowSystem: permit.System, expSeed: expSeed, traceInfo: traceInfo}
+	return kindOf(r.Config).run(ctx, rc)
 }
 
-// runBare runs one run inside its environment.
-func runBare(ctx context.Context, dir string, r plan.Run, prog *progress, allowSystem bool, expSeed int64, traceInfo *trace.CaptureStats) (results.Row, *replay.Result, error) {
-	if r.Config.Workload != nil {
-		row, err := runWorkload(ctx, r, prog)
-		return row, &replay.Result{Interrupted: ctx.Err() != nil}, err
-	}
-	if r.Config.SenderKind() == "cyclictest" {
-		row, settings, err := runCyclictest(ctx, r, prog, allowSystem)
-		return row, &replay.Result{Interrupted: ctx.Err() != nil, Settings: settings}, err
-	}
-	if r.Config.Wire() {
-		return runWire(ctx, dir, r, prog, allowSystem, expSeed)
-	}
+// bareKind replays the trace with labrun's engine into a sink of its own
+// process (null or a pcap file), through an in-process emulated link if
+// there is one.
+type bareKind struct{}
+
+func (bareKind) run(ctx context.Context, rc *runContext) (results.Row, *replay.Result, error) {
+	r, dir, prog, allowSystem, expSeed, traceInfo := rc.run, rc.dir, rc.prog, rc.allowSystem, rc.expSeed, rc.traceInfo
 	row := results.Row{ID: r.ID, Params: r.Params}
 	c := r.Config
 	src, err := buildSource(dir, c.Trace, r.Seed, expSeed)

@@ -32,194 +32,215 @@ type SkipError struct{ Reason string }
 
 func (e *SkipError) Error() string { return e.Reason }
 
+// wire is one run whose packets go on a wire: the schedule by sequence
+// number, the run's namespaces and veth pair, the receiver and the
+// emulated link, and the steps that take them down.
+type wire struct {
+	*runContext
+	c       plan.RunConfig
+	src     trace.Source
+	n       int
+	sched   []int64
+	match   *rx.Matcher
+	streams []uint16
+	first   []byte // the first frame, for a peer tool's own trace
+	tp      *topo.Topology
+	rcv     *rx.Receiver
+	fw      *link.Forwarder
+	undo    undoStack
+}
+
+// A wireSender sends a wire run's packets: labrun's engine or a peer
+// tool.
+type wireSender interface {
+	// prepare runs before the namespaces are built.
+	prepare(w *wire) error
+	// send sends and returns how many frames went; res is nil when
+	// nothing was sent.
+	send(ctx context.Context, w *wire, m map[string]float64) (sent uint64, res *replay.Result, start int64, actual []int64, err error)
+}
+
 // runWire executes a run whose packets go on a wire: it builds the run's
 // namespaces and veth pair, starts the receiver, lets labrun or a peer tool
 // send, drains the receiver, and tears everything down, on every path.
-func runWire(ctx context.Context, dir string, r plan.Run, prog *progress, allowSystem bool, expSeed int64) (row results.Row, res *replay.Result, err error) {
+func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.Row, res *replay.Result, err error) {
+	r := rc.run
 	row = results.Row{ID: r.ID, Params: r.Params}
-	c := r.Config
-	kind := c.SenderKind()
-
-	// The schedule, by sequence number, for the receiver's analysis.
-	src, err := buildSource(dir, c.Trace, r.Seed, expSeed)
-	if err != nil {
+	w := &wire{runContext: rc, c: r.Config}
+	defer func() {
+		if uerr := w.undo.unwind(); uerr != nil && err == nil {
+			err = uerr
+		}
+	}()
+	if err := w.schedule(); err != nil {
 		return row, nil, err
 	}
-	if cs, ok := src.(*trace.CaptureSource); ok {
-		defer cs.Close()
+	if err := snd.prepare(w); err != nil {
+		return row, nil, err
 	}
-	n := src.Len()
-	sched := make([]int64, n)
+	if err := w.build(); err != nil {
+		return row, nil, err
+	}
+	steal0 := stealTicks()
+	w.prog.sent.Store(0)
+	w.prog.packets.Store(int64(w.n))
+	row.Metrics = map[string]float64{}
+	sent, res, start, actual, err := snd.send(ctx, w, row.Metrics)
+	if res == nil || err != nil {
+		return row, res, err
+	}
+	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {
+		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
+	}
+	got, err := w.drain(row.Metrics, sent, actual)
+	if err != nil {
+		return row, res, err
+	}
+	if err := writeWireSeries(filepath.Join(w.dir, "series", r.ID+".csv"), w.sched, start, actual, got); err != nil {
+		return row, res, err
+	}
+	return row, res, nil
+}
+
+// schedule reads the trace once for the receiver's analysis: the
+// schedule by sequence number and, for a capture, the frames to know
+// them by.
+func (w *wire) schedule() error {
+	r, c := w.run, w.c
+	src, err := buildSource(w.dir, c.Trace, r.Seed, w.expSeed)
+	if err != nil {
+		return err
+	}
+	w.src = src
+	if cs, ok := src.(*trace.CaptureSource); ok {
+		w.undo.push(func() error { cs.Close(); return nil })
+	}
+	w.n = src.Len()
+	w.sched = make([]int64, w.n)
 	// A capture's frames carry no sequence mark: the receiver knows them
 	// by their content. Several labrun threads each keep their flows'
 	// order, not the order between them: order is judged per thread.
-	var match *rx.Matcher
 	if c.Trace.Kind == "pcap" {
-		if match, err = rx.NewMatcher(n); err != nil {
-			return row, nil, err
+		if w.match, err = rx.NewMatcher(w.n); err != nil {
+			return err
 		}
 	}
-	var streams []uint16
 	threads := labrunThreads(c)
 	if threads > 1 {
-		streams = make([]uint16, n)
+		w.streams = make([]uint16, w.n)
 	}
-	var first []byte
 	var p trace.Packet
 	for i := 0; src.Next(&p); i++ {
-		if p.Seq < uint64(n) {
-			sched[p.Seq] = p.Offset
-			if match != nil {
-				match.Add(int(p.Seq), p.Frame)
+		if p.Seq < uint64(w.n) {
+			w.sched[p.Seq] = p.Offset
+			if w.match != nil {
+				w.match.Add(int(p.Seq), p.Frame)
 			}
-			if streams != nil {
-				streams[p.Seq] = uint16(trace.FlowPart(p.Frame, threads))
+			if w.streams != nil {
+				w.streams[p.Seq] = uint16(trace.FlowPart(p.Frame, threads))
 			}
 		}
 		if i == 0 {
-			first = append([]byte(nil), p.Frame...)
+			w.first = append([]byte(nil), p.Frame...)
 		}
 	}
 	src.Rewind()
+	return nil
+}
 
-	var tool *peerRun
-	if kind != "labrun" {
-		if tool, err = preparePeer(dir, c, r, expSeed, first, n); err != nil {
-			return row, nil, err
-		}
-	}
-
+// build makes the run's namespaces, starts the receiver, and sets up the
+// shaper and the emulated link; each step pushes its undoing.
+func (w *wire) build() error {
+	r, c := w.run, w.c
 	tp, err := topo.Build(topo.Config{RunID: r.ID[:min(len(r.ID), 8)], MTU: c.Topology.MTU, Offloads: c.Topology.Offloads, Emulator: c.Topology.Emulator})
 	if err != nil {
-		return row, nil, fmt.Errorf("building the run's namespaces: %w", err)
+		return fmt.Errorf("building the run's namespaces: %w", err)
 	}
-	defer func() {
-		if cerr := tp.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("removing the run's namespaces: %w", cerr)
+	w.tp = tp
+	w.undo.push(func() error {
+		if err := tp.Close(); err != nil {
+			return fmt.Errorf("removing the run's namespaces: %w", err)
 		}
-	}()
+		return nil
+	})
+	if err := w.startReceiver(); err != nil {
+		return err
+	}
+	if c.Topology.TBF > 0 {
+		mf := c.Topology.MTU + 14
+		if err := tp.Sender.ShapeTBF(tp.Sender.Ifname, c.Topology.TBF, mf, 1000*mf); err != nil {
+			return err
+		}
+	}
+	if c.Link == nil {
+		return nil
+	}
+	lay := emuCPUs(runtime.NumCPU())
+	if w.fw, err = startForwarder(tp, c.Link, r.Seed, w.n, lay.emu); err != nil {
+		return fmt.Errorf("emulated link: %w", err)
+	}
+	w.undo.push(func() error {
+		if w.fw != nil {
+			w.fw.Stop()
+		}
+		return nil
+	})
+	if lay.emu >= 0 {
+		// The emulator's CPU is its own: every other thread of labrun
+		// (the Go runtime's included) wakes elsewhere.
+		_, undo := kernel.KeepOff([]int{lay.emu})
+		w.undo.push(func() error { undo(); return nil })
+	}
+	return nil
+}
 
+// startReceiver opens the receiver in its namespace and starts it.
+func (w *wire) startReceiver() error {
+	c, tp := w.c, w.tp
 	// The receiver wakes when a block of its ring is full or times out:
 	// on the sender's CPU each wake-up would delay a send by 10-20 us. So unless the script says otherwise it gets CPU
 	// 0 and the sender the last CPU.
 	if rps := c.Topology.RPS; len(rps) > 0 {
 		if err := tp.Receiver.SteerReceive(tp.Receiver.Ifname, rps); err != nil {
-			return row, nil, err
+			return err
 		}
 	}
-	rc := rx.Config{Ifindex: tp.Receiver.Ifindex, Expect: n, CPU: -1, Streams: streams, Match: match}
+	rc := rx.Config{Ifindex: tp.Receiver.Ifindex, Expect: w.n, CPU: -1, Streams: w.streams, Match: w.match}
 	if c.Receiver.CPU != nil {
 		rc.CPU = *c.Receiver.CPU
 	} else if runtime.NumCPU() > 1 {
 		rc.CPU = 0
 	}
-
 	if c.Receiver.Capture {
-		if err := os.MkdirAll(filepath.Join(dir, "pcap"), 0o755); err != nil {
-			return row, nil, err
+		if err := os.MkdirAll(filepath.Join(w.dir, "pcap"), 0o755); err != nil {
+			return err
 		}
-		rc.Capture = filepath.Join(dir, "pcap", r.ID+"-rx.pcapng")
+		rc.Capture = filepath.Join(w.dir, "pcap", w.run.ID+"-rx.pcapng")
 	}
-	var rcv *rx.Receiver
 	if err := tp.Receiver.Do(func() error {
 		var err error
-		rcv, err = rx.Open(rc)
+		w.rcv, err = rx.Open(rc)
 		return err
 	}); err != nil {
-		return row, nil, fmt.Errorf("receiver: %w", err)
+		return fmt.Errorf("receiver: %w", err)
 	}
-	defer rcv.Close()
-	rcv.Start()
+	w.undo.push(func() error { w.rcv.Close(); return nil })
+	w.rcv.Start()
+	return nil
+}
 
-	if c.Topology.TBF > 0 {
-		mf := c.Topology.MTU + 14
-		if err := tp.Sender.ShapeTBF(tp.Sender.Ifname, c.Topology.TBF, mf, 1000*mf); err != nil {
-			return row, nil, err
-		}
-	}
-	var fw *link.Forwarder
-	if c.Link != nil {
-		lay := emuCPUs(runtime.NumCPU())
-		if fw, err = startForwarder(tp, c.Link, r.Seed, n, lay.emu); err != nil {
-			return row, nil, fmt.Errorf("emulated link: %w", err)
-		}
-		defer func() {
-			if fw != nil {
-				fw.Stop()
-			}
-		}()
-		if lay.emu >= 0 {
-			// The emulator's CPU is its own: every other thread of labrun
-			// (the Go runtime's included) wakes elsewhere.
-			_, undo := kernel.KeepOff([]int{lay.emu})
-			defer undo()
-		}
-	}
-
-	steal0 := stealTicks()
-	prog.sent.Store(0)
-	prog.packets.Store(int64(n))
-	var sent uint64
-	var actual []int64 // labrun's actual send times by sequence number, on the clock.Now scale
-	var start int64    // labrun's schedule start
-	row.Metrics = map[string]float64{}
-	switch kind {
-	case "labrun":
-		res, err = sendLabrun(ctx, c, tp, src, dir, r, expSeed, prog, allowSystem)
-		if res == nil {
-			return row, nil, err
-		}
-		if err != nil {
-			return row, res, err
-		}
-		sent = uint64(res.Sink.Packets)
-		for k, v := range res.Metrics() {
-			row.Metrics[k] = v
-		}
-		start = res.Start
-		if !res.Interrupted {
-			actual = res.Actual
-		}
-	default:
-		// The tool reports nothing while it runs: show what arrives.
-		stopProg := make(chan struct{})
-		go func() {
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopProg:
-					return
-				case <-t.C:
-					_, total := rcv.Counts()
-					prog.sent.Store(int64(total))
-				}
-			}
-		}()
-		st, err := tool.run(ctx, tp.Sender, tp.Sender.Ifname)
-		close(stopProg)
-		if err != nil {
-			return row, nil, err
-		}
-		sent = st.sent
-		for k, v := range st.metrics {
-			row.Metrics[k] = v
-		}
-		res = &replay.Result{Sched: sched, Interrupted: ctx.Err() != nil}
-	}
-
-	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {
-		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
-	}
-	got, err := rcv.Stop(sent, time.Duration(c.Receiver.Quiet), time.Duration(c.Receiver.Drain))
+// drain stops the receiver once what was sent arrived or stopped coming,
+// and adds what arrived, what was lost where, and latency to m.
+func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Result, error) {
+	c, tp := w.c, w.tp
+	got, err := w.rcv.Stop(sent, time.Duration(c.Receiver.Quiet), time.Duration(c.Receiver.Drain))
 	if err != nil {
-		return row, res, fmt.Errorf("receiver: %w", err)
+		return nil, fmt.Errorf("receiver: %w", err)
 	}
-	m := rx.Analyze(sched, got)
-	for k, v := range m.Map() {
-		row.Metrics[k] = v
+	for k, v := range rx.Analyze(w.sched, got).Map() {
+		m[k] = v
 	}
-	row.Metrics[measure.Sent] = float64(sent)
+	m[measure.Sent] = float64(sent)
 	var linkDrops uint64
 	if s, err := tp.Sender.Stats(tp.Sender.Ifname); err == nil {
 		linkDrops += s.TxDropped
@@ -227,16 +248,16 @@ func runWire(ctx context.Context, dir string, r plan.Run, prog *progress, allowS
 	if s, err := tp.Receiver.Stats(tp.Receiver.Ifname); err == nil {
 		linkDrops += s.RxDropped
 	}
-	row.Metrics[measure.LinkDrops] = float64(linkDrops)
+	m[measure.LinkDrops] = float64(linkDrops)
 	var emuDrops uint64
-	if fw != nil {
-		sts, err := fw.Stop()
-		fw = nil
+	if w.fw != nil {
+		sts, err := w.fw.Stop()
+		w.fw = nil
 		if err != nil {
-			return row, res, fmt.Errorf("emulated link: %w", err)
+			return nil, fmt.Errorf("emulated link: %w", err)
 		}
-		addForwardMetrics(row.Metrics, sts[0])
-		addReverseMetrics(row.Metrics, sts)
+		addForwardMetrics(m, sts[0])
+		addReverseMetrics(m, sts)
 		f := sts[0]
 		emuDrops = f.Pipe.Model.QueueDrops + f.Pipe.Model.LossDrops + f.KernelDrops + uint64(f.Tx.Errors)
 		if s, err := tp.Emulator.Stats(tp.Emulator.Ifname2); err == nil {
@@ -250,22 +271,75 @@ func runWire(ctx context.Context, dir string, r plan.Run, prog *progress, allowS
 	// counter is not a loss for them; trafgen's TX ring does not retry,
 	// so for it the veth's drops are lost frames.
 	unexplained := int64(sent) - int64(got.Received) - int64(got.KernelDrops) - int64(emuDrops)
-	if kind == "trafgen" {
+	if c.SenderKind() == "trafgen" {
 		// trafgen's frames carry no sequence numbers: they are unmarked.
 		unexplained = int64(sent) - int64(got.Unmarked) - int64(got.KernelDrops) - int64(linkDrops)
 	}
-	row.Metrics[measure.RxUnexplained] = float64(unexplained)
+	m[measure.RxUnexplained] = float64(unexplained)
 	if actual != nil {
 		p50, p99, mx := rx.Latency(actual, got)
-		row.Metrics[measure.LatP50US], row.Metrics[measure.LatP99US], row.Metrics[measure.LatMaxUS] = float64(p50)/1e3, float64(p99)/1e3, float64(mx)/1e3
+		m[measure.LatP50US], m[measure.LatP99US], m[measure.LatMaxUS] = float64(p50)/1e3, float64(p99)/1e3, float64(mx)/1e3
 	}
 	if bps, ovh := shaper(c); bps > 0 && c.Trace.Frame > 0 {
-		addShapeMetrics(row.Metrics, got.Arrival, int(c.Trace.Frame)-trace.FCSLen+ovh, bps)
+		addShapeMetrics(m, got.Arrival, int(c.Trace.Frame)-trace.FCSLen+ovh, bps)
 	}
-	if err := writeWireSeries(filepath.Join(dir, "series", r.ID+".csv"), sched, start, actual, got); err != nil {
-		return row, res, err
+	return got, nil
+}
+
+// labrunSender sends with labrun's engine.
+type labrunSender struct{}
+
+func (labrunSender) prepare(*wire) error { return nil }
+
+func (labrunSender) send(ctx context.Context, w *wire, m map[string]float64) (uint64, *replay.Result, int64, []int64, error) {
+	res, err := sendLabrun(ctx, w.c, w.tp, w.src, w.dir, w.run, w.expSeed, w.prog, w.allowSystem)
+	if res == nil || err != nil {
+		return 0, res, 0, nil, err
 	}
-	return row, res, nil
+	for k, v := range res.Metrics() {
+		m[k] = v
+	}
+	var actual []int64 // labrun's actual send times by sequence number, on the clock.Now scale
+	if !res.Interrupted {
+		actual = res.Actual
+	}
+	return uint64(res.Sink.Packets), res, res.Start, actual, nil
+}
+
+// toolSender sends with a peer tool (tcpreplay, trafgen).
+type toolSender struct{ tool *peerRun }
+
+func (t *toolSender) prepare(w *wire) error {
+	var err error
+	t.tool, err = preparePeer(w.dir, w.c, w.run, w.expSeed, w.first, w.n)
+	return err
+}
+
+func (t *toolSender) send(ctx context.Context, w *wire, m map[string]float64) (uint64, *replay.Result, int64, []int64, error) {
+	// The tool reports nothing while it runs: show what arrives.
+	stopProg := make(chan struct{})
+	go func() {
+		tk := time.NewTicker(100 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stopProg:
+				return
+			case <-tk.C:
+				_, total := w.rcv.Counts()
+				w.prog.sent.Store(int64(total))
+			}
+		}
+	}()
+	st, err := t.tool.run(ctx, w.tp.Sender, w.tp.Sender.Ifname)
+	close(stopProg)
+	if err != nil {
+		return 0, nil, 0, nil, err
+	}
+	for k, v := range st.metrics {
+		m[k] = v
+	}
+	return st.sent, &replay.Result{Sched: w.sched, Interrupted: ctx.Err() != nil}, 0, nil, nil
 }
 
 // sendLabrun replays the trace with labrun's engine: one sending thread

@@ -17,7 +17,7 @@ import (
 // after it) and its background loads (ended with it).
 type environment struct {
 	outcomes []kernel.Outcome
-	undo     func()
+	undo     undoStack // the system settings
 	group    *load.Group
 	stress   []func() ([]peer.StressMetric, error)
 	cancel   context.CancelFunc
@@ -29,7 +29,7 @@ type environment struct {
 // stop (also on error paths after it returned).
 func startEnvironment(ctx context.Context, dir string, r plan.Run, permit kernel.Permit) (*environment, error) {
 	c := r.Config
-	e := &environment{undo: func() {}, cancel: func() {}}
+	e := &environment{cancel: func() {}}
 	if c.Kernel.HasSystem() {
 		var j *kernel.Journal
 		if permit.System {
@@ -42,9 +42,10 @@ func startEnvironment(ctx context.Context, dir string, r plan.Run, permit kernel
 		if err != nil {
 			return nil, err
 		}
-		e.outcomes, e.undo = out, undo
+		e.outcomes = out
+		e.undo.push(func() error { undo(); return nil })
 		if err := kernel.CheckRequired(out); err != nil {
-			undo()
+			e.undo.unwind()
 			return nil, err
 		}
 	}
@@ -99,7 +100,7 @@ var loadMetric = map[string]string{
 // stop ends the loads, puts what they achieved into m (when not nil) and
 // undoes the system settings.
 func (e *environment) stop(m map[string]float64) error {
-	defer e.undo()
+	defer e.undo.unwind()
 	var errs []error
 	var cpu time.Duration
 	wall := time.Since(e.start)

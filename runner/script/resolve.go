@@ -549,25 +549,54 @@ func sortedKeys[V any](m map[string]V) []string {
 // planOutputs resolves tables and figures and checks that they name
 // parameters the plan has.
 func (h *Host) planOutputs(p *plan.Plan) error {
-	known := []string{}
+	c := &outputCheck{h: h, p: p}
 	for _, ax := range p.Axes {
-		known = append(known, ax.Name)
+		c.known = append(c.known, ax.Name)
 	}
 	if p.Repeat > 1 {
-		known = append(known, "rep")
+		c.known = append(c.known, "rep")
 	}
-	checkParams := func(s *Spec, what string, names []string) error {
-		for _, n := range names {
-			if !contains(known, n) {
-				axes := "axes: " + plan.QuoteList(known)
-				if len(known) == 0 {
-					axes = "the experiment sweeps nothing (sweep.axis(...) declares an axis)"
-				}
-				return posError(s.Pos, "%s: %s %q is not a sweep axis of this experiment%s; %s", s.Kind, what, n, plan.DidYouMean(n, known), axes)
+	if err := c.expectations(); err != nil {
+		return err
+	}
+	if l, ok := h.exp.args["tables"].(starlark.Indexable); ok {
+		for i := range l.Len() {
+			spec, err := c.table(l.Index(i).(*Spec))
+			if err != nil {
+				return err
 			}
+			p.Tables = append(p.Tables, spec)
 		}
-		return nil
 	}
+	return c.figures()
+}
+
+// outputCheck resolves the experiment's expectations, tables and figures
+// against the plan's sweep axes.
+type outputCheck struct {
+	h     *Host
+	p     *plan.Plan
+	known []string // the parameters: the axes, and rep with repeats
+}
+
+// checkParams checks that names are parameters of the plan.
+func (c *outputCheck) checkParams(s *Spec, what string, names []string) error {
+	known := c.known
+	for _, n := range names {
+		if !contains(known, n) {
+			axes := "axes: " + plan.QuoteList(known)
+			if len(known) == 0 {
+				axes = "the experiment sweeps nothing (sweep.axis(...) declares an axis)"
+			}
+			return posError(s.Pos, "%s: %s %q is not a sweep axis of this experiment%s; %s", s.Kind, what, n, plan.DidYouMean(n, known), axes)
+		}
+	}
+	return nil
+}
+
+// expectations resolves expect() values.
+func (c *outputCheck) expectations() error {
+	h, p, checkParams := c.h, c.p, c.checkParams
 	if l, ok := h.exp.args["expectations"].(starlark.Indexable); ok {
 		for i := range l.Len() {
 			s := l.Index(i).(*Spec)
@@ -591,91 +620,97 @@ func (h *Host) planOutputs(p *plan.Plan) error {
 			p.Expectations = append(p.Expectations, e)
 		}
 	}
-	if l, ok := h.exp.args["tables"].(starlark.Indexable); ok {
-		for i := range l.Len() {
-			t := l.Index(i).(*Spec)
-			spec := results.TableSpec{Title: str(t.Args, "title"), Rows: strs(t.Args["rows"]), Cols: str(t.Args, "cols"), Metrics: strs(t.Args["metrics"])}
-			if spec.Title == "" {
-				spec.Title = p.Experiment
-			}
-			if err := checkParams(t, "rows", spec.Rows); err != nil {
-				return err
-			}
-			if spec.Cols != "" {
-				if err := checkParams(t, "cols", []string{spec.Cols}); err != nil {
-					return err
-				}
-			}
-			if d, ok := t.Args["ratios"].(*starlark.Dict); ok {
-				for _, kv := range d.Items() {
-					m := string(kv[0].(starlark.String))
-					if !contains(spec.Metrics, m) {
-						return posError(t.Pos, "table: ratios: metric %q is not among the table's metrics%s (%s)", m, plan.DidYouMean(m, spec.Metrics), plan.QuoteList(spec.Metrics))
-					}
-					for param, vals := range whereOf(kv[1]) {
-						if !contains(spec.Rows, param) {
-							return posError(t.Pos, "table: ratios: %q is not a row of the table%s (rows: %s)", param, plan.DidYouMean(param, spec.Rows), plan.QuoteList(spec.Rows))
-						}
-						if err := h.checkLabels(p, t, "ratios", param, vals); err != nil {
-							return err
-						}
-						for _, v := range vals {
-							spec.Relatives = append(spec.Relatives, results.Relative{Metric: m, Param: param, Value: v})
-						}
-					}
-				}
-			}
-			if d, ok := t.Args["best"].(*starlark.Dict); ok {
-				spec.Best = map[string]string{}
-				for _, kv := range d.Items() {
-					m := string(kv[0].(starlark.String))
-					if !contains(spec.Metrics, m) {
-						return posError(t.Pos, "table: best: metric %q is not among the table's metrics%s (%s)", m, plan.DidYouMean(m, spec.Metrics), plan.QuoteList(spec.Metrics))
-					}
-					spec.Best[m] = string(kv[1].(starlark.String))
-				}
-			}
-			if w := whereOf(t.Args["where"]); w != nil {
-				spec.Where = w
-				for k, vals := range w {
-					if err := checkParams(t, "where", []string{k}); err != nil {
-						return err
-					}
-					if err := h.checkLabels(p, t, "where", k, vals); err != nil {
-						return err
-					}
-				}
-			}
-			if r := t.Args["reference"]; r != starlark.None {
-				refs := []starlark.Value{r}
-				if seq, ok := r.(starlark.Indexable); ok {
-					refs = refs[:0]
-					for j := range seq.Len() {
-						refs = append(refs, seq.Index(j))
-					}
-				}
-				for _, rv := range refs {
-					rs := rv.(*Spec)
-					keys := strs(rs.Args["keys"])
-					if err := checkParams(rs, "key", keys); err != nil {
-						return err
-					}
-					for _, k := range keys {
-						if k != spec.Cols && !contains(spec.Rows, k) {
-							return posError(rs.Pos, "reference: key %q is neither a row nor the column of the table (rows: %s)", k, plan.QuoteList(spec.Rows))
-						}
-					}
-					vals, _ := flattenRef(rs.Args["values"].(*starlark.Dict), len(keys), nil)
-					metric := str(rs.Args, "metric")
-					if !contains(spec.Metrics, metric) {
-						return posError(rs.Pos, "reference: metric %q is not among the table's metrics (%s)", metric, plan.QuoteList(spec.Metrics))
-					}
-					spec.Refs = append(spec.Refs, results.Reference{Source: str(rs.Args, "source"), Metric: metric, Keys: keys, Values: vals})
-				}
-			}
-			p.Tables = append(p.Tables, spec)
+	return nil
+}
+
+// table resolves one table().
+func (c *outputCheck) table(t *Spec) (results.TableSpec, error) {
+	h, p, checkParams := c.h, c.p, c.checkParams
+	spec := results.TableSpec{Title: str(t.Args, "title"), Rows: strs(t.Args["rows"]), Cols: str(t.Args, "cols"), Metrics: strs(t.Args["metrics"])}
+	if spec.Title == "" {
+		spec.Title = p.Experiment
+	}
+	if err := checkParams(t, "rows", spec.Rows); err != nil {
+		return spec, err
+	}
+	if spec.Cols != "" {
+		if err := checkParams(t, "cols", []string{spec.Cols}); err != nil {
+			return spec, err
 		}
 	}
+	if d, ok := t.Args["ratios"].(*starlark.Dict); ok {
+		for _, kv := range d.Items() {
+			m := string(kv[0].(starlark.String))
+			if !contains(spec.Metrics, m) {
+				return spec, posError(t.Pos, "table: ratios: metric %q is not among the table's metrics%s (%s)", m, plan.DidYouMean(m, spec.Metrics), plan.QuoteList(spec.Metrics))
+			}
+			for param, vals := range whereOf(kv[1]) {
+				if !contains(spec.Rows, param) {
+					return spec, posError(t.Pos, "table: ratios: %q is not a row of the table%s (rows: %s)", param, plan.DidYouMean(param, spec.Rows), plan.QuoteList(spec.Rows))
+				}
+				if err := h.checkLabels(p, t, "ratios", param, vals); err != nil {
+					return spec, err
+				}
+				for _, v := range vals {
+					spec.Relatives = append(spec.Relatives, results.Relative{Metric: m, Param: param, Value: v})
+				}
+			}
+		}
+	}
+	if d, ok := t.Args["best"].(*starlark.Dict); ok {
+		spec.Best = map[string]string{}
+		for _, kv := range d.Items() {
+			m := string(kv[0].(starlark.String))
+			if !contains(spec.Metrics, m) {
+				return spec, posError(t.Pos, "table: best: metric %q is not among the table's metrics%s (%s)", m, plan.DidYouMean(m, spec.Metrics), plan.QuoteList(spec.Metrics))
+			}
+			spec.Best[m] = string(kv[1].(starlark.String))
+		}
+	}
+	if w := whereOf(t.Args["where"]); w != nil {
+		spec.Where = w
+		for k, vals := range w {
+			if err := checkParams(t, "where", []string{k}); err != nil {
+				return spec, err
+			}
+			if err := h.checkLabels(p, t, "where", k, vals); err != nil {
+				return spec, err
+			}
+		}
+	}
+	if r := t.Args["reference"]; r != starlark.None {
+		refs := []starlark.Value{r}
+		if seq, ok := r.(starlark.Indexable); ok {
+			refs = refs[:0]
+			for j := range seq.Len() {
+				refs = append(refs, seq.Index(j))
+			}
+		}
+		for _, rv := range refs {
+			rs := rv.(*Spec)
+			keys := strs(rs.Args["keys"])
+			if err := checkParams(rs, "key", keys); err != nil {
+				return spec, err
+			}
+			for _, k := range keys {
+				if k != spec.Cols && !contains(spec.Rows, k) {
+					return spec, posError(rs.Pos, "reference: key %q is neither a row nor the column of the table (rows: %s)", k, plan.QuoteList(spec.Rows))
+				}
+			}
+			vals, _ := flattenRef(rs.Args["values"].(*starlark.Dict), len(keys), nil)
+			metric := str(rs.Args, "metric")
+			if !contains(spec.Metrics, metric) {
+				return spec, posError(rs.Pos, "reference: metric %q is not among the table's metrics (%s)", metric, plan.QuoteList(spec.Metrics))
+			}
+			spec.Refs = append(spec.Refs, results.Reference{Source: str(rs.Args, "source"), Metric: metric, Keys: keys, Values: vals})
+		}
+	}
+	return spec, nil
+}
+
+// figures resolves the figure.* values.
+func (c *outputCheck) figures() error {
+	h, p, checkParams := c.h, c.p, c.checkParams
 	if l, ok := h.exp.args["figures"].(starlark.Indexable); ok {
 		names := map[string]bool{}
 		for i := range l.Len() {

@@ -276,3 +276,19 @@ func (h *Host) blameSet(v starlark.Value, err error) error {
 	}
 	return err
 }
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func intOf(v starlark.Value) int64 {
+	i, ok := v.(starlark.Int)
+	if !ok {
+		return 0
+	}
+	n, _ := i.Int64()
+	return n
+}

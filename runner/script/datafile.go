@@ -15,7 +15,6 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -157,50 +156,4 @@ func parseNumbers(name string, data []byte) ([]int64, error) {
 		return nil, fmt.Errorf("%s: no values", name)
 	}
 	return vals, nil
-}
-
-// checkSynthetic checks trace.synthetic's argument combinations and reads
-// its data files.
-func (h *Host) checkSynthetic(thread *starlark.Thread, s *Spec) error {
-	a := s.Args
-	hasCount, hasDur := a["count"] != starlark.None, a["duration"] != starlark.None
-	switch {
-	case hasCount == hasDur:
-		return fmt.Errorf("give count (packets, as Caliper's -n) or duration (as -t), not both or neither")
-	case a["interval"] == starlark.None && a["gaps"] == starlark.None && a["rate"] == starlark.None:
-		return fmt.Errorf("give interval (a fixed or, with poisson = True, mean gap), rate (packets or bits per second) or gaps (a file of gaps in ns, as Caliper's -D)")
-	case btoi(a["interval"] != starlark.None)+btoi(a["gaps"] != starlark.None)+btoi(a["rate"] != starlark.None) > 1:
-		return fmt.Errorf("give one of interval, rate and gaps")
-	case a["layer"] != starlark.None && a["rate"] == starlark.None:
-		return fmt.Errorf("layer says what a bit rate counts; it goes with rate")
-	case a["poisson"] == starlark.True && a["gaps"] != starlark.None:
-		return fmt.Errorf("poisson draws gaps with mean interval; it does not combine with a gaps file")
-	case a["sizes"] != starlark.None && s.Args["frame"] != starlark.String("64B"):
-		return fmt.Errorf("give frame or sizes (a file of frame sizes in bytes, as Caliper's -L), not both")
-	}
-	s.Files = map[string]*plan.DataFile{}
-	for _, arg := range []string{"gaps", "sizes"} {
-		if name, ok := a[arg].(starlark.String); ok {
-			df, err := h.dataFile(thread, arg, string(name))
-			if err != nil {
-				return err
-			}
-			s.Files[arg] = df
-		}
-	}
-	if df := s.Files["sizes"]; df != nil {
-		for i, v := range df.Values {
-			if v < trace.MinFrame || v > trace.MaxFrame {
-				return fmt.Errorf("sizes: %s: value %d (%d) out of range [%dB, %dB] (frame sizes with FCS)", df.Path, i+1, v, trace.MinFrame, trace.MaxFrame)
-			}
-		}
-	}
-	return nil
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -5,9 +5,10 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/labrun/labrun/runner/plan"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // Param is a named script parameter: param("packets", default = 5000).

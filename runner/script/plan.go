@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/labrun/labrun/runner/plan"
 	"go.starlark.net/starlark"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // plan expands the declared experiment into runs.

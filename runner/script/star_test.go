@@ -10,9 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labrun/labrun/runner/plan"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarktest"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")

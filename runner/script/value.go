@@ -5,9 +5,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/labrun/labrun/runner/plan"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // Spec is a value built by a labrun builtin, such as timer.firm() or

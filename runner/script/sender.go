@@ -8,47 +8,42 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/runner/plan"
 )
 
-// The wire domain: real packets on veth pairs inside labrun's own network
-// namespaces, a receiver on the far side, and the established tools that
-// send the same traffic for comparison.
+// resolveSender converts a resolved sender.* value.
+func resolveSender(s *Spec) (plan.SenderConfig, error) {
+	sc := plan.SenderConfig{Kind: s.name(), Label: s.Label}
+	switch s.name() {
+	case "labrun":
+		sc.Threads = 1
+		switch t := s.Args["threads"].(type) {
+		case starlark.String:
+			sc.Threads = 0
+		case starlark.Int:
+			sc.Threads = int(intOf(t))
+		}
+		if c := s.Args["cpus"]; c != starlark.None {
+			for _, v := range intList(c) {
+				sc.CPUs = append(sc.CPUs, int(v))
+			}
+		}
+	case "tcpreplay":
+		sc.Timing, sc.Timer = str(s.Args, "timing"), str(s.Args, "timer")
+		sc.Rate = str(s.Args, "rate")
+		if f, ok := starlark.AsFloat(s.Args["multiplier"]); ok {
+			sc.Multiplier = f
+		}
+		sc.Preload = s.Args["preload"] == starlark.True
+	case "trafgen":
+		sc.Procs = int(intArg(s, "cpus"))
+		sc.QdiscBypass = s.Args["qdisc_bypass"] == starlark.True
+	}
+	return sc, nil
+}
 
 // maxBatch bounds sendmmsg batches and TX ring flushes.
 const maxBatch = 4096
-
-// The topology domain: the namespaces and veth pairs of a run.
-func (h *Host) topologyModule() *starlarkstruct.Module {
-	return newModule("topology",
-		h.specBuiltin(signature{fn: "topology.veth", args: []arg{
-			{name: "mtu", kind: kInt(68, 65535), def: starlark.MakeInt(1500), sweep: true},
-			{name: "offloads", kind: kBool, sweep: true},
-			{name: "emulator", kind: kBool},
-			{name: "rps", kind: kOneOrList(kInt(0, 63))},
-			{name: "tbf", kind: kRate, sweep: true},
-		}}, func(a starlark.StringDict) string {
-			if a["tbf"] != starlark.None {
-				return "veth(tbf " + label(a["tbf"]) + ")"
-			}
-			if a["rps"] != starlark.None {
-				return "veth(rps " + label(a["rps"]) + ")"
-			}
-			return argLabel("veth", a, "mtu")
-		}),
-	)
-}
-
-// The receiver domain: what listens on the far side.
-func (h *Host) receiverModule() *starlarkstruct.Module {
-	return newModule("receiver",
-		h.specBuiltin(signature{fn: "receiver.afpacket", args: []arg{
-			{name: "capture", kind: kBool},
-			{name: "drain", kind: kDuration, def: starlark.String("2s")},
-			{name: "quiet", kind: kDuration, def: starlark.String("100ms")},
-			{name: "cpu", kind: kInt(0, 1023)},
-		}}, nil),
-	)
-}
 
 // The sender domain: who sends the trace. sender.labrun is labrun's own
 // engine (the default); the others are established tools run on the same
@@ -160,20 +155,4 @@ func checkTcpreplay(_ *starlark.Thread, s *Spec) error {
 		}
 	}
 	return nil
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
-func intOf(v starlark.Value) int64 {
-	i, ok := v.(starlark.Int)
-	if !ok {
-		return 0
-	}
-	n, _ := i.Int64()
-	return n
 }

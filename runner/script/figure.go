@@ -123,25 +123,17 @@ func (h *Host) resolveFigure(p *plan.Plan, s *Spec, fs *results.FigureSpec, chec
 		}
 	}
 	if fs.Kind == "lines" {
-		var labels []string
-		for _, l := range labelsOf(fs.X) {
-			if ws, ok := fs.Where[fs.X]; !ok || contains(ws, l) {
-				labels = append(labels, l)
-			}
-		}
-		vals, _, err := plot.ParseValues(labels)
-		if err != nil {
-			return posError(s.Pos, "%s: x %q: %v; leave such values out with where = {%q: [...]}", s.Kind, fs.X, err, fs.X)
-		}
-		for i, v := range vals {
-			if fs.LogX && v <= 0 {
-				return posError(s.Pos, "%s: log_x: x %q value %q is not above 0 (a log axis shows positive values only)", s.Kind, fs.X, labels[i])
-			}
+		if err := checkLinesX(s, fs, labelsOf(fs.X)); err != nil {
+			return err
 		}
 	}
-	// The runs behind one point must differ in repeats only: an axis
-	// that is not split on (nor zipped with one that is) must have one
-	// value among the runs the figure keeps.
+	return checkOnePoint(p, s, fs, split)
+}
+
+// checkOnePoint checks that the runs behind one point, bar or histogram
+// differ in repeats only: an axis that is not split on (nor zipped with
+// one that is) must have one value among the runs the figure keeps.
+func checkOnePoint(p *plan.Plan, s *Spec, fs *results.FigureSpec, split []string) error {
 	zips := map[int]bool{}
 	for _, a := range p.Axes {
 		if contains(split, a.Name) {
@@ -164,6 +156,27 @@ func (h *Host) resolveFigure(p *plan.Plan, s *Spec, fs *results.FigureSpec, chec
 				hint += fmt.Sprintf(", or keep one value with where = {%q: %q}", a.Name, vals[0])
 			}
 			return posError(s.Pos, "%s: the runs also differ in sweep axis %q (%s), which the figure would mix: %s", s.Kind, a.Name, plan.QuoteList(vals), hint)
+		}
+	}
+	return nil
+}
+
+// checkLinesX checks that the x values a lines figure keeps read as
+// numbers, above 0 for log_x.
+func checkLinesX(s *Spec, fs *results.FigureSpec, declared []string) error {
+	var labels []string
+	for _, l := range declared {
+		if ws, ok := fs.Where[fs.X]; !ok || contains(ws, l) {
+			labels = append(labels, l)
+		}
+	}
+	vals, _, err := plot.ParseValues(labels)
+	if err != nil {
+		return posError(s.Pos, "%s: x %q: %v; leave such values out with where = {%q: [...]}", s.Kind, fs.X, err, fs.X)
+	}
+	for i, v := range vals {
+		if fs.LogX && v <= 0 {
+			return posError(s.Pos, "%s: log_x: x %q value %q is not above 0 (a log axis shows positive values only)", s.Kind, fs.X, labels[i])
 		}
 	}
 	return nil

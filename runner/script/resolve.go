@@ -545,33 +545,41 @@ func (c *outputCheck) table(t *Spec) (results.TableSpec, error) {
 		}
 	}
 	if r := t.Args["reference"]; r != starlark.None {
-		refs := []starlark.Value{r}
-		if seq, ok := r.(starlark.Indexable); ok {
-			refs = refs[:0]
-			for j := range seq.Len() {
-				refs = append(refs, seq.Index(j))
-			}
-		}
-		for _, rv := range refs {
-			rs := rv.(*Spec)
-			keys := strs(rs.Args["keys"])
-			if err := checkParams(rs, "key", keys); err != nil {
-				return spec, err
-			}
-			for _, k := range keys {
-				if k != spec.Cols && !contains(spec.Rows, k) {
-					return spec, posError(rs.Pos, "reference: key %q is neither a row nor the column of the table (rows: %s)", k, plan.QuoteList(spec.Rows))
-				}
-			}
-			vals, _ := flattenRef(rs.Args["values"].(*starlark.Dict), len(keys), nil)
-			metric := str(rs.Args, "metric")
-			if !contains(spec.Metrics, metric) {
-				return spec, posError(rs.Pos, "reference: metric %q is not among the table's metrics (%s)", metric, plan.QuoteList(spec.Metrics))
-			}
-			spec.Refs = append(spec.Refs, results.Reference{Source: str(rs.Args, "source"), Metric: metric, Keys: keys, Values: vals})
+		if err := c.references(r, &spec); err != nil {
+			return spec, err
 		}
 	}
 	return spec, nil
+}
+
+// references resolves a table's reference(...) values (one or a list).
+func (c *outputCheck) references(r starlark.Value, spec *results.TableSpec) error {
+	refs := []starlark.Value{r}
+	if seq, ok := r.(starlark.Indexable); ok {
+		refs = refs[:0]
+		for j := range seq.Len() {
+			refs = append(refs, seq.Index(j))
+		}
+	}
+	for _, rv := range refs {
+		rs := rv.(*Spec)
+		keys := strs(rs.Args["keys"])
+		if err := c.checkParams(rs, "key", keys); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if k != spec.Cols && !contains(spec.Rows, k) {
+				return posError(rs.Pos, "reference: key %q is neither a row nor the column of the table (rows: %s)", k, plan.QuoteList(spec.Rows))
+			}
+		}
+		vals, _ := flattenRef(rs.Args["values"].(*starlark.Dict), len(keys), nil)
+		metric := str(rs.Args, "metric")
+		if !contains(spec.Metrics, metric) {
+			return posError(rs.Pos, "reference: metric %q is not among the table's metrics (%s)", metric, plan.QuoteList(spec.Metrics))
+		}
+		spec.Refs = append(spec.Refs, results.Reference{Source: str(rs.Args, "source"), Metric: metric, Keys: keys, Values: vals})
+	}
+	return nil
 }
 
 // figures resolves the figure.* values.

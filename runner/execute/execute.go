@@ -302,6 +302,34 @@ func (inv *invocation) step(i int) error {
 		out.addSettings(r.Index+1, res.Settings)
 	}
 	row.ID, row.Params = r.ID, r.Params
+	conflict := inv.judge(i, &row, mr, res, rerr)
+	mr.Status = row.Status
+	if row.Status == "failed" || row.Status == "skipped" {
+		row.Metrics = nil // what it measured before it failed does not count
+	}
+	inv.all = append(inv.all, row)
+	if len(row.Metrics) > 0 {
+		out.Rows = append(out.Rows, row)
+		prog.endRun(r, row.Metrics)
+	}
+	inv.listFiles(mr, r)
+	if err := writeRuns(inv.dir, p, inv.all); err != nil {
+		return err
+	}
+	if err := results.WriteManifest(inv.manifest, inv.m); err != nil {
+		return err
+	}
+	if errors.Is(rerr, syscall.ENOSPC) || conflict != nil {
+		return rerr // the next runs would fail alike
+	}
+	return nil
+}
+
+// judge sets the status of run i from how it ended, counts it in the
+// outcome and says so; it returns the error of a settings conflict, which
+// ends the invocation.
+func (inv *invocation) judge(i int, row *results.Row, mr *results.ManifestRun, res *replay.Result, rerr error) error {
+	p, out, prog, r := inv.p, inv.out, inv.prog, inv.p.Runs[i]
 	var skip *SkipError
 	var conflict error
 	switch {
@@ -329,26 +357,7 @@ func (inv *invocation) step(i int) error {
 	default:
 		row.Status = "ok"
 	}
-	mr.Status = row.Status
-	if row.Status == "failed" || row.Status == "skipped" {
-		row.Metrics = nil // what it measured before it failed does not count
-	}
-	inv.all = append(inv.all, row)
-	if len(row.Metrics) > 0 {
-		out.Rows = append(out.Rows, row)
-		prog.endRun(r, row.Metrics)
-	}
-	inv.listFiles(mr, r)
-	if err := writeRuns(inv.dir, p, inv.all); err != nil {
-		return err
-	}
-	if err := results.WriteManifest(inv.manifest, inv.m); err != nil {
-		return err
-	}
-	if errors.Is(rerr, syscall.ENOSPC) || conflict != nil {
-		return rerr // the next runs would fail alike
-	}
-	return nil
+	return conflict
 }
 
 // listFiles names in the manifest the files of run r that exist.
@@ -514,31 +523,9 @@ func (bareKind) run(ctx context.Context, rc *runContext) (results.Row, *replay.R
 		defer cs.Close()
 		*traceInfo = cs.Stats()
 	}
-	var sink tx.Sink = &tx.Null{}
-	if c.Sink.Kind == "pcap" {
-		if err := os.MkdirAll(filepath.Join(dir, "pcap"), 0o755); err != nil {
-			return row, nil, err
-		}
-		pc, err := tx.NewPcap(filepath.Join(dir, "pcap", r.ID+".pcapng"), tx.PcapBufferFor(src.Len(), c.Trace.MaxFrame()), int(c.Sink.Snaplen))
-		if err != nil {
-			return row, nil, err
-		}
-		sink = pc
-	}
-	var ls *link.Sink
-	if c.Link != nil {
-		lc, err := c.Link.Engine(r.Seed)
-		if err != nil {
-			sink.Close()
-			return row, nil, err
-		}
-		ls, err = link.NewSink(link.PipeConfig{Link: &lc, CPU: -1, Batch: c.Link.Batch, Buffer: c.Link.Buffer, Record: src.Len()}, sink,
-			5*time.Second+time.Duration(delayMaxOf(lc)))
-		if err != nil {
-			sink.Close()
-			return row, nil, fmt.Errorf("emulated link: %w", err)
-		}
-		sink = ls
+	sink, ls, err := bareSink(dir, r, src.Len())
+	if err != nil {
+		return row, nil, err
 	}
 	mode, err := timer.ParseMode(c.Timer.Mode)
 	if err != nil {
@@ -585,6 +572,39 @@ func (bareKind) run(ctx context.Context, rc *runContext) (results.Row, *replay.R
 		return row, res, err
 	}
 	return row, res, nil
+}
+
+// bareSink opens a bare run's sink (null or a pcap file of n packets) and
+// the in-process emulated link in front of it, if any.
+func bareSink(dir string, r plan.Run, n int) (tx.Sink, *link.Sink, error) {
+	c := r.Config
+	var sink tx.Sink = &tx.Null{}
+	if c.Sink.Kind == "pcap" {
+		if err := os.MkdirAll(filepath.Join(dir, "pcap"), 0o755); err != nil {
+			return nil, nil, err
+		}
+		pc, err := tx.NewPcap(filepath.Join(dir, "pcap", r.ID+".pcapng"), tx.PcapBufferFor(n, c.Trace.MaxFrame()), int(c.Sink.Snaplen))
+		if err != nil {
+			return nil, nil, err
+		}
+		sink = pc
+	}
+	var ls *link.Sink
+	if c.Link != nil {
+		lc, err := c.Link.Engine(r.Seed)
+		if err != nil {
+			sink.Close()
+			return nil, nil, err
+		}
+		ls, err = link.NewSink(link.PipeConfig{Link: &lc, CPU: -1, Batch: c.Link.Batch, Buffer: c.Link.Buffer, Record: n}, sink,
+			5*time.Second+time.Duration(delayMaxOf(lc)))
+		if err != nil {
+			sink.Close()
+			return nil, nil, fmt.Errorf("emulated link: %w", err)
+		}
+		sink = ls
+	}
+	return sink, ls, nil
 }
 
 // writeSeries writes one row per packet: index, scheduled and actual send

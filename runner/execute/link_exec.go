@@ -125,6 +125,30 @@ func fidelity(ctx context.Context, r plan.Run, m map[string]float64, prog *progr
 	m[measure.LinkDelivered] = float64(st.Delivered)
 	m[measure.LinkQueuePeak] = float64(st.QueuePeakPackets)
 
+	addDelayMetrics(m, c, s, gap)
+	if c.Loss != nil {
+		addLossMetrics(m, c.Loss, s, n, frame)
+	}
+	again, err := simulate(ctx, c, n, gap, frame)
+	if err != nil {
+		return err
+	}
+	m[measure.SameSeedSame] = b2f(again.hash(true) == s.hash(true))
+	if c.Loss != nil {
+		c2 := c
+		c2.Seed = c.Seed + 0x9e3779b97f4a7c15
+		other, err := simulate(ctx, c2, n, gap, frame)
+		if err != nil {
+			return err
+		}
+		m[measure.OtherSeedDiffer] = b2f(other.hash(false) != s.hash(false))
+	}
+	return nil
+}
+
+// addDelayMetrics puts the simulation's reordering and, for a delay
+// model alone, the delays it gave against those it was asked for.
+func addDelayMetrics(m map[string]float64, c link.Config, s simulation, gap time.Duration) {
 	var delays []int64
 	reordered, last := 0, int64(-1<<63)
 	for i, f := range s.fates {
@@ -152,43 +176,32 @@ func fidelity(ctx context.Context, r plan.Run, m map[string]float64, prog *progr
 		m[measure.DelayP50US] = float64(measure.Quantile(delays, 0.5)) / 1e3
 		m[measure.DelayP99US] = float64(measure.Quantile(delays, 0.99)) / 1e3
 	}
-	if c.Loss != nil {
-		lost := st.LossDrops
-		arrived := st.Arrived
-		rate := float64(lost) / float64(arrived)
-		lo, hi := link.LossInterval(c.Loss, lost, arrived, 0.99)
-		theory := lossTheory(c.Loss, frame)
-		m[measure.LossRate], m[measure.LossTheory], m[measure.LossCILo], m[measure.LossCIHi] = rate, theory, lo, hi
-		m[measure.LossInCI] = 0
-		if theory >= lo && theory <= hi {
-			m[measure.LossInCI] = 1
-		}
-		dropped := make([]bool, n)
-		for i, f := range s.fates {
-			dropped[i] = f == link.DropLoss
-		}
-		mean, _ := link.Bursts(dropped)
-		m[measure.BurstMean] = mean
-		if bt := c.Loss.MeanBurst(); bt > 0 {
-			m[measure.BurstTheory] = bt
-			m[measure.BurstErrPct] = (mean - bt) / bt * 100
-		}
+}
+
+// addLossMetrics puts the simulation's loss rate and bursts against the
+// loss model's.
+func addLossMetrics(m map[string]float64, loss link.LossModel, s simulation, n, frame int) {
+	st := s.stats
+	lost := st.LossDrops
+	arrived := st.Arrived
+	rate := float64(lost) / float64(arrived)
+	lo, hi := link.LossInterval(loss, lost, arrived, 0.99)
+	theory := lossTheory(loss, frame)
+	m[measure.LossRate], m[measure.LossTheory], m[measure.LossCILo], m[measure.LossCIHi] = rate, theory, lo, hi
+	m[measure.LossInCI] = 0
+	if theory >= lo && theory <= hi {
+		m[measure.LossInCI] = 1
 	}
-	again, err := simulate(ctx, c, n, gap, frame)
-	if err != nil {
-		return err
+	dropped := make([]bool, n)
+	for i, f := range s.fates {
+		dropped[i] = f == link.DropLoss
 	}
-	m[measure.SameSeedSame] = b2f(again.hash(true) == s.hash(true))
-	if c.Loss != nil {
-		c2 := c
-		c2.Seed = c.Seed + 0x9e3779b97f4a7c15
-		other, err := simulate(ctx, c2, n, gap, frame)
-		if err != nil {
-			return err
-		}
-		m[measure.OtherSeedDiffer] = b2f(other.hash(false) != s.hash(false))
+	mean, _ := link.Bursts(dropped)
+	m[measure.BurstMean] = mean
+	if bt := loss.MeanBurst(); bt > 0 {
+		m[measure.BurstTheory] = bt
+		m[measure.BurstErrPct] = (mean - bt) / bt * 100
 	}
-	return nil
 }
 
 // lossTheory is the model's loss rate for frames of the given length.
@@ -386,6 +399,25 @@ func runTCP(ctx context.Context, r plan.Run, m map[string]float64) (err error) {
 			}
 		}()
 	}
+	if err := measureFlows(ctx, tp, c, m); err != nil {
+		return err
+	}
+	if fw != nil {
+		sts, err := fw.Stop()
+		fw = nil
+		if err != nil {
+			return fmt.Errorf("emulated link: %w", err)
+		}
+		addForwardMetrics(m, sts[0])
+		addReverseMetrics(m, sts)
+	}
+	return ctx.Err()
+}
+
+// measureFlows runs the TCP workload between the run's namespaces and
+// puts what it measured into m.
+func measureFlows(ctx context.Context, tp *topo.Topology, c plan.RunConfig, m map[string]float64) error {
+	w := c.Workload
 	d := time.Duration(w.Duration)
 	switch w.Kind {
 	case "tcp.bulk":
@@ -440,16 +472,7 @@ func runTCP(ctx context.Context, r plan.Run, m map[string]float64) (err error) {
 			m[measure.RRMaxms] = float64(lat[len(lat)-1]) / 1e6
 		}
 	}
-	if fw != nil {
-		sts, err := fw.Stop()
-		fw = nil
-		if err != nil {
-			return fmt.Errorf("emulated link: %w", err)
-		}
-		addForwardMetrics(m, sts[0])
-		addReverseMetrics(m, sts)
-	}
-	return ctx.Err()
+	return nil
 }
 
 // addLinkShare puts goodput as a share of the emulated link's bandwidth.

@@ -355,7 +355,6 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 	}
 	ks := c.Kernel.Settings()
 	ks.AllowSystem = allowSystem
-	maxFrame := c.Topology.MTU + 14
 	var senders []replay.Sender
 	defer func() {
 		for _, s := range senders {
@@ -372,22 +371,9 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 				defer cs.Close()
 			}
 		}
-		var sink tx.Sink
-		err := tp.Sender.Do(func() error {
-			var err error
-			if c.Sink.Kind == "udp" {
-				sink, err = tx.NewUDP(tx.UDPConfig{Dst: netip.AddrPortFrom(tp.Receiver.IP, 9), Src: netip.AddrPortFrom(tp.Sender.IP, uint16(49152+k)), Batch: c.Sink.Batch})
-				return err
-			}
-			pm, err := tx.ParsePacketMode(c.Sink.Mode)
-			if err != nil {
-				return err
-			}
-			sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: tp.Sender.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame})
-			return err
-		})
+		sink, err := openWireSink(c, tp, k)
 		if err != nil {
-			return nil, fmt.Errorf("sender socket: %w", err)
+			return nil, err
 		}
 		snd := replay.Sender{Source: s, Sink: sink}
 		switch {
@@ -428,6 +414,30 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 		prog.line("run %s: %d frames could not be sent after retries (counted in send_errors)", r.ID, res.Sink.Errors)
 	}
 	return res, err
+}
+
+// openWireSink opens sending thread k's socket in the sender namespace:
+// UDP, or AF_PACKET in the sink's mode.
+func openWireSink(c plan.RunConfig, tp *topo.Topology, k int) (tx.Sink, error) {
+	maxFrame := c.Topology.MTU + 14
+	var sink tx.Sink
+	err := tp.Sender.Do(func() error {
+		var err error
+		if c.Sink.Kind == "udp" {
+			sink, err = tx.NewUDP(tx.UDPConfig{Dst: netip.AddrPortFrom(tp.Receiver.IP, 9), Src: netip.AddrPortFrom(tp.Sender.IP, uint16(49152+k)), Batch: c.Sink.Batch})
+			return err
+		}
+		pm, err := tx.ParsePacketMode(c.Sink.Mode)
+		if err != nil {
+			return err
+		}
+		sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: tp.Sender.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sender socket: %w", err)
+	}
+	return sink, nil
 }
 
 // labrunThreads is the number of labrun's sending threads in a run it

@@ -280,10 +280,41 @@ func Compare(o CompareOptions) (*Comparison, error) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	c := &Comparison{}
-	// Runs pair up by their parameters (repeats of a run group together);
-	// what is left on both sides pairs up in order when both have as many
-	// (a parameter whose value was changed between the two invocations),
-	// else it is listed as being on one side only.
+	pairs, onlyA, onlyB := pairRuns(a.rows, b.rows)
+	c.OnlyA, c.OnlyB = onlyA, onlyB
+	for _, pr := range pairs {
+		ra, rb := pr.a[0], pr.b[0]
+		metrics := o.Metrics
+		if len(metrics) == 0 {
+			for _, n := range measure.Names {
+				if _, ok := ra.Metrics[n.Name]; ok {
+					if _, ok := rb.Metrics[n.Name]; ok {
+						metrics = append(metrics, n.Name)
+					}
+				}
+			}
+		}
+		for _, m := range metrics {
+			if row, regressions, ok := compareMetric(o, a, b, pr, m, rng); ok {
+				c.Regressions += regressions
+				c.Rows = append(c.Rows, row)
+			}
+		}
+	}
+	return c, nil
+}
+
+// runPair is a group of runs of A and the group of B it is compared with.
+type runPair struct {
+	a, b []Row
+	key  string
+}
+
+// pairRuns pairs runs up by their parameters (repeats of a run group
+// together); what is left on both sides pairs up in order when both have as many
+// (a parameter whose value was changed between the two invocations),
+// else it is listed as being on one side only.
+func pairRuns(rowsA, rowsB []Row) (pairs []runPair, onlyA, onlyB []string) {
 	group := func(rows []Row) (map[string][]Row, []string) {
 		g := map[string][]Row{}
 		var order []string
@@ -296,17 +327,12 @@ func Compare(o CompareOptions) (*Comparison, error) {
 		}
 		return g, order
 	}
-	ga, orderA := group(a.rows)
-	gb, orderB := group(b.rows)
-	type pair struct {
-		a, b []Row
-		key  string
-	}
-	var pairs []pair
+	ga, orderA := group(rowsA)
+	gb, orderB := group(rowsB)
 	var leftA, leftB []string
 	for _, k := range orderA {
 		if _, ok := gb[k]; ok {
-			pairs = append(pairs, pair{ga[k], gb[k], k})
+			pairs = append(pairs, runPair{ga[k], gb[k], k})
 		} else {
 			leftA = append(leftA, k)
 		}
@@ -318,67 +344,59 @@ func Compare(o CompareOptions) (*Comparison, error) {
 	}
 	if len(leftA) == len(leftB) {
 		for i := range leftA {
-			pairs = append(pairs, pair{ga[leftA[i]], gb[leftB[i]], leftA[i] + " | B: " + leftB[i]})
+			pairs = append(pairs, runPair{ga[leftA[i]], gb[leftB[i]], leftA[i] + " | B: " + leftB[i]})
 		}
-	} else {
-		c.OnlyA, c.OnlyB = leftA, leftB
+		return pairs, nil, nil
 	}
-	for _, pr := range pairs {
-		ra, rb, key := pr.a[0], pr.b[0], pr.key
-		reps := len(pr.a) >= 2 && len(pr.b) >= 2
-		metrics := o.Metrics
-		if len(metrics) == 0 {
-			for _, n := range measure.Names {
-				if _, ok := ra.Metrics[n.Name]; ok {
-					if _, ok := rb.Metrics[n.Name]; ok {
-						metrics = append(metrics, n.Name)
-					}
-				}
-			}
+	return pairs, leftA, leftB
+}
+
+// compareMetric compares metric m between the runs of a pair: medians
+// and an interval from the repeats, or a ratio with an interval from the
+// per-packet values; with how many --fail-if thresholds it passes, and
+// false if either side lacks m.
+func compareMetric(o CompareOptions, a, b *resultSet, pr runPair, m string, rng *rand.Rand) (row CompareRow, regressions int, ok bool) {
+	ra, rb, key := pr.a[0], pr.b[0], pr.key
+	reps := len(pr.a) >= 2 && len(pr.b) >= 2
+	va, okA := ra.Metrics[m]
+	vb, okB := rb.Metrics[m]
+	if !okA || !okB {
+		return row, 0, false
+	}
+	var xa, xb []float64
+	if reps {
+		xa, xb = metricOver(pr.a, m), metricOver(pr.b, m)
+		va, vb = medianOf(xa), medianOf(xb)
+	}
+	row = CompareRow{Run: key, Metric: m, A: va, B: vb, Ratio: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+	if va != 0 {
+		row.Ratio = vb / va
+	}
+	if reps {
+		// Repeats: the interval comes from how the metric varies
+		// between runs, which is what differs between invocations.
+		if len(xa) >= 2 && len(xb) >= 2 {
+			row.Lo, row.Hi = bootstrapRuns(xa, xb, o.Resamples, rng)
 		}
-		for _, m := range metrics {
-			va, okA := ra.Metrics[m]
-			vb, okB := rb.Metrics[m]
-			if !okA || !okB {
-				continue
-			}
-			var xa, xb []float64
-			if reps {
-				xa, xb = metricOver(pr.a, m), metricOver(pr.b, m)
-				va, vb = medianOf(xa), medianOf(xb)
-			}
-			row := CompareRow{Run: key, Metric: m, A: va, B: vb, Ratio: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
-			if va != 0 {
-				row.Ratio = vb / va
-			}
-			if reps {
-				// Repeats: the interval comes from how the metric varies
-				// between runs, which is what differs between invocations.
-				if len(xa) >= 2 && len(xb) >= 2 {
-					row.Lo, row.Hi = bootstrapRuns(xa, xb, o.Resamples, rng)
-				}
-			} else if pp, ok := perPacket[m]; ok && pp.col != "" {
-				xa, xb := column(a.series[ra.ID], pp.col, pp.abs), column(b.series[rb.ID], pp.col, pp.abs)
-				if len(xa) >= 20 && len(xb) >= 20 {
-					row.Lo, row.Hi = bootstrapRatio(xa, xb, pp.q, o.Resamples, rng)
-					row.FromPerPacket = true
-				}
-			}
-			row.Verdict = verdict(row)
-			if strings.HasSuffix(m, "_us") && math.Abs(row.B-row.A) < resolutionUS && row.Verdict != "-" {
-				row.Verdict = "within resolution"
-			}
-			for _, t := range o.FailIf {
-				if t.Metric == m && !math.IsNaN(row.Ratio) && row.Ratio > t.Max && (math.IsNaN(row.Lo) || row.Lo > 1) {
-					row.Regression = true
-					row.Verdict += fmt.Sprintf("; REGRESSION (> %gx)", t.Max)
-					c.Regressions++
-				}
-			}
-			c.Rows = append(c.Rows, row)
+	} else if pp, ok := perPacket[m]; ok && pp.col != "" {
+		xa, xb := column(a.series[ra.ID], pp.col, pp.abs), column(b.series[rb.ID], pp.col, pp.abs)
+		if len(xa) >= 20 && len(xb) >= 20 {
+			row.Lo, row.Hi = bootstrapRatio(xa, xb, pp.q, o.Resamples, rng)
+			row.FromPerPacket = true
 		}
 	}
-	return c, nil
+	row.Verdict = verdict(row)
+	if strings.HasSuffix(m, "_us") && math.Abs(row.B-row.A) < resolutionUS && row.Verdict != "-" {
+		row.Verdict = "within resolution"
+	}
+	for _, t := range o.FailIf {
+		if t.Metric == m && !math.IsNaN(row.Ratio) && row.Ratio > t.Max && (math.IsNaN(row.Lo) || row.Lo > 1) {
+			row.Regression = true
+			row.Verdict += fmt.Sprintf("; REGRESSION (> %gx)", t.Max)
+			regressions++
+		}
+	}
+	return row, regressions, true
 }
 
 func verdict(r CompareRow) string {

@@ -198,49 +198,15 @@ func writeHistogram(w *bufio.Writer, dir string, f results.FigureSpec, rows []re
 		}
 		return nil
 	}
-	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	posLo, posHi := int64(math.MaxInt64), int64(0)
-	var nonPos, all float64
-	if err := each(func(_ results.Row, vals []int64) {
-		for _, v := range vals {
-			if v == results.Missing {
-				continue
-			}
-			lo, hi = min(lo, v), max(hi, v)
-			all++
-			if v > 0 {
-				posLo, posHi = min(posLo, v), max(posHi, v)
-			} else {
-				nonPos++
-			}
-		}
-	}); err != nil {
+	sp := valueSpan{lo: math.MaxInt64, hi: math.MinInt64, posLo: math.MaxInt64}
+	if err := each(func(_ results.Row, vals []int64) { sp.add(vals) }); err != nil {
 		return err
 	}
-	if lo > hi {
+	if sp.lo > sp.hi {
 		return nil // no run recorded the value: a header only
 	}
-	bins := max(f.Bins, 1)
-	// Edges in µs; one value alone gets a bin 1 µs wide around it. Values
-	// that span decades get bins evenly spaced on a log scale over the
-	// positive ones, and a row 0,0 counts those at or below 0.
-	from, to := float64(lo)/1e3, float64(hi)/1e3
-	logBins := posLo < posHi && plot.WantLogX(plot.Figure{LogX: f.LogX, LinearX: f.LinearX}, float64(posLo)/1e3, float64(posHi)/1e3, nonPos, all)
-	if logBins {
-		from, to = float64(posLo)/1e3, float64(posHi)/1e3
-	}
-	if from == to {
-		from, to = from-0.5, to+0.5
-	}
-	width := (to - from) / float64(bins)
-	step := math.Log(to/from) / float64(bins) // log bins: ln of the edges' ratio
-	binOf := func(v int64) int {
-		x := float64(v) / 1e3
-		if logBins {
-			return int(math.Log(x/from) / step)
-		}
-		return int((x - from) / width)
-	}
+	hb := newHistBins(f, sp)
+	bins := hb.n
 	below := map[string]int64{} // log bins: values at or below 0, by group
 	var groups []string
 	counts := map[string][]int64{}
@@ -259,10 +225,10 @@ func writeHistogram(w *bufio.Writer, dir string, f results.FigureSpec, rows []re
 		for _, v := range vals {
 			switch {
 			case v == results.Missing:
-			case logBins && v <= 0:
+			case hb.log && v <= 0:
 				below[g]++
 			default:
-				c[min(max(binOf(v), 0), bins-1)]++
+				c[min(max(hb.binOf(v), 0), bins-1)]++
 			}
 		}
 	}); err != nil {
@@ -277,17 +243,80 @@ func writeHistogram(w *bufio.Writer, dir string, f results.FigureSpec, rows []re
 			fmt.Fprintf(w, "%s0,0,%d\n", prefix, n)
 		}
 		for i, n := range counts[g] {
-			a, b := edge(from, width, i), edge(from, width, i+1)
-			if logBins {
-				a, b = logEdge(from, step, i), logEdge(from, step, i+1)
-				if i == bins-1 {
-					b = logEdge(to, 0, 0) // the last edge is the largest value, exactly
-				}
-			}
+			a, b := hb.edges(i)
 			fmt.Fprintf(w, "%s%s,%s,%d\n", prefix, fnum(a), fnum(b), n)
 		}
 	}
 	return nil
+}
+
+// histBins lays out a histogram's bins, in µs: evenly spaced from from to
+// to, or on a log scale when log.
+type histBins struct {
+	n           int
+	from, to    float64
+	width, step float64 // linear bins' width; log bins' ln of the edges' ratio
+	log         bool
+}
+
+// valueSpan is the range of a histogram's values (ns): all of them, those
+// above 0, and how many are at or below 0.
+type valueSpan struct {
+	lo, hi, posLo, posHi int64
+	nonPos, all          float64
+}
+
+func (sp *valueSpan) add(vals []int64) {
+	for _, v := range vals {
+		if v == results.Missing {
+			continue
+		}
+		sp.lo, sp.hi = min(sp.lo, v), max(sp.hi, v)
+		sp.all++
+		if v > 0 {
+			sp.posLo, sp.posHi = min(sp.posLo, v), max(sp.posHi, v)
+		} else {
+			sp.nonPos++
+		}
+	}
+}
+
+// newHistBins lays out bins over the values of sp. One value alone gets a bin 1 µs wide around it. Values that span
+// decades get bins evenly spaced on a log scale over the positive ones,
+// and a row 0,0 counts those at or below 0.
+func newHistBins(f results.FigureSpec, sp valueSpan) histBins {
+	h := histBins{n: max(f.Bins, 1), from: float64(sp.lo) / 1e3, to: float64(sp.hi) / 1e3}
+	h.log = sp.posLo < sp.posHi && plot.WantLogX(plot.Figure{LogX: f.LogX, LinearX: f.LinearX}, float64(sp.posLo)/1e3, float64(sp.posHi)/1e3, sp.nonPos, sp.all)
+	if h.log {
+		h.from, h.to = float64(sp.posLo)/1e3, float64(sp.posHi)/1e3
+	}
+	if h.from == h.to {
+		h.from, h.to = h.from-0.5, h.to+0.5
+	}
+	h.width = (h.to - h.from) / float64(h.n)
+	h.step = math.Log(h.to/h.from) / float64(h.n)
+	return h
+}
+
+// binOf is the bin of a value in ns (out of range below 0 or above n-1).
+func (h histBins) binOf(v int64) int {
+	x := float64(v) / 1e3
+	if h.log {
+		return int(math.Log(x/h.from) / h.step)
+	}
+	return int((x - h.from) / h.width)
+}
+
+// edges are bin i's lower and upper edges.
+func (h histBins) edges(i int) (float64, float64) {
+	if !h.log {
+		return edge(h.from, h.width, i), edge(h.from, h.width, i+1)
+	}
+	a, b := logEdge(h.from, h.step, i), logEdge(h.from, h.step, i+1)
+	if i == h.n-1 {
+		b = logEdge(h.to, 0, 0) // the last edge is the largest value, exactly
+	}
+	return a, b
 }
 
 // logEdge is the i-th edge of bins evenly spaced on a log scale from from

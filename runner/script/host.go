@@ -49,26 +49,40 @@ type Options struct {
 	AllowSysctls []string
 }
 
-// Host evaluates one experiment script. It is used once.
+// Host evaluates one experiment script. It is used once. It holds the
+// options, the --set values and the guard on the evaluation; what was
+// read is its loader's, what the script declared its decls'.
 type Host struct {
-	opts       Options
-	root       string            // repository root: load() stays inside it
-	files      map[string]string // display name -> absolute path or @stdlib key
-	modules    map[string]*module
-	sources    []plan.Source
+	opts      Options
+	overrides map[string]string
+	used      map[string]bool  // --set names that named a parameter or axis
+	setErr    *plan.UsageError // a bad --set value, reported as a command-line error
+	guard     *guard           // nil: unbounded but for the step limit (tests)
+	loader
+	decls
+}
+
+// loader is what an evaluation read: the files and modules of its loads,
+// with their sources for the manifest.
+type loader struct {
+	root      string            // repository root: load() stays inside it
+	files     map[string]string // display name -> absolute path or @stdlib key
+	modules   map[string]*module
+	sources   []plan.Source
+	loadStack []string
+	loadedAt  map[string]string // module display name -> position of its first load()
+}
+
+// decls is what the script declared: parameters, sweep axes in zip
+// groups, the experiment, and the dangerous sysctls it sets.
+type decls struct {
 	params     map[string]*Param
 	paramOrder []*Param
 	axes       map[string]*Axis
 	axisOrder  []*Axis
 	groups     [][]*Axis
-	overrides  map[string]string
-	used       map[string]bool
 	exp        *experimentDecl
-	setErr     *plan.UsageError // a bad --set value, reported as a command-line error
-	loadStack  []string
-	dangerous  []plan.SysctlUse  // see Plan.CheckSysctls
-	loadedAt   map[string]string // module display name -> position of its first load()
-	guard      *guard            // nil: unbounded but for the step limit (tests)
+	dangerous  []plan.SysctlUse // see Plan.CheckSysctls
 }
 
 type module struct {
@@ -83,8 +97,9 @@ func newHost(opts Options) *Host {
 	if ov == nil {
 		ov = map[string]string{}
 	}
-	return &Host{opts: opts, files: map[string]string{}, modules: map[string]*module{},
-		params: map[string]*Param{}, axes: map[string]*Axis{}, overrides: ov, used: map[string]bool{}, loadedAt: map[string]string{}}
+	return &Host{opts: opts, overrides: ov, used: map[string]bool{},
+		loader: loader{files: map[string]string{}, modules: map[string]*module{}, loadedAt: map[string]string{}},
+		decls:  decls{params: map[string]*Param{}, axes: map[string]*Axis{}}}
 }
 
 // withDefaults fills in the options left zero.
@@ -179,7 +194,7 @@ func findRoot(dir string) string {
 	}
 }
 
-func (h *Host) addSource(name, path string, data []byte) {
+func (h *loader) addSource(name, path string, data []byte) {
 	sum := sha256.Sum256(data)
 	h.sources = append(h.sources, plan.Source{Name: name, Path: path, SHA256: hex.EncodeToString(sum[:])})
 }
@@ -274,7 +289,7 @@ func (h *Host) load(thread *starlark.Thread, name string) (starlark.StringDict, 
 
 // resolveLoad maps a load() argument, seen from file `from`, to a key
 // (absolute path, or @stdlib//name) and a display name.
-func (h *Host) resolveLoad(from, name string) (key, display string, err error) {
+func (h *loader) resolveLoad(from, name string) (key, display string, err error) {
 	const accepted = "accepted: \"lib.star\" (relative to this file), \"//dir/lib.star\" (from the repository root), \"@stdlib//name.star\""
 	if !strings.HasSuffix(name, ".star") {
 		return "", "", fmt.Errorf("load path %q must name a .star file; %s", name, accepted)
@@ -306,7 +321,7 @@ func (h *Host) resolveLoad(from, name string) (key, display string, err error) {
 
 // relToFile resolves name relative to the folder of script file from,
 // inside the repository root.
-func (h *Host) relToFile(from, name string) (string, string, error) {
+func (h *loader) relToFile(from, name string) (string, string, error) {
 	relDir, err := filepath.Rel(h.root, filepath.Dir(h.files[from]))
 	if err != nil {
 		return "", "", err
@@ -316,7 +331,7 @@ func (h *Host) relToFile(from, name string) (string, string, error) {
 
 // inRoot resolves rel (slash-separated, relative to root) and refuses
 // anything outside root, also through symbolic links.
-func (h *Host) inRoot(name, rel, root string) (string, string, error) {
+func (h *loader) inRoot(name, rel, root string) (string, string, error) {
 	clean := path.Clean(rel)
 	if clean == ".." || strings.HasPrefix(clean, "../") {
 		return "", "", fmt.Errorf("load path %q escapes the repository root %s", name, root)

@@ -28,10 +28,11 @@ func TestLayers(t *testing.T) {
 		}
 	}
 	forbidden := map[string][]string{
-		"runner/plan":    {"runner/script", "runner/execute"},
-		"runner/script":  {"runner/execute"},
-		"runner/execute": {"runner/script"},
-		"results":        {"runner/plan", "runner/script", "runner/execute"},
+		"runner/plan":     {"runner/script", "runner/execute", "runner/linkconf"},
+		"runner/linkconf": {"runner/script", "runner/execute"},
+		"runner/script":   {"runner/execute"},
+		"runner/execute":  {"runner/script"},
+		"results":         {"runner/plan", "runner/script", "runner/execute"},
 	}
 	for pkg, bad := range forbidden {
 		d, ok := deps[module+pkg]
@@ -50,6 +51,12 @@ func TestLayers(t *testing.T) {
 			return strings.HasPrefix(x, module+"runner") || strings.HasPrefix(x, module+"results") || strings.HasPrefix(x, module+"cmd")
 		}) {
 			t.Errorf("%s imports a package above the engine", pkg)
+		}
+	}
+	// runner/plan makes no system calls of its own.
+	for _, imp := range directImports(t, "./runner/plan") {
+		if slices.Contains([]string{"os", "os/exec", "syscall", "net", "golang.org/x/sys/unix"}, imp) {
+			t.Errorf("runner/plan imports %s; the plan makes no system calls", imp)
 		}
 	}
 	// cmd/labrun reaches Starlark only through runner/script.

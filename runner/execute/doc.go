@@ -6,6 +6,6 @@
 // progress, resume, recovery of killed invocations, and the tables,
 // figures and report.
 //
-// It may import runner/plan, results and engine packages; never
+// It may import runner/plan, runner/linkconf, results and engine packages; never
 // runner/script.
 package execute

@@ -27,6 +27,7 @@ import (
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/tx"
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/linkconf"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -591,7 +592,7 @@ func bareSink(dir string, r plan.Run, n int) (tx.Sink, *link.Sink, error) {
 	}
 	var ls *link.Sink
 	if c.Link != nil {
-		lc, err := c.Link.Engine(r.Seed)
+		lc, err := linkconf.Link(c.Link, r.Seed)
 		if err != nil {
 			sink.Close()
 			return nil, nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/labrun/labrun/engine/timer"
 	"github.com/labrun/labrun/engine/topo"
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/linkconf"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -107,7 +108,7 @@ func (s simulation) hash(withRelease bool) uint64 {
 // seed.
 func fidelity(ctx context.Context, r plan.Run, m map[string]float64, prog *progress) error {
 	w := r.Config.Workload
-	c, err := r.Config.Link.Engine(r.Seed)
+	c, err := linkconf.Link(r.Config.Link, r.Seed)
 	if err != nil {
 		return err
 	}
@@ -242,13 +243,13 @@ func emuCPUs(n int) cpuLayout {
 }
 
 func startForwarder(tp *topo.Topology, lc *plan.LinkConfig, seed uint64, expect, cpu int) (*link.Forwarder, error) {
-	fwd, err := lc.Engine(seed)
+	fwd, err := linkconf.Link(lc, seed)
 	if err != nil {
 		return nil, err
 	}
 	var rev link.Config
 	if lc.Reverse != nil {
-		if rev, err = lc.Reverse.Engine(seed + 1); err != nil {
+		if rev, err = linkconf.Link(lc.Reverse, seed+1); err != nil {
 			return nil, err
 		}
 	}
@@ -481,7 +482,7 @@ func addLinkShare(m map[string]float64, c plan.RunConfig, goodput float64) {
 	switch {
 	case c.Link == nil:
 	case c.Link.Rate != nil:
-		if rs, err := c.Link.Rate.Engine(); err == nil && rs.MeanBandwidth() > 0 {
+		if rs, err := linkconf.Rate(c.Link.Rate); err == nil && rs.MeanBandwidth() > 0 {
 			m[measure.GoodputPct] = goodput / rs.MeanBandwidth() * 100
 		}
 	case c.Link.Bandwidth > 0:

@@ -1,10 +1,8 @@
 package plan
 
 import (
-	"fmt"
 	"time"
 
-	"github.com/labrun/labrun/engine/link"
 	"github.com/labrun/labrun/engine/units"
 )
 
@@ -87,91 +85,4 @@ type RateConfig struct {
 type RateStep struct {
 	For       units.Duration `json:"for_ns"`
 	Bandwidth float64        `json:"bandwidth_bps"`
-}
-
-func (d *DelayConfig) Engine() (link.Delay, error) {
-	if d == nil {
-		return nil, nil
-	}
-	a, b := time.Duration(d.A), time.Duration(d.B)
-	switch d.Kind {
-	case "constant":
-		return link.Constant(a)
-	case "uniform":
-		return link.Uniform(a, b)
-	case "exponential":
-		return link.Exponential(a)
-	case "normal":
-		return link.Normal(a, b)
-	case "pareto":
-		return link.Pareto(a, d.Shape)
-	case "empirical":
-		if d.File != nil {
-			return link.ReadEmpirical(d.File.Key)
-		}
-		s := make([]time.Duration, len(d.Samples))
-		for i, v := range d.Samples {
-			s[i] = time.Duration(v)
-		}
-		return link.Empirical(s)
-	}
-	return nil, fmt.Errorf("unknown delay %q", d.Kind)
-}
-
-func (l *LossConfig) Engine() (link.LossModel, error) {
-	if l == nil {
-		return nil, nil
-	}
-	switch l.Kind {
-	case "bernoulli":
-		return link.Bernoulli(l.P[0])
-	case "ber":
-		return link.BitError(l.P[0])
-	case "gilbert_elliott":
-		return link.GilbertElliott(l.P[0], l.P[1], l.P[2], l.P[3])
-	case "markov4":
-		return link.Markov4(l.P[0], l.P[1], l.P[2], l.P[3], l.P[4])
-	case "pattern":
-		return link.Pattern(l.Pattern)
-	}
-	return nil, fmt.Errorf("unknown loss model %q", l.Kind)
-}
-
-func (r *RateConfig) Engine() (*link.RateSchedule, error) {
-	if r == nil {
-		return nil, nil
-	}
-	if r.File != nil {
-		return link.ReadDeliveryTrace(r.File.Key)
-	}
-	steps := make([]link.RateStep, len(r.Steps))
-	for i, s := range r.Steps {
-		steps[i] = link.RateStep{For: time.Duration(s.For), Bandwidth: s.Bandwidth}
-	}
-	return link.Steps(steps, r.Repeat)
-}
-
-// engine builds the engine's configuration of the link with the run's
-// seed.
-func (lc *LinkConfig) Engine(seed uint64) (link.Config, error) {
-	c := link.Config{Bandwidth: lc.Bandwidth, Overhead: lc.Overhead, QueuePackets: lc.QueuePackets, QueueBytes: lc.QueueBytes, Seed: seed}
-	var err error
-	if c.Delay, err = lc.Delay.Engine(); err != nil {
-		return c, err
-	}
-	if c.Loss, err = lc.Loss.Engine(); err != nil {
-		return c, err
-	}
-	if c.Rate, err = lc.Rate.Engine(); err != nil {
-		return c, err
-	}
-	if err := c.Validate(); err != nil {
-		return c, err
-	}
-	if lc.Reverse != nil {
-		if _, err := lc.Reverse.Engine(seed + 1); err != nil {
-			return c, fmt.Errorf("reverse: %w", err)
-		}
-	}
-	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labrun/labrun/engine/link"
 	"github.com/labrun/labrun/engine/units"
+	"github.com/labrun/labrun/runner/linkconf"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -265,7 +266,7 @@ func checkDelaySpec(_ *starlark.Thread, s *Spec) error {
 	if hasAxis(s) {
 		return nil
 	}
-	_, err := resolveDelay(s).Engine()
+	_, err := linkconf.Delay(resolveDelay(s))
 	return err
 }
 
@@ -273,7 +274,7 @@ func checkLossSpec(_ *starlark.Thread, s *Spec) error {
 	if hasAxis(s) {
 		return nil
 	}
-	_, err := resolveLoss(s).Engine()
+	_, err := linkconf.Loss(resolveLoss(s))
 	return err
 }
 
@@ -285,7 +286,7 @@ func checkLinkSpec(_ *starlark.Thread, s *Spec) error {
 	if err != nil {
 		return err
 	}
-	_, err = lc.Engine(1)
+	_, err = linkconf.Link(lc, 1)
 	return err
 }
 
@@ -311,7 +312,7 @@ func (h *Host) checkEmpirical(thread *starlark.Thread, s *Spec) error {
 		s.Refs = map[string]plan.FileRef{"file": {Path: display, Key: key}}
 		return nil
 	}
-	_, err := resolveDelay(s).Engine()
+	_, err := linkconf.Delay(resolveDelay(s))
 	return err
 }
 
@@ -404,7 +405,7 @@ func resolveSteps(s *Spec) (*plan.RateConfig, error) {
 		}
 		rc.Steps = append(rc.Steps, plan.RateStep{For: d, Bandwidth: r.PerSecond})
 	}
-	if _, err := rc.Engine(); err != nil {
+	if _, err := linkconf.Rate(rc); err != nil {
 		return nil, err
 	}
 	return rc, nil

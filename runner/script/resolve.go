@@ -13,6 +13,7 @@ import (
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/results"
+	"github.com/labrun/labrun/runner/linkconf"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -59,7 +60,7 @@ func (r *runResolver) loadsAndLink() error {
 		ls := v.(*Spec)
 		lc, err := resolveLink(ls)
 		if err == nil {
-			_, err = lc.Engine(1)
+			_, err = linkconf.Link(lc, 1)
 		}
 		if err != nil {
 			return posError(ls.Pos, "link.emulator: %v", err)

@@ -64,14 +64,25 @@ func cmdRun(e *env, args []string) int {
 		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...), Resume: *resume, AllowSystem: *allowSystem, AllowSysctls: allowSysctls,
 	})
 	if res != nil {
-		for _, t := range res.Tables {
-			plan.EscapeTable(&t)
-			t.WriteText(e.stdout)
-			fmt.Fprintln(e.stdout)
-		}
-		execute.WriteSettings(e.stdout, res)
-		fmt.Fprintf(e.stdout, "results: %s\n", res.Dir)
+		printOutcome(e, res)
 	}
+	return runExit(e, ctx, res, err)
+}
+
+// printOutcome prints the tables, the kernel settings and the result
+// folder of an invocation.
+func printOutcome(e *env, res *execute.Outcome) {
+	for _, t := range res.Tables {
+		plan.EscapeTable(&t)
+		t.WriteText(e.stdout)
+		fmt.Fprintln(e.stdout)
+	}
+	execute.WriteSettings(e.stdout, res)
+	fmt.Fprintf(e.stdout, "results: %s\n", res.Dir)
+}
+
+// runExit says why labrun run ends as it does and returns its exit code.
+func runExit(e *env, ctx context.Context, res *execute.Outcome, err error) int {
 	switch {
 	case err != nil:
 		fmt.Fprintf(e.stderr, "labrun: %s\n", plan.PrintableLines(err.Error()))
@@ -87,23 +98,28 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun: %d run(s) failed; see the manifest\n", res.Failed)
 		return ExitRunFailed
 	case res.ExpectFailed > 0:
-		for _, x := range res.Expect {
-			if x.Pass {
-				continue
-			}
-			run := ""
-			if x.Run != "" {
-				run = " [" + plan.Printable(x.Run) + "]"
-			}
-			if x.Why != "" {
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: %s (bound %s)\n", plan.Printable(x.Name), run, plan.Printable(x.Why), x.Bound)
-			} else {
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: measured %s, bound %s\n", plan.Printable(x.Name), run, strconv.FormatFloat(x.Value, 'g', 6, 64), x.Bound)
-			}
-		}
+		printFailedExpectations(e, res)
 		return ExitExpectation
 	}
 	return ExitOK
+}
+
+// printFailedExpectations names each expectation that failed, and why.
+func printFailedExpectations(e *env, res *execute.Outcome) {
+	for _, x := range res.Expect {
+		if x.Pass {
+			continue
+		}
+		run := ""
+		if x.Run != "" {
+			run = " [" + plan.Printable(x.Run) + "]"
+		}
+		if x.Why != "" {
+			fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: %s (bound %s)\n", plan.Printable(x.Name), run, plan.Printable(x.Why), x.Bound)
+		} else {
+			fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: measured %s, bound %s\n", plan.Printable(x.Name), run, strconv.FormatFloat(x.Value, 'g', 6, 64), x.Bound)
+		}
+	}
 }
 
 // parseCPUList reads --cpu: CPU numbers separated by commas, ranges as a-b.

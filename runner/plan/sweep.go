@@ -26,9 +26,9 @@ type Point struct {
 	Params map[string]string
 }
 
-// Size is the number of runs the sweep makes before pinning, or
+// size is the number of runs the sweep makes before pinning, or
 // MaxRuns+1 once it passes MaxRuns.
-func (s Sweep) Size() int {
+func (s Sweep) size() int {
 	total := s.Repeat
 	for _, g := range s.Groups {
 		if total *= len(g[0].Values); total > MaxRuns {
@@ -38,8 +38,8 @@ func (s Sweep) Size() int {
 	return total
 }
 
-// Axes lists the axes in the order of the plan.
-func (s Sweep) Axes() []AxisInfo {
+// axes lists the axes in the order of the plan.
+func (s Sweep) axes() []AxisInfo {
 	var out []AxisInfo
 	for _, g := range s.Groups {
 		out = append(out, g...)
@@ -47,11 +47,11 @@ func (s Sweep) Axes() []AxisInfo {
 	return out
 }
 
-// Points expands the sweep: an odometer over the groups, the last group
+// points expands the sweep: an odometer over the groups, the last group
 // varying fastest, with repetitions as the outermost loop, so that noise
 // that drifts over time spreads over all points instead of landing on
 // one.
-func (s Sweep) Points() []Point {
+func (s Sweep) points() []Point {
 	idx := make([]int, len(s.Groups))
 	var steps [][]int
 	for {
@@ -100,17 +100,17 @@ func (s Sweep) pinOK(idx []int) bool {
 	return true
 }
 
-// AddRun appends the run of a point with its resolved configuration,
+// addRun appends the run of a point with its resolved configuration,
 // giving it its index, ID and seed.
-func (p *Plan) AddRun(pt Point, cfg RunConfig) {
+func (p *Plan) addRun(pt Point, cfg RunConfig) {
 	cfg.Experiment = p.Experiment
 	id, seed := RunID(cfg, p.Seed)
 	p.Runs = append(p.Runs, Run{Index: len(p.Runs), ID: id, Seed: seed, Params: pt.Params, Config: cfg})
 }
 
-// Duplicate finds two runs that resolve to the same configuration (two
+// duplicate finds two runs that resolve to the same configuration (two
 // sweep values that mean the same thing): their indexes, or -1, -1.
-func (p *Plan) Duplicate() (int, int) {
+func (p *Plan) duplicate() (int, int) {
 	seen := map[string]int{}
 	for _, r := range p.Runs {
 		if j, dup := seen[r.ID]; dup {

@@ -28,7 +28,7 @@ func TestSweepPoints(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, pt := range tc.sweep.Points() {
+			for _, pt := range tc.sweep.points() {
 				var vals []string
 				for _, g := range tc.sweep.Groups {
 					for _, ax := range g {
@@ -49,11 +49,11 @@ func TestSweepPoints(t *testing.T) {
 			}
 		})
 	}
-	if n := (Sweep{Groups: [][]AxisInfo{{a}, {b}}, Repeat: 3}).Size(); n != 18 {
+	if n := (Sweep{Groups: [][]AxisInfo{{a}, {b}}, Repeat: 3}).size(); n != 18 {
 		t.Errorf("size %d, want 18", n)
 	}
 	big := AxisInfo{Name: "n", Values: make([]string, 1000)}
-	if n := (Sweep{Groups: [][]AxisInfo{{big}, {big}}, Repeat: 1}).Size(); n != MaxRuns+1 {
+	if n := (Sweep{Groups: [][]AxisInfo{{big}, {big}}, Repeat: 1}).size(); n != MaxRuns+1 {
 		t.Errorf("size %d, want %d", n, MaxRuns+1)
 	}
 }
@@ -61,12 +61,48 @@ func TestSweepPoints(t *testing.T) {
 func TestDuplicateRuns(t *testing.T) {
 	p := &Plan{Experiment: "x", Seed: 1}
 	for i := range 3 {
-		p.AddRun(Point{Params: map[string]string{"i": fmt.Sprint(i)}}, RunConfig{Rep: i % 2})
+		p.addRun(Point{Params: map[string]string{"i": fmt.Sprint(i)}}, RunConfig{Rep: i % 2})
 	}
-	if i, j := p.Duplicate(); i != 0 || j != 2 {
+	if i, j := p.duplicate(); i != 0 || j != 2 {
 		t.Errorf("duplicate %d, %d; want 0, 2", i, j)
 	}
 	if p.Runs[0].ID == p.Runs[1].ID || p.Runs[1].Index != 1 {
 		t.Errorf("runs %+v", p.Runs)
+	}
+}
+
+func TestBuild(t *testing.T) {
+	ax := AxisInfo{Name: "n", Values: []string{"1", "2"}}
+	resolveRep := func(pt Point) (RunConfig, error) { return RunConfig{Rep: pt.Steps[0]}, nil }
+	same := func(Point) (RunConfig, error) { return RunConfig{}, nil }
+	big := AxisInfo{Name: "big", Values: make([]string, 1000)}
+	tests := []struct {
+		name    string
+		sweep   Sweep
+		resolve func(Point) (RunConfig, error)
+		err     string // "" for a plan
+	}{
+		{"two runs", Sweep{Groups: [][]AxisInfo{{ax}}, Repeat: 1}, resolveRep, ""},
+		{"same configuration", Sweep{Groups: [][]AxisInfo{{ax}}, Repeat: 1}, same,
+			"x.star:3:1: runs 1 and 2 resolve to the same configuration (n=2); two sweep values that mean the same thing?"},
+		{"too many runs", Sweep{Groups: [][]AxisInfo{{big}, {big}}, Repeat: 1}, same,
+			"x.star:3:1: experiment: the sweep expands to more than 100000 runs; use fewer axis values or pin axes with --set"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			outputs := 0
+			p, err := Build(Description{Experiment: "x", Seed: 1, Pos: "x.star:3:1", Sweep: tc.sweep, Resolve: tc.resolve,
+				Outputs:   func(*Plan) error { outputs++; return nil },
+				Dangerous: func() []SysctlUse { return nil }})
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error %v, want %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil || len(p.Runs) != 2 || outputs != 1 || p.Runs[1].Params["n"] != "2" || p.Runs[0].Config.Experiment != "x" {
+				t.Fatalf("plan %+v, %d outputs, %v", p, outputs, err)
+			}
+		})
 	}
 }

@@ -9,22 +9,44 @@ import (
 	"github.com/labrun/labrun/runner/plan"
 )
 
-// plan expands the declared experiment into runs.
+// plan describes the declared experiment for plan.Build, which expands
+// it into runs.
 func (h *Host) plan() (*plan.Plan, error) {
 	a := h.exp.args
-	p := &plan.Plan{Experiment: str(a, "name"), Description: str(a, "description")}
-	if s, ok := a["seed"].(starlark.Int).Int64(); ok {
-		p.Seed = s
+	groups, used := h.usedGroups()
+	sweep, err := h.sweep(groups, used)
+	if err != nil {
+		return nil, err
 	}
-	p.Repeat = h.repeat()
+	d := plan.Description{Experiment: str(a, "name"), Description: str(a, "description"), Pos: h.exp.pos.String(), Sweep: sweep,
+		Resolve: func(pt plan.Point) (plan.RunConfig, error) {
+			point := map[*Axis]int{}
+			for gi, g := range groups {
+				for _, ax := range g {
+					point[ax] = pt.Steps[gi]
+				}
+			}
+			return h.resolveRun(point, pt.Rep)
+		},
+		Outputs:      h.planOutputs,
+		Dangerous:    func() []plan.SysctlUse { return h.dangerous },
+		AllowSysctls: h.opts.AllowSysctls,
+	}
+	if s, ok := a["seed"].(starlark.Int).Int64(); ok {
+		d.Seed = s
+	}
+	return plan.Build(d)
+}
 
-	// Axes that the experiment uses, grouped by zip group, in declaration order.
+// usedGroups are the zip groups of the axes the experiment uses, in
+// declaration order. An axis zipped with a used one labels the same steps
+// (a workload name beside the values it stands for), so it is a
+// parameter too.
+func (h *Host) usedGroups() ([][]*Axis, map[*Axis]bool) {
 	used := map[*Axis]bool{}
 	for _, k := range experimentSig.names() {
-		collectAxes(a[k], used)
+		collectAxes(h.exp.args[k], used)
 	}
-	// An axis zipped with a used one labels the same steps (a workload
-	// name beside the values it stands for), so it is a parameter too.
 	var groups [][]*Axis
 	for _, g := range h.groups {
 		for _, ax := range g {
@@ -37,37 +59,7 @@ func (h *Host) plan() (*plan.Plan, error) {
 			}
 		}
 	}
-	sweep, err := h.sweep(groups, used)
-	if err != nil {
-		return nil, err
-	}
-	if sweep.Size() > plan.MaxRuns {
-		return nil, posError(h.exp.pos, "experiment: the sweep expands to more than %d runs; use fewer axis values or pin axes with --set", plan.MaxRuns)
-	}
-	p.Axes = sweep.Axes()
-	for _, pt := range sweep.Points() {
-		point := map[*Axis]int{}
-		for gi, g := range groups {
-			for _, ax := range g {
-				point[ax] = pt.Steps[gi]
-			}
-		}
-		cfg, err := h.resolveRun(point, pt.Rep)
-		if err != nil {
-			return nil, err
-		}
-		p.AddRun(pt, cfg)
-	}
-	if i, j := p.Duplicate(); i >= 0 {
-		return nil, posError(h.exp.pos, "runs %d and %d resolve to the same configuration (%s); two sweep values that mean the same thing?", i+1, j+1, plan.ParamString(p.Runs[j].Params))
-	}
-	if err := h.planOutputs(p); err != nil {
-		return nil, err
-	}
-	p.Actions = plan.Actions(p.Runs)
-	p.Dangerous = h.dangerous
-	p.MarkAllowed(h.opts.AllowSysctls)
-	return p, nil
+	return groups, used
 }
 
 // sweep pins the axes --set names and describes the groups for the plan.

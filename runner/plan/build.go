@@ -15,9 +15,9 @@ type Description struct {
 	Sweep Sweep
 	// Resolve resolves the run at a point of the sweep.
 	Resolve func(Point) (RunConfig, error)
-	// Outputs resolves the tables, figures and expectations once the runs
-	// are known.
-	Outputs func(*Plan) error
+	// Outputs are the tables, figures and expectations, checked against
+	// the runs once they are known.
+	Outputs Outputs
 	// Dangerous lists the dangerous sysctls the resolved runs set.
 	Dangerous func() []SysctlUse
 	// AllowSysctls are the dangerous sysctls --allow-sysctl permits.
@@ -25,8 +25,9 @@ type Description struct {
 }
 
 // Build expands a description into the plan: every point of the sweep,
-// in order, resolved into a run with its ID and seed; then the outputs,
-// the actions on the system and the sysctl policy.
+// in order, resolved into a run with its ID and seed; then the outputs
+// checked against the runs, the actions on the system and the sysctl
+// policy.
 func Build(d Description) (*Plan, error) {
 	p := &Plan{Experiment: d.Experiment, Description: d.Description, Seed: d.Seed, Repeat: d.Sweep.Repeat}
 	if d.Sweep.size() > MaxRuns {
@@ -43,7 +44,7 @@ func Build(d Description) (*Plan, error) {
 	if i, j := p.duplicate(); i >= 0 {
 		return nil, d.errorf("runs %d and %d resolve to the same configuration (%s); two sweep values that mean the same thing?", i+1, j+1, ParamString(p.Runs[j].Params))
 	}
-	if err := d.Outputs(p); err != nil {
+	if err := p.addOutputs(d.Outputs); err != nil {
 		return nil, err
 	}
 	p.Actions = Actions(p.Runs)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/labrun/labrun/results"
 )
 
 func TestSweepPoints(t *testing.T) {
@@ -90,9 +92,8 @@ func TestBuild(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			outputs := 0
 			p, err := Build(Description{Experiment: "x", Seed: 1, Pos: "x.star:3:1", Sweep: tc.sweep, Resolve: tc.resolve,
-				Outputs:   func(*Plan) error { outputs++; return nil },
+				Outputs:   Outputs{Tables: []TableDecl{{Pos: "x.star:2:1", Kind: "table", Spec: results.TableSpec{Rows: []string{"n"}}}}},
 				Dangerous: func() []SysctlUse { return nil }})
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
@@ -100,8 +101,8 @@ func TestBuild(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || len(p.Runs) != 2 || outputs != 1 || p.Runs[1].Params["n"] != "2" || p.Runs[0].Config.Experiment != "x" {
-				t.Fatalf("plan %+v, %d outputs, %v", p, outputs, err)
+			if err != nil || len(p.Runs) != 2 || len(p.Tables) != 1 || p.Tables[0].Title != "x" || p.Runs[1].Params["n"] != "2" || p.Runs[0].Config.Experiment != "x" {
+				t.Fatalf("plan %+v, %v", p, err)
 			}
 		})
 	}

@@ -28,7 +28,7 @@ func (h *Host) plan() (*plan.Plan, error) {
 			}
 			return h.resolveRun(point, pt.Rep)
 		},
-		Outputs:      h.planOutputs,
+		Outputs:      h.outputs(),
 		Dangerous:    func() []plan.SysctlUse { return h.dangerous },
 		AllowSysctls: h.opts.AllowSysctls,
 	}

@@ -153,3 +153,65 @@ func flattenRef(d *starlark.Dict, depth int, prefix []string) (map[string]float6
 	}
 	return out, nil
 }
+
+// outputs describes the experiment's expectations, tables and figures
+// for the plan, which checks them against its runs.
+func (h *Host) outputs() plan.Outputs {
+	var o plan.Outputs
+	for _, s := range specsOf(h.exp.args["expectations"]) {
+		o.Expectations = append(o.Expectations, plan.ExpectDecl{Pos: s.Pos.String(), Kind: s.Kind, Expectation: expectation(s)})
+	}
+	for _, t := range specsOf(h.exp.args["tables"]) {
+		o.Tables = append(o.Tables, tableDecl(t))
+	}
+	for _, f := range specsOf(h.exp.args["figures"]) {
+		o.Figures = append(o.Figures, figureDecl(f))
+	}
+	return o
+}
+
+// specsOf lists the specs of a list argument (none for None).
+func specsOf(v starlark.Value) []*Spec {
+	l, ok := v.(starlark.Indexable)
+	if !ok {
+		return nil
+	}
+	out := make([]*Spec, l.Len())
+	for i := range out {
+		out[i] = l.Index(i).(*Spec)
+	}
+	return out
+}
+
+// tableDecl describes a table(...) value.
+func tableDecl(t *Spec) plan.TableDecl {
+	d := plan.TableDecl{Pos: t.Pos.String(), Kind: t.Kind, Where: whereOf(t.Args["where"]),
+		Spec: results.TableSpec{Title: str(t.Args, "title"), Rows: strs(t.Args["rows"]), Cols: str(t.Args, "cols"), Metrics: strs(t.Args["metrics"])}}
+	if dd, ok := t.Args["ratios"].(*starlark.Dict); ok {
+		for _, kv := range dd.Items() {
+			d.Ratios = append(d.Ratios, plan.RatioDecl{Metric: string(kv[0].(starlark.String)), Where: whereOf(kv[1])})
+		}
+	}
+	if dd, ok := t.Args["best"].(*starlark.Dict); ok {
+		d.Best = [][2]string{}
+		for _, kv := range dd.Items() {
+			d.Best = append(d.Best, [2]string{string(kv[0].(starlark.String)), string(kv[1].(starlark.String))})
+		}
+	}
+	if r := t.Args["reference"]; r != starlark.None {
+		refs := []starlark.Value{r}
+		if seq, ok := r.(starlark.Indexable); ok {
+			refs = refs[:0]
+			for j := range seq.Len() {
+				refs = append(refs, seq.Index(j))
+			}
+		}
+		for _, rv := range refs {
+			rs := rv.(*Spec)
+			keys := strs(rs.Args["keys"])
+			vals, _ := flattenRef(rs.Args["values"].(*starlark.Dict), len(keys), nil)
+			d.Refs = append(d.Refs, plan.RefDecl{Pos: rs.Pos.String(), Kind: rs.Kind, Source: str(rs.Args, "source"), Metric: str(rs.Args, "metric"), Keys: keys, Values: vals})
+		}
+	}
+	return d
+}

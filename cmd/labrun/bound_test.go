@@ -4,8 +4,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/labrun/labrun/runner"
 )
 
 // The test binary stands in for labrun as the evaluating child of plan and
@@ -36,8 +34,8 @@ func TestEvalBounds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			inTempRoot(t, map[string]string{"main.star": tc.src})
 			code, stdout, stderr := run(t, "plan", "--max-memory", "256MiB", "--max-eval-time", "2s", "main.star")
-			if code != runner.ExitScript {
-				t.Errorf("exit %d, want %d", code, runner.ExitScript)
+			if code != ExitScript {
+				t.Errorf("exit %d, want %d", code, ExitScript)
 			}
 			if stdout != "" {
 				t.Errorf("stdout: %s", stdout)

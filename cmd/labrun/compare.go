@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/results"
 )
 
 // thresholds collects repeated --fail-if metric=ratio flags.
-type thresholds []runner.Threshold
+type thresholds []results.Threshold
 
 func (t *thresholds) String() string { return fmt.Sprint(*t) }
 func (t *thresholds) Set(s string) error {
-	th, err := runner.ParseThreshold(s)
+	th, err := results.ParseThreshold(s)
 	if err != nil {
 		return err
 	}
@@ -30,31 +30,31 @@ func cmdCompare(e *env, args []string) int {
 	force := fs.Bool("force", false, "compare folders of different experiments")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 2 || *resamples < 100 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
-	o := runner.CompareOptions{A: pos[0], B: pos[1], FailIf: fail, Resamples: *resamples, Force: *force}
+	o := results.CompareOptions{A: pos[0], B: pos[1], FailIf: fail, Resamples: *resamples, Force: *force}
 	if *metrics != "" {
 		o.Metrics = strings.Split(*metrics, ",")
 	}
-	c, err := runner.Compare(o)
-	var mismatch *runner.ExperimentMismatchError
+	c, err := results.Compare(o)
+	var mismatch *results.ExperimentMismatchError
 	if errors.As(err, &mismatch) {
 		fmt.Fprintf(e.stderr, "labrun compare: %v\n", err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun compare: %v\n", err)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	t := c.Table()
 	t.WriteText(e.stdout)
 	if c.Regressions > 0 {
 		fmt.Fprintf(e.stderr, "labrun compare: %d regression(s) beyond --fail-if\n", c.Regressions)
-		return runner.ExitRegression
+		return ExitRegression
 	}
-	return runner.ExitOK
+	return ExitOK
 }

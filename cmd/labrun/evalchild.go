@@ -11,13 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/plan"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // A script comes from a stranger, so plan and run evaluate it twice: first
 // in a child process ("labrun __eval") that this process watches from
 // outside, and only when the child ended within the caps, here. Inside,
-// runner.Evaluate cancels a script that passes --max-memory or
+// script.Evaluate cancels a script that passes --max-memory or
 // --max-eval-time at its next step, with the script's position. But one
 // step can be a single builtin call that allocates gigabytes
 // ([0] * (1 << 28), a split of a 1 GB string): it does not look at the
@@ -57,25 +58,25 @@ func evalChildMain(e *env) int {
 	var req evalRequest
 	if err := json.NewDecoder(e.stdin).Decode(&req); err != nil {
 		fmt.Fprintf(e.stderr, "labrun %s: %v\n", evalChildArg, err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
-	_, err := runner.Evaluate(req.File, runner.Options{Overrides: req.Overrides, MaxSteps: req.MaxSteps,
+	_, err := script.Evaluate(req.File, script.Options{Overrides: req.Overrides, MaxSteps: req.MaxSteps,
 		MaxMemory: req.MaxMemory, MaxEvalTime: req.MaxEvalTime, CPUs: req.CPUs, Print: e.stderr})
-	reply := evalReply{Code: runner.ExitOK}
+	reply := evalReply{Code: ExitOK}
 	if err != nil {
-		reply = evalReply{Code: runner.ExitScript, Msg: err.Error()}
-		var ue *runner.UsageError
+		reply = evalReply{Code: ExitScript, Msg: err.Error()}
+		var ue *plan.UsageError
 		if errors.As(err, &ue) {
-			reply.Code = runner.ExitUsage
+			reply.Code = ExitUsage
 		}
 	}
 	json.NewEncoder(e.stdout).Encode(reply)
-	return runner.ExitOK
+	return ExitOK
 }
 
 // evaluate evaluates file for plan and run: in a watched child first,
 // then here (see above).
-func evaluate(file string, o runner.Options) (*runner.Plan, error) {
+func evaluate(file string, o script.Options) (*plan.Plan, error) {
 	if err := evalInChild(file, o); err != nil {
 		if o.Print != nil {
 			// The child's print() output came before its error.
@@ -85,7 +86,7 @@ func evaluate(file string, o runner.Options) (*runner.Plan, error) {
 		}
 		return nil, err
 	}
-	return runner.Evaluate(file, o)
+	return script.Evaluate(file, o)
 }
 
 // childError is an evaluation error the child reported or caused.
@@ -101,16 +102,16 @@ func (c *childError) Unwrap() error { return c.err }
 // resident memory passes the cap (with room for the Go runtime and for
 // garbage not yet collected) or it outlives the time cap (with room for
 // the child to report the position itself), and returns its error.
-func evalInChild(file string, o runner.Options) error {
+func evalInChild(file string, o script.Options) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("labrun: cannot start the evaluating process: %w", err)
 	}
 	if o.MaxMemory <= 0 {
-		o.MaxMemory = runner.DefaultMaxMemory
+		o.MaxMemory = script.DefaultMaxMemory
 	}
 	if o.MaxEvalTime <= 0 {
-		o.MaxEvalTime = runner.DefaultMaxEvalTime
+		o.MaxEvalTime = script.DefaultMaxEvalTime
 	}
 	req, _ := json.Marshal(evalRequest{File: file, Overrides: o.Overrides, MaxSteps: o.MaxSteps, MaxMemory: o.MaxMemory, MaxEvalTime: o.MaxEvalTime, CPUs: o.CPUs})
 	var stdout, stderr bytes.Buffer
@@ -124,24 +125,24 @@ func evalInChild(file string, o runner.Options) error {
 	fail := func(err error) error { return &childError{err: err, printed: stderr.Bytes()} }
 	switch {
 	case killed == "memory":
-		return fail(runner.MemoryCapError(file, o))
+		return fail(script.MemoryCapError(file, o))
 	case killed == "time":
-		return fail(runner.TimeCapError(file, o))
+		return fail(script.TimeCapError(file, o))
 	}
 	var reply evalReply
 	if err := json.Unmarshal(stdout.Bytes(), &reply); err != nil {
 		if strings.Contains(stderr.String(), "out of memory") {
-			return &childError{err: runner.MemoryCapError(file, o)}
+			return &childError{err: script.MemoryCapError(file, o)}
 		}
 		return fmt.Errorf("labrun: the evaluating process ended without a verdict (%v)", cmd.ProcessState)
 	}
 	switch reply.Code {
-	case runner.ExitOK:
+	case ExitOK:
 		return nil
-	case runner.ExitUsage:
-		return fail(&runner.UsageError{Msg: reply.Msg})
+	case ExitUsage:
+		return fail(&plan.UsageError{Msg: reply.Msg})
 	}
-	return fail(&runner.ScriptError{Msg: reply.Msg})
+	return fail(&plan.ScriptError{Msg: reply.Msg})
 }
 
 // watchChild waits for cmd, sampling its memory every few milliseconds; it

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/labrun/labrun/runner"
 )
 
 // A failed expectation makes labrun exit with its own code and name the
@@ -23,8 +21,8 @@ func TestExpectationExitCode(t *testing.T) {
 )
 `})
 	code, stdout, stderr := run(t, "run", "e.star", "-o", "out", "--quiet")
-	if code != runner.ExitExpectation {
-		t.Fatalf("exit %d, want %d\nstdout %s\nstderr %s", code, runner.ExitExpectation, stdout, stderr)
+	if code != ExitExpectation {
+		t.Fatalf("exit %d, want %d\nstdout %s\nstderr %s", code, ExitExpectation, stdout, stderr)
 	}
 	if !strings.Contains(stderr, "expectation failed: too few packets [timer=sleep]: measured 50, bound < 10") {
 		t.Errorf("stderr does not name the expectation and value:\n%s", stderr)
@@ -48,7 +46,7 @@ func TestExpectationExitCode(t *testing.T) {
     expectations = [expect(metric = "packets", above = 20)],
 )
 `})
-	if code, _, stderr := run(t, "run", "ok.star", "-o", "out", "--quiet"); code != runner.ExitOK {
+	if code, _, stderr := run(t, "run", "ok.star", "-o", "out", "--quiet"); code != ExitOK {
 		t.Fatalf("passing expectation: exit %d: %s", code, stderr)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/labrun/labrun/runner"
 )
 
 // resultDir returns the one result folder of experiment exp under out/.
@@ -34,8 +32,8 @@ func TestExpectationMatchingNoRun(t *testing.T) {
 )
 `})
 	code, _, stderr := run(t, "run", "e.star", "-o", "out", "--quiet", "--set", "timer=busy")
-	if code != runner.ExitExpectation {
-		t.Fatalf("exit %d, want %d: %s", code, runner.ExitExpectation, stderr)
+	if code != ExitExpectation {
+		t.Fatalf("exit %d, want %d: %s", code, ExitExpectation, stderr)
 	}
 	if !strings.Contains(stderr, "expectation failed: err_p99_us < 1000: matches no run: where timer=sleep") {
 		t.Errorf("stderr:\n%s", stderr)
@@ -96,7 +94,7 @@ func TestReportConfined(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644)
 			os.Remove(filepath.Join(dir, "report.html"))
 			code, _, stderr := run(t, "report", dir)
-			if code != runner.ExitRunFailed || !strings.Contains(stderr, tc.value) || !strings.Contains(stderr, "refused") {
+			if code != ExitRunFailed || !strings.Contains(stderr, tc.value) || !strings.Contains(stderr, "refused") {
 				t.Errorf("exit %d, stderr %s", code, stderr)
 			}
 			html, _ := os.ReadFile(filepath.Join(dir, "report.html"))
@@ -123,7 +121,7 @@ func TestCompareDifferentExperiments(t *testing.T) {
 	}
 	a, b := resultDir(t, "alpha"), resultDir(t, "beta")
 	code, stdout, stderr := run(t, "compare", a, b)
-	if code != runner.ExitUsage || !strings.Contains(stderr, `"alpha"`) || !strings.Contains(stderr, `"beta"`) || !strings.Contains(stderr, "--force") || stdout != "" {
+	if code != ExitUsage || !strings.Contains(stderr, `"alpha"`) || !strings.Contains(stderr, `"beta"`) || !strings.Contains(stderr, "--force") || stdout != "" {
 		t.Errorf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
 	}
 	code, stdout, stderr = run(t, "compare", a, b, "--force")

@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labrun/labrun/results"
 	"golang.org/x/sys/unix"
+
+	"github.com/labrun/labrun/results"
 )
 
 // TestMain lets the test binary stand in for labrun: with LABRUN_AS_MAIN

@@ -21,7 +21,8 @@ import (
 	"strings"
 
 	"github.com/labrun/labrun/engine/kernel"
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/execute"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // Set by the Makefile with -ldflags "-X main.version=... -X main.revision=...".
@@ -72,9 +73,9 @@ func Main(e *env, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(e.stdout)
 		if len(args) == 0 {
-			return runner.ExitUsage
+			return ExitUsage
 		}
-		return runner.ExitOK
+		return ExitOK
 	}
 	if args[0] == evalChildArg { // hidden: the evaluating child of plan and run
 		return evalChildMain(e)
@@ -96,7 +97,7 @@ func Main(e *env, args []string) int {
 		names = append(names, c.name)
 	}
 	fmt.Fprintf(e.stderr, "labrun: unknown command %q; commands: %s\n", args[0], strings.Join(names, ", "))
-	return runner.ExitUsage
+	return ExitUsage
 }
 
 // isScriptArg says whether a first argument that is no command names a
@@ -162,12 +163,12 @@ func newFlags(e *env, name, argsUsage string) *flag.FlagSet {
 
 // scriptFailure prints an evaluation error and returns its exit code.
 func scriptFailure(e *env, err error) int {
-	fmt.Fprintf(e.stderr, "%s\n", runner.PrintableLines(err.Error()))
-	var ue *runner.UsageError
+	fmt.Fprintf(e.stderr, "%s\n", plan.PrintableLines(err.Error()))
+	var ue *plan.UsageError
 	if errors.As(err, &ue) {
-		return runner.ExitUsage
+		return ExitUsage
 	}
-	return runner.ExitScript
+	return ExitScript
 }
 
 // recoverSystem restores system-wide settings that labruns killed before
@@ -190,7 +191,7 @@ func recoverSystem(e *env) bool {
 		fmt.Fprintf(e.stderr, "labrun: setting records in %s: %v\n", kernel.StateDir(), err)
 		ok = false
 	}
-	marked, err := runner.MarkKilled()
+	marked, err := execute.MarkKilled()
 	for _, d := range marked {
 		fmt.Fprintf(e.stderr, "labrun: marked %s interrupted: the labrun writing it was killed\n", d)
 	}
@@ -205,22 +206,22 @@ func cmdRecover(e *env, args []string) int {
 	fs := newFlags(e, "recover", "")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 0 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	pending, _ := kernel.Pending(kernel.StateDir())
-	killed, _ := runner.PendingKilled()
+	killed, _ := execute.PendingKilled()
 	ok := recoverSystem(e)
 	if len(pending) == 0 && len(killed) == 0 && ok {
 		fmt.Fprintln(e.stdout, "labrun: nothing to recover")
 	}
 	if !ok {
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
-	return runner.ExitOK
+	return ExitOK
 }
 
 // notePending says, without changing anything, what `labrun recover`
@@ -237,7 +238,7 @@ func notePending(e *env) {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: setting records in %s: %v\n", kernel.StateDir(), err)
 	}
-	killed, err := runner.PendingKilled()
+	killed, err := execute.PendingKilled()
 	if n := len(killed); n > 0 {
 		fmt.Fprintf(e.stderr, "labrun: %d manifest(s) of a killed labrun still say running (%s): run `labrun recover`\n", n, strings.Join(killed, ", "))
 	}

@@ -16,7 +16,9 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/labrun/labrun/results"
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/execute"
+	"github.com/labrun/labrun/runner/plan"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // run calls Main in-process and returns its exit code, stdout and stderr.
@@ -111,7 +113,7 @@ func TestRunEndToEnd(t *testing.T) {
 	dir := inTempRoot(t, map[string]string{"tiny.star": tiny})
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := run(t, "run", "tiny.star", "-o", out)
-	if code != runner.ExitOK {
+	if code != ExitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	// The table, with the metrics' labels and the reference beside them.
@@ -143,7 +145,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("manifest build %+v", m.Labrun)
 	}
 	sources, _ := json.Marshal(m.Sources)
-	var srcs []runner.Source
+	var srcs []plan.Source
 	if err := json.Unmarshal(sources, &srcs); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +210,7 @@ func TestRunPcap(t *testing.T) {
     sink = sink.pcap(),
 )`})
 	code, stdout, stderr := run(t, "run", "--quiet", "-o", filepath.Join(dir, "out"), "pcap.star")
-	if code != runner.ExitOK {
+	if code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if stderr != "" {
@@ -251,13 +253,13 @@ func TestInterrupted(t *testing.T) {
 	// A run cancelled before it starts: nothing is measured, and the
 	// manifest says the invocation was interrupted.
 	inTempRoot(t, map[string]string{"tiny.star": tiny})
-	p, err := runner.Evaluate("tiny.star", runner.Options{})
+	p, err := script.Evaluate("tiny.star", script.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	out, err := runner.Execute(ctx, p, runner.ExecOptions{Out: t.TempDir(), Progress: runner.ProgressQuiet})
+	out, err := execute.Execute(ctx, p, execute.ExecOptions{Out: t.TempDir(), Progress: execute.ProgressQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,37 +297,37 @@ func TestCommandLine(t *testing.T) {
 		stderr string // a substring, "" for none
 	}{
 		// No command: usage, and exit 2.
-		{"no command", nil, runner.ExitUsage, "usage: labrun COMMAND", ""},
+		{"no command", nil, ExitUsage, "usage: labrun COMMAND", ""},
 		// help asked for: usage, and exit 0.
-		{"help", []string{"help"}, runner.ExitOK, "commands:\n  run ", ""},
+		{"help", []string{"help"}, ExitOK, "commands:\n  run ", ""},
 		// -h is help too.
-		{"-h", []string{"-h"}, runner.ExitOK, "plan     show every run", ""},
+		{"-h", []string{"-h"}, ExitOK, "plan     show every run", ""},
 		// An unknown command lists the known ones.
-		{"unknown command", []string{"frobnicate"}, runner.ExitUsage, "", `labrun: unknown command "frobnicate"; commands: run, plan, trace, compare, report, merge, submit, mod, recover, version`},
+		{"unknown command", []string{"frobnicate"}, ExitUsage, "", `labrun: unknown command "frobnicate"; commands: run, plan, trace, compare, report, merge, submit, mod, recover, version`},
 		// plan without a file.
-		{"plan no file", []string{"plan"}, runner.ExitUsage, "", "usage: labrun plan FILE"},
+		{"plan no file", []string{"plan"}, ExitUsage, "", "usage: labrun plan FILE"},
 		// plan with two files.
-		{"plan two files", []string{"plan", "tiny.star", "tiny.star"}, runner.ExitUsage, "", "usage: labrun plan FILE"},
+		{"plan two files", []string{"plan", "tiny.star", "tiny.star"}, ExitUsage, "", "usage: labrun plan FILE"},
 		// run without a file.
-		{"run no file", []string{"run"}, runner.ExitUsage, "", "usage: labrun run FILE"},
+		{"run no file", []string{"run"}, ExitUsage, "", "usage: labrun run FILE"},
 		// An unknown flag.
-		{"unknown flag", []string{"plan", "--jsn", "tiny.star"}, runner.ExitUsage, "", "flag provided but not defined: -jsn"},
+		{"unknown flag", []string{"plan", "--jsn", "tiny.star"}, ExitUsage, "", "flag provided but not defined: -jsn"},
 		// --set without "=".
-		{"set without =", []string{"plan", "tiny.star", "--set", "packets"}, runner.ExitUsage, "", `want name=value, got "packets"`},
+		{"set without =", []string{"plan", "tiny.star", "--set", "packets"}, ExitUsage, "", `want name=value, got "packets"`},
 		// The same --set twice.
-		{"set twice", []string{"plan", "tiny.star", "--set", "packets=1", "--set", "packets=2"}, runner.ExitUsage, "", "packets is set twice"},
+		{"set twice", []string{"plan", "tiny.star", "--set", "packets=1", "--set", "packets=2"}, ExitUsage, "", "packets is set twice"},
 		// A --set naming nothing in the script.
-		{"set unknown", []string{"plan", "tiny.star", "--set", "pakets=1"}, runner.ExitUsage, "", `--set pakets: the script declares no parameter or sweep axis "pakets" (did you mean packets?)`},
+		{"set unknown", []string{"plan", "tiny.star", "--set", "pakets=1"}, ExitUsage, "", `--set pakets: the script declares no parameter or sweep axis "pakets" (did you mean packets?)`},
 		// Flags after the file work as well as before it.
-		{"flags after file", []string{"plan", "tiny.star", "--set", "timer=busy", "--json"}, runner.ExitOK, `"timer": "busy"`, ""},
+		{"flags after file", []string{"plan", "tiny.star", "--set", "timer=busy", "--json"}, ExitOK, `"timer": "busy"`, ""},
 		// A bad script: exit 3, and the error starts with the file name.
-		{"bad script", []string{"plan", "bad.star"}, runner.ExitScript, "", "bad.star:1:11: timer.tick: unknown keyword \"perid\" (did you mean period?)"},
+		{"bad script", []string{"plan", "bad.star"}, ExitScript, "", "bad.star:1:11: timer.tick: unknown keyword \"perid\" (did you mean period?)"},
 		// A bad script for run: the same.
-		{"bad script run", []string{"run", "bad.star"}, runner.ExitScript, "", "bad.star:1:11: "},
+		{"bad script run", []string{"run", "bad.star"}, ExitScript, "", "bad.star:1:11: "},
 		// A script that does not exist.
-		{"missing script", []string{"plan", "nope.star"}, runner.ExitUsage, "", "nope.star: no such file or directory"},
+		{"missing script", []string{"plan", "nope.star"}, ExitUsage, "", "nope.star: no such file or directory"},
 		// The step limit flag.
-		{"max steps", []string{"plan", "--max-steps", "10", "tiny.star"}, runner.ExitScript, "", "the script ran for more than 10 steps"},
+		{"max steps", []string{"plan", "--max-steps", "10", "tiny.star"}, ExitScript, "", "the script ran for more than 10 steps"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -347,7 +349,7 @@ func TestCommandLine(t *testing.T) {
 }
 
 func TestPlanCommand(t *testing.T) {
-	// labrun plan prints what runner.WritePlan prints; --json the runs.
+	// labrun plan prints what plan.WritePlan prints; --json the runs.
 	code, stdout, stderr := run(t, "plan", "../../experiments/usleep_vs_firm.star")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
@@ -356,7 +358,7 @@ func TestPlanCommand(t *testing.T) {
 		t.Errorf("plan:\n%s", stdout)
 	}
 	code, stdout, _ = run(t, "plan", "--json", "../../experiments/usleep_vs_firm.star")
-	var runs []runner.Run
+	var runs []plan.Run
 	if err := json.Unmarshal([]byte(stdout), &runs); code != 0 || err != nil || len(runs) != 8 {
 		t.Errorf("exit %d, %d runs, %v", code, len(runs), err)
 	}

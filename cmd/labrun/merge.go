@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	resmerge "github.com/labrun/labrun/results/merge"
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/execute"
+	"github.com/labrun/labrun/runner/plan"
+	"github.com/labrun/labrun/runner/script"
 	"github.com/labrun/labrun/runner/shard"
 )
 
@@ -20,15 +22,15 @@ import (
 //	p, err := mergedPlan(dir)            // the plan, checked by its hash
 //	rows := the rows of dir/runs.csv     // as --resume reads them
 //	err = conclude(dir, p, rows)         // tables.md, plots/, expectations.csv, report.json
-//	return runner.Report(dir)
+//	return execute.Report(dir)
 //
 // and report.json then holds the experiment's own tables.
-func mergeRedraw(dir string) error { return runner.Report(dir) }
+func mergeRedraw(dir string) error { return execute.Report(dir) }
 
 // mergedPlan evaluates the plan of a merged folder again, from the script
 // and the --set and --cpu flags its manifest's command gives, and checks
 // that it is the plan the folder holds (its plan_hash).
-func mergedPlan(dir string) (*runner.Plan, error) {
+func mergedPlan(dir string) (*plan.Plan, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		return nil, err
@@ -65,7 +67,7 @@ func mergedPlan(dir string) (*runner.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := evaluate(m.Script, runner.Options{Overrides: sets, CPUs: pin, MaxSteps: runner.DefaultMaxSteps, MaxMemory: runner.DefaultMaxMemory, MaxEvalTime: runner.DefaultMaxEvalTime})
+	p, err := evaluate(m.Script, script.Options{Overrides: sets, CPUs: pin, MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime})
 	if err != nil {
 		return nil, err
 	}
@@ -106,23 +108,23 @@ func cmdMerge(e *env, args []string) int {
 	out := fs.String("o", "", "the merged result folder to write (new or empty)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) == 0 || *out == "" {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	res, err := resmerge.Merge(pos, resmerge.Options{Out: *out, Command: append([]string{"labrun", "merge"}, args...), Redraw: mergeRedraw})
 	if err != nil {
-		fmt.Fprintf(e.stderr, "labrun merge: %s\n", runner.PrintableLines(err.Error()))
-		return runner.ExitRunFailed
+		fmt.Fprintf(e.stderr, "labrun merge: %s\n", plan.PrintableLines(err.Error()))
+		return ExitRunFailed
 	}
 	for _, s := range res.Shards {
 		name := s.Shard
 		if name == "" {
 			name = "whole plan"
 		}
-		fmt.Fprintf(e.stdout, "%s: %s on %s, %s: %d run(s) kept\n", runner.Printable(s.Folder), name, runner.Printable(s.Machine), s.Status, s.Runs)
+		fmt.Fprintf(e.stdout, "%s: %s on %s, %s: %d run(s) kept\n", plan.Printable(s.Folder), name, plan.Printable(s.Machine), s.Status, s.Runs)
 	}
 	const most = 10 // lines per kind; the manifest lists them all
 	for i, d := range res.Duplicates {
@@ -130,7 +132,7 @@ func cmdMerge(e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "labrun merge: and %d more runs measured more than once (manifest.json: merged.duplicates)\n", len(res.Duplicates)-most)
 			break
 		}
-		fmt.Fprintf(e.stderr, "labrun merge: run %s measured %d times: kept from %s (%s); dropped %s\n", d.ID, len(d.Dropped)+1, runner.Printable(d.Kept), d.Why, runner.Printable(strings.Join(d.Dropped, ", ")))
+		fmt.Fprintf(e.stderr, "labrun merge: run %s measured %d times: kept from %s (%s); dropped %s\n", d.ID, len(d.Dropped)+1, plan.Printable(d.Kept), d.Why, plan.Printable(strings.Join(d.Dropped, ", ")))
 	}
 	for _, k := range res.MissingShards {
 		fmt.Fprintf(e.stderr, "labrun merge: no folder of shard %s\n", k)
@@ -142,9 +144,9 @@ func cmdMerge(e *env, args []string) int {
 		}
 		fmt.Fprintf(e.stderr, "labrun merge: run %d (%s) missing: no folder measured it\n", m.Index+1, m.ID)
 	}
-	fmt.Fprintf(e.stdout, "merged %d of %d runs of %s (plan %s), status %s\nresults: %s\n", res.Runs-len(res.Missing), res.Runs, runner.Printable(res.Experiment), res.PlanHash[:16], res.Status, runner.Printable(res.Dir))
+	fmt.Fprintf(e.stdout, "merged %d of %d runs of %s (plan %s), status %s\nresults: %s\n", res.Runs-len(res.Missing), res.Runs, plan.Printable(res.Experiment), res.PlanHash[:16], res.Status, plan.Printable(res.Dir))
 	if res.Status != "ok" {
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
-	return runner.ExitOK
+	return ExitOK
 }

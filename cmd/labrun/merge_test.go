@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labrun/labrun/runner"
 	"github.com/labrun/labrun/runner/shard"
 )
 
@@ -23,13 +22,13 @@ func TestMergeCommand(t *testing.T) {
 	var dirs []string
 	for _, args := range [][]string{{}, {}, {"--set", "n=20"}} {
 		code, out, errOut := run(t, append([]string{"run", "tiny.star", "-o", "runs", "--quiet"}, args...)...)
-		if code != runner.ExitOK {
+		if code != ExitOK {
 			t.Fatalf("run: %d %s", code, errOut)
 		}
 		dirs = append(dirs, resultsDir(t, out))
 	}
 	code, out, errOut := run(t, "merge", dirs[0], dirs[1], "-o", "merged")
-	if code != runner.ExitOK || !strings.Contains(out, "merged 3 of 3 runs of tiny") || strings.Count(errOut, "measured 2 times: kept from "+dirs[1]) != 3 {
+	if code != ExitOK || !strings.Contains(out, "merged 3 of 3 runs of tiny") || strings.Count(errOut, "measured 2 times: kept from "+dirs[1]) != 3 {
 		t.Fatalf("merge: %d\n%s\n%s", code, out, errOut)
 	}
 	var m struct {
@@ -55,7 +54,7 @@ func TestMergeCommand(t *testing.T) {
 		t.Errorf("mergedPlan: %v", err)
 	}
 	code, _, errOut = run(t, "merge", dirs[2], "-o", "pinned")
-	if p, err := mergedPlan("pinned"); code != runner.ExitOK || err != nil || len(p.Runs) != 1 {
+	if p, err := mergedPlan("pinned"); code != ExitOK || err != nil || len(p.Runs) != 1 {
 		t.Errorf("mergedPlan of a run with --set: %v (merge: %d %s)", err, code, errOut)
 	}
 	os.WriteFile("tiny.star", []byte(strings.Replace(tinySweep, "30]", "31]", 1)), 0o644)
@@ -63,18 +62,18 @@ func TestMergeCommand(t *testing.T) {
 		t.Errorf("mergedPlan after the script changed: %v", err)
 	}
 	os.WriteFile("tiny.star", []byte(tinySweep), 0o644)
-	if code, _, errOut := run(t, "report", "merged"); code != runner.ExitOK {
+	if code, _, errOut := run(t, "report", "merged"); code != ExitOK {
 		t.Errorf("report merged: %d %s", code, errOut)
 	}
 
 	code, _, errOut = run(t, "merge", dirs[0], dirs[2], "-o", "mixed")
-	if code != runner.ExitRunFailed || !strings.Contains(errOut, "different plans") || !strings.Contains(errOut, dirs[2]) {
+	if code != ExitRunFailed || !strings.Contains(errOut, "different plans") || !strings.Contains(errOut, dirs[2]) {
 		t.Errorf("merge of two plans: %d %s", code, errOut)
 	}
 	if _, err := os.Stat("mixed"); err == nil {
 		t.Error("a refused merge made its output folder")
 	}
-	if code, _, _ := run(t, "merge", dirs[0]); code != runner.ExitUsage {
+	if code, _, _ := run(t, "merge", dirs[0]); code != ExitUsage {
 		t.Errorf("merge without -o: exit %d", code)
 	}
 }
@@ -86,20 +85,20 @@ func TestSubmitCommand(t *testing.T) {
 		code int
 		out  string // in stdout (ok) or stderr
 	}{
-		{[]string{"--slurm", "tiny.star", "-o", "/shared/x", "--shards", "2", "--dry-run", "--", "--partition=lab"}, runner.ExitOK, "#SBATCH --array=0-1"},
-		{[]string{"--slurm", "tiny.star", "-o", "/shared/x", "--shards", "2", "--dry-run", "--", "--partition=lab"}, runner.ExitOK, "--dependency=afterok:<shards job ID> --kill-on-invalid-dep=yes --partition=lab"},
-		{[]string{"--k8s", "tiny.star", "-o", "/results", "--shards", "3", "--image", "labrun:1", "--dry-run"}, runner.ExitOK, `"completionMode": "Indexed"`},
-		{[]string{"--k8s", "tiny.star", "-o", "/results", "--shards", "3", "--dry-run"}, runner.ExitUsage, "--image"},
-		{[]string{"--slurm", "tiny.star", "-o", "/shared/x", "--shards", "4", "--dry-run"}, runner.ExitUsage, "the plan has 3 runs"},
-		{[]string{"--slurm", "--k8s", "tiny.star", "-o", "/x", "--shards", "2"}, runner.ExitUsage, "one of --slurm and --k8s"},
-		{[]string{"--slurm", "tiny.star", "--shards", "2"}, runner.ExitUsage, "-o SHARED"},
-		{[]string{"--slurm", "bad.star", "-o", "/x", "--shards", "2"}, runner.ExitScript, "bad.star:"},
-		{[]string{"--slurm", "tiny.star", "-o", "/x", "--shards", "2", "--merge-after", "never", "--dry-run"}, runner.ExitUsage, "--merge-after"},
+		{[]string{"--slurm", "tiny.star", "-o", "/shared/x", "--shards", "2", "--dry-run", "--", "--partition=lab"}, ExitOK, "#SBATCH --array=0-1"},
+		{[]string{"--slurm", "tiny.star", "-o", "/shared/x", "--shards", "2", "--dry-run", "--", "--partition=lab"}, ExitOK, "--dependency=afterok:<shards job ID> --kill-on-invalid-dep=yes --partition=lab"},
+		{[]string{"--k8s", "tiny.star", "-o", "/results", "--shards", "3", "--image", "labrun:1", "--dry-run"}, ExitOK, `"completionMode": "Indexed"`},
+		{[]string{"--k8s", "tiny.star", "-o", "/results", "--shards", "3", "--dry-run"}, ExitUsage, "--image"},
+		{[]string{"--slurm", "tiny.star", "-o", "/shared/x", "--shards", "4", "--dry-run"}, ExitUsage, "the plan has 3 runs"},
+		{[]string{"--slurm", "--k8s", "tiny.star", "-o", "/x", "--shards", "2"}, ExitUsage, "one of --slurm and --k8s"},
+		{[]string{"--slurm", "tiny.star", "--shards", "2"}, ExitUsage, "-o SHARED"},
+		{[]string{"--slurm", "bad.star", "-o", "/x", "--shards", "2"}, ExitScript, "bad.star:"},
+		{[]string{"--slurm", "tiny.star", "-o", "/x", "--shards", "2", "--merge-after", "never", "--dry-run"}, ExitUsage, "--merge-after"},
 	}
 	for _, tc := range tests {
 		code, out, errOut := run(t, append([]string{"submit"}, tc.args...)...)
 		text := errOut
-		if tc.code == runner.ExitOK {
+		if tc.code == ExitOK {
 			text = out
 		}
 		if code != tc.code || !strings.Contains(text, tc.out) {
@@ -107,7 +106,7 @@ func TestSubmitCommand(t *testing.T) {
 		}
 	}
 	// k8s without --dry-run writes the two manifests.
-	if code, out, errOut := run(t, "submit", "--k8s", "tiny.star", "-o", "/results", "--shards", "3", "--image", "labrun:1", "--manifests", "k8s"); code != runner.ExitOK ||
+	if code, out, errOut := run(t, "submit", "--k8s", "tiny.star", "-o", "/results", "--shards", "3", "--image", "labrun:1", "--manifests", "k8s"); code != ExitOK ||
 		!strings.Contains(out, "kubectl wait --for=condition=complete --timeout=24h job/labrun-tiny") {
 		t.Errorf("submit --k8s: %d %s %s", code, out, errOut)
 	}
@@ -141,7 +140,7 @@ case "$*" in *merge.sbatch) echo "42;cluster" ;; *) echo 41 ;; esac
 	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
 	out := filepath.Join(root, "shared")
 	code, stdout, errOut := run(t, "submit", "--slurm", "tiny.star", "-o", out, "--shards", "2", "--", "--partition=lab")
-	if code != runner.ExitOK || !strings.Contains(stdout, "shards: job 41 (array 0-1, 2 shards)") || !strings.Contains(stdout, "squeue -j 41,42") {
+	if code != ExitOK || !strings.Contains(stdout, "shards: job 41 (array 0-1, 2 shards)") || !strings.Contains(stdout, "squeue -j 41,42") {
 		t.Fatalf("submit: %d\n%s%s", code, stdout, errOut)
 	}
 	log, _ := os.ReadFile(filepath.Join(root, "sbatch.log"))
@@ -150,7 +149,7 @@ case "$*" in *merge.sbatch) echo "42;cluster" ;; *) echo 41 ;; esac
 		t.Errorf("sbatch got\n%s\nwant\n%s", log, want)
 	}
 	// Again into the same folder: refused before anything is submitted.
-	if code, _, errOut := run(t, "submit", "--slurm", "tiny.star", "-o", out, "--shards", "2"); code != runner.ExitUsage || !strings.Contains(errOut, "give a new -o folder") {
+	if code, _, errOut := run(t, "submit", "--slurm", "tiny.star", "-o", out, "--shards", "2"); code != ExitUsage || !strings.Contains(errOut, "give a new -o folder") {
 		t.Errorf("submit into a used folder: %d %s", code, errOut)
 	}
 	if log2, _ := os.ReadFile(filepath.Join(root, "sbatch.log")); string(log2) != string(log) {
@@ -159,7 +158,7 @@ case "$*" in *merge.sbatch) echo "42;cluster" ;; *) echo 41 ;; esac
 	writeFile(t, filepath.Join(bin, "sbatch"), "#!/bin/sh\necho 'sbatch: error: no cluster' >&2\nexit 1\n")
 	fresh := filepath.Join(root, "fresh", "sweep")
 	code, _, errOut = run(t, "submit", "--slurm", "tiny.star", "-o", fresh, "--shards", "2")
-	if code != runner.ExitRunFailed || !strings.Contains(errOut, "no cluster") {
+	if code != ExitRunFailed || !strings.Contains(errOut, "no cluster") {
 		t.Errorf("submit with a failing sbatch: %d %s", code, errOut)
 	}
 	if _, err := os.Stat(filepath.Join(root, "fresh")); err == nil {

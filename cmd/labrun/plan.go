@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/labrun/labrun/engine/units"
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/plan"
+	"github.com/labrun/labrun/runner/script"
 )
 
 func cmdPlan(e *env, args []string) int {
@@ -21,16 +22,16 @@ func cmdPlan(e *env, args []string) int {
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 1 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	pin, err := parseCPUList(*cpus)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	opts := bounds.options(sets, e.stderr, pin)
 	opts.AllowSysctls = allowSysctls
@@ -39,18 +40,18 @@ func cmdPlan(e *env, args []string) int {
 		return scriptFailure(e, err)
 	}
 	if *asJSON {
-		err = runner.WritePlanJSON(e.stdout, p)
+		err = plan.WritePlanJSON(e.stdout, p)
 	} else {
-		err = runner.WritePlan(e.stdout, p)
+		err = plan.WritePlan(e.stdout, p)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	if err := p.CheckSysctls(allowSysctls); err != nil {
 		return scriptFailure(e, err) // after the plan, which shows what needs the flag
 	}
-	return runner.ExitOK
+	return ExitOK
 }
 
 // boundFlags are the caps on a script's evaluation that plan and run share:
@@ -62,15 +63,15 @@ type boundFlags struct {
 }
 
 func addBoundFlags(fs *flag.FlagSet) *boundFlags {
-	b := &boundFlags{memory: runner.DefaultMaxMemory, time: durationFlag(runner.DefaultMaxEvalTime)}
-	b.steps = fs.Uint64("max-steps", runner.DefaultMaxSteps, "evaluation step limit per script file")
+	b := &boundFlags{memory: script.DefaultMaxMemory, time: durationFlag(script.DefaultMaxEvalTime)}
+	b.steps = fs.Uint64("max-steps", script.DefaultMaxSteps, "evaluation step limit per script file")
 	fs.Var(&b.memory, "max-memory", "memory cap of the script's evaluation, e.g. 256MiB or 2GiB")
 	fs.Var(&b.time, "max-eval-time", "wall-time cap of the script's evaluation, e.g. 500ms or 120s")
 	return b
 }
 
-func (b *boundFlags) options(sets map[string]string, print io.Writer, cpus []int) runner.Options {
-	return runner.Options{Overrides: sets, MaxSteps: *b.steps, MaxMemory: int64(b.memory), MaxEvalTime: time.Duration(b.time), Print: print, CPUs: cpus}
+func (b *boundFlags) options(sets map[string]string, print io.Writer, cpus []int) script.Options {
+	return script.Options{Overrides: sets, MaxSteps: *b.steps, MaxMemory: int64(b.memory), MaxEvalTime: time.Duration(b.time), Print: print, CPUs: cpus}
 }
 
 // sizeFlag is a positive size in the units of engine/units.

@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/execute"
+	"github.com/labrun/labrun/runner/plan"
 )
 
 func cmdRun(e *env, args []string) int {
@@ -23,16 +24,16 @@ func cmdRun(e *env, args []string) int {
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 1 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	pin, err := parseCPUList(*cpus)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun %s: --cpu %s: %v\n", fs.Name(), *cpus, err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	// From here on, a signal or a closed output ends the command cleanly.
 	ctx, stop := interruptible(e)
@@ -48,61 +49,77 @@ func cmdRun(e *env, args []string) int {
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v before the first run; nothing ran\n", context.Cause(ctx))
-		return runner.ExitInterrupted
+		return ExitInterrupted
 	}
 	recoverSystem(e) // what a killed labrun left, before this one changes anything
-	mode := runner.ProgressPlain
+	mode := execute.ProgressPlain
 	if e.isTerminal {
-		mode = runner.ProgressLive
+		mode = execute.ProgressLive
 	}
 	if *quiet {
-		mode = runner.ProgressQuiet
+		mode = execute.ProgressQuiet
 	}
-	res, err := runner.Execute(ctx, p, runner.ExecOptions{
+	res, err := execute.Execute(ctx, p, execute.ExecOptions{
 		Out: *out, Stdout: e.stdout, Stderr: e.stderr, Progress: mode,
 		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...), Resume: *resume, AllowSystem: *allowSystem, AllowSysctls: allowSysctls,
 	})
 	if res != nil {
-		for _, t := range res.Tables {
-			runner.EscapeTable(&t)
-			t.WriteText(e.stdout)
-			fmt.Fprintln(e.stdout)
-		}
-		runner.WriteSettings(e.stdout, res)
-		fmt.Fprintf(e.stdout, "results: %s\n", res.Dir)
+		printOutcome(e, res)
 	}
+	return runExit(e, ctx, res, err)
+}
+
+// printOutcome prints the tables, the kernel settings and the result
+// folder of an invocation.
+func printOutcome(e *env, res *execute.Outcome) {
+	for _, t := range res.Tables {
+		plan.EscapeTable(&t)
+		t.WriteText(e.stdout)
+		fmt.Fprintln(e.stdout)
+	}
+	execute.WriteSettings(e.stdout, res)
+	fmt.Fprintf(e.stdout, "results: %s\n", res.Dir)
+}
+
+// runExit says why labrun run ends as it does and returns its exit code.
+func runExit(e *env, ctx context.Context, res *execute.Outcome, err error) int {
 	switch {
 	case err != nil:
-		fmt.Fprintf(e.stderr, "labrun: %s\n", runner.PrintableLines(err.Error()))
-		return runner.ExitRunFailed
+		fmt.Fprintf(e.stderr, "labrun: %s\n", plan.PrintableLines(err.Error()))
+		return ExitRunFailed
 	case res.Interrupted:
 		why := ""
 		if c := context.Cause(ctx); c != nil && c != context.Canceled {
 			why = " (" + c.Error() + ")"
 		}
 		fmt.Fprintf(e.stderr, "labrun: interrupted%s; finished runs are kept and the manifest says so\n", why)
-		return runner.ExitInterrupted
+		return ExitInterrupted
 	case res.Failed > 0:
 		fmt.Fprintf(e.stderr, "labrun: %d run(s) failed; see the manifest\n", res.Failed)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	case res.ExpectFailed > 0:
-		for _, x := range res.Expect {
-			if x.Pass {
-				continue
-			}
-			run := ""
-			if x.Run != "" {
-				run = " [" + runner.Printable(x.Run) + "]"
-			}
-			if x.Why != "" {
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: %s (bound %s)\n", runner.Printable(x.Name), run, runner.Printable(x.Why), x.Bound)
-			} else {
-				fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: measured %s, bound %s\n", runner.Printable(x.Name), run, strconv.FormatFloat(x.Value, 'g', 6, 64), x.Bound)
-			}
-		}
-		return runner.ExitExpectation
+		printFailedExpectations(e, res)
+		return ExitExpectation
 	}
-	return runner.ExitOK
+	return ExitOK
+}
+
+// printFailedExpectations names each expectation that failed, and why.
+func printFailedExpectations(e *env, res *execute.Outcome) {
+	for _, x := range res.Expect {
+		if x.Pass {
+			continue
+		}
+		run := ""
+		if x.Run != "" {
+			run = " [" + plan.Printable(x.Run) + "]"
+		}
+		if x.Why != "" {
+			fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: %s (bound %s)\n", plan.Printable(x.Name), run, plan.Printable(x.Why), x.Bound)
+		} else {
+			fmt.Fprintf(e.stderr, "labrun: expectation failed: %s%s: measured %s, bound %s\n", plan.Printable(x.Name), run, strconv.FormatFloat(x.Value, 'g', 6, 64), x.Bound)
+		}
+	}
 }
 
 // parseCPUList reads --cpu: CPU numbers separated by commas, ranges as a-b.

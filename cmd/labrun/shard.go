@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/plan"
 	"github.com/labrun/labrun/runner/shard"
 )
 
@@ -21,7 +21,7 @@ type shardInfo struct {
 // parses the flag with shard.Parse(v, os.Getenv), calls shardPlan after
 // evaluating the plan, and Execute writes the three fields into the
 // manifest.
-func shardPlan(p *runner.Plan, s shard.Spec) shardInfo {
+func shardPlan(p *plan.Plan, s shard.Spec) shardInfo {
 	info := shardInfo{Shard: s.String()}
 	runs := make([]shard.Run, len(p.Runs))
 	for i, r := range p.Runs {
@@ -29,7 +29,7 @@ func shardPlan(p *runner.Plan, s shard.Spec) shardInfo {
 		info.PlanRuns = append(info.PlanRuns, r.ID)
 	}
 	info.PlanHash = shard.PlanHash(info.PlanRuns)
-	keep := make([]runner.Run, 0, len(p.Runs)/s.N+1)
+	keep := make([]plan.Run, 0, len(p.Runs)/s.N+1)
 	for _, i := range shard.Select(runs, s) {
 		keep = append(keep, p.Runs[i])
 	}

@@ -10,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/execute"
+	"github.com/labrun/labrun/runner/script"
 	"github.com/labrun/labrun/runner/shard"
 )
 
@@ -19,8 +20,8 @@ import (
 // indexes, and record the same plan hash and runs.
 func TestShardPlan(t *testing.T) {
 	const file = "../../experiments/timer_vs_cyclictest.star"
-	opts := runner.Options{MaxSteps: runner.DefaultMaxSteps, MaxMemory: runner.DefaultMaxMemory, MaxEvalTime: runner.DefaultMaxEvalTime}
-	full, err := runner.Evaluate(file, opts)
+	opts := script.Options{MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime}
+	full, err := script.Evaluate(file, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func TestShardPlan(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for k := range 3 {
-		p, err := runner.Evaluate(file, opts)
+		p, err := script.Evaluate(file, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,15 +64,15 @@ func TestShardsMerge(t *testing.T) {
 	inTempRoot(t, map[string]string{"tiny.star": `n = sweep.axis("n", [10, 20, 30, 40, 50])
 experiment(name = "tiny", seed = 1, trace = trace.synthetic(count = n, interval = "100us"), timer = timer.busy())
 `})
-	opts := runner.Options{MaxSteps: runner.DefaultMaxSteps, MaxMemory: runner.DefaultMaxMemory, MaxEvalTime: runner.DefaultMaxEvalTime}
+	opts := script.Options{MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime}
 	var dirs []string
 	for k := range 3 {
-		p, err := runner.Evaluate("tiny.star", opts)
+		p, err := script.Evaluate("tiny.star", opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		info := shardPlan(p, shard.Spec{K: k, N: 3})
-		res, err := runner.Execute(context.Background(), p, runner.ExecOptions{Out: filepath.Join("shards", strconv.Itoa(k))})
+		res, err := execute.Execute(context.Background(), p, execute.ExecOptions{Out: filepath.Join("shards", strconv.Itoa(k))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,11 +80,11 @@ experiment(name = "tiny", seed = 1, trace = trace.synthetic(count = n, interval 
 		dirs = append(dirs, res.Dir)
 	}
 	code, out, errOut := run(t, append([]string{"merge", "-o", "merged"}, dirs...)...)
-	if code != runner.ExitOK || !strings.Contains(out, "merged 5 of 5 runs") || errOut != "" {
+	if code != ExitOK || !strings.Contains(out, "merged 5 of 5 runs") || errOut != "" {
 		t.Fatalf("merge: %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = run(t, "merge", "-o", "partial", dirs[0], dirs[2])
-	if code != runner.ExitRunFailed || !strings.Contains(errOut, "no folder of shard 1/3") || !strings.Contains(errOut, "missing: no folder measured it") {
+	if code != ExitRunFailed || !strings.Contains(errOut, "no folder of shard 1/3") || !strings.Contains(errOut, "missing: no folder measured it") {
 		t.Errorf("merge without shard 1: %d\n%s%s", code, out, errOut)
 	}
 }

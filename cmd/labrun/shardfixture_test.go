@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/labrun/labrun/runner"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // shardFixture is ../../runner/shard/testdata/plans.json: the run IDs and
@@ -29,7 +29,7 @@ func TestShardFixture(t *testing.T) {
 	}
 	plans := map[string][]fixtureRun{}
 	for _, f := range files {
-		p, err := runner.Evaluate(f, runner.Options{MaxSteps: runner.DefaultMaxSteps, MaxMemory: runner.DefaultMaxMemory, MaxEvalTime: runner.DefaultMaxEvalTime})
+		p, err := script.Evaluate(f, script.Options{MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime})
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/labrun/labrun/runner"
 	"github.com/labrun/labrun/runner/cluster"
+	"github.com/labrun/labrun/runner/script"
 )
 
 // submitFlags are labrun submit's own flags.
@@ -49,15 +49,15 @@ func cmdSubmit(e *env, args []string) int {
 	}
 	pos, err := parse(fs, own)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 1 || f.slurm == f.k8s || f.out == "" || f.shards < 1 || f.k8s && len(extra) > 0 {
 		fmt.Fprintln(e.stderr, "labrun submit: give one FILE, one of --slurm and --k8s, -o SHARED and --shards N (sbatch flags after -- only with --slurm)")
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	job, code := f.job(e, pos[0])
-	if code != runner.ExitOK {
+	if code != ExitOK {
 		return code
 	}
 	if f.k8s {
@@ -69,13 +69,13 @@ func cmdSubmit(e *env, args []string) int {
 // job evaluates the script (so that a bad one fails here, not on the
 // cluster) and describes the job.
 func (f *submitFlags) job(e *env, file string) (cluster.Job, int) {
-	p, err := evaluate(file, runner.Options{Overrides: f.sets, MaxSteps: runner.DefaultMaxSteps, MaxMemory: runner.DefaultMaxMemory, MaxEvalTime: runner.DefaultMaxEvalTime, Print: e.stderr})
+	p, err := evaluate(file, script.Options{Overrides: f.sets, MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime, Print: e.stderr})
 	if err != nil {
 		return cluster.Job{}, scriptFailure(e, err)
 	}
 	if f.shards > len(p.Runs) {
 		fmt.Fprintf(e.stderr, "labrun submit: --shards %d but the plan has %d runs: give at most %d\n", f.shards, len(p.Runs), len(p.Runs))
-		return cluster.Job{}, runner.ExitUsage
+		return cluster.Job{}, ExitUsage
 	}
 	j := cluster.Job{Name: cmpOr(f.name, "labrun-"+p.Experiment), Shards: f.shards, Exclusive: !f.noExclusive, MergeAfter: f.mergeAfter}
 	j.Out, _ = filepath.Abs(f.out)
@@ -103,32 +103,32 @@ func (f *submitFlags) job(e *env, file string) (cluster.Job, int) {
 	}
 	if err := j.Check(); err != nil {
 		fmt.Fprintf(e.stderr, "labrun submit: %v\n", err)
-		return j, runner.ExitUsage
+		return j, ExitUsage
 	}
-	return j, runner.ExitOK
+	return j, ExitOK
 }
 
 func (f *submitFlags) submitSlurm(e *env, j cluster.Job, extra []string) int {
 	shards, merge, err := j.SlurmScripts()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun submit: %v\n", err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	dir := filepath.Join(j.Out, "slurm")
 	sPath, mPath := filepath.Join(dir, "shards.sbatch"), filepath.Join(dir, "merge.sbatch")
 	if f.dryRun {
 		fmt.Fprintf(e.stdout, "# %s\n%s\n# %s\n%s\n", sPath, shards, mPath, merge)
 		fmt.Fprintf(e.stdout, "# then: %s\n#       %s\n", strings.Join(j.SbatchArgs(sPath, "", extra), " "), strings.Join(j.SbatchArgs(mPath, "<shards job ID>", extra), " "))
-		return runner.ExitOK
+		return ExitOK
 	}
 	if _, err := exec.LookPath("sbatch"); err != nil {
 		fmt.Fprintln(e.stderr, "labrun submit: sbatch is not installed here: run labrun submit on a Slurm login node, or use --dry-run")
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	for _, d := range []string{dir, j.ShardsDir(), j.MergedDir()} {
 		if ents, err := os.ReadDir(d); err == nil && len(ents) > 0 {
 			fmt.Fprintf(e.stderr, "labrun submit: %s is not empty (submitted before?): give a new -o folder\n", d)
-			return runner.ExitUsage
+			return ExitUsage
 		}
 	}
 	made, err := mkdirs(j.Out, dir, j.LogsDir(), j.ShardsDir())
@@ -146,16 +146,16 @@ func (f *submitFlags) submitSlurm(e *env, j cluster.Job, extra []string) int {
 			os.Remove(made[i])
 		}
 		fmt.Fprintf(e.stderr, "labrun submit: %v\n", err)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	mid, err := sbatch(j.SbatchArgs(mPath, id, extra))
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun submit: shards submitted as job %s, but the merge was not: %v\nmerge by hand once they end: %s merge %s/*/*/*/ -o %s\n", id, err, j.Labrun, j.ShardsDir(), j.MergedDir())
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	fmt.Fprintf(e.stdout, "shards: job %s (array 0-%d, %d shards)\nmerge:  job %s (after%s:%s)\nwatch:  squeue -j %s,%s\n        sacct -j %s,%s --format=JobID,JobName,State,ExitCode,Elapsed,NodeList\nlogs:   %s\nresults: %s\n",
 		id, j.Shards-1, j.Shards, mid, j.MergeAfter, id, id, mid, id, mid, j.LogsDir(), j.MergedDir())
-	return runner.ExitOK
+	return ExitOK
 }
 
 // mkdirs makes the folders dirs (and their parents) and returns those it
@@ -198,20 +198,20 @@ func (f *submitFlags) submitK8s(e *env, j cluster.Job) int {
 	shards, merge, err := j.K8sJobs(cluster.K8s{Image: f.image, Claim: f.claim, Privileged: !f.noPrivileged})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun submit: %v\n", err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	sPath, mPath := filepath.Join(f.manifests, j.K8sName()+"-shards.json"), filepath.Join(f.manifests, j.K8sName()+"-merge.json")
 	next := fmt.Sprintf("kubectl apply -f %s\nkubectl wait --for=condition=complete --timeout=24h job/%s && kubectl apply -f %s\n", sPath, j.K8sName(), mPath)
 	if f.dryRun {
 		fmt.Fprintf(e.stdout, "# %s\n%s# %s\n%s# then:\n%s", sPath, shards, mPath, merge, next)
-		return runner.ExitOK
+		return ExitOK
 	}
 	if err := errors.Join(os.MkdirAll(f.manifests, 0o755), os.WriteFile(sPath, shards, 0o644), os.WriteFile(mPath, merge, 0o644)); err != nil {
 		fmt.Fprintf(e.stderr, "labrun submit: %v\n", err)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	fmt.Fprintf(e.stdout, "wrote %s and %s\nsubmit:\n%s", sPath, mPath, next)
-	return runner.ExitOK
+	return ExitOK
 }
 
 func cmpOr(a, b string) string {

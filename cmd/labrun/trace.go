@@ -20,7 +20,6 @@ import (
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/results"
-	"github.com/labrun/labrun/runner"
 )
 
 // cmdTrace dispatches `labrun trace info|convert|gen`.
@@ -28,7 +27,7 @@ func cmdTrace(e *env, args []string) int {
 	subs := map[string]func(*env, []string) int{"info": traceInfo, "convert": traceConvert, "gen": traceGen}
 	if len(args) == 0 || subs[args[0]] == nil {
 		fmt.Fprintln(e.stderr, "usage: labrun trace info FILE... [--json] [--lenient] | labrun trace convert IN OUT [--zero-payload] [--rewrite k=v,...] [--snaplen N] | labrun trace gen OUT --count N --interval D [--frame S]")
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	return subs[args[0]](e, args[1:])
 }
@@ -58,25 +57,25 @@ func traceInfo(e *env, args []string) int {
 	opts := readerFlags(fs)
 	files, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(files) == 0 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	o, err := opts()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	lenient := &o.Lenient
-	code := runner.ExitOK
+	code := ExitOK
 	var all []*trace.Summary
 	for _, f := range files {
 		s, err := trace.Scan(f, o)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "%v\n", err)
-			code = runner.ExitRunFailed
+			code = ExitRunFailed
 			if s == nil || !*lenient {
 				continue
 			}
@@ -139,23 +138,23 @@ func traceConvert(e *env, args []string) int {
 	opts := readerFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if len(pos) != 2 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	o, err := opts()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	t := &frame.Transformer{Zero: *zero, Snap: *snap}
 	if *rewrite != "" {
 		rw, err := frame.ParseRewrite(*rewrite)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "labrun: --rewrite: %v\n", err)
-			return runner.ExitUsage
+			return ExitUsage
 		}
 		t.Rewrite = &rw
 	}
@@ -167,12 +166,12 @@ func traceConvert(e *env, args []string) int {
 	}
 	if *format != "pcap" && *format != "pcapng" {
 		fmt.Fprintf(e.stderr, "labrun: --format %q: accepted: pcap, pcapng\n", *format)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	n, err := convert(pos[0], pos[1], *format, o, t)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "%v\n", err)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	st := t.Stats
 	fmt.Fprintf(e.stdout, "%s: %d packets written", pos[1], n)
@@ -180,7 +179,7 @@ func traceConvert(e *env, args []string) int {
 		fmt.Fprint(e.stdout, convertSummary(st, *zero))
 	}
 	fmt.Fprintln(e.stdout)
-	return runner.ExitOK
+	return ExitOK
 }
 
 // convertSummary says what convert did to the frames: the counts add up
@@ -296,23 +295,23 @@ func traceGen(e *env, args []string) int {
 	pos, err := parse(fs, args)
 	if err != nil || len(pos) != 1 {
 		fs.Usage()
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	iv, err1 := units.ParseDuration(*interval)
 	sz, err2 := units.ParseSize(*frameSize)
 	if err := errors.Join(err1, err2); err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	src, err := trace.NewSynth(trace.SynthConfig{Count: *count, Interval: int64(iv), Poisson: *poisson, Seed: *seed, FrameSize: int(sz), Endpoints: trace.DefaultEndpoints()})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 	if err := trace.WritePcap(pos[0], src, trace.GenEpoch); err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
-		return runner.ExitRunFailed
+		return ExitRunFailed
 	}
 	fmt.Fprintf(e.stdout, "%s: %d packets\n", pos[0], src.Len())
-	return runner.ExitOK
+	return ExitOK
 }

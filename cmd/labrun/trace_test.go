@@ -12,7 +12,6 @@ import (
 
 	"github.com/labrun/labrun/engine/frame"
 	"github.com/labrun/labrun/engine/trace"
-	"github.com/labrun/labrun/runner"
 )
 
 // traces holds the repository's test captures (testdata/captures).
@@ -261,7 +260,7 @@ func TestPlanRefusesBadCaptures(t *testing.T) {
 			if cmd == "plan" {
 				code, stdout, stderr = run(t, cmd, tc.file+".star")
 			}
-			if code != runner.ExitScript || !strings.Contains(stderr, tc.file+".star:1:") || !strings.Contains(stderr, tc.want) ||
+			if code != ExitScript || !strings.Contains(stderr, tc.file+".star:1:") || !strings.Contains(stderr, tc.want) ||
 				strings.Contains(stderr+stdout, "internal error") || strings.Contains(stderr, "goroutine") {
 				t.Errorf("%s %s: exit %d\nstdout %s\nstderr %s\nwant exit 3 and %q", cmd, tc.file, code, stdout, stderr, tc.want)
 			}

@@ -1,0 +1,122 @@
+package plan
+
+import (
+	"slices"
+	"strconv"
+)
+
+// MaxRuns bounds the size of a plan.
+const MaxRuns = 100_000
+
+// A Sweep is the experiment's sweep axes as the plan expands them: zip
+// groups in declaration order, each a list of axes that step together.
+type Sweep struct {
+	Groups [][]AxisInfo
+	Repeat int
+	// Pinned are the labels --set pins axes to, by axis name. A zipped
+	// axis may repeat a label: every step with it is kept.
+	Pinned map[string]string
+}
+
+// A Point is one run's place in the sweep: the step of each group, the
+// repetition and the parameters they give.
+type Point struct {
+	Steps  []int
+	Rep    int
+	Params map[string]string
+}
+
+// size is the number of runs the sweep makes before pinning, or
+// MaxRuns+1 once it passes MaxRuns.
+func (s Sweep) size() int {
+	total := s.Repeat
+	for _, g := range s.Groups {
+		if total *= len(g[0].Values); total > MaxRuns {
+			return MaxRuns + 1
+		}
+	}
+	return total
+}
+
+// axes lists the axes in the order of the plan.
+func (s Sweep) axes() []AxisInfo {
+	var out []AxisInfo
+	for _, g := range s.Groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// points expands the sweep: an odometer over the groups, the last group
+// varying fastest, with repetitions as the outermost loop, so that noise
+// that drifts over time spreads over all points instead of landing on
+// one.
+func (s Sweep) points() []Point {
+	idx := make([]int, len(s.Groups))
+	var steps [][]int
+	for {
+		if s.pinOK(idx) {
+			steps = append(steps, slices.Clone(idx))
+		}
+		k := len(s.Groups) - 1
+		for k >= 0 {
+			idx[k]++
+			if idx[k] < len(s.Groups[k][0].Values) {
+				break
+			}
+			idx[k] = 0
+			k--
+		}
+		if k < 0 {
+			break
+		}
+	}
+	var out []Point
+	for r := 0; r < s.Repeat; r++ {
+		for _, st := range steps {
+			params := map[string]string{}
+			for gi, g := range s.Groups {
+				for _, ax := range g {
+					params[ax.Name] = ax.Values[st[gi]]
+				}
+			}
+			if s.Repeat > 1 {
+				params["rep"] = strconv.Itoa(r)
+			}
+			out = append(out, Point{Steps: st, Rep: r, Params: params})
+		}
+	}
+	return out
+}
+
+func (s Sweep) pinOK(idx []int) bool {
+	for gi, g := range s.Groups {
+		for _, ax := range g {
+			if l, ok := s.Pinned[ax.Name]; ok && ax.Values[idx[gi]] != l {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// addRun appends the run of a point with its resolved configuration,
+// giving it its index, ID and seed.
+func (p *Plan) addRun(pt Point, cfg RunConfig) {
+	cfg.Experiment = p.Experiment
+	id, seed := RunID(cfg, p.Seed)
+	p.Runs = append(p.Runs, Run{Index: len(p.Runs), ID: id, Seed: seed, Params: pt.Params, Config: cfg})
+}
+
+// duplicate finds two runs that resolve to the same configuration (two
+// sweep values that mean the same thing): their indexes, or -1, -1.
+func (p *Plan) duplicate() (int, int) {
+	seen := map[string]int{}
+	for _, r := range p.Runs {
+		if j, dup := seen[r.ID]; dup {
+			return j, r.Index
+		}
+		seen[r.ID] = r.Index
+	}
+	return -1, -1
+}

@@ -1,0 +1,37 @@
+package script
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// The sink domain: where packets go.
+func (h *Host) sinkModule() *starlarkstruct.Module {
+	return newModule("sink",
+		h.specBuiltin(signature{fn: "sink.null"}, nil),
+		h.specBuiltin(signature{fn: "sink.pcap", args: []arg{
+			{name: "snaplen", kind: kSize, def: starlark.String("0B")},
+		}}, nil),
+		h.specBuiltinPost(signature{fn: "sink.afpacket", args: []arg{
+			{name: "mode", kind: kEnum("sendto", "sendmmsg", "ring"), def: starlark.String("sendto"), sweep: true},
+			{name: "batch", kind: kInt(1, maxBatch), def: starlark.MakeInt(1), sweep: true},
+			{name: "qdisc_bypass", kind: kBool, sweep: true},
+		}}, func(a starlark.StringDict) string {
+			l := str(a, "mode")
+			if b := intOf(a["batch"]); b > 1 {
+				l += fmt.Sprintf("/%d", b)
+			}
+			return l
+		}, func(_ *starlark.Thread, s *Spec) error {
+			if str(s.Args, "mode") == "sendto" && intOf(s.Args["batch"]) > 1 {
+				return fmt.Errorf("mode = \"sendto\" sends one frame per call; batch goes with \"sendmmsg\" or \"ring\"")
+			}
+			return nil
+		}),
+		h.specBuiltin(signature{fn: "sink.udp", args: []arg{
+			{name: "batch", kind: kInt(1, maxBatch), def: starlark.MakeInt(1), sweep: true},
+		}}, func(a starlark.StringDict) string { return argLabel("udp", a, "batch") }),
+	)
+}

@@ -1,0 +1,52 @@
+package script
+
+import (
+	"strings"
+	"testing"
+)
+
+// A sink on the wire brings a default topology and receiver, and the plan
+// lists the namespaces, receiver and sender it will create; bad
+// combinations fail with the script's position.
+func TestWirePlan(t *testing.T) {
+	p := mustEval(t, `experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy(),
+    sink = sink.afpacket(mode = "sendmmsg", batch = 8))`, nil)
+	c := p.Runs[0].Config
+	if !c.Wire() || c.Topology.MTU != 1500 || c.Receiver == nil || c.Sink.Batch != 8 || c.Sink.Mode != "sendmmsg" {
+		t.Fatalf("config %+v", c)
+	}
+	var acts []string
+	for _, a := range p.Actions {
+		acts = append(acts, a.Setting+" "+a.Value)
+	}
+	all := strings.Join(acts, "\n")
+	for _, want := range []string{"netns lr-<pid>-<run id>-*", "receiver AF_PACKET", "send afpacket sendmmsg/8"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("actions lack %q:\n%s", want, all)
+		}
+	}
+
+	p = mustEval(t, `experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"),
+    sender = sweep.axis("sender", [sender.tcpreplay(timing = "pps", rate = "10kpps"), sender.trafgen(cpus = 2)]))`, nil)
+	if k := p.Runs[0].Config.SenderKind(); k != "tcpreplay" || p.Runs[1].Config.Sender.Procs != 2 || !p.Runs[1].Config.Wire() {
+		t.Fatalf("senders %+v %+v", p.Runs[0].Config.Sender, p.Runs[1].Config.Sender)
+	}
+
+	for _, tc := range []struct{ src, want string }{
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"))`, "give timer ="},
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy(), topology = topology.veth())`, "need a sender on the wire"},
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms", frame = "9000B"), timer = timer.busy(), sink = sink.afpacket())`, "do not fit the topology's MTU 1500"},
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), sender = sender.labrun(timer = timer.busy(), threads = 2))`, "needs a sink on the wire"},
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms", poisson = True), sender = sender.trafgen())`, "sender.trafgen sends one frame size at a fixed gap"},
+		{`sender.tcpreplay(timing = "pps")`, "needs rate"},
+		{`sender.tcpreplay(timing = "mbps", rate = "10kpps")`, "give a packet rate (pps) for \"pps\" and a bit rate (bps) for \"mbps\""},
+		{`sender.labrun(threads = "all")`, "want a number of threads 1..64 or \"cpus\""},
+	} {
+		_, err := evalSrc(t, tc.src, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s:\n got %v\nwant %q", tc.src, err, tc.want)
+			continue
+		}
+		checkErrorForm(t, err)
+	}
+}

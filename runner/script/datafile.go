@@ -121,6 +121,12 @@ func (h *Host) scriptPath(thread *starlark.Thread, arg, name string) (key, displ
 	if err != nil {
 		return "", "", fmt.Errorf("%s: %w", arg, err)
 	}
+	// The path a run's configuration holds, and so its ID, is the file's
+	// place in the repository: the same wherever the repository is checked
+	// out and whichever folder labrun runs from.
+	if r, rerr := filepath.Rel(h.root, key); h.root != "" && rerr == nil && r != ".." && !strings.HasPrefix(r, "../") {
+		display = r
+	}
 	// Every reader of a named file (data files, captures, delay files)
 	// gets a regular file or nothing: a FIFO would block the evaluation.
 	// Files read here are opened non-blocking and checked again (fstat).

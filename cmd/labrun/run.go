@@ -40,6 +40,7 @@ func cmdRun(e *env, args []string) int {
 	defer stop()
 	opts := bounds.options(sets, e.stderr, pin)
 	opts.AllowSysctls = allowSysctls
+	opts.CheckUpstream = true // in this process's evaluation; the child's only checks the bounds
 	p, err := evaluate(pos[0], opts)
 	if err == nil {
 		err = p.CheckSysctls(allowSysctls)

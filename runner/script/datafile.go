@@ -113,6 +113,9 @@ func (h *Host) scriptPath(thread *starlark.Thread, arg, name string) (key, displ
 		return "", "", fmt.Errorf("%s: the standard library cannot name files", arg)
 	case h.res != nil:
 		key, display, err = h.moduleData(from, name)
+		if err == nil {
+			err = h.checkUpstream(h.locs[display])
+		}
 	case strings.HasPrefix(name, "//"):
 		key, display, err = h.inRoot(name, strings.TrimPrefix(name, "//"), h.root)
 	case strings.HasPrefix(name, "/"):

@@ -52,6 +52,9 @@ type Options struct {
 	// fetches nothing. Both matter only in a repository with a labrun.mod.
 	ModuleCache string
 	Offline     bool
+	// CheckUpstream (labrun run, online) also checks that the tag each
+	// loaded module was locked by still names the locked content.
+	CheckUpstream bool
 }
 
 // Host evaluates one experiment script. It is used once. It holds the
@@ -105,7 +108,7 @@ func newHost(opts Options) *Host {
 	}
 	return &Host{opts: opts, overrides: ov, used: map[string]bool{},
 		loader: loader{files: map[string]string{}, modules: map[string]*module{}, loadedAt: map[string]string{},
-			mods: mods{locs: map[string]modLocation{}, roots: map[string]string{}}},
+			mods: mods{locs: map[string]modLocation{}, roots: map[string]string{}, upstream: map[string]bool{}}},
 		decls: decls{params: map[string]*Param{}, axes: map[string]*Axis{}}}
 }
 

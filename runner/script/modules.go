@@ -23,6 +23,8 @@ type mods struct {
 	res   *labmod.Resolver
 	locs  map[string]modLocation // display name -> location
 	roots map[string]string      // absolute path -> root of its module
+	// upstream holds the modules whose tags were checked upstream.
+	upstream map[string]bool
 }
 
 // openModules opens the resolver when the repository has a labrun.mod.
@@ -109,7 +111,9 @@ func (h *loader) moduleData(from, name string) (string, string, error) {
 			return "", "", err
 		}
 	}
-	return loc.Path, h.display(loc), nil
+	display := h.display(loc)
+	h.locs[display] = loc
+	return loc.Path, display, nil
 }
 
 // rootOf is the root a file must lie in: its module's, else the
@@ -132,6 +136,17 @@ func (h *Host) readLoaded(key, display string) ([]byte, error) {
 		if err := h.res.Verify(loc, data); err != nil {
 			return nil, err
 		}
+		return data, h.checkUpstream(loc)
 	}
 	return data, nil
+}
+
+// checkUpstream checks, once per module and only when asked (labrun run
+// online), that the tag of a dependency still names the locked content.
+func (h *Host) checkUpstream(loc modLocation) error {
+	if !loc.Dep || !h.opts.CheckUpstream || h.upstream[loc.Module] {
+		return nil
+	}
+	h.upstream[loc.Module] = true
+	return h.res.CheckUpstream(loc.Module)
 }

@@ -45,6 +45,7 @@ type evalRequest struct {
 	CPUs        []int             `json:"cpus"`
 	ModuleCache string            `json:"module_cache,omitempty"`
 	Offline     bool              `json:"offline,omitempty"`
+	BaseDir     string            `json:"base_dir,omitempty"`
 }
 
 // evalReply is the child's verdict on its stdout: the exit code the
@@ -64,7 +65,7 @@ func evalChildMain(e *env) int {
 	}
 	_, err := script.Evaluate(req.File, script.Options{Overrides: req.Overrides, MaxSteps: req.MaxSteps,
 		MaxMemory: req.MaxMemory, MaxEvalTime: req.MaxEvalTime, CPUs: req.CPUs, Print: e.stderr,
-		ModuleCache: req.ModuleCache, Offline: req.Offline})
+		ModuleCache: req.ModuleCache, Offline: req.Offline, BaseDir: req.BaseDir})
 	reply := evalReply{Code: ExitOK}
 	if err != nil {
 		reply = evalReply{Code: ExitScript, Msg: err.Error()}
@@ -117,7 +118,7 @@ func evalInChild(file string, o script.Options) error {
 		o.MaxEvalTime = script.DefaultMaxEvalTime
 	}
 	req, _ := json.Marshal(evalRequest{File: file, Overrides: o.Overrides, MaxSteps: o.MaxSteps, MaxMemory: o.MaxMemory, MaxEvalTime: o.MaxEvalTime, CPUs: o.CPUs,
-		ModuleCache: o.ModuleCache, Offline: o.Offline})
+		ModuleCache: o.ModuleCache, Offline: o.Offline, BaseDir: o.BaseDir})
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(exe, evalChildArg)
 	cmd.Env = append(os.Environ(), evalChildEnv...)

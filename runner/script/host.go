@@ -55,6 +55,11 @@ type Options struct {
 	// CheckUpstream (labrun run, online) also checks that the tag each
 	// loaded module was locked by still names the locked content.
 	CheckUpstream bool
+	// BaseDir is the folder the names of the main repository's files are
+	// shown relative to (in errors, sources and data file paths); ""
+	// means the working folder. A rerun of an archive sets it to where
+	// the original ran, so that the runs get the same IDs.
+	BaseDir string
 }
 
 // Host evaluates one experiment script. It is used once. It holds the
@@ -79,6 +84,7 @@ type loader struct {
 	sources   []plan.Source
 	loadStack []string
 	loadedAt  map[string]string // module display name -> position of its first load()
+	base      string            // names below it are shown relative to it
 	mods
 }
 
@@ -152,6 +158,10 @@ func (h *Host) evaluate(file string) (*plan.Plan, error) {
 		return nil, &plan.UsageError{Msg: fmt.Sprintf("%s: %v", file, err)}
 	}
 	h.root = findRoot(filepath.Dir(abs))
+	h.base = h.opts.BaseDir
+	if h.base == "" {
+		h.base, _ = os.Getwd()
+	}
 	h.files[file] = abs
 	if err := h.openModules(file, abs); err != nil {
 		return nil, err
@@ -361,18 +371,23 @@ func (h *loader) inRoot(name, rel, root string) (string, string, error) {
 			return "", "", fmt.Errorf("load path %q leads outside the repository root %s (through a symbolic link)", name, root)
 		}
 	}
-	return p, displayPath(p), nil
+	return p, h.displayPath(p), nil
 }
 
-// displayPath shows p relative to the working directory when it is below it.
-func displayPath(p string) string {
-	if wd, err := os.Getwd(); err == nil {
-		if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+// displayPath shows p relative to the base folder (the working folder)
+// when it is below it.
+func (h *loader) displayPath(p string) string {
+	if h.base != "" {
+		if r, err := filepath.Rel(h.base, p); err == nil && !strings.HasPrefix(r, "..") {
 			return r
 		}
 	}
 	return p
 }
+
+// FindRoot is the repository root of a script in dir: the nearest folder
+// at or above it holding labrun.mod, .labrun or .git.
+func FindRoot(dir string) string { return findRoot(dir) }
 
 // scriptError turns an evaluation error into "file:line:col: message"
 // followed by a traceback: the calls that led to it ("called from", outer

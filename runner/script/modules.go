@@ -93,7 +93,7 @@ func (h *loader) display(loc modLocation) string {
 	if loc.Dep {
 		return loc.Label()
 	}
-	return displayPath(loc.Path)
+	return h.displayPath(loc.Path)
 }
 
 // moduleData resolves a data file a script names and verifies it against

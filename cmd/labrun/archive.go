@@ -283,6 +283,8 @@ func openSource(e *env, arg, into string, opts *script.Options) (*runSource, err
 			src.close()
 			return nil, err
 		}
+	case into != "":
+		return nil, fmt.Errorf("-C %s: only an archive (ARCHIVE.tar.gz) is unpacked", into)
 	case err == nil && st.IsDir():
 		rec, err := readRecorded(arg)
 		if err != nil {

@@ -26,6 +26,7 @@ func TestArchiveRunElsewhere(t *testing.T) {
 	orig := resultsDir(t, out)
 	tgz := filepath.Join(dir, "x.tar.gz")
 	mustRun(t, ExitOK, "archive", orig, "-o", tgz, "--with-results")
+	mustRun(t, ExitOK, "archive", "precision.star", "-o", filepath.Join(dir, "s.tar.gz"))
 
 	// Elsewhere: another working folder, an empty module cache, offline.
 	t.Chdir(t.TempDir())
@@ -45,6 +46,10 @@ func TestArchiveRunElsewhere(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks the comparison (%q):\n%s", want, out)
 		}
+	}
+	// An archive of a script (no results): it runs, with nothing to compare.
+	if out, _ := mustRun(t, ExitOK, "run", filepath.Join(dir, "s.tar.gz"), "--quiet", "--set", "packets=20", "-o", "fromscript"); strings.Contains(out, "B against A") {
+		t.Errorf("an archive without results printed a comparison:\n%s", out)
 	}
 	// Unpacking never writes over a folder.
 	if _, errOut := mustRun(t, ExitUsage, "run", tgz, "-C", into); !strings.Contains(errOut, "new folder") {

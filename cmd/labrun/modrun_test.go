@@ -85,6 +85,12 @@ func TestRunWithModule(t *testing.T) {
 	if _, err := os.Stat("/proc/cmdline"); err == nil && m.Provenance.KernelCmdline == "" {
 		t.Errorf("manifest provenance has no kernel command line:\n%s", raw)
 	}
+	// Offline with an empty cache: what is missing is listed; nothing is fetched.
+	t.Setenv("LABRUN_CACHE", t.TempDir())
+	_, errOut := mustRun(t, ExitScript, "plan", "precision.star", "--offline")
+	if !strings.Contains(errOut, "module caliper v1.0.0") || !strings.Contains(errOut, "offline") {
+		t.Errorf("offline with an empty cache: %s", errOut)
+	}
 }
 
 // A tag moved upstream to other content, or a file edited in the cache:

@@ -19,11 +19,16 @@ import (
 // its numbers: versions, script hashes, parameters, seeds, the machine, the
 // settings each run got, and how the invocation ended.
 type Manifest struct {
-	Labrun     BuildInfo     `json:"labrun"`
-	Command    []string      `json:"command"`
-	Experiment string        `json:"experiment"`
-	Script     string        `json:"script"`
-	Sources    any           `json:"sources"`
+	Labrun     BuildInfo `json:"labrun"`
+	Command    []string  `json:"command"`
+	Experiment string    `json:"experiment"`
+	Script     string    `json:"script"`
+	Sources    any       `json:"sources"`
+	// Modules is the labrun.lock the script's loads were checked against.
+	Modules any `json:"modules,omitempty"`
+	// Provenance is the state of the host the runs depend on, read once
+	// at the start (engine/provenance.Snapshot).
+	Provenance any           `json:"provenance,omitempty"`
 	Params     any           `json:"params"`
 	Seed       int64         `json:"seed"`
 	Machine    Machine       `json:"machine"`

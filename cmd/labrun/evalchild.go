@@ -43,6 +43,9 @@ type evalRequest struct {
 	MaxMemory   int64             `json:"max_memory"`
 	MaxEvalTime time.Duration     `json:"max_eval_time"`
 	CPUs        []int             `json:"cpus"`
+	ModuleCache string            `json:"module_cache,omitempty"`
+	Offline     bool              `json:"offline,omitempty"`
+	BaseDir     string            `json:"base_dir,omitempty"`
 }
 
 // evalReply is the child's verdict on its stdout: the exit code the
@@ -61,7 +64,8 @@ func evalChildMain(e *env) int {
 		return ExitUsage
 	}
 	_, err := script.Evaluate(req.File, script.Options{Overrides: req.Overrides, MaxSteps: req.MaxSteps,
-		MaxMemory: req.MaxMemory, MaxEvalTime: req.MaxEvalTime, CPUs: req.CPUs, Print: e.stderr})
+		MaxMemory: req.MaxMemory, MaxEvalTime: req.MaxEvalTime, CPUs: req.CPUs, Print: e.stderr,
+		ModuleCache: req.ModuleCache, Offline: req.Offline, BaseDir: req.BaseDir})
 	reply := evalReply{Code: ExitOK}
 	if err != nil {
 		reply = evalReply{Code: ExitScript, Msg: err.Error()}
@@ -113,7 +117,8 @@ func evalInChild(file string, o script.Options) error {
 	if o.MaxEvalTime <= 0 {
 		o.MaxEvalTime = script.DefaultMaxEvalTime
 	}
-	req, _ := json.Marshal(evalRequest{File: file, Overrides: o.Overrides, MaxSteps: o.MaxSteps, MaxMemory: o.MaxMemory, MaxEvalTime: o.MaxEvalTime, CPUs: o.CPUs})
+	req, _ := json.Marshal(evalRequest{File: file, Overrides: o.Overrides, MaxSteps: o.MaxSteps, MaxMemory: o.MaxMemory, MaxEvalTime: o.MaxEvalTime, CPUs: o.CPUs,
+		ModuleCache: o.ModuleCache, Offline: o.Offline, BaseDir: o.BaseDir})
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(exe, evalChildArg)
 	cmd.Env = append(os.Environ(), evalChildEnv...)

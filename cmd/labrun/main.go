@@ -1,8 +1,12 @@
 // Command labrun runs network timing experiments declared in Starlark.
 //
-//	labrun run FILE [--set name=value]... [-o DIR] [--allow-system] [--allow-sysctl KEY]...
+//	labrun run FILE [--set name=value]... [-o DIR] [--allow-system] [--allow-sysctl KEY]... [--offline]
+//	labrun run ARCHIVE.tar.gz [-C DIR] [labrun run flags]
+//	labrun rerun DIR [labrun run flags]
 //	labrun FILE.star [flags]   (the same as labrun run FILE.star [flags])
-//	labrun plan FILE [--json] [--allow-sysctl KEY]...
+//	labrun plan FILE [--json] [--allow-sysctl KEY]... [--offline]
+//	labrun archive DIR|FILE -o ARCHIVE.tar.gz [--with-results]
+//	labrun mod tidy|download|verify|graph [--offline]
 //	labrun merge DIR... -o OUT
 //	labrun submit (--slurm | --k8s) FILE -o SHARED [--shards N] [labrun run flags] [-- sbatch flags]
 //	labrun recover
@@ -56,6 +60,8 @@ func init() {
 		{"report", "draw a stored result folder's figures and report.html again; run nothing", cmdReport},
 		{"merge", "merge the result folders of a plan's shards (or resumed pieces) into one", cmdMerge},
 		{"submit", "run a sweep's shards as a Slurm array job or a Kubernetes Indexed Job, then merge", cmdSubmit},
+		{"archive", "pack a script, its modules, data files and lock (and a result folder) into one tar.gz", cmdArchive},
+		{"rerun", "replan a result folder's script, check the plan is the same, run it and compare", cmdRerun},
 		{"mod", "manage the modules labrun.mod requires (tidy, download, verify, graph)", cmdMod},
 		{"recover", "restore the system settings and mark the manifests a killed labrun left behind", cmdRecover},
 		{"version", "print version and VCS revision", cmdVersion},

@@ -303,7 +303,7 @@ func TestCommandLine(t *testing.T) {
 		// -h is help too.
 		{"-h", []string{"-h"}, ExitOK, "plan     show every run", ""},
 		// An unknown command lists the known ones.
-		{"unknown command", []string{"frobnicate"}, ExitUsage, "", `labrun: unknown command "frobnicate"; commands: run, plan, trace, compare, report, merge, submit, mod, recover, version`},
+		{"unknown command", []string{"frobnicate"}, ExitUsage, "", `labrun: unknown command "frobnicate"; commands: run, plan, trace, compare, report, merge, submit, archive, rerun, mod, recover, version`},
 		// plan without a file.
 		{"plan no file", []string{"plan"}, ExitUsage, "", "usage: labrun plan FILE"},
 		// plan with two files.

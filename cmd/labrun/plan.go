@@ -12,7 +12,7 @@ import (
 )
 
 func cmdPlan(e *env, args []string) int {
-	fs := newFlags(e, "plan", "FILE [--set name=value]... [--cpu LIST] [--allow-sysctl KEY]... [--json] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
+	fs := newFlags(e, "plan", "FILE [--set name=value]... [--cpu LIST] [--allow-sysctl KEY]... [--json] [--offline] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	asJSON := fs.Bool("json", false, "print the runs as a JSON array")
@@ -57,9 +57,10 @@ func cmdPlan(e *env, args []string) int {
 // boundFlags are the caps on a script's evaluation that plan and run share:
 // scripts come from strangers.
 type boundFlags struct {
-	steps  *uint64
-	memory sizeFlag
-	time   durationFlag
+	steps   *uint64
+	memory  sizeFlag
+	time    durationFlag
+	offline *bool
 }
 
 func addBoundFlags(fs *flag.FlagSet) *boundFlags {
@@ -67,11 +68,12 @@ func addBoundFlags(fs *flag.FlagSet) *boundFlags {
 	b.steps = fs.Uint64("max-steps", script.DefaultMaxSteps, "evaluation step limit per script file")
 	fs.Var(&b.memory, "max-memory", "memory cap of the script's evaluation, e.g. 256MiB or 2GiB")
 	fs.Var(&b.time, "max-eval-time", "wall-time cap of the script's evaluation, e.g. 500ms or 120s")
+	b.offline = fs.Bool("offline", false, "load modules from the module cache only; fetch nothing (also LABRUN_OFFLINE=1)")
 	return b
 }
 
 func (b *boundFlags) options(sets map[string]string, print io.Writer, cpus []int) script.Options {
-	return script.Options{Overrides: sets, MaxSteps: *b.steps, MaxMemory: int64(b.memory), MaxEvalTime: time.Duration(b.time), Print: print, CPUs: cpus}
+	return script.Options{Overrides: sets, MaxSteps: *b.steps, MaxMemory: int64(b.memory), MaxEvalTime: time.Duration(b.time), Print: print, CPUs: cpus, Offline: *b.offline}
 }
 
 // sizeFlag is a positive size in the units of engine/units.

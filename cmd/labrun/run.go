@@ -11,7 +11,7 @@ import (
 )
 
 func cmdRun(e *env, args []string) int {
-	fs := newFlags(e, "run", "FILE [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--cpu LIST] [--quiet] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
+	fs := newFlags(e, "run", "FILE|ARCHIVE.tar.gz [-C DIR] [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--cpu LIST] [--quiet] [--offline] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	out := fs.String("o", "runs", "parent folder of the results (results go to DIR/<experiment>/<time>-<hash>/)")
@@ -19,6 +19,7 @@ func cmdRun(e *env, args []string) int {
 	allowSystem := fs.Bool("allow-system", false, "apply system-wide kernel settings that outlive labrun (sysctls of the allow list, rt_runtime, governor; listed by 'labrun plan'); without it they are reported skipped")
 	var allowSysctls sysctlsFlag
 	fs.Var(&allowSysctls, "allow-sysctl", "with --allow-system, also set this sysctl outside the allow list (e.g. kernel.core_pattern; 'labrun plan' marks them dangerous) (repeatable)")
+	into := fs.String("C", "", "run ARCHIVE.tar.gz unpacked into this new folder (default: a temporary folder, removed at the end)")
 	resume := fs.String("resume", "", "continue an interrupted invocation in its result folder DIR: keep its finished runs, run the rest")
 	bounds := addBoundFlags(fs)
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
@@ -40,12 +41,22 @@ func cmdRun(e *env, args []string) int {
 	defer stop()
 	opts := bounds.options(sets, e.stderr, pin)
 	opts.AllowSysctls = allowSysctls
-	p, err := evaluate(pos[0], opts)
+	opts.CheckUpstream = true                       // in this process's evaluation; the child's only checks the bounds
+	src, err := openSource(e, pos[0], *into, &opts) // an archive or a result folder: see archive.go
+	if err != nil {
+		fmt.Fprintf(e.stderr, "labrun %s: %v\n", fs.Name(), err)
+		return ExitUsage
+	}
+	defer src.close()
+	p, err := evaluate(src.script, opts)
 	if err == nil {
 		err = p.CheckSysctls(allowSysctls)
 	}
 	if err != nil {
 		return scriptFailure(e, err)
+	}
+	if code := src.checkPlan(e, p); code != ExitOK {
+		return code
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v before the first run; nothing ran\n", context.Cause(ctx))
@@ -65,6 +76,7 @@ func cmdRun(e *env, args []string) int {
 	})
 	if res != nil {
 		printOutcome(e, res)
+		src.compare(e, res.Dir)
 	}
 	return runExit(e, ctx, res, err)
 }

@@ -224,6 +224,7 @@ func (inv *invocation) open() error {
 	inv.out = &Outcome{Dir: inv.dir}
 	m := &results.Manifest{Labrun: inv.o.Build, Command: inv.o.Command, Experiment: p.Experiment, Script: p.Script,
 		Sources: p.Sources, Params: p.Params, Seed: p.Seed, Machine: results.DescribeMachine(), Start: inv.start, Status: "running"}
+	m.Modules, m.Provenance = p.Modules, collectProvenance(p)
 	for _, r := range p.Runs {
 		m.Runs = append(m.Runs, results.ManifestRun{Index: r.Index, ID: r.ID, Seed: r.Seed, Params: r.Params, Config: r.Config, Status: "pending"})
 	}

@@ -90,6 +90,10 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(string(m), "-rx.pcapng") {
 		t.Fatalf("manifest does not list the receiver's captures (%v)", err)
 	}
+	// The provenance names the veth driver and, when installed, tcpreplay's version.
+	if !strings.Contains(string(m), `"driver": "veth"`) || haveTcpreplay == nil && !strings.Contains(string(m), `"name": "tcpreplay"`) {
+		t.Errorf("manifest provenance lacks the veth driver or tcpreplay's version")
+	}
 }
 
 // Cancelling (Ctrl-C) in the middle of a wire run keeps what was

@@ -242,3 +242,18 @@ func (r *Resolver) ReadFile(loc Location) ([]byte, error) {
 	}
 	return data, r.Verify(loc, data)
 }
+
+// CheckUpstream checks, online, that the tag a dependency was locked by
+// still names the locked content upstream (a *HashMismatchError with
+// both hashes when it moved to other content). Offline, and for a module
+// pinned by commit, it does nothing.
+func (r *Resolver) CheckUpstream(name string) error {
+	if r.lock == nil || r.cache.Offline {
+		return nil
+	}
+	m, ok := r.lock.resolved(r.root).Find(name)
+	if !ok || m.Pinned {
+		return nil
+	}
+	return r.cache.checkTag(m)
+}

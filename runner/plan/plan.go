@@ -38,17 +38,20 @@ type Source struct {
 
 // Plan is a fully resolved experiment: every run with plain Go values.
 type Plan struct {
-	Experiment  string               `json:"experiment"`
-	Description string               `json:"description,omitempty"`
-	Seed        int64                `json:"seed"`
-	Repeat      int                  `json:"repeat"`
-	Script      string               `json:"script"`
-	Sources     []Source             `json:"sources"`
-	Params      []ParamValue         `json:"params"`
-	Axes        []AxisInfo           `json:"axes"`
-	Runs        []Run                `json:"runs"`
-	Tables      []results.TableSpec  `json:"-"`
-	Figures     []results.FigureSpec `json:"figures,omitempty"`
+	Experiment  string   `json:"experiment"`
+	Description string   `json:"description,omitempty"`
+	Seed        int64    `json:"seed"`
+	Repeat      int      `json:"repeat"`
+	Script      string   `json:"script"`
+	Sources     []Source `json:"sources"`
+	// Modules is the labrun.lock the loads were checked against (a
+	// *module.Lock), nil without a labrun.mod; the manifest records it.
+	Modules any                  `json:"-"`
+	Params  []ParamValue         `json:"params"`
+	Axes    []AxisInfo           `json:"axes"`
+	Runs    []Run                `json:"runs"`
+	Tables  []results.TableSpec  `json:"-"`
+	Figures []results.FigureSpec `json:"figures,omitempty"`
 	// Expectations are checked after the runs (expect()).
 	Expectations []results.Expectation `json:"expectations,omitempty"`
 	Actions      []PlanAction          `json:"actions"`

@@ -25,7 +25,7 @@ func (h *Host) dataFile(thread *starlark.Thread, arg, name string) (*plan.DataFi
 	if err != nil {
 		return nil, err
 	}
-	data, err := readRegular(key, h.root)
+	data, err := readRegular(key, h.rootOf(key))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", arg, display, err)
 	}
@@ -111,6 +111,11 @@ func (h *Host) scriptPath(thread *starlark.Thread, arg, name string) (key, displ
 	switch {
 	case strings.HasPrefix(h.files[from], stdlibPrefix):
 		return "", "", fmt.Errorf("%s: the standard library cannot name files", arg)
+	case h.res != nil:
+		key, display, err = h.moduleData(from, name)
+		if err == nil {
+			err = h.checkUpstream(h.locs[display])
+		}
 	case strings.HasPrefix(name, "//"):
 		key, display, err = h.inRoot(name, strings.TrimPrefix(name, "//"), h.root)
 	case strings.HasPrefix(name, "/"):

@@ -47,6 +47,19 @@ type Options struct {
 	// AllowSysctls (--allow-sysctl) are the dangerous sysctls the
 	// command line allows; the plan's actions say so.
 	AllowSysctls []string
+	// ModuleCache is the module cache folder; "" means
+	// module.CacheDirFromEnv(). Offline (--offline, or LABRUN_OFFLINE=1)
+	// fetches nothing. Both matter only in a repository with a labrun.mod.
+	ModuleCache string
+	Offline     bool
+	// CheckUpstream (labrun run, online) also checks that the tag each
+	// loaded module was locked by still names the locked content.
+	CheckUpstream bool
+	// BaseDir is the folder the names of the main repository's files are
+	// shown relative to (in errors, sources and data file paths); ""
+	// means the working folder. A rerun of an archive sets it to where
+	// the original ran, so that the runs get the same IDs.
+	BaseDir string
 }
 
 // Host evaluates one experiment script. It is used once. It holds the
@@ -71,6 +84,8 @@ type loader struct {
 	sources   []plan.Source
 	loadStack []string
 	loadedAt  map[string]string // module display name -> position of its first load()
+	base      string            // names below it are shown relative to it
+	mods
 }
 
 // decls is what the script declared: parameters, sweep axes in zip
@@ -98,8 +113,9 @@ func newHost(opts Options) *Host {
 		ov = map[string]string{}
 	}
 	return &Host{opts: opts, overrides: ov, used: map[string]bool{},
-		loader: loader{files: map[string]string{}, modules: map[string]*module{}, loadedAt: map[string]string{}},
-		decls:  decls{params: map[string]*Param{}, axes: map[string]*Axis{}}}
+		loader: loader{files: map[string]string{}, modules: map[string]*module{}, loadedAt: map[string]string{},
+			mods: mods{locs: map[string]modLocation{}, roots: map[string]string{}, upstream: map[string]bool{}}},
+		decls: decls{params: map[string]*Param{}, axes: map[string]*Axis{}}}
 }
 
 // withDefaults fills in the options left zero.
@@ -142,7 +158,14 @@ func (h *Host) evaluate(file string) (*plan.Plan, error) {
 		return nil, &plan.UsageError{Msg: fmt.Sprintf("%s: %v", file, err)}
 	}
 	h.root = findRoot(filepath.Dir(abs))
+	h.base = h.opts.BaseDir
+	if h.base == "" {
+		h.base, _ = os.Getwd()
+	}
 	h.files[file] = abs
+	if err := h.openModules(file, abs); err != nil {
+		return nil, err
+	}
 	h.addSource(file, abs, data)
 	thread := h.newThread(file)
 	if _, err := starlark.ExecFileOptions(fileOptions, thread, file, data, h.predeclared()); err != nil {
@@ -163,6 +186,9 @@ func (h *Host) evaluate(file string) (*plan.Plan, error) {
 	}
 	p.Script = file
 	p.Sources = h.sources
+	if h.res != nil {
+		p.Modules = h.res.Lock()
+	}
 	for _, prm := range h.paramOrder {
 		p.Params = append(p.Params, plan.ParamValue{Name: prm.Name, Type: prm.Type, Value: label(prm.Value), Default: label(prm.Default), Set: prm.Set, Doc: prm.Doc})
 	}
@@ -179,11 +205,11 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// findRoot returns the nearest folder at or above dir holding a .labrun
-// marker or .git; dir itself if there is none.
+// findRoot returns the nearest folder at or above dir holding a
+// labrun.mod, a .labrun marker or .git; dir itself if there is none.
 func findRoot(dir string) string {
 	for d := dir; ; d = filepath.Dir(d) {
-		for _, m := range []string{".labrun", ".git"} {
+		for _, m := range []string{"labrun.mod", ".labrun", ".git"} {
 			if _, err := os.Stat(filepath.Join(d, m)); err == nil {
 				return d
 			}
@@ -272,7 +298,7 @@ func (h *Host) load(thread *starlark.Thread, name string) (starlark.StringDict, 
 			names, _ := fs.Glob(h.opts.Stdlib, "*.star")
 			return nil, fmt.Errorf("no module %s in the standard library%s; available: %s", name, plan.DidYouMean(strings.TrimPrefix(key, stdlibPrefix), names), plan.QuoteList(names))
 		}
-	} else if data, err = readRegular(key, h.root); err != nil {
+	} else if data, err = h.readLoaded(key, display); err != nil {
 		return nil, fmt.Errorf("%s: %w", display, err)
 	}
 	h.files[display] = key
@@ -302,6 +328,8 @@ func (h *loader) resolveLoad(from, name string) (key, display string, err error)
 			return "", "", fmt.Errorf("bad standard library path %q; %s", name, accepted)
 		}
 		return name, name, nil
+	case h.res != nil && !strings.HasPrefix(fromKey, stdlibPrefix):
+		return h.resolveModule(from, name)
 	case strings.HasPrefix(name, "@"):
 		return "", "", fmt.Errorf("unknown repository %q: only @stdlib// is built in; %s", name, accepted)
 	case strings.HasPrefix(name, "//"):
@@ -343,18 +371,23 @@ func (h *loader) inRoot(name, rel, root string) (string, string, error) {
 			return "", "", fmt.Errorf("load path %q leads outside the repository root %s (through a symbolic link)", name, root)
 		}
 	}
-	return p, displayPath(p), nil
+	return p, h.displayPath(p), nil
 }
 
-// displayPath shows p relative to the working directory when it is below it.
-func displayPath(p string) string {
-	if wd, err := os.Getwd(); err == nil {
-		if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+// displayPath shows p relative to the base folder (the working folder)
+// when it is below it.
+func (h *loader) displayPath(p string) string {
+	if h.base != "" {
+		if r, err := filepath.Rel(h.base, p); err == nil && !strings.HasPrefix(r, "..") {
 			return r
 		}
 	}
 	return p
 }
+
+// FindRoot is the repository root of a script in dir: the nearest folder
+// at or above it holding labrun.mod, .labrun or .git.
+func FindRoot(dir string) string { return findRoot(dir) }
 
 // scriptError turns an evaluation error into "file:line:col: message"
 // followed by a traceback: the calls that led to it ("called from", outer

@@ -47,6 +47,17 @@ type ExecOptions struct {
 	// AllowSysctls names the dangerous sysctls permitted as well
 	// (--allow-sysctl KEY).
 	AllowSysctls []string
+	// Shard, if set, says the plan holds one shard of a larger plan
+	// (labrun run --shard): the manifest records it, and the folder is
+	// named by the full plan's hash.
+	Shard *ShardInfo
+}
+
+// ShardInfo is what a shard's manifest records of the full plan.
+type ShardInfo struct {
+	PlanHash string   // runner/shard.PlanHash of the full plan's run IDs
+	Shard    string   // "K/N"
+	PlanRuns []string // the full plan's run IDs, in plan order
 }
 
 // Outcome is what Execute did.
@@ -206,13 +217,13 @@ func (inv *invocation) open() error {
 	p := inv.p
 	if inv.o.Resume != "" {
 		inv.dir = inv.o.Resume
-		prior, err := loadPrior(inv.dir, p)
+		prior, err := loadPrior(inv.dir, p, inv.shardName())
 		if err != nil {
 			return err
 		}
 		inv.prior = prior
 	} else {
-		dir, err := newRunDir(filepath.Join(inv.o.Out, p.Experiment, inv.start.UTC().Format("20060102-150405")+"-"+planHash(p)))
+		dir, err := newRunDir(filepath.Join(inv.o.Out, p.Experiment, inv.start.UTC().Format("20060102-150405")+"-"+inv.planHash()[:8]))
 		if err != nil {
 			return results.NameDiskFull(err)
 		}
@@ -223,7 +234,10 @@ func (inv *invocation) open() error {
 	}
 	inv.out = &Outcome{Dir: inv.dir}
 	m := &results.Manifest{Labrun: inv.o.Build, Command: inv.o.Command, Experiment: p.Experiment, Script: p.Script,
-		Sources: p.Sources, Params: p.Params, Seed: p.Seed, Machine: results.DescribeMachine(), Start: inv.start, Status: "running"}
+		Sources: p.Sources, Params: p.Params, Seed: p.Seed, Machine: results.DescribeMachine(), Start: inv.start, Status: "running", PlanHash: inv.planHash()}
+	if s := inv.o.Shard; s != nil {
+		m.Shard, m.PlanRuns = s.Shard, s.PlanRuns
+	}
 	for _, r := range p.Runs {
 		m.Runs = append(m.Runs, results.ManifestRun{Index: r.Index, ID: r.ID, Seed: r.Seed, Params: r.Params, Config: r.Config, Status: "pending"})
 	}
@@ -476,13 +490,25 @@ func wireRuns(p *plan.Plan) int {
 	return n
 }
 
-// planHash names the plan: the same runs give the same hash.
-func planHash(p *plan.Plan) string {
+// planHash names the full plan: the same runs give the same hash (as
+// runner/shard.PlanHash). A shard's is the full plan's.
+func (inv *invocation) planHash() string {
+	if inv.o.Shard != nil {
+		return inv.o.Shard.PlanHash
+	}
 	h := sha256.New()
-	for _, r := range p.Runs {
+	for _, r := range inv.p.Runs {
 		h.Write([]byte(r.ID))
 	}
-	return hex.EncodeToString(h.Sum(nil)[:4])
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// shardName is the shard the invocation runs, "" for a whole plan.
+func (inv *invocation) shardName() string {
+	if inv.o.Shard != nil {
+		return inv.o.Shard.Shard
+	}
+	return ""
 }
 
 // runOne executes one run and writes its per-packet series.

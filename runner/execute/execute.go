@@ -402,7 +402,19 @@ func (inv *invocation) listFiles(mr *results.ManifestRun, r plan.Run) {
 // conclude writes the tables, figures, expectations and the report once
 // the runs are over; stopErr is what stopped them early, if anything.
 func (inv *invocation) conclude(stopErr error) error {
-	p, out, dir := inv.p, inv.out, inv.dir
+	return concludeOutcome(inv.dir, inv.p, inv.out, inv.o.Stderr, func(figErr error) *results.Manifest {
+		// The report shows the status the invocation ends with.
+		final := *inv.m
+		inv.setStatus(&final, cmp.Or(stopErr, figErr))
+		final.End = time.Now()
+		return &final
+	})
+}
+
+// concludeOutcome writes dir's tables.md, figures, expectations.csv and
+// report of the rows in out; manifest gives the report's manifest, told
+// whether a figure failed.
+func concludeOutcome(dir string, p *plan.Plan, out *Outcome, stderr io.Writer, manifest func(figErr error) *results.Manifest) error {
 	if err := writeTables(dir, p, out); err != nil {
 		return err
 	}
@@ -413,7 +425,7 @@ func (inv *invocation) conclude(stopErr error) error {
 	// report.html); its error is returned at the end.
 	figErr := writeFigures(dir, p, finished)
 	if figErr != nil {
-		fmt.Fprintf(inv.o.Stderr, "labrun: %s\n", plan.PrintableLines(figErr.Error()))
+		fmt.Fprintf(stderr, "labrun: %s\n", plan.PrintableLines(figErr.Error()))
 	}
 	if len(p.Expectations) > 0 && !out.Interrupted {
 		out.Expect = checkExpectations(p, finished)
@@ -428,11 +440,7 @@ func (inv *invocation) conclude(stopErr error) error {
 			return err
 		}
 	}
-	// The report shows the status the invocation ends with.
-	final := *inv.m
-	inv.setStatus(&final, cmp.Or(stopErr, figErr))
-	final.End = time.Now()
-	if err := writeReport(dir, p, out, &final); err != nil {
+	if err := writeReport(dir, p, out, manifest(figErr)); err != nil {
 		return fmt.Errorf("report.html: %w", err)
 	}
 	return figErr

@@ -34,7 +34,9 @@ func Build(d Description) (*Plan, error) {
 		return nil, d.errorf("experiment: the sweep expands to more than %d runs; use fewer axis values or pin axes with --set", MaxRuns)
 	}
 	p.Axes = d.Sweep.axes()
-	for _, pt := range d.Sweep.points() {
+	points := d.Sweep.points()
+	p.Runs = make([]Run, 0, len(points)) // a Run is large: no regrowth
+	for _, pt := range points {
 		cfg, err := d.Resolve(pt)
 		if err != nil {
 			return nil, err

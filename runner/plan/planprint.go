@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -219,9 +221,32 @@ func RunList(runs []int) string {
 // WritePlanJSON prints the runs as a JSON array (id, seed, parameters,
 // config), followed by nothing else, so tools can read it.
 func WritePlanJSON(w io.Writer, p *Plan) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(p.Runs)
+	if len(p.Runs) == 0 {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p.Runs)
+	}
+	// Run by run, the bytes json.Encoder writes for the whole array with
+	// SetIndent("", "  "), without holding the whole of a large plan.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var one bytes.Buffer
+	enc := json.NewEncoder(&one)
+	enc.SetIndent("  ", "  ")
+	bw.WriteString("[\n")
+	for i := range p.Runs {
+		one.Reset()
+		if err := enc.Encode(&p.Runs[i]); err != nil {
+			return err
+		}
+		bw.WriteString("  ")
+		bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
+		if i < len(p.Runs)-1 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n")
+	}
+	bw.WriteString("]\n")
+	return bw.Flush()
 }
 
 // workloadLabel describes a workload run in the trace column.

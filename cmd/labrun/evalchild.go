@@ -43,6 +43,7 @@ type evalRequest struct {
 	MaxMemory   int64             `json:"max_memory"`
 	MaxEvalTime time.Duration     `json:"max_eval_time"`
 	CPUs        []int             `json:"cpus"`
+	MaxRuns     int               `json:"max_runs"`
 }
 
 // evalReply is the child's verdict on its stdout: the exit code the
@@ -61,7 +62,7 @@ func evalChildMain(e *env) int {
 		return ExitUsage
 	}
 	_, err := script.Evaluate(req.File, script.Options{Overrides: req.Overrides, MaxSteps: req.MaxSteps,
-		MaxMemory: req.MaxMemory, MaxEvalTime: req.MaxEvalTime, CPUs: req.CPUs, Print: e.stderr})
+		MaxMemory: req.MaxMemory, MaxEvalTime: req.MaxEvalTime, CPUs: req.CPUs, MaxRuns: req.MaxRuns, Print: e.stderr})
 	reply := evalReply{Code: ExitOK}
 	if err != nil {
 		reply = evalReply{Code: ExitScript, Msg: err.Error()}
@@ -113,7 +114,7 @@ func evalInChild(file string, o script.Options) error {
 	if o.MaxEvalTime <= 0 {
 		o.MaxEvalTime = script.DefaultMaxEvalTime
 	}
-	req, _ := json.Marshal(evalRequest{File: file, Overrides: o.Overrides, MaxSteps: o.MaxSteps, MaxMemory: o.MaxMemory, MaxEvalTime: o.MaxEvalTime, CPUs: o.CPUs})
+	req, _ := json.Marshal(evalRequest{File: file, Overrides: o.Overrides, MaxSteps: o.MaxSteps, MaxMemory: o.MaxMemory, MaxEvalTime: o.MaxEvalTime, CPUs: o.CPUs, MaxRuns: o.MaxRuns})
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(exe, evalChildArg)
 	cmd.Env = append(os.Environ(), evalChildEnv...)

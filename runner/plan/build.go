@@ -22,6 +22,8 @@ type Description struct {
 	Dangerous func() []SysctlUse
 	// AllowSysctls are the dangerous sysctls --allow-sysctl permits.
 	AllowSysctls []string
+	// MaxRuns bounds the number of runs (--max-runs); 0 means MaxRuns.
+	MaxRuns int
 }
 
 // Build expands a description into the plan: every point of the sweep,
@@ -30,8 +32,12 @@ type Description struct {
 // policy.
 func Build(d Description) (*Plan, error) {
 	p := &Plan{Experiment: d.Experiment, Description: d.Description, Seed: d.Seed, Repeat: d.Sweep.Repeat}
-	if d.Sweep.size() > MaxRuns {
-		return nil, d.errorf("experiment: the sweep expands to more than %d runs; use fewer axis values or pin axes with --set", MaxRuns)
+	limit := d.MaxRuns
+	if limit <= 0 {
+		limit = MaxRuns
+	}
+	if d.Sweep.size(limit) > limit {
+		return nil, d.errorf("experiment: the sweep expands to more than %d runs (--max-runs %d); use fewer axis values, pin axes with --set, or give --max-runs up to %d", limit, limit, MaxRunsLimit)
 	}
 	p.Axes = d.Sweep.axes()
 	points := d.Sweep.points()

@@ -17,19 +17,7 @@ import (
 // WritePlan prints the plan for people: its runs as a table and the
 // actions on the system they will take.
 func WritePlan(w io.Writer, p *Plan) error {
-	var total time.Duration
-	for _, r := range p.Runs {
-		total += r.Estimate()
-	}
-	fmt.Fprintf(w, "experiment %s (%s), seed %d: %d runs, about %v of scheduled sending\n",
-		Printable(p.Experiment), Printable(p.Script), p.Seed, len(p.Runs), Span(int64(total)))
-	for _, prm := range p.Params {
-		set := ""
-		if prm.Set {
-			set = " (set)"
-		}
-		fmt.Fprintf(w, "  param %s = %s%s  %s\n", prm.Name, Printable(prm.Value), set, Printable(prm.Doc))
-	}
+	writeHeader(w, p)
 	names := ParamNames(p)
 	t := results.Table{Header: append(append([]string{"#", "id", "seed"}, names...), "trace", "timer mode", "sink", "scheduled")}
 	for _, r := range p.Runs {
@@ -53,9 +41,67 @@ func WritePlan(w io.Writer, p *Plan) error {
 		return err
 	}
 	writeCaptures(w, p)
+	writeActions(w, p)
+	return nil
+}
+
+// WritePlanSummary prints a large plan for people without its run list:
+// what WritePlan prints above and below the runs, and the sweep's axes
+// with their number of values in place of the runs.
+func WritePlanSummary(w io.Writer, p *Plan) error {
+	writeHeader(w, p)
+	fmt.Fprintln(w, "sweep (the last axis varies fastest):")
+	inGroup := map[int]int{}
+	for _, a := range p.Axes {
+		inGroup[a.Zip]++
+	}
+	for _, a := range p.Axes {
+		zip := ""
+		if inGroup[a.Zip] > 1 {
+			zip = fmt.Sprintf(", zipped (group %d)", a.Zip+1)
+		}
+		fmt.Fprintf(w, "  %-16s %d value(s)%s: %s\n", Printable(a.Name), len(a.Values), zip, Printable(valueSample(a.Values)))
+	}
+	if p.Repeat > 1 {
+		fmt.Fprintf(w, "  %-16s %d repetitions\n", "rep", p.Repeat)
+	}
+	fmt.Fprintf(w, "runs: %d, listed by labrun plan --runs (or --json)\n", len(p.Runs))
+	writeCaptures(w, p)
+	writeActions(w, p)
+	return nil
+}
+
+// valueSample lists the first and last values of an axis, at most eight.
+func valueSample(vs []string) string {
+	if len(vs) <= 8 {
+		return strings.Join(vs, ", ")
+	}
+	return strings.Join(vs[:5], ", ") + ", ..., " + strings.Join(vs[len(vs)-2:], ", ")
+}
+
+// writeHeader prints the plan's first line (experiment, runs, scheduled
+// time) and its parameters.
+func writeHeader(w io.Writer, p *Plan) {
+	var total time.Duration
+	for _, r := range p.Runs {
+		total += r.Estimate()
+	}
+	fmt.Fprintf(w, "experiment %s (%s), seed %d: %d runs, about %v of scheduled sending\n",
+		Printable(p.Experiment), Printable(p.Script), p.Seed, len(p.Runs), Span(int64(total)))
+	for _, prm := range p.Params {
+		set := ""
+		if prm.Set {
+			set = " (set)"
+		}
+		fmt.Fprintf(w, "  param %s = %s%s  %s\n", prm.Name, Printable(prm.Value), set, Printable(prm.Doc))
+	}
+}
+
+// writeActions prints the actions the plan takes on the system.
+func writeActions(w io.Writer, p *Plan) {
 	if len(p.Actions) == 0 {
 		fmt.Fprintln(w, "actions on the system: none (no run needs a privilege or changes a setting)")
-		return nil
+		return
 	}
 	fmt.Fprintln(w, "actions on the system (applied per run, undone after it; a setting that is not permitted is reported skipped):")
 	width := 40 // of the value column: the longest value
@@ -69,7 +115,6 @@ func WritePlan(w io.Writer, p *Plan) error {
 		}
 		fmt.Fprintf(w, "  %-12s %-*s %-16s runs %s%s%s\n", a.Setting, width, Printable(a.Value), a.Scope, RunList(a.Runs), needs, riskLabel(a.Risk))
 	}
-	return nil
 }
 
 // riskLabel marks a kernel setting with its risk (see kernel.RiskProcess).

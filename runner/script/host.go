@@ -47,6 +47,8 @@ type Options struct {
 	// AllowSysctls (--allow-sysctl) are the dangerous sysctls the
 	// command line allows; the plan's actions say so.
 	AllowSysctls []string
+	// MaxRuns (--max-runs) bounds the plan's runs; 0 means plan.MaxRuns.
+	MaxRuns int
 }
 
 // Host evaluates one experiment script. It is used once. It holds the

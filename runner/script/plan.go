@@ -31,6 +31,7 @@ func (h *Host) plan() (*plan.Plan, error) {
 		Outputs:      h.outputs(),
 		Dangerous:    func() []plan.SysctlUse { return h.dangerous },
 		AllowSysctls: h.opts.AllowSysctls,
+		MaxRuns:      h.opts.MaxRuns,
 	}
 	if s, ok := a["seed"].(starlark.Int).Int64(); ok {
 		d.Seed = s

@@ -59,6 +59,7 @@ experiment(name = "sixty", seed = 1, trace = trace.synthetic(count = n, interval
 		{[]string{"plan", "sixty.star"}, ExitOK, []string{"60 runs", "n                60 value(s): 10, 11, 12, 13, 14, ..., 68, 69", "runs: 60, listed by labrun plan --runs", "actions on the system: none"}, []string{first, last}},
 		{[]string{"plan", "--runs", "sixty.star"}, ExitOK, []string{first, last, "actions on the system: none"}, []string{"listed by"}},
 		{[]string{"plan", "--set", "n=12", "sixty.star"}, ExitOK, []string{p.Runs[2].ID}, []string{"listed by"}},
+		{[]string{"plan", "--max-runs", "59", "--set", "n=12", "sixty.star"}, ExitOK, []string{p.Runs[2].ID}, nil},
 		{[]string{"plan", "--max-runs", "59", "sixty.star"}, ExitScript, []string{"sixty.star:2:11: experiment: the sweep expands to more than 59 runs (--max-runs 59)", "give --max-runs up to 1000000"}, []string{first}},
 		{[]string{"plan", "--max-runs", "60", "--runs", "sixty.star"}, ExitOK, []string{last}, nil},
 		{[]string{"plan", "--max-runs", "2000000", "sixty.star"}, ExitUsage, []string{"want a number of runs from 1 to 1000000"}, nil},

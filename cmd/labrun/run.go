@@ -67,6 +67,9 @@ func cmdRun(e *env, args []string) int {
 	if spec != nil {
 		si := shardPlan(p, *spec)
 		info = &execute.ShardInfo{PlanHash: si.PlanHash, Shard: si.Shard, PlanRuns: si.PlanRuns}
+		if len(p.Runs) == 0 {
+			fmt.Fprintf(e.stderr, "labrun: shard %s has no runs: the plan has %d, fewer than its %d shards\n", si.Shard, len(si.PlanRuns), spec.N)
+		}
 	}
 	recoverSystem(e) // what a killed labrun left, before this one changes anything
 	mode := execute.ProgressPlain

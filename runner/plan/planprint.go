@@ -60,7 +60,11 @@ func WritePlanSummary(w io.Writer, p *Plan) error {
 		if inGroup[a.Zip] > 1 {
 			zip = fmt.Sprintf(", zipped (group %d)", a.Zip+1)
 		}
-		fmt.Fprintf(w, "  %-16s %d value(s)%s: %s\n", Printable(a.Name), len(a.Values), zip, Printable(valueSample(a.Values)))
+		vs := valuesInRuns(p, a)
+		if len(vs) < len(a.Values) {
+			zip += fmt.Sprintf(" of %d (--set)", len(a.Values))
+		}
+		fmt.Fprintf(w, "  %-16s %d value(s)%s: %s\n", Printable(a.Name), len(vs), zip, Printable(valueSample(vs)))
 	}
 	if p.Repeat > 1 {
 		fmt.Fprintf(w, "  %-16s %d repetitions\n", "rep", p.Repeat)
@@ -69,6 +73,23 @@ func WritePlanSummary(w io.Writer, p *Plan) error {
 	writeCaptures(w, p)
 	writeActions(w, p)
 	return nil
+}
+
+// valuesInRuns are the values of axis a that the plan's runs take, in
+// the axis's order (--set pins keep some).
+func valuesInRuns(p *Plan, a AxisInfo) []string {
+	seen := map[string]bool{}
+	for _, r := range p.Runs {
+		seen[r.Params[a.Name]] = true
+	}
+	var out []string
+	for _, v := range a.Values {
+		if seen[v] {
+			out = append(out, v)
+			delete(seen, v) // a zipped axis may repeat a value
+		}
+	}
+	return out
 }
 
 // valueSample lists the first and last values of an axis, at most eight.

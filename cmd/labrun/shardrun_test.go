@@ -24,18 +24,40 @@ experiment(name = "tiny", seed = 1, trace = trace.synthetic(count = n, interval 
 )
 `
 
-// concluded are the files a result folder's conclusion writes.
-var concluded = []string{"tables.md", "expectations.csv", "report.json", "plots/max-vs-n.csv", "plots/max-vs-n.svg", "plots/max-vs-n.png"}
+// concluded are the files a result folder's conclusion writes, besides
+// those in plots/.
+var concluded = []string{"tables.md", "expectations.csv", "report.json"}
 
-// TestRunShards runs the plan as N shards for N = 1..7, each with
-// --shard auto from the environment of a Kubernetes Indexed Job pod
+// TestRunShards runs a plan as N shards for N = 1..7, each with --shard
+// auto from the environment of a Kubernetes Indexed Job pod
 // (JOB_COMPLETION_INDEX, LABRUN_SHARDS), and merges them: the shards are
 // disjoint, their union is the plan, and the merged folder's runs are the
 // plan's in order. Its tables, figures and expectations are those that
-// one unsharded invocation concludes from the same rows.
+// one unsharded invocation concludes from the same rows. The plans: a
+// small script with a table, a figure and an expectation, and the shipped
+// usleep_vs_firm.star with 20 packets per run (8 runs, a table with a
+// reference and three figures, one of per-packet series).
 func TestRunShards(t *testing.T) {
-	inTempRoot(t, map[string]string{"tiny.star": shardScript})
-	p, err := script.Evaluate("tiny.star", script.Options{MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime})
+	shipped, err := filepath.Abs("../../experiments/usleep_vs_firm.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file string
+		sets       []string
+	}{
+		{"tiny", "tiny.star", nil},
+		{"usleep_vs_firm", shipped, []string{"--set", "packets=20"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inTempRoot(t, map[string]string{"tiny.star": shardScript})
+			runShards(t, tc.file, tc.sets)
+		})
+	}
+}
+
+func runShards(t *testing.T, file string, sets []string) {
+	p, err := script.Evaluate(file, script.Options{Overrides: setMap(sets), MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,15 +65,15 @@ func TestRunShards(t *testing.T) {
 	for _, r := range p.Runs {
 		plan = append(plan, r.ID)
 	}
-	whole := runDir(t, "whole", "")
-	checkConclusion(t, whole, whole) // Conclude from runs.csv is the run's own conclusion
+	whole := runDir(t, file, sets, "whole", "")
+	checkConclusion(t, file, sets, whole, whole) // Conclude from runs.csv is the run's own conclusion
 	for n := 1; n <= 7; n++ {
 		t.Setenv("LABRUN_SHARDS", strconv.Itoa(n))
 		var dirs []string
 		seen := map[string]int{}
 		for k := range n {
 			t.Setenv("JOB_COMPLETION_INDEX", strconv.Itoa(k))
-			d := runDir(t, filepath.Join("n"+strconv.Itoa(n), strconv.Itoa(k)), "auto")
+			d := runDir(t, file, sets, filepath.Join("n"+strconv.Itoa(n), strconv.Itoa(k)), "auto")
 			m := readJSONManifest(t, d)
 			if m.Shard != strconv.Itoa(k)+"/"+strconv.Itoa(n) || !slices.Equal(m.PlanRuns, plan) || !strings.HasSuffix(d, m.PlanHash[:8]) {
 				t.Errorf("%s: shard %q plan_runs %v plan_hash %s", d, m.Shard, m.PlanRuns, m.PlanHash)
@@ -85,15 +107,25 @@ func TestRunShards(t *testing.T) {
 		if !slices.Equal(ids, plan) || m.Status != "ok" {
 			t.Errorf("merge of %d shards: status %s, runs %v, want %v", n, m.Status, ids, plan)
 		}
-		checkConclusion(t, out, whole)
+		checkConclusion(t, file, sets, out, whole)
 	}
 }
 
-// runDir runs tiny.star into out (with --shard shard if not "") and
-// returns its result folder.
-func runDir(t *testing.T, out, shard string) string {
+// setMap turns --set name=value pairs into script overrides.
+func setMap(sets []string) map[string]string {
+	m := map[string]string{}
+	for i := 1; i < len(sets); i += 2 {
+		k, v, _ := strings.Cut(sets[i], "=")
+		m[k] = v
+	}
+	return m
+}
+
+// runDir runs file into out (with --shard shard if not "") and returns
+// its result folder.
+func runDir(t *testing.T, file string, sets []string, out, shard string) string {
 	t.Helper()
-	args := []string{"run", "tiny.star", "-o", out, "--quiet"}
+	args := append([]string{"run", file, "-o", out, "--quiet"}, sets...)
 	if shard != "" {
 		args = append(args, "--shard", shard)
 	}
@@ -101,7 +133,7 @@ func runDir(t *testing.T, out, shard string) string {
 	if code != ExitOK {
 		t.Fatalf("labrun %v: %d\n%s%s", args, code, stdout, stderr)
 	}
-	dirs, _ := filepath.Glob(filepath.Join(out, "tiny", "*"))
+	dirs, _ := filepath.Glob(filepath.Join(out, "*", "*"))
 	if len(dirs) != 1 {
 		t.Fatalf("%s: %d result folders", out, len(dirs))
 	}
@@ -132,24 +164,19 @@ func readJSONManifest(t *testing.T, dir string) testManifest {
 	return m
 }
 
-// checkConclusion puts dir's runs.csv in a copy of the unsharded folder
-// whole (its manifest and series stay), concludes it there as one
-// invocation of the whole plan would, and compares the files with dir's.
-func checkConclusion(t *testing.T, dir, whole string) {
+// checkConclusion puts dir's runs.csv and series/ in a copy of the
+// unsharded folder whole's manifest, concludes it there as one invocation
+// of the whole plan would, and compares the files with dir's.
+func checkConclusion(t *testing.T, file string, sets []string, dir, whole string) {
 	t.Helper()
 	cp := t.TempDir()
-	for _, f := range []string{"manifest.json", "runs.csv"} {
-		src := filepath.Join(whole, f)
-		if f == "runs.csv" {
-			src = filepath.Join(dir, f)
-		}
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(cp, f), string(b))
+	copyFile(t, filepath.Join(whole, "manifest.json"), filepath.Join(cp, "manifest.json"))
+	copyFile(t, filepath.Join(dir, "runs.csv"), filepath.Join(cp, "runs.csv"))
+	series, _ := filepath.Glob(filepath.Join(dir, "series", "*"))
+	for _, f := range series {
+		copyFile(t, f, filepath.Join(cp, "series", filepath.Base(f)))
 	}
-	p, err := script.Evaluate("tiny.star", script.Options{MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime})
+	p, err := script.Evaluate(file, script.Options{Overrides: setMap(sets), MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +187,36 @@ func checkConclusion(t *testing.T, dir, whole string) {
 	if _, err := execute.Conclude(cp, p, rows, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range concluded {
+	files := slices.Clone(concluded)
+	plots, _ := filepath.Glob(filepath.Join(cp, "plots", "*"))
+	if len(p.Figures) > 0 && len(plots) == 0 {
+		t.Errorf("%s: no plots", cp)
+	}
+	for _, f := range plots {
+		files = append(files, filepath.Join("plots", filepath.Base(f)))
+	}
+	for _, f := range files {
 		got, err1 := os.ReadFile(filepath.Join(dir, f))
 		want, err2 := os.ReadFile(filepath.Join(cp, f))
+		if os.IsNotExist(err1) && os.IsNotExist(err2) {
+			continue
+		}
 		if err1 != nil || err2 != nil || string(got) != string(want) {
 			t.Errorf("%s/%s differs from one invocation's conclusion of the same rows (%v, %v)", dir, f, err1, err2)
 		}
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(dst), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(dst, b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

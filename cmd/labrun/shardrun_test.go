@@ -220,3 +220,26 @@ func copyFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestResumeShard: a shard's folder is resumed with the same --shard (its
+// runs kept, the manifest still the shard's); without --shard, or with
+// another, labrun refuses before running anything.
+func TestResumeShard(t *testing.T) {
+	inTempRoot(t, map[string]string{"tiny.star": shardScript})
+	d := runDir(t, "tiny.star", nil, "s", "2/3")
+	before := readJSONManifest(t, d)
+	code, stdout, stderr := run(t, "run", "tiny.star", "--shard", "2/3", "--resume", d, "--quiet")
+	if code != ExitOK {
+		t.Fatalf("resume: %d\n%s%s", code, stdout, stderr)
+	}
+	after := readJSONManifest(t, d)
+	if after.Shard != "2/3" || after.PlanHash != before.PlanHash || len(after.Runs) != len(before.Runs) || len(after.PlanRuns) != 7 {
+		t.Errorf("resumed manifest: %+v, before %+v", after, before)
+	}
+	for _, args := range [][]string{{"--resume", d}, {"--shard", "1/3", "--resume", d}} {
+		code, stdout, stderr := run(t, append([]string{"run", "tiny.star", "--quiet"}, args...)...)
+		if code != ExitRunFailed || !strings.Contains(stderr, "it holds shard 2/3") {
+			t.Errorf("%v: %d\n%s%s", args, code, stdout, stderr)
+		}
+	}
+}

@@ -37,6 +37,17 @@ type Manifest struct {
 	Status     string        `json:"status"` // running, ok, interrupted, failed
 	Error      string        `json:"error,omitempty"`
 	Runs       []ManifestRun `json:"runs"`
+	// PlanHash is the full plan's hash (runner/shard.PlanHash of its run
+	// IDs in plan order); the folder name's 8 hex digits are its start.
+	PlanHash string `json:"plan_hash,omitempty"`
+	// Shard ("K/N") and PlanRuns (the full plan's run IDs in plan order)
+	// are set when the invocation ran one shard of the plan (labrun run
+	// --shard): Runs then holds the shard's runs only.
+	Shard    string   `json:"shard,omitempty"`
+	PlanRuns []string `json:"plan_runs,omitempty"`
+	// Merged is labrun merge's record of the folders a merged folder was
+	// made of (results/merge writes it).
+	Merged json.RawMessage `json:"merged,omitempty"`
 }
 
 // BuildInfo identifies the labrun binary.

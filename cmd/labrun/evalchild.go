@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +28,10 @@ import (
 // child's resident memory is read from /proc and the child is killed past
 // the cap, whatever it is doing; its death is then reported as the cap's
 // error. A Starlark script is deterministic (no clock, no randomness), so
-// the evaluation here repeats what the child did within the caps.
+// the evaluation here repeats what the child did within the caps. The
+// child stops once the script has run (script.Options.ScriptOnly): the
+// expansion of the sweep into runs is labrun's Go code, bounded by
+// --max-runs, and it is done once, here, under script.Evaluate's caps.
 
 const evalChildArg = "__eval"
 
@@ -46,6 +50,7 @@ type evalRequest struct {
 	ModuleCache string            `json:"module_cache,omitempty"`
 	Offline     bool              `json:"offline,omitempty"`
 	BaseDir     string            `json:"base_dir,omitempty"`
+	MaxRuns     int               `json:"max_runs"`
 }
 
 // evalReply is the child's verdict on its stdout: the exit code the
@@ -64,7 +69,7 @@ func evalChildMain(e *env) int {
 		return ExitUsage
 	}
 	_, err := script.Evaluate(req.File, script.Options{Overrides: req.Overrides, MaxSteps: req.MaxSteps,
-		MaxMemory: req.MaxMemory, MaxEvalTime: req.MaxEvalTime, CPUs: req.CPUs, Print: e.stderr,
+		MaxMemory: req.MaxMemory, MaxEvalTime: req.MaxEvalTime, CPUs: req.CPUs, MaxRuns: req.MaxRuns, ScriptOnly: true, Print: e.stderr,
 		ModuleCache: req.ModuleCache, Offline: req.Offline, BaseDir: req.BaseDir})
 	reply := evalReply{Code: ExitOK}
 	if err != nil {
@@ -90,6 +95,10 @@ func evaluate(file string, o script.Options) (*plan.Plan, error) {
 		}
 		return nil, err
 	}
+	// A plan of 100,000 runs is 100 MB of small objects that all stay
+	// live: collecting at half the default growth keeps the peak near
+	// that, and costs no time (fewer pages to fault in).
+	defer debug.SetGCPercent(debug.SetGCPercent(50))
 	return script.Evaluate(file, o)
 }
 
@@ -117,7 +126,7 @@ func evalInChild(file string, o script.Options) error {
 	if o.MaxEvalTime <= 0 {
 		o.MaxEvalTime = script.DefaultMaxEvalTime
 	}
-	req, _ := json.Marshal(evalRequest{File: file, Overrides: o.Overrides, MaxSteps: o.MaxSteps, MaxMemory: o.MaxMemory, MaxEvalTime: o.MaxEvalTime, CPUs: o.CPUs,
+	req, _ := json.Marshal(evalRequest{File: file, Overrides: o.Overrides, MaxSteps: o.MaxSteps, MaxMemory: o.MaxMemory, MaxEvalTime: o.MaxEvalTime, CPUs: o.CPUs, MaxRuns: o.MaxRuns,
 		ModuleCache: o.ModuleCache, Offline: o.Offline, BaseDir: o.BaseDir})
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(exe, evalChildArg)

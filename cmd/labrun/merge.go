@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,18 +15,28 @@ import (
 	"github.com/labrun/labrun/runner/shard"
 )
 
-// mergeRedraw draws a merged folder's figures and report.html, the way
-// labrun report does. Integration point: once runner's conclusion (tables,
-// figures, expectations and report of an invocation's rows) is exported,
-// this becomes
-//
-//	p, err := mergedPlan(dir)            // the plan, checked by its hash
-//	rows := the rows of dir/runs.csv     // as --resume reads them
-//	err = conclude(dir, p, rows)         // tables.md, plots/, expectations.csv, report.json
-//	return execute.Report(dir)
-//
-// and report.json then holds the experiment's own tables.
-func mergeRedraw(dir string) error { return execute.Report(dir) }
+// mergeRedraw concludes a merged folder as one invocation of the whole
+// plan would: the plan evaluated again (mergedPlan, checked by its hash),
+// the rows of its runs.csv, then tables.md, plots/, expectations.csv and
+// the report (execute.Conclude). If the plan cannot be made again, it
+// draws the report of the folder's runs and says why the rest is missing.
+func mergeRedraw(stderr io.Writer) func(dir string) error {
+	return func(dir string) error {
+		p, err := mergedPlan(dir)
+		if err != nil {
+			if rerr := execute.Report(dir); rerr != nil {
+				return rerr
+			}
+			return fmt.Errorf("tables, figures and expectations not drawn: %w", err)
+		}
+		rows, err := execute.ReadRows(dir, p)
+		if err != nil {
+			return err
+		}
+		_, err = execute.Conclude(dir, p, rows, stderr)
+		return err
+	}
+}
 
 // mergedPlan evaluates the plan of a merged folder again, from the script
 // and the --set and --cpu flags its manifest's command gives, and checks
@@ -114,7 +125,7 @@ func cmdMerge(e *env, args []string) int {
 		fs.Usage()
 		return ExitUsage
 	}
-	res, err := resmerge.Merge(pos, resmerge.Options{Out: *out, Command: append([]string{"labrun", "merge"}, args...), Redraw: mergeRedraw})
+	res, err := resmerge.Merge(pos, resmerge.Options{Out: *out, Command: append([]string{"labrun", "merge"}, args...), Redraw: mergeRedraw(e.stderr)})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun merge: %s\n", plan.PrintableLines(err.Error()))
 		return ExitRunFailed

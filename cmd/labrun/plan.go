@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/labrun/labrun/engine/units"
@@ -12,10 +13,11 @@ import (
 )
 
 func cmdPlan(e *env, args []string) int {
-	fs := newFlags(e, "plan", "FILE [--set name=value]... [--cpu LIST] [--allow-sysctl KEY]... [--json] [--offline] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
+	fs := newFlags(e, "plan", "FILE [--set name=value]... [--cpu LIST] [--allow-sysctl KEY]... [--json | --runs] [--offline] [--max-runs N] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	asJSON := fs.Bool("json", false, "print the runs as a JSON array")
+	listRuns := fs.Bool("runs", false, fmt.Sprintf("list every run, also of a plan of more than %d runs (which is otherwise summarized)", planListMax))
 	var allowSysctls sysctlsFlag
 	fs.Var(&allowSysctls, "allow-sysctl", "show the plan as 'labrun run --allow-sysctl KEY' would run it (repeatable)")
 	bounds := addBoundFlags(fs)
@@ -39,10 +41,13 @@ func cmdPlan(e *env, args []string) int {
 	if err != nil {
 		return scriptFailure(e, err)
 	}
-	if *asJSON {
+	switch {
+	case *asJSON:
 		err = plan.WritePlanJSON(e.stdout, p)
-	} else {
+	case *listRuns || len(p.Runs) <= planListMax:
 		err = plan.WritePlan(e.stdout, p)
+	default:
+		err = plan.WritePlanSummary(e.stdout, p)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "labrun: %v\n", err)
@@ -54,6 +59,10 @@ func cmdPlan(e *env, args []string) int {
 	return ExitOK
 }
 
+// planListMax is the largest plan labrun plan lists run by run without
+// --runs.
+const planListMax = 50
+
 // boundFlags are the caps on a script's evaluation that plan and run share:
 // scripts come from strangers.
 type boundFlags struct {
@@ -61,19 +70,34 @@ type boundFlags struct {
 	memory  sizeFlag
 	time    durationFlag
 	offline *bool
+	maxRuns maxRunsFlag
 }
 
 func addBoundFlags(fs *flag.FlagSet) *boundFlags {
-	b := &boundFlags{memory: script.DefaultMaxMemory, time: durationFlag(script.DefaultMaxEvalTime)}
+	b := &boundFlags{memory: script.DefaultMaxMemory, time: durationFlag(script.DefaultMaxEvalTime), maxRuns: plan.MaxRuns}
 	b.steps = fs.Uint64("max-steps", script.DefaultMaxSteps, "evaluation step limit per script file")
 	fs.Var(&b.memory, "max-memory", "memory cap of the script's evaluation, e.g. 256MiB or 2GiB")
 	fs.Var(&b.time, "max-eval-time", "wall-time cap of the script's evaluation, e.g. 500ms or 120s")
 	b.offline = fs.Bool("offline", false, "load modules from the module cache only; fetch nothing (also LABRUN_OFFLINE=1)")
+	fs.Var(&b.maxRuns, "max-runs", fmt.Sprintf("refuse a plan of more runs than this (1 to %d)", plan.MaxRunsLimit))
 	return b
 }
 
 func (b *boundFlags) options(sets map[string]string, print io.Writer, cpus []int) script.Options {
-	return script.Options{Overrides: sets, MaxSteps: *b.steps, MaxMemory: int64(b.memory), MaxEvalTime: time.Duration(b.time), Print: print, CPUs: cpus, Offline: *b.offline}
+	return script.Options{Overrides: sets, MaxSteps: *b.steps, MaxMemory: int64(b.memory), MaxEvalTime: time.Duration(b.time), Print: print, CPUs: cpus, Offline: *b.offline, MaxRuns: int(b.maxRuns)}
+}
+
+// maxRunsFlag is --max-runs: 1 to plan.MaxRunsLimit.
+type maxRunsFlag int
+
+func (m *maxRunsFlag) String() string { return strconv.Itoa(int(*m)) }
+func (m *maxRunsFlag) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > plan.MaxRunsLimit {
+		return fmt.Errorf("want a number of runs from 1 to %d", plan.MaxRunsLimit)
+	}
+	*m = maxRunsFlag(n)
+	return nil
 }
 
 // sizeFlag is a positive size in the units of engine/units.

@@ -3,15 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/labrun/labrun/runner/execute"
 	"github.com/labrun/labrun/runner/plan"
+	"github.com/labrun/labrun/runner/shard"
 )
 
 func cmdRun(e *env, args []string) int {
-	fs := newFlags(e, "run", "FILE|ARCHIVE.tar.gz [-C DIR] [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--cpu LIST] [--quiet] [--offline] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
+	fs := newFlags(e, "run", "FILE|ARCHIVE.tar.gz [-C DIR] [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--cpu LIST] [--shard K/N|auto|auto/N] [--quiet] [--offline] [--max-runs N] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	out := fs.String("o", "runs", "parent folder of the results (results go to DIR/<experiment>/<time>-<hash>/)")
@@ -23,6 +25,7 @@ func cmdRun(e *env, args []string) int {
 	resume := fs.String("resume", "", "continue an interrupted invocation in its result folder DIR: keep its finished runs, run the rest")
 	bounds := addBoundFlags(fs)
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
+	shardFlag := fs.String("shard", "", "run only shard K of N of the plan (0 <= K < N), or auto: the shard of this Slurm array task or Kubernetes Indexed Job pod (auto/N: with N shards); labrun merge joins the shards' folders")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return ExitUsage
@@ -30,6 +33,15 @@ func cmdRun(e *env, args []string) int {
 	if len(pos) != 1 {
 		fs.Usage()
 		return ExitUsage
+	}
+	var spec *shard.Spec
+	if *shardFlag != "" {
+		s, err := shard.Parse(*shardFlag, os.Getenv)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "labrun %s: --shard: %v\n", fs.Name(), err)
+			return ExitUsage
+		}
+		spec = &s
 	}
 	pin, err := parseCPUList(*cpus)
 	if err != nil {
@@ -62,6 +74,14 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "labrun: %v before the first run; nothing ran\n", context.Cause(ctx))
 		return ExitInterrupted
 	}
+	var info *execute.ShardInfo
+	if spec != nil {
+		si := shardPlan(p, *spec)
+		info = &execute.ShardInfo{PlanHash: si.PlanHash, Shard: si.Shard, PlanRuns: si.PlanRuns}
+		if len(p.Runs) == 0 {
+			fmt.Fprintf(e.stderr, "labrun: shard %s has no runs: the plan has %d, fewer than its %d shards\n", si.Shard, len(si.PlanRuns), spec.N)
+		}
+	}
 	recoverSystem(e) // what a killed labrun left, before this one changes anything
 	mode := execute.ProgressPlain
 	if e.isTerminal {
@@ -73,6 +93,7 @@ func cmdRun(e *env, args []string) int {
 	res, err := execute.Execute(ctx, p, execute.ExecOptions{
 		Out: *out, Stdout: e.stdout, Stderr: e.stderr, Progress: mode,
 		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...), Resume: *resume, AllowSystem: *allowSystem, AllowSysctls: allowSysctls,
+		Shard: info,
 	})
 	if res != nil {
 		printOutcome(e, res)

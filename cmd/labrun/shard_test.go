@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -56,9 +54,8 @@ func TestShardPlan(t *testing.T) {
 	}
 }
 
-// TestShardsMerge runs a plan as 3 shards (shardPlan, then Execute, then
-// the three manifest fields written as Execute will write them once
-// wired) and merges them: every run once, none missing; without one shard,
+// TestShardsMerge runs a plan as 3 shards (shardPlan, then Execute with
+// the shard's record, as labrun run --shard does) and merges them: every run once, none missing; without one shard,
 // merge names the shard and its runs.
 func TestShardsMerge(t *testing.T) {
 	inTempRoot(t, map[string]string{"tiny.star": `n = sweep.axis("n", [10, 20, 30, 40, 50])
@@ -72,11 +69,11 @@ experiment(name = "tiny", seed = 1, trace = trace.synthetic(count = n, interval 
 			t.Fatal(err)
 		}
 		info := shardPlan(p, shard.Spec{K: k, N: 3})
-		res, err := execute.Execute(context.Background(), p, execute.ExecOptions{Out: filepath.Join("shards", strconv.Itoa(k))})
+		res, err := execute.Execute(context.Background(), p, execute.ExecOptions{Out: filepath.Join("shards", strconv.Itoa(k)),
+			Shard: &execute.ShardInfo{PlanHash: info.PlanHash, Shard: info.Shard, PlanRuns: info.PlanRuns}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		addShardFields(t, res.Dir, info)
 		dirs = append(dirs, res.Dir)
 	}
 	code, out, errOut := run(t, append([]string{"merge", "-o", "merged"}, dirs...)...)
@@ -86,27 +83,5 @@ experiment(name = "tiny", seed = 1, trace = trace.synthetic(count = n, interval 
 	code, out, errOut = run(t, "merge", "-o", "partial", dirs[0], dirs[2])
 	if code != ExitRunFailed || !strings.Contains(errOut, "no folder of shard 1/3") || !strings.Contains(errOut, "missing: no folder measured it") {
 		t.Errorf("merge without shard 1: %d\n%s%s", code, out, errOut)
-	}
-}
-
-// addShardFields writes info into dir/manifest.json as plan_hash, shard
-// and plan_runs.
-func addShardFields(t *testing.T, dir string, info shardInfo) {
-	t.Helper()
-	path := filepath.Join(dir, "manifest.json")
-	var m map[string]any
-	b, err := os.ReadFile(path)
-	if err == nil {
-		err = json.Unmarshal(b, &m)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	m["plan_hash"], m["shard"], m["plan_runs"] = info.PlanHash, info.Shard, info.PlanRuns
-	if b, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -28,15 +28,9 @@ var slurmTools = []string{"munged", "slurmctld", "slurmd", "sbatch", "squeue", "
 // cluster of its own: munged, slurmctld and slurmd started here with every
 // file in a temporary folder, on ports of their own. It checks that each
 // array task gets a shard of its own from the environment --shard auto
-// reads, and that the merge job runs after the shards and merges their
-// folders.
-//
-// Until labrun run takes --shard, the tasks run a stand-in for labrun
-// that records the array environment and runs the whole plan without
-// --shard: each "shard" then measures every run, and the merge keeps one
-// of each. Once --shard is wired, pass the built binary itself as
-// --labrun (in place of labrunForTasks), check shard.env no longer, and
-// check that the merge found no duplicates.
+// reads (labrun run --shard auto, the built binary), and that the merge
+// job runs after the shards and merges their folders into exactly the
+// plan's runs, each once.
 func TestSlurmSubmit(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: slurmd runs jobs as root here (SlurmUser=root)")
@@ -60,7 +54,7 @@ func TestSlurmSubmit(t *testing.T) {
 experiment(name = "tiny", seed = 1, trace = trace.synthetic(count = n, interval = "100us"), timer = timer.busy())
 `)
 	out := filepath.Join(dir, "shared")
-	cmd := exec.Command(bin, "submit", "--slurm", script, "-o", out, "--shards", "3", "--labrun", labrunForTasks(t, dir, bin))
+	cmd := exec.Command(bin, "submit", "--slurm", script, "-o", out, "--shards", "3", "--labrun", bin)
 	cmd.Env = cl.env
 	b, err := cmd.CombinedOutput()
 	if err != nil {
@@ -74,8 +68,13 @@ experiment(name = "tiny", seed = 1, trace = trace.synthetic(count = n, interval 
 	submitted := time.Now()
 	cl.waitJobs(t, ids[0][1]+","+ids[1][1], 3*time.Minute)
 	t.Logf("jobs done in %v", time.Since(submitted).Round(time.Millisecond))
-	checkShardEnv(t, filepath.Join(out, "shards"), 3)
-	checkMerged(t, filepath.Join(out, "merged"), out, 5, 3)
+	checkShards(t, filepath.Join(out, "shards"), 3)
+	pc := exec.Command(bin, "plan", "--json", script)
+	pj, err := pc.Output()
+	if err != nil {
+		t.Fatalf("labrun plan --json: %v", err)
+	}
+	checkMerged(t, filepath.Join(out, "merged"), out, pj, 3)
 	t.Logf("TestSlurmSubmit took %v", time.Since(start).Round(time.Millisecond))
 }
 
@@ -88,30 +87,6 @@ func buildLabrun(t *testing.T, dir string) string {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	return bin
-}
-
-// labrunForTasks is the labrun the array tasks run: a stand-in that drops
-// --shard (not yet a flag of labrun run) and records the Slurm array
-// environment in the task's output folder as shard.env.
-func labrunForTasks(t *testing.T, dir, bin string) string {
-	path := filepath.Join(dir, "labrun-task")
-	writeFile(t, path, `#!/bin/bash
-set -euo pipefail
-args=() out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --shard) shift 2; continue ;;
-    -o) out="$2" ;;
-  esac
-  args+=("$1"); shift
-done
-if [ "${args[0]}" = run ]; then mkdir -p "$out"; env | grep '^SLURM_ARRAY_TASK_' > "$out/shard.env"; fi
-exec `+bin+` "${args[@]}"
-`)
-	if err := os.Chmod(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func writeFile(t *testing.T, path, s string) {
@@ -297,39 +272,46 @@ func (s *slurm) waitJobs(t *testing.T, jobs string, limit time.Duration) {
 	})
 }
 
-// checkShardEnv checks that each task's environment gives --shard auto a
-// shard of its own: 0/n ... n-1/n, each once.
-func checkShardEnv(t *testing.T, shards string, n int) {
+// checkShards checks that each task ran a shard of its own, as its
+// manifest records: 0/n ... n-1/n, each once.
+func checkShards(t *testing.T, shards string, n int) {
 	t.Helper()
-	var got []string
+	var got, want []string
 	for k := range n {
-		f, err := os.Open(filepath.Join(shards, fmt.Sprint(k), "shard.env"))
-		if err != nil {
-			t.Errorf("task %d: %v", k, err)
+		want = append(want, shard.Spec{K: k, N: n}.String())
+		dirs, _ := filepath.Glob(filepath.Join(shards, fmt.Sprint(k), "*", "*", "manifest.json"))
+		if len(dirs) != 1 {
+			t.Errorf("task %d: %d result folders", k, len(dirs))
 			continue
 		}
-		env := map[string]string{}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			k, v, _ := strings.Cut(sc.Text(), "=")
-			env[k] = v
+		var m struct{ Shard string }
+		b, err := os.ReadFile(dirs[0])
+		if err == nil {
+			err = json.Unmarshal(b, &m)
 		}
-		f.Close()
-		spec, err := shard.FromEnv(func(k string) string { return env[k] })
 		if err != nil {
 			t.Errorf("task %d: %v", k, err)
-			continue
 		}
-		got = append(got, spec.String())
+		got = append(got, m.Shard)
 	}
 	slices.Sort(got)
-	if want := []string{"0/3", "1/3", "2/3"}; !slices.Equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("the tasks' shards are %v, want %v", got, want)
 	}
 }
 
-// checkMerged checks the merged folder: runs runs, from folders folders.
-func checkMerged(t *testing.T, merged, out string, runs, folders int) {
+// planRun is what a run of labrun plan --json and of a manifest share.
+type planRun struct {
+	Index  int               `json:"index"`
+	ID     string            `json:"id"`
+	Seed   uint64            `json:"seed"`
+	Params map[string]string `json:"parameters"`
+}
+
+// checkMerged checks the merged folder: exactly the runs of planJSON
+// (labrun plan --json), each once and ok, from folders folders, with no
+// duplicates, and a report.
+func checkMerged(t *testing.T, merged, out string, planJSON []byte, folders int) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(merged, "manifest.json"))
 	if err != nil {
@@ -340,9 +322,16 @@ func checkMerged(t *testing.T, merged, out string, runs, folders int) {
 		}
 		t.Fatalf("no merged folder: %v", err)
 	}
+	var want []planRun
+	if err := json.Unmarshal(planJSON, &want); err != nil {
+		t.Fatalf("labrun plan --json: %v", err)
+	}
 	var m struct {
 		Status string
-		Runs   []struct{ ID, Status string }
+		Runs   []struct {
+			planRun
+			Status string `json:"status"`
+		}
 		Merged struct {
 			Shards     []struct{ Folder string }
 			Duplicates []struct{ ID string }
@@ -351,17 +340,25 @@ func checkMerged(t *testing.T, merged, out string, runs, folders int) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Status != "ok" || len(m.Runs) != runs || len(m.Merged.Shards) != folders {
-		t.Errorf("merged: status %s, %d runs (want %d), %d folders (want %d)", m.Status, len(m.Runs), runs, len(m.Merged.Shards), folders)
+	if m.Status != "ok" || len(m.Merged.Shards) != folders || len(m.Merged.Duplicates) != 0 {
+		t.Errorf("merged: status %s, %d folders (want %d), %d duplicates (want 0)", m.Status, len(m.Merged.Shards), folders, len(m.Merged.Duplicates))
 	}
+	var got []planRun
+	seen := map[string]bool{}
 	for _, r := range m.Runs {
+		if seen[r.ID] {
+			t.Errorf("run %s twice in the merged manifest", r.ID)
+		}
+		seen[r.ID] = true
+		got = append(got, r.planRun)
 		if _, err := os.Stat(filepath.Join(merged, "series", r.ID+".csv")); err != nil || r.Status != "ok" {
 			t.Errorf("run %s: %s, %v", r.ID, r.Status, err)
 		}
 	}
-	// The stand-in runs every run in every task: each is measured 3 times.
-	if len(m.Merged.Duplicates) != runs {
-		t.Errorf("%d runs measured more than once, want %d (every run, by each of the %d tasks)", len(m.Merged.Duplicates), runs, folders)
+	if !slices.EqualFunc(got, want, func(a, b planRun) bool {
+		return a.Index == b.Index && a.ID == b.ID && a.Seed == b.Seed && maps.Equal(a.Params, b.Params)
+	}) {
+		t.Errorf("merged runs:\n%+v\nwant (labrun plan --json):\n%+v", got, want)
 	}
 	if _, err := os.Stat(filepath.Join(merged, "report.html")); err != nil {
 		t.Error(err)

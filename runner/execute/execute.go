@@ -47,6 +47,17 @@ type ExecOptions struct {
 	// AllowSysctls names the dangerous sysctls permitted as well
 	// (--allow-sysctl KEY).
 	AllowSysctls []string
+	// Shard, if set, says the plan holds one shard of a larger plan
+	// (labrun run --shard): the manifest records it, and the folder is
+	// named by the full plan's hash.
+	Shard *ShardInfo
+}
+
+// ShardInfo is what a shard's manifest records of the full plan.
+type ShardInfo struct {
+	PlanHash string   // runner/shard.PlanHash of the full plan's run IDs
+	Shard    string   // "K/N"
+	PlanRuns []string // the full plan's run IDs, in plan order
 }
 
 // Outcome is what Execute did.
@@ -206,13 +217,13 @@ func (inv *invocation) open() error {
 	p := inv.p
 	if inv.o.Resume != "" {
 		inv.dir = inv.o.Resume
-		prior, err := loadPrior(inv.dir, p)
+		prior, err := loadPrior(inv.dir, p, inv.shardName())
 		if err != nil {
 			return err
 		}
 		inv.prior = prior
 	} else {
-		dir, err := newRunDir(filepath.Join(inv.o.Out, p.Experiment, inv.start.UTC().Format("20060102-150405")+"-"+planHash(p)))
+		dir, err := newRunDir(filepath.Join(inv.o.Out, p.Experiment, inv.start.UTC().Format("20060102-150405")+"-"+inv.planHash()[:8]))
 		if err != nil {
 			return results.NameDiskFull(err)
 		}
@@ -223,7 +234,10 @@ func (inv *invocation) open() error {
 	}
 	inv.out = &Outcome{Dir: inv.dir}
 	m := &results.Manifest{Labrun: inv.o.Build, Command: inv.o.Command, Experiment: p.Experiment, Script: p.Script,
-		Sources: p.Sources, Params: p.Params, Seed: p.Seed, Machine: results.DescribeMachine(), Start: inv.start, Status: "running"}
+		Sources: p.Sources, Params: p.Params, Seed: p.Seed, Machine: results.DescribeMachine(), Start: inv.start, Status: "running", PlanHash: inv.planHash()}
+	if s := inv.o.Shard; s != nil {
+		m.Shard, m.PlanRuns = s.Shard, s.PlanRuns
+	}
 	m.Modules, m.Provenance = p.Modules, collectProvenance(p)
 	for _, r := range p.Runs {
 		m.Runs = append(m.Runs, results.ManifestRun{Index: r.Index, ID: r.ID, Seed: r.Seed, Params: r.Params, Config: r.Config, Status: "pending"})
@@ -389,7 +403,19 @@ func (inv *invocation) listFiles(mr *results.ManifestRun, r plan.Run) {
 // conclude writes the tables, figures, expectations and the report once
 // the runs are over; stopErr is what stopped them early, if anything.
 func (inv *invocation) conclude(stopErr error) error {
-	p, out, dir := inv.p, inv.out, inv.dir
+	return concludeOutcome(inv.dir, inv.p, inv.out, inv.o.Stderr, func(figErr error) *results.Manifest {
+		// The report shows the status the invocation ends with.
+		final := *inv.m
+		inv.setStatus(&final, cmp.Or(stopErr, figErr))
+		final.End = time.Now()
+		return &final
+	})
+}
+
+// concludeOutcome writes dir's tables.md, figures, expectations.csv and
+// report of the rows in out; manifest gives the report's manifest, told
+// whether a figure failed.
+func concludeOutcome(dir string, p *plan.Plan, out *Outcome, stderr io.Writer, manifest func(figErr error) *results.Manifest) error {
 	if err := writeTables(dir, p, out); err != nil {
 		return err
 	}
@@ -400,7 +426,7 @@ func (inv *invocation) conclude(stopErr error) error {
 	// report.html); its error is returned at the end.
 	figErr := writeFigures(dir, p, finished)
 	if figErr != nil {
-		fmt.Fprintf(inv.o.Stderr, "labrun: %s\n", plan.PrintableLines(figErr.Error()))
+		fmt.Fprintf(stderr, "labrun: %s\n", plan.PrintableLines(figErr.Error()))
 	}
 	if len(p.Expectations) > 0 && !out.Interrupted {
 		out.Expect = checkExpectations(p, finished)
@@ -415,11 +441,7 @@ func (inv *invocation) conclude(stopErr error) error {
 			return err
 		}
 	}
-	// The report shows the status the invocation ends with.
-	final := *inv.m
-	inv.setStatus(&final, cmp.Or(stopErr, figErr))
-	final.End = time.Now()
-	if err := writeReport(dir, p, out, &final); err != nil {
+	if err := writeReport(dir, p, out, manifest(figErr)); err != nil {
 		return fmt.Errorf("report.html: %w", err)
 	}
 	return figErr
@@ -477,13 +499,25 @@ func wireRuns(p *plan.Plan) int {
 	return n
 }
 
-// planHash names the plan: the same runs give the same hash.
-func planHash(p *plan.Plan) string {
+// planHash names the full plan: the same runs give the same hash (as
+// runner/shard.PlanHash). A shard's is the full plan's.
+func (inv *invocation) planHash() string {
+	if inv.o.Shard != nil {
+		return inv.o.Shard.PlanHash
+	}
 	h := sha256.New()
-	for _, r := range p.Runs {
+	for _, r := range inv.p.Runs {
 		h.Write([]byte(r.ID))
 	}
-	return hex.EncodeToString(h.Sum(nil)[:4])
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// shardName is the shard the invocation runs, "" for a whole plan.
+func (inv *invocation) shardName() string {
+	if inv.o.Shard != nil {
+		return inv.o.Shard.Shard
+	}
+	return ""
 }
 
 // runOne executes one run and writes its per-packet series.

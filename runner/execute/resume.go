@@ -44,13 +44,15 @@ type priorRun struct {
 // the runs of plan p that finished there: status ok in the manifest, a
 // row in runs.csv and a complete series file. Results are written
 // atomically, so a file that exists is complete.
-func loadPrior(dir string, p *plan.Plan) (map[string]priorRun, error) {
+// A shard's folder is resumed as the same shard only.
+func loadPrior(dir string, p *plan.Plan, shard string) (map[string]priorRun, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		return nil, fmt.Errorf("--resume %s: not a result folder: %w", dir, unwrapPathErr(err))
 	}
 	var m struct {
 		Experiment string                `json:"experiment"`
+		Shard      string                `json:"shard"`
 		Runs       []results.ManifestRun `json:"runs"`
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -58,6 +60,9 @@ func loadPrior(dir string, p *plan.Plan) (map[string]priorRun, error) {
 	}
 	if m.Experiment != p.Experiment {
 		return nil, fmt.Errorf("--resume %s: it holds experiment %q, not %q", dir, m.Experiment, p.Experiment)
+	}
+	if m.Shard != shard {
+		return nil, fmt.Errorf("--resume %s: it holds %s, not %s: give the same --shard as the invocation being resumed", dir, shardWords(m.Shard), shardWords(shard))
 	}
 	rows, err := readRunsCSV(filepath.Join(dir, "runs.csv"))
 	if err != nil {
@@ -79,6 +84,14 @@ func loadPrior(dir string, p *plan.Plan) (map[string]priorRun, error) {
 		out[r.ID] = priorRun{run: r, row: row}
 	}
 	return out, nil
+}
+
+// shardWords names a shard ("K/N") or the whole plan ("").
+func shardWords(s string) string {
+	if s == "" {
+		return "the whole plan"
+	}
+	return "shard " + s
 }
 
 // readRunsCSV reads runs.csv back into rows keyed by run ID. Columns that

@@ -22,6 +22,8 @@ type Description struct {
 	Dangerous func() []SysctlUse
 	// AllowSysctls are the dangerous sysctls --allow-sysctl permits.
 	AllowSysctls []string
+	// MaxRuns bounds the number of runs (--max-runs); 0 means MaxRuns.
+	MaxRuns int
 }
 
 // Build expands a description into the plan: every point of the sweep,
@@ -30,11 +32,17 @@ type Description struct {
 // policy.
 func Build(d Description) (*Plan, error) {
 	p := &Plan{Experiment: d.Experiment, Description: d.Description, Seed: d.Seed, Repeat: d.Sweep.Repeat}
-	if d.Sweep.size() > MaxRuns {
-		return nil, d.errorf("experiment: the sweep expands to more than %d runs; use fewer axis values or pin axes with --set", MaxRuns)
+	limit := d.MaxRuns
+	if limit <= 0 {
+		limit = MaxRuns
+	}
+	if d.Sweep.size(limit) > limit {
+		return nil, d.errorf("experiment: the sweep expands to more than %d runs (--max-runs %d); use fewer axis values, pin axes with --set, or give --max-runs up to %d", limit, limit, MaxRunsLimit)
 	}
 	p.Axes = d.Sweep.axes()
-	for _, pt := range d.Sweep.points() {
+	points := d.Sweep.points()
+	p.Runs = make([]Run, 0, len(points)) // a Run is large: no regrowth
+	for _, pt := range points {
 		cfg, err := d.Resolve(pt)
 		if err != nil {
 			return nil, err

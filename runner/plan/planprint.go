@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,19 +17,7 @@ import (
 // WritePlan prints the plan for people: its runs as a table and the
 // actions on the system they will take.
 func WritePlan(w io.Writer, p *Plan) error {
-	var total time.Duration
-	for _, r := range p.Runs {
-		total += r.Estimate()
-	}
-	fmt.Fprintf(w, "experiment %s (%s), seed %d: %d runs, about %v of scheduled sending\n",
-		Printable(p.Experiment), Printable(p.Script), p.Seed, len(p.Runs), Span(int64(total)))
-	for _, prm := range p.Params {
-		set := ""
-		if prm.Set {
-			set = " (set)"
-		}
-		fmt.Fprintf(w, "  param %s = %s%s  %s\n", prm.Name, Printable(prm.Value), set, Printable(prm.Doc))
-	}
+	writeHeader(w, p)
 	names := ParamNames(p)
 	t := results.Table{Header: append(append([]string{"#", "id", "seed"}, names...), "trace", "timer mode", "sink", "scheduled")}
 	for _, r := range p.Runs {
@@ -51,9 +41,88 @@ func WritePlan(w io.Writer, p *Plan) error {
 		return err
 	}
 	writeCaptures(w, p)
+	writeActions(w, p)
+	return nil
+}
+
+// WritePlanSummary prints a large plan for people without its run list:
+// what WritePlan prints above and below the runs, and the sweep's axes
+// with their number of values in place of the runs.
+func WritePlanSummary(w io.Writer, p *Plan) error {
+	writeHeader(w, p)
+	fmt.Fprintln(w, "sweep (the last axis varies fastest):")
+	inGroup := map[int]int{}
+	for _, a := range p.Axes {
+		inGroup[a.Zip]++
+	}
+	for _, a := range p.Axes {
+		zip := ""
+		if inGroup[a.Zip] > 1 {
+			zip = fmt.Sprintf(", zipped (group %d)", a.Zip+1)
+		}
+		vs := valuesInRuns(p, a)
+		if len(vs) < len(a.Values) {
+			zip += fmt.Sprintf(" of %d (--set)", len(a.Values))
+		}
+		fmt.Fprintf(w, "  %-16s %d value(s)%s: %s\n", Printable(a.Name), len(vs), zip, Printable(valueSample(vs)))
+	}
+	if p.Repeat > 1 {
+		fmt.Fprintf(w, "  %-16s %d repetitions\n", "rep", p.Repeat)
+	}
+	fmt.Fprintf(w, "runs: %d, listed by labrun plan --runs (or --json)\n", len(p.Runs))
+	writeCaptures(w, p)
+	writeActions(w, p)
+	return nil
+}
+
+// valuesInRuns are the values of axis a that the plan's runs take, in
+// the axis's order (--set pins keep some).
+func valuesInRuns(p *Plan, a AxisInfo) []string {
+	seen := map[string]bool{}
+	for _, r := range p.Runs {
+		seen[r.Params[a.Name]] = true
+	}
+	var out []string
+	for _, v := range a.Values {
+		if seen[v] {
+			out = append(out, v)
+			delete(seen, v) // a zipped axis may repeat a value
+		}
+	}
+	return out
+}
+
+// valueSample lists the first and last values of an axis, at most eight.
+func valueSample(vs []string) string {
+	if len(vs) <= 8 {
+		return strings.Join(vs, ", ")
+	}
+	return strings.Join(vs[:5], ", ") + ", ..., " + strings.Join(vs[len(vs)-2:], ", ")
+}
+
+// writeHeader prints the plan's first line (experiment, runs, scheduled
+// time) and its parameters.
+func writeHeader(w io.Writer, p *Plan) {
+	var total time.Duration
+	for _, r := range p.Runs {
+		total += r.Estimate()
+	}
+	fmt.Fprintf(w, "experiment %s (%s), seed %d: %d runs, about %v of scheduled sending\n",
+		Printable(p.Experiment), Printable(p.Script), p.Seed, len(p.Runs), Span(int64(total)))
+	for _, prm := range p.Params {
+		set := ""
+		if prm.Set {
+			set = " (set)"
+		}
+		fmt.Fprintf(w, "  param %s = %s%s  %s\n", prm.Name, Printable(prm.Value), set, Printable(prm.Doc))
+	}
+}
+
+// writeActions prints the actions the plan takes on the system.
+func writeActions(w io.Writer, p *Plan) {
 	if len(p.Actions) == 0 {
 		fmt.Fprintln(w, "actions on the system: none (no run needs a privilege or changes a setting)")
-		return nil
+		return
 	}
 	fmt.Fprintln(w, "actions on the system (applied per run, undone after it; a setting that is not permitted is reported skipped):")
 	width := 40 // of the value column: the longest value
@@ -67,7 +136,6 @@ func WritePlan(w io.Writer, p *Plan) error {
 		}
 		fmt.Fprintf(w, "  %-12s %-*s %-16s runs %s%s%s\n", a.Setting, width, Printable(a.Value), a.Scope, RunList(a.Runs), needs, riskLabel(a.Risk))
 	}
-	return nil
 }
 
 // riskLabel marks a kernel setting with its risk (see kernel.RiskProcess).
@@ -219,9 +287,32 @@ func RunList(runs []int) string {
 // WritePlanJSON prints the runs as a JSON array (id, seed, parameters,
 // config), followed by nothing else, so tools can read it.
 func WritePlanJSON(w io.Writer, p *Plan) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(p.Runs)
+	if len(p.Runs) == 0 {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p.Runs)
+	}
+	// Run by run, the bytes json.Encoder writes for the whole array with
+	// SetIndent("", "  "), without holding the whole of a large plan.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var one bytes.Buffer
+	enc := json.NewEncoder(&one)
+	enc.SetIndent("  ", "  ")
+	bw.WriteString("[\n")
+	for i := range p.Runs {
+		one.Reset()
+		if err := enc.Encode(&p.Runs[i]); err != nil {
+			return err
+		}
+		bw.WriteString("  ")
+		bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
+		if i < len(p.Runs)-1 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n")
+	}
+	bw.WriteString("]\n")
+	return bw.Flush()
 }
 
 // workloadLabel describes a workload run in the trace column.

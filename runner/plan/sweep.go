@@ -1,12 +1,15 @@
 package plan
 
 import (
-	"slices"
 	"strconv"
 )
 
-// MaxRuns bounds the size of a plan.
-const MaxRuns = 100_000
+// MaxRuns bounds the size of a plan unless Description.MaxRuns (labrun
+// --max-runs) says otherwise; MaxRunsLimit bounds that.
+const (
+	MaxRuns      = 100_000
+	MaxRunsLimit = 1_000_000
+)
 
 // A Sweep is the experiment's sweep axes as the plan expands them: zip
 // groups in declaration order, each a list of axes that step together.
@@ -26,16 +29,32 @@ type Point struct {
 	Params map[string]string
 }
 
-// size is the number of runs the sweep makes before pinning, or
-// MaxRuns+1 once it passes MaxRuns.
-func (s Sweep) size() int {
+// size is the number of runs the sweep makes (the --set pins applied),
+// or limit+1 once it passes limit.
+func (s Sweep) size(limit int) int {
 	total := s.Repeat
 	for _, g := range s.Groups {
-		if total *= len(g[0].Values); total > MaxRuns {
-			return MaxRuns + 1
+		kept := 0
+		for i := range g[0].Values {
+			if s.stepPinned(g, i) {
+				kept++
+			}
+		}
+		if total *= kept; total > limit {
+			return limit + 1
 		}
 	}
 	return total
+}
+
+// stepPinned says whether step i of group g has the labels --set pins.
+func (s Sweep) stepPinned(g []AxisInfo, i int) bool {
+	for _, ax := range g {
+		if l, ok := s.Pinned[ax.Name]; ok && ax.Values[i] != l {
+			return false
+		}
+	}
+	return true
 }
 
 // axes lists the axes in the order of the plan.
@@ -52,16 +71,31 @@ func (s Sweep) axes() []AxisInfo {
 // that drifts over time spreads over all points instead of landing on
 // one.
 func (s Sweep) points() []Point {
-	idx := make([]int, len(s.Groups))
+	// The steps of each group that the pins keep: a pinned axis of a
+	// million values costs a million checks, not a product.
+	kept := make([][]int, len(s.Groups))
+	for gi, g := range s.Groups {
+		for i := range g[0].Values {
+			if s.stepPinned(g, i) {
+				kept[gi] = append(kept[gi], i)
+			}
+		}
+		if len(kept[gi]) == 0 {
+			return nil
+		}
+	}
+	idx := make([]int, len(s.Groups)) // into kept
 	var steps [][]int
 	for {
-		if s.pinOK(idx) {
-			steps = append(steps, slices.Clone(idx))
+		st := make([]int, len(idx))
+		for gi, k := range idx {
+			st[gi] = kept[gi][k]
 		}
+		steps = append(steps, st)
 		k := len(s.Groups) - 1
 		for k >= 0 {
 			idx[k]++
-			if idx[k] < len(s.Groups[k][0].Values) {
+			if idx[k] < len(kept[k]) {
 				break
 			}
 			idx[k] = 0
@@ -87,17 +121,6 @@ func (s Sweep) points() []Point {
 		}
 	}
 	return out
-}
-
-func (s Sweep) pinOK(idx []int) bool {
-	for gi, g := range s.Groups {
-		for _, ax := range g {
-			if l, ok := s.Pinned[ax.Name]; ok && ax.Values[idx[gi]] != l {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // addRun appends the run of a point with its resolved configuration,

@@ -51,11 +51,11 @@ func TestSweepPoints(t *testing.T) {
 			}
 		})
 	}
-	if n := (Sweep{Groups: [][]AxisInfo{{a}, {b}}, Repeat: 3}).size(); n != 18 {
+	if n := (Sweep{Groups: [][]AxisInfo{{a}, {b}}, Repeat: 3}).size(MaxRuns); n != 18 {
 		t.Errorf("size %d, want 18", n)
 	}
 	big := AxisInfo{Name: "n", Values: make([]string, 1000)}
-	if n := (Sweep{Groups: [][]AxisInfo{{big}, {big}}, Repeat: 1}).size(); n != MaxRuns+1 {
+	if n := (Sweep{Groups: [][]AxisInfo{{big}, {big}}, Repeat: 1}).size(MaxRuns); n != MaxRuns+1 {
 		t.Errorf("size %d, want %d", n, MaxRuns+1)
 	}
 }
@@ -88,7 +88,7 @@ func TestBuild(t *testing.T) {
 		{"same configuration", Sweep{Groups: [][]AxisInfo{{ax}}, Repeat: 1}, same,
 			"x.star:3:1: runs 1 and 2 resolve to the same configuration (n=2); two sweep values that mean the same thing?"},
 		{"too many runs", Sweep{Groups: [][]AxisInfo{{big}, {big}}, Repeat: 1}, same,
-			"x.star:3:1: experiment: the sweep expands to more than 100000 runs; use fewer axis values or pin axes with --set"},
+			"x.star:3:1: experiment: the sweep expands to more than 100000 runs (--max-runs 100000); use fewer axis values, pin axes with --set, or give --max-runs up to 1000000"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

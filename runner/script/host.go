@@ -60,6 +60,13 @@ type Options struct {
 	// means the working folder. A rerun of an archive sets it to where
 	// the original ran, so that the runs get the same IDs.
 	BaseDir string
+	// MaxRuns (--max-runs) bounds the plan's runs; 0 means plan.MaxRuns.
+	MaxRuns int
+	// ScriptOnly stops Evaluate once the script has run and its --set
+	// values are checked, before the sweep is expanded into runs (Go
+	// code bounded by MaxRuns); it then returns a nil plan. labrun's
+	// watched child evaluates so, and labrun itself builds the plan.
+	ScriptOnly bool
 }
 
 // Host evaluates one experiment script. It is used once. It holds the
@@ -179,6 +186,9 @@ func (h *Host) evaluate(file string) (*plan.Plan, error) {
 	}
 	if err := h.checkOverrides(); err != nil {
 		return nil, err
+	}
+	if h.opts.ScriptOnly {
+		return nil, nil
 	}
 	p, err := h.plan()
 	if err != nil {

@@ -18,9 +18,9 @@ func (h *Host) plan() (*plan.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	point := map[*Axis]int{} // one map for every run: resolveRun keeps none of it
 	d := plan.Description{Experiment: str(a, "name"), Description: str(a, "description"), Pos: h.exp.pos.String(), Sweep: sweep,
 		Resolve: func(pt plan.Point) (plan.RunConfig, error) {
-			point := map[*Axis]int{}
 			for gi, g := range groups {
 				for _, ax := range g {
 					point[ax] = pt.Steps[gi]
@@ -31,6 +31,7 @@ func (h *Host) plan() (*plan.Plan, error) {
 		Outputs:      h.outputs(),
 		Dangerous:    func() []plan.SysctlUse { return h.dangerous },
 		AllowSysctls: h.opts.AllowSysctls,
+		MaxRuns:      h.opts.MaxRuns,
 	}
 	if s, ok := a["seed"].(starlark.Int).Int64(); ok {
 		d.Seed = s
@@ -141,8 +142,13 @@ func collectAxes(v starlark.Value, out map[*Axis]bool) {
 	}
 }
 
-// subst replaces axes by their value at the point.
+// subst replaces axes by their value at the point. A value without an
+// axis is returned as it is, not copied: most of an experiment's values
+// are the same at every point.
 func subst(v starlark.Value, point map[*Axis]int) starlark.Value {
+	if !holdsAxis(v) {
+		return v
+	}
 	switch x := v.(type) {
 	case *Axis:
 		return subst(x.Values[point[x]], point)
@@ -161,4 +167,25 @@ func subst(v starlark.Value, point map[*Axis]int) starlark.Value {
 		return starlark.NewList(out)
 	}
 	return v
+}
+
+// holdsAxis says whether v is or holds an axis, as subst looks for them.
+func holdsAxis(v starlark.Value) bool {
+	switch x := v.(type) {
+	case *Axis:
+		return true
+	case *Spec:
+		for _, a := range x.Args {
+			if holdsAxis(a) {
+				return true
+			}
+		}
+	case *starlark.List:
+		for i := range x.Len() {
+			if holdsAxis(x.Index(i)) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -67,6 +67,7 @@ table{border-collapse:collapse;margin:.6em 0 1.6em;font-size:.85em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .notes{font-size:.8em;color:#555;margin-top:-1.2em}
+.wide{overflow-x:auto;max-width:100%}
 figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #ddd}
 .fail{color:#b00;font-weight:bold}.pass{color:#070}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;font-size:.9em}dt{font-weight:bold}
@@ -90,9 +91,9 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;font-size:.9
 {{end}}</table>{{end}}
 <h2>Tables</h2>
 {{range .Tables}}<h3>{{.Title}}</h3>
-<table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+<div class="wide"><table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Cells}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
-{{end}}</table>
+{{end}}</table></div>
 {{with .Notes}}<div class="notes">{{range .}}<p>{{.}}</p>{{end}}</div>{{end}}
 {{end}}
 {{with .Figures}}<h2>Figures</h2>{{end}}

@@ -29,7 +29,7 @@ type FigureSpec struct {
 	// others' by.
 	Facet []string `json:"facet,omitempty"`
 	Title string   `json:"title,omitempty"`
-	// Where keeps the runs whose parameters take these values (lines,
+	// Where keeps the runs whose parameters take these values (cdf, lines,
 	// bars).
 	Where map[string][]string `json:"where,omitempty"`
 	LogX  bool                `json:"log_x,omitempty"`

@@ -51,6 +51,9 @@ func writePacketFigure(w *bufio.Writer, dir string, f results.FigureSpec, rows [
 		w.WriteString(strings.Join(append(cols, f.X, "cdf"), ",") + "\n")
 	}
 	for _, r := range rows {
+		if !results.Matches(r.Params, f.Where) {
+			continue
+		}
 		s, err := results.ReadSeries(filepath.Join(dir, "series", r.ID+".csv"))
 		if err != nil {
 			return err

@@ -53,6 +53,10 @@ func TestCDFLogXByDefault(t *testing.T) {
 		"firm":  {1, 2, 3, 5, 8},
 		"sleep": {60, 80, 100, 5000, 12500},
 	})
+	// Signed errors: few points below 0, but half of the busy packets.
+	signed := "run,timer,err_us,cdf\n" +
+		"r-busy,busy,-60,0.1\nr-busy,busy,-0.5,0.5\nr-busy,busy,0.01,0.6\nr-busy,busy,0.1,0.7\nr-busy,busy,1,0.8\nr-busy,busy,10,0.9\nr-busy,busy,100,0.95\nr-busy,busy,1000,1\n" +
+		"r-firm,firm,1,0.2\nr-firm,firm,10,0.4\nr-firm,firm,100,0.6\nr-firm,firm,1000,0.8\nr-firm,firm,5000,1\n"
 	narrow := timerCDF(map[string][]float64{
 		"busy":  {1, 2, 3},
 		"firm":  {2, 3, 4},
@@ -67,6 +71,8 @@ func TestCDFLogXByDefault(t *testing.T) {
 	}{
 		{"values over decades", spread, Figure{}, true, "x ≤ 0 not shown (20 % of packets)"},
 		{"forced linear", spread, Figure{LinearX: true}, false, ""},
+		{"half of a line at or below 0", signed, Figure{}, false, ""},
+		{"half of a line at or below 0, forced log", signed, Figure{LogX: true}, true, "x ≤ 0 not shown (50 % of packets)"},
 		{"narrow values", narrow, Figure{}, false, ""},
 		{"narrow values, forced log", narrow, Figure{LogX: true}, true, "log scale"},
 	} {

@@ -484,6 +484,16 @@ func cdfFigure(d *data, f Figure, x, y string) figure {
 		}
 	}
 	logX := chooseLogX(f, xs, nil)
+	if logX && y == "cdf" && !f.LogX {
+		// The points of a cdf are few where the curve is steep: judge the
+		// share of packets a log axis leaves out by each line's height at
+		// 0, so that signed errors (half of them early) keep a linear axis.
+		for _, l := range d.lines {
+			if _, below, _ := positive(l.pts); below > maxLeftOut {
+				logX = false
+			}
+		}
+	}
 	note := ""
 	drawn := make([][]Point, len(d.lines))
 	var frac float64

@@ -24,6 +24,7 @@ func (h *Host) figureModule() *starlarkstruct.Module {
 			{name: "name", kind: kString},
 			{name: "title", kind: kString},
 			{name: "log_x", kind: kBool},
+			{name: "where", kind: kindFunc(checkWhere)},
 		}}, nil),
 		// A metric of each run against a numeric sweep axis.
 		h.specBuiltin(signature{fn: "figure.lines", positional: 3, args: []arg{

@@ -1,9 +1,6 @@
 package execute
 
-import (
-	"fmt"
-	"math/bits"
-)
+import "fmt"
 
 // A search finds, among the candidate values of one parameter (in
 // ascending order: lo, lo+resolution, ..., hi), the largest one whose run
@@ -39,17 +36,6 @@ type searchResult struct {
 	Trials []searchTry
 	// Reason says why nothing was found, for the result table.
 	Reason string
-}
-
-// maxSearchTrials is the most trials a search over n candidates takes:
-// bisection over n+1 outcomes (none passes, or candidate i is the largest
-// that passes), plus the confirming trial.
-func maxSearchTrials(n int, confirm bool) int {
-	t := bits.Len(uint(n)) // ceil(log2(n+1))
-	if confirm {
-		t++
-	}
-	return t
 }
 
 // runSearch bisects n candidates with trial.

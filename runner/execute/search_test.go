@@ -3,6 +3,8 @@ package execute
 import (
 	"errors"
 	"testing"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // tailDrop is a link with a configured rate and a tail-drop queue: over a
@@ -62,7 +64,7 @@ func TestSearchFindsTailDropThroughput(t *testing.T) {
 			if want >= 0 && (r.Pass != want || r.Fail != want+1 || !r.Confirmed) {
 				t.Errorf("bracket pass %d fail %d confirmed %v, want %d %d true", r.Pass, r.Fail, r.Confirmed, want, want+1)
 			}
-			if max := maxSearchTrials(c.n, true); len(r.Trials) > max {
+			if max := plan.SearchTrials(c.n, true); len(r.Trials) > max {
 				t.Errorf("%d trials, more than the bound %d", len(r.Trials), max)
 			}
 			if c.n > 2 && len(r.Trials) >= c.n {
@@ -111,7 +113,7 @@ func TestSearchConfirmationMustPass(t *testing.T) {
 		t.Fatalf("got %+v, want nothing found after a failed confirmation of 9", r)
 	}
 	r, _ = runSearch(16, false, func(i int) (bool, error) { return i <= 9, nil })
-	if r.Found != 9 || len(r.Trials) > maxSearchTrials(16, false) {
+	if r.Found != 9 || len(r.Trials) > plan.SearchTrials(16, false) {
 		t.Errorf("without confirm: found %d in %d trials", r.Found, len(r.Trials))
 	}
 }

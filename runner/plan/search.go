@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"strconv"
@@ -127,4 +128,28 @@ func SearchCandidates(lo, hi, resolution string) ([]string, error) {
 		out = append(out, units.Rate{Kind: r[0].Kind, PerSecond: math.Round(v*1e3) / 1e3}.String())
 	}
 	return out, nil
+}
+
+// writeSearches says, for each search of the plan, its range and how many
+// of its candidate runs it can need: one search per point of the other
+// axes, each at most MaxTrials trials.
+func writeSearches(w io.Writer, p *Plan) {
+	for _, a := range p.Axes {
+		if a.Search == nil {
+			continue
+		}
+		cand := 0
+		for _, r := range p.Runs {
+			if r.Search != nil && r.Search.Name == a.Search.Name {
+				cand++
+			}
+		}
+		points := 0
+		if n := len(valuesInRuns(p, a)); n > 0 {
+			points = cand / n
+		}
+		fmt.Fprintln(w, Printable(a.Search.Describe()))
+		fmt.Fprintf(w, "  %d search(es), one per point of the other axes: at most %d trials over their %d candidate runs; the candidates not tried are skipped\n",
+			points, points*a.Search.MaxTrials(), cand)
+	}
 }

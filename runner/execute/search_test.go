@@ -1,7 +1,12 @@
 package execute
 
 import (
+	"context"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/labrun/labrun/runner/plan"
@@ -133,5 +138,69 @@ func TestSearchTrialErrorEndsIt(t *testing.T) {
 	}
 	if _, err := runSearch(0, true, nil); err == nil {
 		t.Error("a search of no candidates was accepted")
+	}
+}
+
+// searchLink is a 100 Mbit/s link with a tail-drop queue of 100 frames,
+// frames offered at a searched rate, composed with an axis of frame sizes.
+const searchLink = `
+frame = sweep.axis("frame", ["64B", "1518B"])
+rate = sweep.search("rate", lo = "10Mbps", hi = "120Mbps", resolution = "1Mbps",
+    until = {"metric": "link_queue_drops", "at_most": 5})
+experiment(name = "s", seed = 1,
+    emulator = link.emulator(bandwidth = "100Mbps", queue = 100),
+    workload = link.fidelity(packets = 5000, frame = frame, rate = rate))
+`
+
+// The search of each frame size finds the grid's answer (the highest rate
+// with at most 0.1 % lost) in fewer runs than the grid, skips the
+// candidates it did not need, and says what it found.
+func TestExecuteSearchAgainstGrid(t *testing.T) {
+	p := mustEval(t, searchLink, nil)
+	// The grid: every candidate's run, in process.
+	prog := newProgress(io.Discard, ProgressQuiet, len(p.Runs))
+	want := map[string]string{}
+	for _, r := range p.Runs {
+		row, err := runWorkload(context.Background(), r, prog)
+		prog.stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Metrics["link_queue_drops"] <= 5 {
+			want[r.Params["frame"]] = r.Params["rate"]
+		}
+	}
+	// Known answer, roughly: 100 Mbit/s x frame / (frame + 24 B).
+	if want["64B"] != "74Mbps" || want["1518B"] != "100Mbps" {
+		t.Fatalf("grid answers %v, want 64B 74Mbps and 1518B 100Mbps (the queue of 100 frames adds 2 %% over 5000 frames)", want)
+	}
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Progress: ProgressQuiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := 0
+	for _, row := range out.Rows {
+		if row.Status == "ok" {
+			ok++
+		}
+	}
+	if max := 2 * plan.SearchTrials(111, true); ok > max || ok+out.Skipped != len(p.Runs) {
+		t.Errorf("%d runs ok and %d skipped of %d: want at most %d ok, the rest skipped", ok, out.Skipped, len(p.Runs), max)
+	}
+	if ok >= len(p.Runs)/2 {
+		t.Errorf("%d runs ok: no fewer than the grid's %d per frame size", ok, len(p.Runs)/2)
+	}
+	csv, err := os.ReadFile(filepath.Join(out.Dir, "searches.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"rate,frame=64B,74Mbps,74Mbps,75Mbps,", "rate,frame=1518B,100Mbps,100Mbps,101Mbps,"} {
+		if !strings.Contains(string(csv), line) {
+			t.Errorf("searches.csv lacks %q:\n%s", line, csv)
+		}
+	}
+	runs, err := os.ReadFile(filepath.Join(out.Dir, "manifest.json"))
+	if err != nil || strings.Count(string(runs), "not needed by the search") != out.Skipped {
+		t.Errorf("manifest: %d runs skipped as not needed, want %d (%v)", strings.Count(string(runs), "not needed by the search"), out.Skipped, err)
 	}
 }

@@ -76,6 +76,10 @@ func cmdRun(e *env, args []string) int {
 	}
 	var info *execute.ShardInfo
 	if spec != nil {
+		if name := searchName(p); name != "" {
+			fmt.Fprintf(e.stderr, "labrun: --shard: the plan has a search (%s): its trials depend on each other and cannot be split between shards; run it without --shard\n", name)
+			return ExitUsage
+		}
 		si := shardPlan(p, *spec)
 		info = &execute.ShardInfo{PlanHash: si.PlanHash, Shard: si.Shard, PlanRuns: si.PlanRuns}
 		if len(p.Runs) == 0 {

@@ -36,3 +36,14 @@ func shardPlan(p *plan.Plan, s shard.Spec) shardInfo {
 	p.Runs = keep
 	return info
 }
+
+// searchName is the name of a search of the plan, or "": a plan with a
+// search is not split into shards.
+func searchName(p *plan.Plan) string {
+	for _, a := range p.Axes {
+		if a.Search != nil {
+			return a.Search.Name
+		}
+	}
+	return ""
+}

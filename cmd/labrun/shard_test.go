@@ -85,3 +85,16 @@ experiment(name = "tiny", seed = 1, trace = trace.synthetic(count = n, interval 
 		t.Errorf("merge without shard 1: %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A plan with a search is not split: run --shard and submit refuse it.
+func TestShardRefusesSearch(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "../../experiments/rfc2544_throughput.star", "--shard", "0/2", "-o", t.TempDir()},
+		{"submit", "--slurm", "../../experiments/rfc2544_throughput.star", "-o", t.TempDir(), "--shards", "2", "--dry-run"},
+	} {
+		code, _, stderr := run(t, args...)
+		if code != ExitUsage || !strings.Contains(stderr, "has a search (rate)") {
+			t.Errorf("%v: exit %d, stderr %q; want %d naming the search", args, code, stderr, ExitUsage)
+		}
+	}
+}

@@ -73,6 +73,10 @@ func (f *submitFlags) job(e *env, file string) (cluster.Job, int) {
 	if err != nil {
 		return cluster.Job{}, scriptFailure(e, err)
 	}
+	if name := searchName(p); name != "" {
+		fmt.Fprintf(e.stderr, "labrun submit: the plan has a search (%s): its trials depend on each other and cannot be split between shards; run it with labrun run\n", name)
+		return cluster.Job{}, ExitUsage
+	}
 	if f.shards > len(p.Runs) {
 		fmt.Fprintf(e.stderr, "labrun submit: --shards %d but the plan has %d runs: give at most %d\n", f.shards, len(p.Runs), len(p.Runs))
 		return cluster.Job{}, ExitUsage

@@ -77,6 +77,8 @@ type Outcome struct {
 	// ExpectFailed counts those that failed.
 	Expect       []results.ExpectResult
 	ExpectFailed int
+	// Searches says what each search of the plan found, a line each.
+	Searches []string
 }
 
 // SettingSummary is one kernel setting's outcome and the runs it had.
@@ -167,12 +169,16 @@ func Execute(ctx context.Context, p *plan.Plan, o ExecOptions) (out *Outcome, er
 		return out, err
 	}
 	var full error // a full disk stops the runs; what finished is still shown
+	searchOf, searches := searchPoints(p)
 	for i := range p.Runs {
 		if ctx.Err() != nil {
 			out.Interrupted = true
 			break
 		}
-		if err := inv.step(i); err != nil {
+		if sp := searchOf[i]; sp != nil && sp.done {
+			continue // run, or skipped, by its search
+		}
+		if err := inv.stepOrSearch(i, searchOf[i]); err != nil {
 			if !errors.Is(err, syscall.ENOSPC) {
 				return out, err
 			}
@@ -184,6 +190,10 @@ func Execute(ctx context.Context, p *plan.Plan, o ExecOptions) (out *Outcome, er
 		}
 	}
 	inv.prog.stop()
+	out.Searches = searchLines(searches)
+	if err := writeSearches(inv.dir, searches); err != nil && full == nil {
+		full = err
+	}
 	if full != nil {
 		inv.conclude(full) // best effort: space may have come free
 		return out, full

@@ -39,7 +39,8 @@ func Build(d Description) (*Plan, error) {
 	if d.Sweep.size(limit) > limit {
 		return nil, d.errorf("experiment: the sweep expands to more than %d runs (--max-runs %d); use fewer axis values, pin axes with --set, or give --max-runs up to %d", limit, limit, MaxRunsLimit)
 	}
-	p.Axes = d.Sweep.axes()
+	p.Axes, p.groups = d.Sweep.axes(), d.Sweep.Groups
+	defer func() { p.groups = nil }()
 	points := d.Sweep.points()
 	p.Runs = make([]Run, 0, len(points)) // a Run is large: no regrowth
 	for _, pt := range points {

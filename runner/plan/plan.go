@@ -49,6 +49,7 @@ type Plan struct {
 	Modules any                  `json:"-"`
 	Params  []ParamValue         `json:"params"`
 	Axes    []AxisInfo           `json:"axes"`
+	groups  [][]AxisInfo         // the sweep's zip groups, while the runs are built
 	Runs    []Run                `json:"runs"`
 	Tables  []results.TableSpec  `json:"-"`
 	Figures []results.FigureSpec `json:"figures,omitempty"`
@@ -75,6 +76,9 @@ type AxisInfo struct {
 	Values []string `json:"values"`
 	Zip    int      `json:"zip_group"`
 	Pos    string   `json:"declared_at"`
+	// Search is set when the axis is a sweep.search: its values are the
+	// search's candidates.
+	Search *Search `json:"search,omitempty"`
 }
 
 // Run is one point of the plan.
@@ -84,6 +88,15 @@ type Run struct {
 	Seed   uint64            `json:"seed"`
 	Params map[string]string `json:"parameters"`
 	Config RunConfig         `json:"config"`
+	// Search is set when the run is a candidate of a search.
+	Search *RunSearch `json:"search,omitempty"`
+}
+
+// RunSearch places a run in a search: the search's name and the index of
+// its candidate.
+type RunSearch struct {
+	Name      string `json:"name"`
+	Candidate int    `json:"candidate"`
 }
 
 // RunConfig is everything that defines a run; its canonical JSON encoding

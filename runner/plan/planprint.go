@@ -40,6 +40,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 	if err := t.WriteText(w); err != nil {
 		return err
 	}
+	writeSearches(w, p)
 	writeCaptures(w, p)
 	writeActions(w, p)
 	return nil
@@ -70,6 +71,7 @@ func WritePlanSummary(w io.Writer, p *Plan) error {
 		fmt.Fprintf(w, "  %-16s %d repetitions\n", "rep", p.Repeat)
 	}
 	fmt.Fprintf(w, "runs: %d, listed by labrun plan --runs (or --json)\n", len(p.Runs))
+	writeSearches(w, p)
 	writeCaptures(w, p)
 	writeActions(w, p)
 	return nil

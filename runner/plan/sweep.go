@@ -128,7 +128,13 @@ func (s Sweep) points() []Point {
 func (p *Plan) addRun(pt Point, cfg RunConfig) {
 	cfg.Experiment = p.Experiment
 	id, seed := RunID(cfg, p.Seed)
-	p.Runs = append(p.Runs, Run{Index: len(p.Runs), ID: id, Seed: seed, Params: pt.Params, Config: cfg})
+	run := Run{Index: len(p.Runs), ID: id, Seed: seed, Params: pt.Params, Config: cfg}
+	for gi, g := range p.groups {
+		if len(g) == 1 && g[0].Search != nil {
+			run.Search = &RunSearch{Name: g[0].Search.Name, Candidate: pt.Steps[gi]}
+		}
+	}
+	p.Runs = append(p.Runs, run)
 }
 
 // duplicate finds two runs that resolve to the same configuration (two

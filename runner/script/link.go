@@ -163,6 +163,7 @@ func (h *Host) linkModule() *starlarkstruct.Module {
 			{name: "packets", kind: kInt(1, 10_000_000), def: starlark.MakeInt(100_000), sweep: true},
 			{name: "gap", kind: kDuration, def: starlark.String("1s"), sweep: true},
 			{name: "frame", kind: kSize, def: starlark.String("1500B"), sweep: true},
+			{name: "rate", kind: kRate, sweep: true},
 		}}, func(a starlark.StringDict) string { return "fidelity" }),
 	)
 }
@@ -487,6 +488,9 @@ func resolveWorkload(s *Spec) plan.WorkloadConfig {
 		w.Delay, w.NoCopy, w.Plain, w.Batch = durArg(s, "delay"), s.Args["copy"] != starlark.True, s.Args["plain"] == starlark.True, int(intArg(s, "batch"))
 	case "fidelity":
 		w.Gap = durArg(s, "gap")
+		if g, ok := offeredGap(s.Args["rate"], w.Frame); ok {
+			w.Gap = g // frames offered at a rate: in place of gap
+		}
 	}
 	return w
 }
@@ -501,4 +505,23 @@ func checkEmulatorTopo(c plan.RunConfig) error {
 		return fmt.Errorf("the emulated link needs frames as sent: drop offloads = True from topology.veth (GRO would merge frames)")
 	}
 	return nil
+}
+
+// offeredGap is the gap between frames of the given size offered at rate
+// (a bit rate counts the frame's bytes; a packet rate frames), rounded to
+// the nanosecond.
+func offeredGap(v starlark.Value, frame units.Size) (units.Duration, bool) {
+	str, ok := v.(starlark.String)
+	if !ok {
+		return 0, false
+	}
+	r, err := units.ParseRate(string(str))
+	if err != nil || r.PerSecond <= 0 {
+		return 0, false // checked when the argument was given
+	}
+	perFrame := 1e9 / r.PerSecond
+	if r.Kind == units.BitsPerSecond {
+		perFrame = float64(frame) * 8 * 1e9 / r.PerSecond
+	}
+	return units.Duration(max(1, math.Round(perFrame))), true
 }

@@ -70,6 +70,9 @@ func (h *Host) sweep(groups [][]*Axis, used map[*Axis]bool) (plan.Sweep, error) 
 		var infos []plan.AxisInfo
 		for _, ax := range g {
 			if raw, ok := h.overrides[ax.Name]; ok {
+				if ax.search != nil {
+					return sw, &plan.UsageError{Msg: fmt.Sprintf("--set %s=%s: %s is a search (declared at %s): its value is found by the runs, not set", ax.Name, raw, ax.Name, ax.Pos)}
+				}
 				i, err := h.pinAxis(ax, raw)
 				if err != nil {
 					return sw, err
@@ -77,7 +80,7 @@ func (h *Host) sweep(groups [][]*Axis, used map[*Axis]bool) (plan.Sweep, error) 
 				sw.Pinned[ax.Name] = ax.Labels[i]
 				h.used[ax.Name] = true
 			}
-			infos = append(infos, plan.AxisInfo{Name: ax.Name, Values: ax.Labels, Zip: ax.group, Pos: ax.Pos.String()})
+			infos = append(infos, plan.AxisInfo{Name: ax.Name, Values: ax.Labels, Zip: ax.group, Pos: ax.Pos.String(), Search: ax.search})
 		}
 		sw.Groups = append(sw.Groups, infos)
 	}

@@ -7,6 +7,8 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 // Axis is one swept parameter: a name and the values it takes. Axes of one
@@ -17,6 +19,7 @@ type Axis struct {
 	Labels []string
 	Pos    syntax.Position
 	group  int // index of the zip group (creation order)
+	search *plan.Search
 	uses   []axisUse
 }
 
@@ -37,8 +40,9 @@ func (a *Axis) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: sweep.
 
 func (h *Host) sweepModule() *starlarkstruct.Module {
 	return &starlarkstruct.Module{Name: "sweep", Members: starlark.StringDict{
-		"axis": starlark.NewBuiltin("sweep.axis", h.sweepAxis),
-		"zip":  starlark.NewBuiltin("sweep.zip", h.sweepZip),
+		"axis":   starlark.NewBuiltin("sweep.axis", h.sweepAxis),
+		"zip":    starlark.NewBuiltin("sweep.zip", h.sweepZip),
+		"search": starlark.NewBuiltin("sweep.search", h.sweepSearch),
 	}}
 }
 
@@ -187,4 +191,69 @@ func callerPos(thread *starlark.Thread) syntax.Position {
 		}
 	}
 	return syntax.Position{}
+}
+
+// sweepSearch implements sweep.search(name, lo, hi, resolution, until,
+// confirm = True): an axis over the candidates lo, lo+resolution, ..., hi
+// that execute bisects for the largest one whose run meets until.
+func (h *Host) sweepSearch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name, lo, hi, res string
+	var until *starlark.Dict
+	confirm := true
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "lo", &lo, "hi", &hi, "resolution", &res, "until", &until, "confirm?", &confirm); err != nil {
+		return nil, err
+	}
+	cand, err := plan.SearchCandidates(lo, hi, res)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", b.Name(), name, err)
+	}
+	u, err := searchUntil(until)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: until: %w", b.Name(), name, err)
+	}
+	values := starlark.NewList(nil)
+	for _, c := range cand {
+		values.Append(starlark.String(c))
+	}
+	ax, err := h.newAxis(thread, b.Name(), name, values, len(h.groups), false)
+	if err != nil {
+		return nil, err
+	}
+	ax.search = &plan.Search{Name: name, Lo: lo, Hi: hi, Resolution: res, Candidates: cand, Until: u, Confirm: confirm, Pos: ax.Pos.String()}
+	return ax, nil
+}
+
+// untilForms is what sweep.search's until accepts.
+const untilForms = `{"metric": "rx_loss_pct", "at_most": 0.1} or {"metric": "mpps", "at_least": 1}`
+
+// searchUntil reads until: a metric and one bound.
+func searchUntil(d *starlark.Dict) (plan.Until, error) {
+	var u plan.Until
+	for _, kv := range d.Items() {
+		k, _ := starlark.AsString(kv[0])
+		switch k {
+		case "metric":
+			s, ok := starlark.AsString(kv[1])
+			if !ok || s == "" {
+				return u, fmt.Errorf("metric must be a metric's name, got %s; want %s", kv[1], untilForms)
+			}
+			u.Metric = s
+		case "at_most", "at_least":
+			f, ok := starlark.AsFloat(kv[1])
+			if !ok {
+				return u, fmt.Errorf("%s must be a number, got %s; want %s", k, kv[1], untilForms)
+			}
+			if k == "at_most" {
+				u.AtMost = &f
+			} else {
+				u.AtLeast = &f
+			}
+		default:
+			return u, fmt.Errorf("unknown key %s; want %s", kv[0], untilForms)
+		}
+	}
+	if u.Metric == "" || (u.AtMost == nil) == (u.AtLeast == nil) {
+		return u, fmt.Errorf("give a metric and one of at_most, at_least: %s", untilForms)
+	}
+	return u, nil
 }

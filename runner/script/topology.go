@@ -2,6 +2,7 @@ package script
 
 import (
 	"fmt"
+	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -25,7 +26,11 @@ func (h *Host) topologyModule() *starlarkstruct.Module {
 			{name: "pairs", kind: kindFunc(checkPairs), sweep: true},
 		}}, func(a starlark.StringDict) string {
 			if p, ok := a["pairs"].(starlark.Int); ok {
-				return fmt.Sprintf("veth(%s)", plural(int(intOf(p)), "pair"))
+				l := plural(int(intOf(p)), "pair")
+				if a["rps"] != starlark.None {
+					l += ", rps " + label(a["rps"])
+				}
+				return "veth(" + l + ")"
 			}
 			if a["tbf"] != starlark.None {
 				return "veth(tbf " + label(a["tbf"]) + ")"
@@ -47,7 +52,7 @@ func (h *Host) receiverModule() *starlarkstruct.Module {
 			{name: "quiet", kind: kDuration, def: starlark.String("100ms")},
 			{name: "cpu", kind: kInt(0, 1023)},
 			{name: "ring", kind: kindFunc(checkRing), sweep: true},
-		}}, nil),
+		}}, receiverLabel),
 	)
 }
 
@@ -115,4 +120,19 @@ func (r *runResolver) checkPorts(tp *Spec) error {
 		return posError(tp.Pos, "topology.veth: pairs = %d, but the trace has %s: each port sends the flows trace.FlowPart gives it, so give trace.synthetic(flows = ...) at least %d (a multiple of %d splits evenly)", n, plural(max(t.Flows, 1), "flow"), n, n)
 	}
 	return nil
+}
+
+// receiverLabel names a receiver by where it runs and its ring, when given.
+func receiverLabel(a starlark.StringDict) string {
+	var parts []string
+	if c, ok := a["cpu"].(starlark.Int); ok {
+		parts = append(parts, "cpu "+c.String())
+	}
+	if r, ok := a["ring"].(starlark.String); ok {
+		parts = append(parts, "ring "+string(r))
+	}
+	if len(parts) == 0 {
+		return "afpacket"
+	}
+	return "afpacket(" + strings.Join(parts, ", ") + ")"
 }

@@ -6,7 +6,7 @@ const (
 	RxPortMinPPS = "rx_port_min_pps" // received rate of the slowest port
 	RxPortMaxPPS = "rx_port_max_pps" // ... of the fastest port
 	RxPortJain   = "rx_port_jain"    // Jain's fairness index over the ports' received rates
-	RxSendPct    = "rx_send_pct"     // received rate as % of the sender's achieved rate
+	RxSendPct    = "rx_send_pct"     // frames received as % of the frames sent
 )
 
 func init() {
@@ -14,6 +14,6 @@ func init() {
 		{RxPortMinPPS, "several ports: received rate (frames/s) of the slowest port"},
 		{RxPortMaxPPS, "several ports: received rate (frames/s) of the fastest port"},
 		{RxPortJain, "several ports: Jain's fairness index (sum x)^2 / (n sum x^2) of the ports' received rates: 1 even, 1/n one port only"},
-		{RxSendPct, "several ports: received rate (rx_pps) as % of the sender's achieved rate (rate_pps)"},
+		{RxSendPct, "several ports: frames received as % of the frames sent: the share of what the sender offered that the receiver took"},
 	}...)
 }

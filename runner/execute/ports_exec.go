@@ -111,8 +111,8 @@ func (w *wire) stopPortReceivers(m map[string]float64, sent uint64) (*rx.Result,
 	}
 	m[measure.RxPortMinPPS], m[measure.RxPortMaxPPS], m[measure.RxPortJain] = rx.Fairness(pps)
 	got := rx.Merge(res...)
-	if r := m[measure.RatePPS]; r > 0 {
-		m[measure.RxSendPct] = rx.Analyze(nil, got).PPS / r * 100
+	if sent > 0 {
+		m[measure.RxSendPct] = float64(got.Received) / float64(sent) * 100
 	}
 	return got, nil
 }

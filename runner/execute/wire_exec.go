@@ -167,9 +167,9 @@ func (w *wire) build() error {
 	if err := w.startReceiver(); err != nil {
 		return err
 	}
-	for k := range tp.Sender.Ports() {
-		if c.Topology.TBF > 0 {
-			mf := c.Topology.MTU + 14
+	if c.Topology.TBF > 0 {
+		mf := c.Topology.MTU + 14
+		for k := range tp.Sender.Ports() { // every port's sender end
 			if err := tp.Sender.ShapeTBF(tp.Sender.Port(k).Ifname, c.Topology.TBF, mf, 1000*mf); err != nil {
 				return err
 			}

@@ -430,7 +430,11 @@ func wireActions(r Run) []kernel.Action {
 		a = append(a, kernel.Action{Setting: "emulator", Value: "link forwarder: " + c.Link.Label, Scope: "emulator netns", Needs: "root"})
 	}
 	if c.Topology.TBF > 0 {
-		a = append(a, kernel.Action{Setting: "tbf", Value: fmt.Sprintf("tc qdisc tbf rate %gbit on %s", c.Topology.TBF, "lr-snd0"), Scope: "sender netns", Needs: "root"})
+		on := "lr-snd0"
+		if n := c.Topology.Pairs; n > 1 {
+			on = fmt.Sprintf("lr-snd0 .. lr-snd%d", n-1)
+		}
+		a = append(a, kernel.Action{Setting: "tbf", Value: fmt.Sprintf("tc qdisc tbf rate %gbit on %s", c.Topology.TBF, on), Scope: "sender netns", Needs: "root"})
 	}
 	if c.Workload.TCP() {
 		a = append(a, kernel.Action{Setting: "tcp", Value: c.Workload.Kind + " sender netns -> receiver netns", Scope: "end netns", Needs: "root"})

@@ -16,6 +16,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -410,7 +411,9 @@ func (r *Result) Metrics() map[string]float64 {
 		if span := r.Sched[n-1] - r.Sched[0]; span > 0 {
 			m[measure.RateReqPPS] = float64(n-1) / (float64(span) / 1e9)
 		}
-		if span := r.Actual[n-1] - r.Actual[0]; span > 0 {
+		// First to last send: with several threads the sequence
+		// numbers' order is not the order in time.
+		if span := slices.Max(r.Actual) - slices.Min(r.Actual); span > 0 {
 			m[measure.RatePPS] = float64(n-1) / (float64(span) / 1e9)
 		}
 	}

@@ -20,6 +20,17 @@
 //	        |
 //	lr-<pid>-<runid>-rcv  lr-rcv0 198.19.0.2/24    02:6c:72:ff:00:02  route 198.18.0.0/24 via 198.19.0.254
 //
+// With Config.Pairs = N (no emulator), N veth pairs join the sender and
+// the receiver, pair k being port k of both hosts (Host.Port): port 0 is
+// the pair above, port k >= 1 is
+//
+//	lr-<pid>-<runid>-snd  lr-snd<k> 198.18.<k>.1/24  02:6c:72:ff:<k>:01
+//	        |
+//	lr-<pid>-<runid>-rcv  lr-rcv<k> 198.18.<k>.2/24  02:6c:72:ff:<k>:02
+//
+// so each pair is its own subnet, as separate NIC ports on separate links
+// would be.
+//
 // <pid> is the building process's pid and <runid> the run's short id, so
 // namespace names never collide between runs or processes. The creating
 // process is recorded as each namespace's owner (PID and start time) in

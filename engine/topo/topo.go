@@ -57,7 +57,14 @@ type Config struct {
 	Offloads bool
 	// TxQueueLen of every veth; 0 leaves the kernel's default.
 	TxQueueLen int
+	// Pairs is the number of veth pairs between the sender and the
+	// receiver, each its own port (see Host.Port); 0 means 1. Accepted
+	// 1..MaxPairs, and only 1 with an emulator.
+	Pairs int
 }
+
+// MaxPairs bounds Config.Pairs: pair k uses 198.18.k.0/24.
+const MaxPairs = 16
 
 // normalize checks cfg and fills defaults.
 func (cfg Config) normalize() (Config, error) {
@@ -74,6 +81,15 @@ func (cfg Config) normalize() (Config, error) {
 	}
 	if cfg.MTU < MinMTU || cfg.MTU > MaxMTU {
 		return cfg, fmt.Errorf("mtu %d out of range: accepted %d..%d (0 means %d)", cfg.MTU, MinMTU, MaxMTU, DefaultMTU)
+	}
+	if cfg.Pairs == 0 {
+		cfg.Pairs = 1
+	}
+	if cfg.Pairs < 1 || cfg.Pairs > MaxPairs {
+		return cfg, fmt.Errorf("%d veth pairs out of range: accepted 1..%d (0 means 1)", cfg.Pairs, MaxPairs)
+	}
+	if cfg.Pairs > 1 && cfg.Emulator {
+		return cfg, fmt.Errorf("%d veth pairs with an emulator: the emulator forwards one pair; give 1 pair", cfg.Pairs)
 	}
 	if cfg.TxQueueLen < 0 || int64(cfg.TxQueueLen) > 1<<32-1 {
 		return cfg, fmt.Errorf("tx queue length %d out of range: accepted 1..%d, or 0 for the kernel's default", cfg.TxQueueLen, uint32(1<<32-1))
@@ -96,10 +112,41 @@ type Host struct {
 	MAC2     net.HardwareAddr
 	IP2      netip.Addr
 
+	// The ports past the first of a topology with several pairs (sender
+	// and receiver only); see Port.
+	more []Port
+
 	mu   sync.RWMutex
 	fd   int  // open namespace file; -1 once closed
 	made bool // the name was created by this topology and not yet removed
 }
+
+// Port is one veth end of a host: with Config.Pairs = N, the sender and
+// the receiver each have ports 0..N-1, and sender port k is joined to
+// receiver port k by its own veth pair.
+type Port struct {
+	Ifname  string // lr-snd<k> or lr-rcv<k>
+	Ifindex int    // inside the host's namespace
+	MAC     net.HardwareAddr
+	IP      netip.Addr // 198.18.<k>.1 (sender) or 198.18.<k>.2 (receiver)
+}
+
+// Port returns port k of h: port 0 is Ifname, Ifindex, MAC and IP; the
+// others exist on the sender and receiver of a topology with several
+// pairs. k out of range returns the zero Port.
+func (h *Host) Port(k int) Port {
+	switch {
+	case k == 0:
+		return Port{h.Ifname, h.Ifindex, h.MAC, h.IP}
+	case k > 0 && k <= len(h.more):
+		return h.more[k-1]
+	}
+	return Port{}
+}
+
+// Ports is the number of ports of h (1 unless it is the sender or the
+// receiver of a topology with several pairs).
+func (h *Host) Ports() int { return 1 + len(h.more) }
 
 // Topology is the namespaces and veth pairs of one run.
 type Topology struct {
@@ -201,7 +248,22 @@ func newTopology(cfg Config, pid int) *Topology {
 	} else {
 		t.Receiver = host(RoleReceiver, ReceiverIf, macReceiver, ipReceiver)
 	}
+	for k := 1; k < cfg.Pairs; k++ {
+		t.Sender.more = append(t.Sender.more, portOf(k, "lr-snd", 1))
+		t.Receiver.more = append(t.Receiver.more, portOf(k, "lr-rcv", 2))
+	}
 	return t
+}
+
+// portOf lays out port k (k >= 1) of the sender (host 1) or the receiver
+// (host 2): interface prefix + k, MAC 02:6c:72:ff:<k>:0<host>, address
+// 198.18.<k>.<host>.
+func portOf(k int, prefix string, host byte) Port {
+	return Port{
+		Ifname: prefix + strconv.Itoa(k),
+		MAC:    net.HardwareAddr{0x02, 0x6c, 0x72, 0xff, byte(k), host},
+		IP:     netip.AddrFrom4([4]byte{198, 18, byte(k), host}),
+	}
 }
 
 // vethPair is one veth pair: end a in host a, end b in host b.
@@ -220,7 +282,25 @@ func (t *Topology) pairs() []vethPair {
 			{e, r, e.Ifname2, r.Ifname, e.MAC2, r.MAC, e.IP2, r.IP},
 		}
 	}
-	return []vethPair{{s, r, s.Ifname, r.Ifname, s.MAC, r.MAC, s.IP, r.IP}}
+	ps := []vethPair{{s, r, s.Ifname, r.Ifname, s.MAC, r.MAC, s.IP, r.IP}}
+	for k := range s.more {
+		a, b := s.more[k], r.more[k]
+		ps = append(ps, vethPair{s, r, a.Ifname, b.Ifname, a.MAC, b.MAC, a.IP, b.IP})
+	}
+	return ps
+}
+
+// ifindexOf points at where h keeps the index of its interface ifname.
+func (h *Host) ifindexOf(ifname string) *int {
+	if ifname == h.Ifname2 {
+		return &h.Ifindex2
+	}
+	for k := range h.more {
+		if h.more[k].Ifname == ifname {
+			return &h.more[k].Ifindex
+		}
+	}
+	return &h.Ifindex
 }
 
 // linkUpTimeout bounds the wait for the veths to be up and ready to send.
@@ -292,11 +372,7 @@ func (t *Topology) build() error {
 		if err != nil {
 			return fmt.Errorf("setting up %s in %s: %w", e.ifname, e.h.NSName, err)
 		}
-		if e.ifname == e.h.Ifname2 {
-			e.h.Ifindex2 = idx
-		} else {
-			e.h.Ifindex = idx
-		}
+		*e.h.ifindexOf(e.ifname) = idx
 	}
 	if e := t.Emulator; e != nil {
 		routes := []struct {

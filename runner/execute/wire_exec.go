@@ -46,6 +46,7 @@ type wire struct {
 	first   []byte // the first frame, for a peer tool's own trace
 	tp      *topo.Topology
 	rcv     *rx.Receiver
+	ports   *portReceivers // a receiver per port, with topology.veth(pairs = N)
 	fw      *link.Forwarder
 	undo    undoStack
 }
@@ -152,7 +153,7 @@ func (w *wire) schedule() error {
 // shaper and the emulated link; each step pushes its undoing.
 func (w *wire) build() error {
 	r, c := w.run, w.c
-	tp, err := topo.Build(topo.Config{RunID: r.ID[:min(len(r.ID), 8)], MTU: c.Topology.MTU, Offloads: c.Topology.Offloads, Emulator: c.Topology.Emulator})
+	tp, err := topo.Build(topo.Config{RunID: r.ID[:min(len(r.ID), 8)], MTU: c.Topology.MTU, Offloads: c.Topology.Offloads, Emulator: c.Topology.Emulator, Pairs: c.Topology.Pairs})
 	if err != nil {
 		return fmt.Errorf("building the run's namespaces: %w", err)
 	}
@@ -168,8 +169,10 @@ func (w *wire) build() error {
 	}
 	if c.Topology.TBF > 0 {
 		mf := c.Topology.MTU + 14
-		if err := tp.Sender.ShapeTBF(tp.Sender.Ifname, c.Topology.TBF, mf, 1000*mf); err != nil {
-			return err
+		for k := range tp.Sender.Ports() { // every port's sender end
+			if err := tp.Sender.ShapeTBF(tp.Sender.Port(k).Ifname, c.Topology.TBF, mf, 1000*mf); err != nil {
+				return err
+			}
 		}
 	}
 	if c.Link == nil {
@@ -197,6 +200,9 @@ func (w *wire) build() error {
 // startReceiver opens the receiver in its namespace and starts it.
 func (w *wire) startReceiver() error {
 	c, tp := w.c, w.tp
+	if ports(c) > 0 {
+		return w.startPortReceivers()
+	}
 	// The receiver wakes when a block of its ring is full or times out:
 	// on the sender's CPU each wake-up would delay a send by 10-20 us. So unless the script says otherwise it gets CPU
 	// 0 and the sender the last CPU.
@@ -205,7 +211,7 @@ func (w *wire) startReceiver() error {
 			return err
 		}
 	}
-	rc := rx.Config{Ifindex: tp.Receiver.Ifindex, Expect: w.n, CPU: -1, Streams: w.streams, Match: w.match}
+	rc := rx.Config{Ifindex: tp.Receiver.Ifindex, Expect: w.n, CPU: -1, Streams: w.streams, Match: w.match, RingBytes: int(c.Receiver.Ring)}
 	if c.Receiver.CPU != nil {
 		rc.CPU = *c.Receiver.CPU
 	} else if runtime.NumCPU() > 1 {
@@ -233,7 +239,13 @@ func (w *wire) startReceiver() error {
 // and adds what arrived, what was lost where, and latency to m.
 func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Result, error) {
 	c, tp := w.c, w.tp
-	got, err := w.rcv.Stop(sent, time.Duration(c.Receiver.Quiet), time.Duration(c.Receiver.Drain))
+	var got *rx.Result
+	var err error
+	if w.ports != nil {
+		got, err = w.stopPortReceivers(m, sent)
+	} else {
+		got, err = w.rcv.Stop(sent, time.Duration(c.Receiver.Quiet), time.Duration(c.Receiver.Drain))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
@@ -241,13 +253,7 @@ func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Res
 		m[k] = v
 	}
 	m[measure.Sent] = float64(sent)
-	var linkDrops uint64
-	if s, err := tp.Sender.Stats(tp.Sender.Ifname); err == nil {
-		linkDrops += s.TxDropped
-	}
-	if s, err := tp.Receiver.Stats(tp.Receiver.Ifname); err == nil {
-		linkDrops += s.RxDropped
-	}
+	linkDrops := linkDrops(tp) // every port's pair
 	m[measure.LinkDrops] = float64(linkDrops)
 	var emuDrops uint64
 	if w.fw != nil {
@@ -379,6 +385,8 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 		switch {
 		case len(cpus) > 0:
 			snd.CPUs = []int{cpus[k%len(cpus)]}
+		case ports(c) > 0 && len(ks.CPUs) == 0:
+			snd.CPUs = []int{portCPU(k)} // with its port's receiver
 		case threads > 1:
 			snd.CPUs = []int{k % runtime.NumCPU()}
 		case len(ks.CPUs) == 0 && c.Link != nil:
@@ -420,18 +428,23 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 // UDP, or AF_PACKET in the sink's mode.
 func openWireSink(c plan.RunConfig, tp *topo.Topology, k int) (tx.Sink, error) {
 	maxFrame := c.Topology.MTU + 14
+	// With several ports, thread k sends on port k.
+	from, to := tp.Sender.Port(0), tp.Receiver.Port(0)
+	if ports(c) > 0 {
+		from, to = tp.Sender.Port(k), tp.Receiver.Port(k)
+	}
 	var sink tx.Sink
 	err := tp.Sender.Do(func() error {
 		var err error
 		if c.Sink.Kind == "udp" {
-			sink, err = tx.NewUDP(tx.UDPConfig{Dst: netip.AddrPortFrom(tp.Receiver.IP, 9), Src: netip.AddrPortFrom(tp.Sender.IP, uint16(49152+k)), Batch: c.Sink.Batch})
+			sink, err = tx.NewUDP(tx.UDPConfig{Dst: netip.AddrPortFrom(to.IP, 9), Src: netip.AddrPortFrom(from.IP, uint16(49152+k)), Batch: c.Sink.Batch})
 			return err
 		}
 		pm, err := tx.ParsePacketMode(c.Sink.Mode)
 		if err != nil {
 			return err
 		}
-		sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: tp.Sender.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame})
+		sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: from.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame})
 		return err
 	})
 	if err != nil {
@@ -443,6 +456,9 @@ func openWireSink(c plan.RunConfig, tp *topo.Topology, k int) (tx.Sink, error) {
 // labrunThreads is the number of labrun's sending threads in a run it
 // sends (1 for a peer tool's run).
 func labrunThreads(c plan.RunConfig) int {
+	if n := ports(c); n > 0 && c.SenderKind() == "labrun" {
+		return n // one per port
+	}
 	if c.SenderKind() != "labrun" || c.Sender == nil {
 		return 1
 	}

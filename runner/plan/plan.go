@@ -174,6 +174,11 @@ type TopoConfig struct {
 	// TBF shapes the sender's interface with the kernel's token bucket
 	// filter at this rate (bits/s), for comparison with the emulated link.
 	TBF float64 `json:"tbf_bps,omitempty"`
+	// Pairs, when set, is the number of veth pairs between the sender and
+	// the receiver, one port each: labrun sends with one thread per port
+	// and receives with one receiver per port, both on CPU port mod the
+	// CPU count. 0: one pair, the sender and receiver placed as usual.
+	Pairs int `json:"pairs,omitempty"`
 }
 
 // ReceiverConfig is a resolved receiver.* value.
@@ -182,6 +187,9 @@ type ReceiverConfig struct {
 	Drain   units.Duration `json:"drain_ns"`
 	Quiet   units.Duration `json:"quiet_ns"`
 	CPU     *int           `json:"cpu,omitempty"`
+	// Ring is the size of the receive ring (bytes); 0 sizes it for the
+	// run's frames.
+	Ring units.Size `json:"ring_bytes,omitempty"`
 }
 
 // Wire reports whether the run sends real packets (and so needs a
@@ -411,6 +419,9 @@ func wireActions(r Run) []kernel.Action {
 		return nil
 	}
 	shape := "sender <-> receiver: one veth pair, 198.18.0.0/24"
+	if n := c.Topology.Pairs; n > 1 {
+		shape = fmt.Sprintf("sender <-> receiver: %d veth pairs, one per port, 198.18.0.0/24 .. 198.18.%d.0/24", n, n-1)
+	}
 	if c.Topology.Emulator {
 		shape = "sender <-> emulator <-> receiver: two veth pairs, 198.18.0.0/24 and 198.19.0.0/24"
 	}
@@ -419,7 +430,11 @@ func wireActions(r Run) []kernel.Action {
 		a = append(a, kernel.Action{Setting: "emulator", Value: "link forwarder: " + c.Link.Label, Scope: "emulator netns", Needs: "root"})
 	}
 	if c.Topology.TBF > 0 {
-		a = append(a, kernel.Action{Setting: "tbf", Value: fmt.Sprintf("tc qdisc tbf rate %gbit on %s", c.Topology.TBF, "lr-snd0"), Scope: "sender netns", Needs: "root"})
+		on := "lr-snd0"
+		if n := c.Topology.Pairs; n > 1 {
+			on = fmt.Sprintf("lr-snd0 .. lr-snd%d", n-1)
+		}
+		a = append(a, kernel.Action{Setting: "tbf", Value: fmt.Sprintf("tc qdisc tbf rate %gbit on %s", c.Topology.TBF, on), Scope: "sender netns", Needs: "root"})
 	}
 	if c.Workload.TCP() {
 		a = append(a, kernel.Action{Setting: "tcp", Value: c.Workload.Kind + " sender netns -> receiver netns", Scope: "end netns", Needs: "root"})

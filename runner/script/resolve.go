@@ -104,6 +104,9 @@ func (r *runResolver) workload() error {
 		if v := a["topology"]; v != starlark.None {
 			tp := subst(v, point).(*Spec)
 			cfg.Topology = &plan.TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True}
+			if tp.Args["pairs"] != starlark.None {
+				return posError(tp.Pos, "topology.veth: pairs = %s: a TCP workload runs over one veth pair; drop pairs", tp.Args["pairs"].String())
+			}
 		}
 		cfg.Topology.Emulator = cfg.Link != nil
 		if err := checkEmulatorTopo(*cfg); err != nil {
@@ -238,6 +241,12 @@ func (r *runResolver) wire() error {
 				cfg.Topology.RPS = append(cfg.Topology.RPS, int(c))
 			}
 		}
+		if tp.Args["pairs"] != starlark.None {
+			cfg.Topology.Pairs = int(intArg(tp, "pairs"))
+			if err := r.checkPorts(tp); err != nil {
+				return err
+			}
+		}
 	}
 	if v := a["receiver"]; v != starlark.None {
 		rv := subst(v, point).(*Spec)
@@ -246,6 +255,7 @@ func (r *runResolver) wire() error {
 			c := int(intArg(rv, "cpu"))
 			rc.CPU = &c
 		}
+		rc.Ring = sizeArg(rv, "ring")
 		cfg.Receiver = &rc
 	}
 	if cfg.Sink.OnWire() || wirePeer || cfg.Topology != nil || cfg.Receiver != nil {

@@ -1,8 +1,13 @@
 package script
 
 import (
+	"fmt"
+	"strings"
+
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+
+	"github.com/labrun/labrun/engine/units"
 )
 
 // The wire domain: real packets on veth pairs inside labrun's own network
@@ -18,7 +23,15 @@ func (h *Host) topologyModule() *starlarkstruct.Module {
 			{name: "emulator", kind: kBool},
 			{name: "rps", kind: kOneOrList(kInt(0, 63))},
 			{name: "tbf", kind: kRate, sweep: true},
+			{name: "pairs", kind: kindFunc(checkPairs), sweep: true},
 		}}, func(a starlark.StringDict) string {
+			if p, ok := a["pairs"].(starlark.Int); ok {
+				l := plural(int(intOf(p)), "pair")
+				if a["rps"] != starlark.None {
+					l += ", rps " + label(a["rps"])
+				}
+				return "veth(" + l + ")"
+			}
 			if a["tbf"] != starlark.None {
 				return "veth(tbf " + label(a["tbf"]) + ")"
 			}
@@ -38,6 +51,88 @@ func (h *Host) receiverModule() *starlarkstruct.Module {
 			{name: "drain", kind: kDuration, def: starlark.String("2s")},
 			{name: "quiet", kind: kDuration, def: starlark.String("100ms")},
 			{name: "cpu", kind: kInt(0, 1023)},
-		}}, nil),
+			{name: "ring", kind: kindFunc(checkRing), sweep: true},
+		}}, receiverLabel),
 	)
+}
+
+// maxPairs bounds topology.veth(pairs = N): pair k has 198.18.k.0/24
+// (engine/topo's MaxPairs).
+const maxPairs = 16
+
+// checkPairs accepts a number of veth pairs, one per port.
+func checkPairs(v starlark.Value) error {
+	var n int64
+	exact := false
+	if i, ok := v.(starlark.Int); ok {
+		n, exact = i.Int64()
+	}
+	if !exact || n < 1 || n > maxPairs {
+		return fmt.Errorf("got %s %s, want a number of veth pairs 1..%d (one port each, e.g. pairs = 4 or pairs = sweep.axis(\"ports\", [1, 2, 3, 4]))", v.Type(), v.String(), maxPairs)
+	}
+	return nil
+}
+
+// Receive ring bounds (engine/rx: RingBytes).
+const (
+	minRing = 1 << 20
+	maxRing = 2 << 30
+)
+
+// checkRing accepts the size of the receiver's ring.
+func checkRing(v starlark.Value) error {
+	s, ok := v.(starlark.String)
+	if !ok {
+		return fmt.Errorf("got %s %s, want a size 1MiB..2GiB such as \"4MiB\"", v.Type(), v.String())
+	}
+	n, err := units.ParseSize(string(s))
+	if err != nil {
+		return fmt.Errorf("%s: %v; want a size 1MiB..2GiB such as \"4MiB\"", s.String(), err)
+	}
+	if n < minRing || n > maxRing {
+		return fmt.Errorf("%s out of range: want a size 1MiB..2GiB such as \"4MiB\"", s.String())
+	}
+	return nil
+}
+
+// checkPorts checks what topology.veth(pairs = N) needs of the rest of
+// the run: labrun's engine sending (one thread per port), no emulated
+// link, and a trace with a flow for every port.
+func (r *runResolver) checkPorts(tp *Spec) error {
+	cfg, n := &r.cfg, r.cfg.Topology.Pairs
+	if r.wirePeer {
+		return posError(tp.Pos, "topology.veth: pairs = %d needs labrun's sender, one thread per port; %s sends on one interface: drop pairs or the sender", n, cfg.SenderKind())
+	}
+	if cfg.Link != nil {
+		return posError(tp.Pos, "topology.veth: pairs = %d with an emulated link: the emulator forwards one pair; drop pairs or emulator", n)
+	}
+	if r.snd != nil && r.snd.name() == "labrun" {
+		if t, ok := r.snd.Args["threads"]; ok && t != starlark.None {
+			if i, isInt := t.(starlark.Int); !isInt || int(intOf(i)) != n {
+				return posError(r.snd.Pos, "sender.labrun: threads = %s with topology.veth(pairs = %d): labrun sends with one thread per port; drop threads or give threads = %d", t.String(), n, n)
+			}
+		}
+	}
+	if cfg.Trace.Kind == "pcap" {
+		return posError(tp.Pos, "topology.veth: pairs = %d takes a trace.synthetic: a capture's frames are known by their content, one table per receiver, which several ports do not have yet", n)
+	}
+	if t := cfg.Trace; t.Kind == "synthetic" && max(t.Flows, 1) < n {
+		return posError(tp.Pos, "topology.veth: pairs = %d, but the trace has %s: each port sends the flows trace.FlowPart gives it, so give trace.synthetic(flows = ...) at least %d (a multiple of %d splits evenly)", n, plural(max(t.Flows, 1), "flow"), n, n)
+	}
+	return nil
+}
+
+// receiverLabel names a receiver by where it runs and its ring, when given.
+func receiverLabel(a starlark.StringDict) string {
+	var parts []string
+	if c, ok := a["cpu"].(starlark.Int); ok {
+		parts = append(parts, "cpu "+c.String())
+	}
+	if r, ok := a["ring"].(starlark.String); ok {
+		parts = append(parts, "ring "+string(r))
+	}
+	if len(parts) == 0 {
+		return "afpacket"
+	}
+	return "afpacket(" + strings.Join(parts, ", ") + ")"
 }

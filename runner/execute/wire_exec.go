@@ -402,6 +402,7 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 		// With an emulated link on two CPUs the link has the isolated
 		// CPU and the sender shares the other (emuCPUs).
 		NoIsolate: c.Link != nil && runtime.NumCPU() <= 2,
+		Profile:   c.Sender.ProfileEvery(),
 	}
 	res, err := replay.Run(ctx, cfg)
 	for _, s := range senders {
@@ -431,7 +432,7 @@ func openWireSink(c plan.RunConfig, tp *topo.Topology, k int) (tx.Sink, error) {
 		if err != nil {
 			return err
 		}
-		sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: tp.Sender.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame})
+		sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: tp.Sender.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame, Pad: c.Sink.Pad})
 		return err
 	})
 	if err != nil {

@@ -126,3 +126,21 @@ func (p *Packet) SendMarked(f []byte, at int64, m *Marks) error {
 	}
 	return p.sendChecked(f)
 }
+
+// FramePadder pads frames as a Packet sink with Pad sends them, off the
+// timed loop: for a receiver that must know the frames it will see.
+type FramePadder struct{ d *padder }
+
+// NewFramePadder pads for an interface whose longest untagged frame is
+// maxFrame bytes (the MTU plus the Ethernet header).
+func NewFramePadder(maxFrame int) FramePadder {
+	return FramePadder{newPadder(maxFrame, maxFrame+vlanTag)}
+}
+
+// Pad returns the frame the sink sends for f: f itself, or the padded
+// frame in the padder's buffer, valid until the next call.
+func (p FramePadder) Pad(f []byte) []byte {
+	out := p.d.pad(f)
+	p.d.checksum()
+	return out
+}

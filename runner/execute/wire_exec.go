@@ -130,10 +130,17 @@ func (w *wire) schedule() error {
 		w.streams = make([]uint16, w.n)
 	}
 	var p trace.Packet
+	var pad *tx.FramePadder // the frames as sink.afpacket(pad = True) sends them
+	if c.Sink.Pad && c.SenderKind() == "labrun" {
+		fp := tx.NewFramePadder(c.Topology.MTU + 14)
+		pad = &fp
+	}
 	for i := 0; src.Next(&p); i++ {
 		if p.Seq < uint64(w.n) {
 			w.sched[p.Seq] = p.Offset
-			if w.match != nil {
+			if w.match != nil && pad != nil {
+				w.match.Add(int(p.Seq), pad.Pad(p.Frame))
+			} else if w.match != nil {
 				w.match.Add(int(p.Seq), p.Frame)
 			}
 			if w.streams != nil {

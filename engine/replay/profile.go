@@ -9,8 +9,13 @@ import (
 )
 
 // The send-loop profile (NetVCR Table III). With Config.Profile = N, the
-// loop takes clock.Now timestamps on packets N, 2N, 3N, ... only (packet 0,
-// which pays the cold start, never): before the source's Next, after it,
+// loop takes clock.Now timestamps on one packet in N only: the gap to the
+// next sampled packet is drawn uniformly from 1..2N-1 (mean N, from a fixed
+// seed), never a fixed stride, which would fall into step with whatever
+// the loop does periodically (a fixed stride of 64 or 128 packets read
+// capture records 2.5-3.5 times slower on average than every packet did;
+// see docs/netvcr-profile.md). Packet 0, which pays the cold start, is
+// never sampled. The timestamps are taken before the source's Next, after it,
 // after the wait (the timer's own reading), inside the sink's Send where it
 // marks its steps (tx.Marker), after Send and at the end of the iteration.
 // The stages between them add up to the profiled iteration exactly; how far
@@ -20,7 +25,8 @@ import (
 // The samples are preallocated and touched before the loop; the loop pays
 // one predictable branch per hook for the packets not sampled.
 
-// DefaultProfileEvery is what `profile = True` samples: one packet in 64.
+// DefaultProfileEvery is what `profile = True` samples: one packet in 64
+// on average.
 // A sampled packet takes 6 clock readings more (20-120 ns each, by clock
 // source and machine), so the profile costs 2-12 ns per packet on average:
 // under 1 % of a loop that makes a system call per packet.
@@ -41,8 +47,9 @@ const (
 // profiler times every Nth packet of one sending thread.
 type profiler struct {
 	every  int
-	left   int  // ends of iterations until the next sampled packet
-	on     bool // the current packet is sampled
+	left   int    // ends of iterations until the next sampled packet
+	rng    uint64 // xorshift state for the gaps between samples
+	on     bool   // the current packet is sampled
 	marker tx.Marker
 	m      tx.Marks
 	a      int64 // before Next
@@ -55,9 +62,10 @@ type profiler struct {
 
 // newProfiler preallocates room for the samples of rows packets.
 func newProfiler(every, rows int, sink tx.Sink) *profiler {
-	pr := &profiler{every: every, left: every}
+	pr := &profiler{every: every, rng: 0x9e3779b97f4a7c15}
+	pr.left = pr.gap()
 	pr.marker, _ = sink.(tx.Marker)
-	n := rows/every + 1
+	n := 2*rows/every + 16 // the gaps are random: room for twice the mean
 	for k := range pr.s {
 		pr.s[k] = make([]int64, n)
 		for i := range pr.s[k] {
@@ -107,9 +115,20 @@ func (pr *profiler) end() {
 	}
 	pr.left--
 	if pr.left == 0 {
-		pr.left, pr.on = pr.every, true
+		pr.left, pr.on = pr.gap(), true
 		pr.a = clock.Now()
 	}
+}
+
+// gap draws the number of packets to the next sampled one: uniform on
+// 1..2N-1.
+func (pr *profiler) gap() int {
+	x := pr.rng
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	pr.rng = x
+	return 1 + int(x%uint64(2*pr.every-1))
 }
 
 // Profile is what the profiler measured, over every sending thread: one

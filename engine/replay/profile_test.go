@@ -76,7 +76,7 @@ func TestProfileStagesAddUp(t *testing.T) {
 			if p == nil || p.Every != every || p.Marked != c.marked {
 				t.Fatalf("profile %+v: want every %d, marked %v", p, every, c.marked)
 			}
-			if want := n/every - 1; len(p.Loop) < want || len(p.Loop) > want+1 {
+			if want := n / every; len(p.Loop) < want*4/5 || len(p.Loop) > want*6/5 {
 				t.Fatalf("%d samples of %d packets, want about %d", len(p.Loop), n, want)
 			}
 			for i := range p.Loop {
@@ -138,6 +138,27 @@ func TestProfileRefusesNegative(t *testing.T) {
 	_, err := Run(context.Background(), Config{Source: synth(t, 10, 0), Sink: &tx.Null{}, Profile: -1})
 	if err == nil || !strings.Contains(err.Error(), "want 0 (off) or N >= 1") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// The gaps between samples are 1..2N-1 packets, N on average, and not
+// all the same.
+func TestProfileGaps(t *testing.T) {
+	for _, every := range []int{1, 2, 64} {
+		pr := newProfiler(every, 10, &tx.Null{})
+		const n = 100000
+		sum, lo, hi := 0, math.MaxInt, 0
+		for range n {
+			g := pr.gap()
+			sum += g
+			lo, hi = min(lo, g), max(hi, g)
+		}
+		mean := float64(sum) / n
+		// Uniform on 1..2N-1: variance ((2N-1)^2-1)/12; 6 standard errors.
+		tol := 6 * math.Sqrt((float64((2*every-1)*(2*every-1))-1)/12/n)
+		if lo < 1 || hi > 2*every-1 || math.Abs(mean-float64(every)) > tol || every > 1 && lo == hi {
+			t.Errorf("every %d: gaps %d..%d, mean %.3f", every, lo, hi, mean)
+		}
 	}
 }
 

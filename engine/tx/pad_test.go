@@ -128,3 +128,41 @@ func TestPacketPadMarked(t *testing.T) {
 		t.Error("Null claims to mark its sends")
 	}
 }
+
+// BenchmarkPacketPad sends a 64-byte cut of a 1514-byte UDP frame with
+// sendto on a veth pair: as it is, padded (Send) and padded with the
+// profiler's marks (SendMarked). Send without Pad is the path every
+// run takes; its cost is BenchmarkPacketSend/sendto's.
+func BenchmarkPacketPad(b *testing.B) {
+	v := newVeth(b)
+	f := withUDPSum(udpFrame(7, 1456, 0, false), 34)[:64]
+	for _, c := range []struct {
+		name   string
+		pad    bool
+		marked bool
+	}{{"plain", false, false}, {"plain-marked", false, true}, {"pad", true, false}, {"pad-marked", true, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			p := v.newPacket(b, PacketConfig{Mode: PacketSendto, Pad: c.pad}, packetOptions{})
+			var m Marks
+			err := v.a.do(func() error {
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					var err error
+					if c.marked {
+						err = p.SendMarked(f, 0, &m)
+					} else {
+						err = p.Send(f, 0)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

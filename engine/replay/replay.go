@@ -51,8 +51,8 @@ type Config struct {
 	// every sending thread is pinned: the caller gave a CPU of its own to
 	// something else (an emulated link) and the senders share the rest.
 	NoIsolate bool
-	// Profile, if N > 0, times every Nth packet stage by stage (see
-	// profile.go); 0 is off.
+	// Profile, if N > 0, times one packet in N (on average) stage by
+	// stage (see profile.go); 0 is off.
 	Profile int
 }
 

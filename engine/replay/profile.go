@@ -96,9 +96,19 @@ func (pr *profiler) send(sink tx.Sink, f []byte, now int64) error {
 	return err
 }
 
-// end closes an iteration: it stores a sampled packet's stages and decides
-// whether the next packet is sampled.
+// end closes an iteration. Small enough to be inlined: an iteration that
+// was not sampled and is not followed by a sampled one costs a decrement.
 func (pr *profiler) end() {
+	if !pr.on && pr.left > 1 {
+		pr.left--
+		return
+	}
+	pr.endSampled()
+}
+
+// endSampled stores a sampled packet's stages and decides whether the next
+// packet is sampled.
+func (pr *profiler) endSampled() {
 	if pr.on {
 		e := clock.Now()
 		if n := pr.n; n < len(pr.s[0]) {

@@ -52,6 +52,9 @@ type Config struct {
 	// every sending thread is pinned: the caller gave a CPU of its own to
 	// something else (an emulated link) and the senders share the rest.
 	NoIsolate bool
+	// Profile, if N > 0, times one packet in N (on average) stage by
+	// stage (see profile.go); 0 is off.
+	Profile int
 }
 
 // Sender is one sending thread of a multi-threaded replay.
@@ -81,6 +84,8 @@ type Result struct {
 	Settings  []kernel.Outcome
 	// Interrupted is set when ctx ended the loop before the last packet.
 	Interrupted bool
+	// Profile is the send-loop profile (nil unless Config.Profile > 0).
+	Profile *Profile
 }
 
 // thread is the state of one sending thread.
@@ -100,6 +105,7 @@ type thread struct {
 	sink0   tx.Stats
 	errs    int64
 	setOut  []kernel.Outcome
+	prof    *profiler // nil unless profiling
 }
 
 // Run replays the configured source. It returns an error, and no result,
@@ -107,6 +113,9 @@ type thread struct {
 // the timer could not be created); an interruption returns what was
 // measured.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := checkProfile(cfg.Profile); err != nil {
+		return nil, err
+	}
 	senders := cfg.Senders
 	if len(senders) == 0 {
 		senders = []Sender{{Source: cfg.Source, Sink: cfg.Sink}}
@@ -123,6 +132,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if parts > 1 {
 			rows = countPart(s.Source, k, parts)
 			th.seq = make([]uint64, rows)
+		}
+		if cfg.Profile > 0 {
+			th.prof = newProfiler(cfg.Profile, rows, s.Sink)
 		}
 		th.sched, th.actual = make([]int64, rows), make([]int64, rows)
 		// Touch the arrays so their page faults happen now, not in the loop.
@@ -292,6 +304,7 @@ func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, t
 	src, sink, sched, actual, seqs := th.src, th.sink, th.sched, th.actual, th.seq
 	batch, _ := sink.(tx.Batcher)
 	part, parts := th.part, th.parts
+	pr := th.prof
 	var p trace.Packet
 	thr0 := measure.ThreadCPU()
 	t0 := clock.Now()
@@ -303,6 +316,9 @@ func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, t
 			}
 			seqs[i] = p.Seq
 		}
+		if pr != nil {
+			pr.read()
+		}
 		due := start + p.Offset
 		if p.Offset > math.MaxInt64-start {
 			due = math.MaxInt64
@@ -311,7 +327,11 @@ func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, t
 		if now < due && stop.Load() {
 			break // stopped during the wait: this packet is not sent
 		}
-		if sink.Send(p.Frame, now) != nil {
+		if pr != nil && pr.on {
+			if pr.send(sink, p.Frame, now) != nil {
+				th.errs++
+			}
+		} else if sink.Send(p.Frame, now) != nil {
 			th.errs++
 		}
 		sched[i], actual[i] = due, now
@@ -325,6 +345,9 @@ func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, t
 		}
 		if progress != nil && i&255 == 0 {
 			progress.Add(256)
+		}
+		if pr != nil {
+			pr.end()
 		}
 	}
 	if batch != nil {
@@ -367,6 +390,7 @@ func (r *Result) merge(ths []*thread, start int64, total int) {
 		r.SendErrs += th.errs
 	}
 	r.CPUWall = time.Duration(cpuWall)
+	r.Profile = mergeProfiles(ths, cpuWall)
 	if len(ths) == 1 {
 		th := ths[0]
 		r.Sched, r.Actual = th.sched[:th.n], th.actual[:th.n]
@@ -435,5 +459,6 @@ func (r *Result) Metrics() map[string]float64 {
 	if r.Timer.Margin > 0 {
 		m[measure.FirmMargin] = float64(r.Timer.Margin) / 1e3
 	}
+	r.Profile.addMetrics(m)
 	return m
 }

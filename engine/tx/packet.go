@@ -82,6 +82,10 @@ type PacketConfig struct {
 	// batch) refused with ENOBUFS or EAGAIN before it is given up and
 	// counted in Stats.Errors. 0 means DefaultRetryLimit.
 	RetryLimit time.Duration
+	// Pad sends IPv4 TCP and UDP frames cut short by a snaplen at their
+	// full IP length, padded with zeros, with the checksum computed again
+	// over the padded segment: NetVCR's padded payloads.
+	Pad bool
 }
 
 // Packet is a Sink sending whole Ethernet frames on an AF_PACKET socket
@@ -106,6 +110,7 @@ type Packet struct {
 	// left (no MSG_DONTWAIT; a blocking call through unix.Syscall6).
 	kickWait bool
 	closed   bool
+	pad      *padder // PacketConfig.Pad
 }
 
 // packetOptions are knobs kept unexported: the package benchmarks measure
@@ -171,6 +176,9 @@ func newPacket(cfg PacketConfig, opt packetOptions) (*Packet, error) {
 		maxVLAN:  min(mf, ifi.MTU+ethHeader+vlanTag),
 		kickWait: opt.kickWait,
 	}
+	if cfg.Pad {
+		p.pad = newPadder(p.max, p.maxVLAN)
+	}
 	if err := p.setup(cfg, opt, mf, slots); err != nil {
 		p.closed = true
 		if p.ring != nil {
@@ -224,6 +232,16 @@ func (p *Packet) Send(frame []byte, _ int64) error {
 			return err
 		}
 	}
+	if p.pad != nil {
+		f := p.pad.pad(frame)
+		p.pad.checksum()
+		return p.sendChecked(f)
+	}
+	return p.sendChecked(frame)
+}
+
+// sendChecked is the rest of Send, for a frame that passed its checks.
+func (p *Packet) sendChecked(frame []byte) error {
 	switch p.mode {
 	case PacketSendto:
 		return p.sendOne("packet", frame, len(frame))

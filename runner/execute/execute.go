@@ -588,6 +588,7 @@ func (bareKind) run(ctx context.Context, rc *runContext) (results.Row, *replay.R
 		Sink:     sink,
 		Kernel:   ks,
 		Progress: &prog.sent,
+		Profile:  c.Sender.ProfileEvery(),
 	})
 	if cerr := sink.Close(); err == nil && cerr != nil {
 		err = cerr

@@ -131,10 +131,17 @@ func (w *wire) schedule() error {
 		w.streams = make([]uint16, w.n)
 	}
 	var p trace.Packet
+	var pad *tx.FramePadder // the frames as sink.afpacket(pad = True) sends them
+	if c.Sink.Pad && c.SenderKind() == "labrun" {
+		fp := tx.NewFramePadder(c.Topology.MTU + 14)
+		pad = &fp
+	}
 	for i := 0; src.Next(&p); i++ {
 		if p.Seq < uint64(w.n) {
 			w.sched[p.Seq] = p.Offset
-			if w.match != nil {
+			if w.match != nil && pad != nil {
+				w.match.Add(int(p.Seq), pad.Pad(p.Frame))
+			} else if w.match != nil {
 				w.match.Add(int(p.Seq), p.Frame)
 			}
 			if w.streams != nil {
@@ -410,6 +417,7 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 		// With an emulated link on two CPUs the link has the isolated
 		// CPU and the sender shares the other (emuCPUs).
 		NoIsolate: c.Link != nil && runtime.NumCPU() <= 2,
+		Profile:   c.Sender.ProfileEvery(),
 	}
 	res, err := replay.Run(ctx, cfg)
 	for _, s := range senders {
@@ -444,7 +452,7 @@ func openWireSink(c plan.RunConfig, tp *topo.Topology, k int) (tx.Sink, error) {
 		if err != nil {
 			return err
 		}
-		sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: from.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame})
+		sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: from.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame, Pad: c.Sink.Pad})
 		return err
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package execute
 import (
 	"context"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -214,5 +215,48 @@ func TestWireCaptureIsTimed(t *testing.T) {
 		if lat[q] == results.Missing || lat[q] <= 0 || q > 0 && iat[q] == results.Missing {
 			t.Fatalf("frame %d: latency %d ns, inter-arrival error %d ns", q, lat[q], iat[q])
 		}
+	}
+}
+
+// sink.afpacket(pad = True) sends frames the receiver knows (it is given
+// them padded), and sender.labrun(profile = N) reaches the loop: the
+// sink's padding and checksum are timed apart, and the stage means add up
+// to the loop's.
+func TestWirePaddedProfile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network namespaces and veth pairs (run the tests as root, as CI does)")
+	}
+	p, err := script.Evaluate("testdata/wire/padded.star", script.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Progress: ProgressQuiet, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Failed != 0 || len(out.Rows) != 1 {
+		t.Fatalf("%d failed, %d rows", out.Failed, len(out.Rows))
+	}
+	m := out.Rows[0].Metrics
+	const n = 2000
+	if m["sent"] != n || m["rx_received"] != n || m["rx_unmarked"] != 0 {
+		t.Errorf("sent %v received %v unmarked %v: want every padded frame matched", m["sent"], m["rx_received"], m["rx_unmarked"])
+	}
+	if m["prof_every"] != 4 || m["prof_samples"] < n/8 {
+		t.Errorf("profile every %v, %v samples", m["prof_every"], m["prof_samples"])
+	}
+	sum := 0.0
+	for _, k := range []string{"prof_read_mean_us", "prof_wait_mean_us", "prof_pad_mean_us", "prof_csum_mean_us", "prof_send_mean_us", "prof_book_mean_us"} {
+		v, ok := m[k]
+		if !ok || v < 0 {
+			t.Errorf("%s = %v, %v", k, v, ok)
+		}
+		sum += v
+	}
+	if loop := m["prof_loop_mean_us"]; math.Abs(sum-loop) > 1e-9*loop+1e-9 {
+		t.Errorf("stage means add up to %v us, loop mean %v us", sum, loop)
+	}
+	if left := lrNamespaces(t); len(left) != 0 {
+		t.Errorf("namespaces left behind: %v", left)
 	}
 }

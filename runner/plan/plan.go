@@ -153,6 +153,9 @@ type SenderConfig struct {
 	// labrun: sending threads (0: one per CPU) and their CPUs.
 	Threads int   `json:"threads,omitempty"`
 	CPUs    []int `json:"cpus,omitempty"`
+	// Profile times every Nth packet of labrun's loop stage by stage
+	// (replay.Config.Profile); 0 is off.
+	Profile int `json:"profile,omitempty"`
 	// tcpreplay
 	Timing     string  `json:"timing,omitempty"`
 	Rate       string  `json:"rate,omitempty"`
@@ -162,6 +165,15 @@ type SenderConfig struct {
 	// trafgen
 	Procs       int  `json:"procs,omitempty"`
 	QdiscBypass bool `json:"qdisc_bypass,omitempty"`
+}
+
+// ProfileEvery is the send-loop profile's sampling interval for labrun's
+// engine (0: off, or no labrun sender).
+func (s *SenderConfig) ProfileEvery() int {
+	if s == nil || s.Kind != "labrun" {
+		return 0
+	}
+	return s.Profile
 }
 
 // TopoConfig is a resolved topology.* value.
@@ -271,6 +283,9 @@ type SinkConfig struct {
 	Mode        string `json:"mode,omitempty"`
 	Batch       int    `json:"batch,omitempty"`
 	QdiscBypass bool   `json:"qdisc_bypass,omitempty"`
+	// Pad (sink.afpacket) sends frames cut short by a snaplen padded with
+	// zeros to their IP length, checksums recomputed: NetVCR's padding.
+	Pad bool `json:"pad,omitempty"`
 }
 
 // OnWire reports whether the sink sends on an interface.

@@ -207,6 +207,9 @@ func sinkLabel(c RunConfig) string {
 		if s.QdiscBypass {
 			l += " bypass"
 		}
+		if s.Pad {
+			l += " pad"
+		}
 	case "udp":
 		if s.Batch > 1 {
 			l += fmt.Sprintf(" sendmmsg/%d", s.Batch)
@@ -218,6 +221,9 @@ func sinkLabel(c RunConfig) string {
 			l += ", thread per cpu"
 		case c.Sender.Threads > 1:
 			l += fmt.Sprintf(", %d threads", c.Sender.Threads)
+		}
+		if c.Sender.Profile > 0 {
+			l += fmt.Sprintf(", profile 1/%d", c.Sender.Profile)
 		}
 	}
 	return l

@@ -148,7 +148,7 @@ func (r *runResolver) traceAndSender() error {
 			if v := snd.Args["sink"]; v != starlark.None {
 				sinkV = v
 			}
-			if sc.Threads == 1 && len(sc.CPUs) == 0 && snd.Args["label"] == starlark.None {
+			if sc.Threads == 1 && len(sc.CPUs) == 0 && sc.Profile == 0 && snd.Args["label"] == starlark.None {
 				// sender.labrun() with nothing of its own is the default.
 				cfg.Sender = nil
 			}
@@ -200,6 +200,7 @@ func (r *runResolver) timerAndSink() error {
 				cfg.Sink.Mode = str(sk.Args, "mode")
 				cfg.Sink.Batch = int(intArg(sk, "batch"))
 				cfg.Sink.QdiscBypass = sk.Args["qdisc_bypass"] == starlark.True
+				cfg.Sink.Pad = sk.Args["pad"] == starlark.True
 			}
 		}
 		if cfg.Sender != nil && cfg.Sender.Threads != 1 && !cfg.Sink.OnWire() {

@@ -7,6 +7,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"github.com/labrun/labrun/engine/replay"
 	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/runner/plan"
 )
@@ -28,6 +29,7 @@ func resolveSender(s *Spec) (plan.SenderConfig, error) {
 				sc.CPUs = append(sc.CPUs, int(v))
 			}
 		}
+		sc.Profile = profileEvery(s.Args["profile"])
 	case "tcpreplay":
 		sc.Timing, sc.Timer = str(s.Args, "timing"), str(s.Args, "timer")
 		sc.Rate = str(s.Args, "rate")
@@ -55,6 +57,7 @@ func (h *Host) senderModule() *starlarkstruct.Module {
 			{name: "sink", kind: kSpec("sink", `sink.afpacket(mode = "sendmmsg", batch = 64)`), sweep: true},
 			{name: "threads", kind: kindFunc(checkThreads), sweep: true},
 			{name: "cpus", kind: kOneOrList(kInt(0, 1023))},
+			{name: "profile", kind: kindFunc(checkProfile)},
 			{name: "label", kind: kString},
 		}}, labrunLabel, nil),
 		h.specBuiltinPost(signature{fn: "sender.tcpreplay", args: []arg{
@@ -91,6 +94,38 @@ func checkThreads(v starlark.Value) error {
 	return kInt(1, 64).check(v)
 }
 
+// maxProfileEvery bounds profile = N: beyond it a run of 10^8 packets
+// would keep fewer than 100 samples.
+const maxProfileEvery = 1_000_000
+
+// checkProfile accepts sender.labrun's profile: True (one packet in
+// replay.DefaultProfileEvery), False, or N, every Nth packet.
+func checkProfile(v starlark.Value) error {
+	switch x := v.(type) {
+	case starlark.Bool:
+		return nil
+	case starlark.Int:
+		if n, ok := x.Int64(); ok && n >= 1 && n <= maxProfileEvery {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: want True (one packet in %d), False, or N, every Nth packet (1..%d)", v.String(), replay.DefaultProfileEvery, maxProfileEvery)
+}
+
+// profileEvery is the sampling interval a checked profile value asks for
+// (0: off).
+func profileEvery(v starlark.Value) int {
+	switch x := v.(type) {
+	case starlark.Bool:
+		if x {
+			return replay.DefaultProfileEvery
+		}
+	case starlark.Int:
+		return int(intOf(x))
+	}
+	return 0
+}
+
 func labrunLabel(a starlark.StringDict) string {
 	if l, ok := a["label"].(starlark.String); ok {
 		return string(l)
@@ -109,6 +144,9 @@ func labrunLabel(a starlark.StringDict) string {
 		if n := intOf(t); n > 1 {
 			parts = append(parts, plural(int(n), "thread"))
 		}
+	}
+	if n := profileEvery(a["profile"]); n > 0 {
+		parts = append(parts, fmt.Sprintf("profile/%d", n))
 	}
 	if len(parts) == 0 {
 		return "labrun"

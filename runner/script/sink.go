@@ -18,10 +18,14 @@ func (h *Host) sinkModule() *starlarkstruct.Module {
 			{name: "mode", kind: kEnum("sendto", "sendmmsg", "ring"), def: starlark.String("sendto"), sweep: true},
 			{name: "batch", kind: kInt(1, maxBatch), def: starlark.MakeInt(1), sweep: true},
 			{name: "qdisc_bypass", kind: kBool, sweep: true},
+			{name: "pad", kind: kBool},
 		}}, func(a starlark.StringDict) string {
 			l := str(a, "mode")
 			if b := intOf(a["batch"]); b > 1 {
 				l += fmt.Sprintf("/%d", b)
+			}
+			if a["pad"] == starlark.True {
+				l += "+pad"
 			}
 			return l
 		}, func(_ *starlark.Thread, s *Spec) error {

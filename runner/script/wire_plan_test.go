@@ -50,3 +50,35 @@ func TestWirePlan(t *testing.T) {
 		checkErrorForm(t, err)
 	}
 }
+
+// sender.labrun's profile: True is one packet in 64, N every Nth, False
+// off; anything else fails at its position with the accepted forms.
+func TestSenderProfile(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want int
+	}{{"True", 64}, {"False", 0}, {"1", 1}, {"1000", 1000}} {
+		p := mustEval(t, `experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"),
+    sender = sender.labrun(timer = timer.busy(), sink = sink.afpacket(pad = True), profile = `+tc.arg+`))`, nil)
+		c := p.Runs[0].Config
+		if c.Sender.ProfileEvery() != tc.want || !c.Sink.Pad {
+			t.Errorf("profile = %s: every %d, pad %v; want %d, pad", tc.arg, c.Sender.ProfileEvery(), c.Sink.Pad, tc.want)
+		}
+	}
+	for _, arg := range []string{`"yes"`, "0", "-1", "2.5", "1000001", "[64]", "None + 1"} {
+		src := `sender.labrun(timer = timer.busy(), profile = ` + arg + `)`
+		_, err := evalSrc(t, src, nil)
+		if arg == "None + 1" {
+			if err == nil {
+				t.Errorf("%s: no error", src)
+			}
+			continue
+		}
+		want := "want True (one packet in 64), False, or N, every Nth packet (1..1000000)"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %q", src, err, want)
+			continue
+		}
+		checkErrorForm(t, err)
+	}
+}

@@ -34,10 +34,13 @@ const stallThreshold = measure.StallThreshold
 //
 // It belongs to one thread, like its Timer.
 type StallLog struct {
-	buf  []measure.Stall
-	n    int
-	k    int   // cursor of Within: stalls before it ended before any later window
-	last int64 // the reading the last Wait returned (0: none yet)
+	buf []measure.Stall
+	n   int
+	k   int // cursor of Within: stalls before it ended before any later window
+	// stored is the summed length of the stored stalls, before that of
+	// those before k.
+	stored, before int64
+	last           int64 // the reading the last Wait returned (0: none yet)
 	// Counters over the whole run, overflow included.
 	Count    int64 // stalls
 	Total    int64 // their summed length, ns
@@ -69,6 +72,7 @@ func (l *StallLog) add(from, to int64) {
 	if l.n < len(l.buf) {
 		l.buf[l.n] = measure.Stall{From: from, To: to}
 		l.n++
+		l.stored += d
 	} else {
 		l.Overflow++
 	}
@@ -97,16 +101,26 @@ func (l *StallLog) Stalls() measure.Stalls { return measure.Stalls(l.buf[:l.n]) 
 
 // Within returns the stall time, ns, that lies in [from, to]. Successive
 // calls must not decrease from (the due times of a replay thread): stalls
-// that ended before from are passed over for good.
+// that ended before from are passed over for good. It takes constant time
+// (amortised) however many stalls the window holds: a packet due at the
+// start of a long backlog overlaps every stall since.
 func (l *StallLog) Within(from, to int64) int64 {
 	for l.k < l.n && l.buf[l.k].To < from {
+		l.before += l.buf[l.k].To - l.buf[l.k].From
 		l.k++
 	}
-	var s int64
-	for j := l.k; j < l.n && l.buf[j].From <= to; j++ {
-		s += min(l.buf[j].To, to) - max(l.buf[j].From, from)
+	if l.k == l.n {
+		return 0
 	}
-	return s
+	s := l.stored - l.before
+	if f := l.buf[l.k].From; f < from {
+		s -= from - f
+	}
+	// Stalls reaching past to (none when to is the latest reading).
+	for j := l.n - 1; j >= l.k && l.buf[j].To > to; j-- {
+		s -= l.buf[j].To - max(l.buf[j].From, to)
+	}
+	return max(s, 0)
 }
 
 // spinUntilLog is spinUntil that records stalls in l.

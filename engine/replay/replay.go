@@ -223,11 +223,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.StartWall = time.Now()
 	steal0 := measure.StealTicks()
 	proc0 := measure.ProcessCPU()
-	lead := cfg.Lead
-	if lead <= 0 {
-		lead = DefaultLead
-	}
-	start.Store(clock.Now() + int64(lead))
+	start.Store(clock.Now() + int64(leadOf(cfg)))
 	close(release)
 	var runErr error
 	for range ths {
@@ -295,6 +291,14 @@ func newThread(cfg Config, s Sender, k, parts, total int) *thread {
 // 1,500 times a second fills 4096 in 2.7 s, 1 Mi in 11 minutes; beyond,
 // stalls are counted but not stored.
 func stallCap(rows int) int { return min(4096+2*rows, 1<<20) }
+
+// leadOf is the lead of a replay: from release to the first due time.
+func leadOf(cfg Config) time.Duration {
+	if cfg.Lead <= 0 {
+		return DefaultLead
+	}
+	return cfg.Lead
+}
 
 // dedupe keeps one thread's outcomes when every thread applied the same
 // settings (the usual case), so a report lists each setting once.
@@ -367,6 +371,9 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 	sch0 := measure.ThreadSchedNow()
 	thr0 := measure.ThreadCPU()
 	t0 := clock.Now()
+	if log != nil {
+		log.Begin(start-int64(leadOf(cfg)), t0)
+	}
 	i, first, seen := 0, 0, 0
 	for i < len(sched) && !stop.Load() && src.Next(p) {
 		if parts > 1 {

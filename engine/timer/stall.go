@@ -26,6 +26,8 @@ const stallThreshold = measure.StallThreshold
 //     wake-up lateness (the estimate firm sizes its margin from; it learns
 //     the timer slack and the host's ordinary wake-up latency), so an
 //     ordinary wake-up is not a stall and an unusually late one is;
+//   - before the first wait: a loop that starts running more than the
+//     threshold after it was released (Begin);
 //   - between two waits (the send call and the loop's own work): a gap
 //     from the reading a Wait returned to the first reading of the next
 //     Wait longer than the threshold. A send that takes that long is not
@@ -76,6 +78,17 @@ func (l *StallLog) add(from, to int64) {
 	} else {
 		l.Overflow++
 	}
+}
+
+// Begin starts the log of a timed loop released at release (a reading
+// taken by the thread that released it) whose first own reading is now:
+// a thread that starts running more than the threshold after its release
+// did not run when it should have, and everything due meanwhile waited.
+func (l *StallLog) Begin(release, now int64) {
+	if now-release > stallThreshold {
+		l.add(release, now)
+	}
+	l.last = now
 }
 
 // resume is called with the first clock reading of a Wait: a long gap

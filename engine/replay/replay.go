@@ -183,6 +183,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
+	// The GC is off for the run, switched once for all threads: each
+	// thread switching it and restoring what it found left it off when
+	// one thread found it off another had switched.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	var stop atomic.Bool
 	ready := make(chan error, parts)
 	done := make(chan error, parts)
@@ -346,8 +350,7 @@ func (th *thread) run(cfg Config, stop *atomic.Bool, start *atomic.Int64, ready 
 		return nil
 	}
 	defer tm.Close()
-	runtime.GC()
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC() // the GC itself is off (Run): collect the set-up's garbage now
 	ready <- nil
 	<-release
 	if stop.Load() {

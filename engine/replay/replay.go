@@ -358,13 +358,14 @@ func (th *thread) run(cfg Config, stop *atomic.Bool, start *atomic.Int64, ready 
 	}
 	th.loop(cfg, stop, start.Load(), tm)
 	th.timer = tm.Stats()
+	th.attribute()
 	return nil
 }
 
 // loop is the timed loop. It does not allocate, lock or log.
 func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Timer) {
 	src, sink, sched, actual, seqs := th.src, th.sink, th.sched, th.actual, th.seq
-	stall, dues, log := th.stall, th.due, th.log
+	dues, log := th.due, th.log
 	progress := cfg.Progress
 	late, dropAfter := cfg.Timer.Late, int64(cfg.Timer.DropAfter)
 	batch, _ := sink.(tx.Batcher)
@@ -403,9 +404,6 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 			th.errs++
 		}
 		sched[i], actual[i] = due, now
-		if log != nil {
-			stall[i] = log.Within(eff, now)
-		}
 		if dues != nil {
 			dues[i] = eff
 			if now-eff > measure.StallThreshold {
@@ -440,6 +438,22 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 	th.n = i
 	th.shift = shift
 	th.sink0 = sink.Stats()
+}
+
+// attribute gives each packet sent the stall time between its due time
+// (the shifted one under timer.Shift) and its send. It runs after the
+// loop, off the clock: the loop only records the stalls.
+func (th *thread) attribute() {
+	if th.log == nil {
+		return
+	}
+	due := th.sched
+	if th.due != nil {
+		due = th.due
+	}
+	for i := range th.n {
+		th.stall[i] = th.log.Within(due[i], th.actual[i])
+	}
 }
 
 // addSat returns a + b, or math.MaxInt64 if that overflows (b >= 0).

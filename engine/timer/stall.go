@@ -38,11 +38,13 @@ const stallThreshold = measure.StallThreshold
 type StallLog struct {
 	buf []measure.Stall
 	n   int
-	k   int // cursor of Within: stalls before it ended before any later window
-	// stored is the summed length of the stored stalls, before that of
-	// those before k.
-	stored, before int64
-	last           int64 // the reading the last Wait returned (0: none yet)
+	// The cursors of Within: stalls before k ended before its last from
+	// (summed length before), stalls before m started at or before its
+	// last to (summed length upto).
+	k, m         int
+	before, upto int64
+	from, to     int64
+	last         int64 // the reading the last Wait returned (0: none yet)
 	// Counters over the whole run, overflow included.
 	Count    int64 // stalls
 	Total    int64 // their summed length, ns
@@ -74,7 +76,6 @@ func (l *StallLog) add(from, to int64) {
 	if l.n < len(l.buf) {
 		l.buf[l.n] = measure.Stall{From: from, To: to}
 		l.n++
-		l.stored += d
 	} else {
 		l.Overflow++
 	}
@@ -112,26 +113,34 @@ func (l *StallLog) woke(wake, expected, now int64) {
 // none overlapping another). The slice is the log's own storage.
 func (l *StallLog) Stalls() measure.Stalls { return measure.Stalls(l.buf[:l.n]) }
 
-// Within returns the stall time, ns, that lies in [from, to]. Successive
-// calls must not decrease from (the due times of a replay thread): stalls
-// that ended before from are passed over for good. It takes constant time
-// (amortised) however many stalls the window holds: a packet due at the
-// start of a long backlog overlaps every stall since.
+// Within returns the stall time, ns, that lies in [from, to]. It takes
+// amortised constant time when successive calls do not decrease from or
+// to (the due and send times of a replay thread's packets), however many
+// stalls a window spans; a call that goes back starts the search over.
 func (l *StallLog) Within(from, to int64) int64 {
+	if from < l.from || to < l.to { // out of order: start over
+		l.k, l.before, l.m, l.upto = 0, 0, 0, 0
+	}
+	l.from, l.to = from, to
+	// k: the first stall that ends at or after from.
 	for l.k < l.n && l.buf[l.k].To < from {
 		l.before += l.buf[l.k].To - l.buf[l.k].From
 		l.k++
 	}
-	if l.k == l.n {
+	// m: past the last stall that starts at or before to.
+	for l.m < l.n && l.buf[l.m].From <= to {
+		l.upto += l.buf[l.m].To - l.buf[l.m].From
+		l.m++
+	}
+	if l.m <= l.k {
 		return 0
 	}
-	s := l.stored - l.before
+	s := l.upto - l.before
 	if f := l.buf[l.k].From; f < from {
 		s -= from - f
 	}
-	// Stalls reaching past to (none when to is the latest reading).
-	for j := l.n - 1; j >= l.k && l.buf[j].To > to; j-- {
-		s -= l.buf[j].To - max(l.buf[j].From, to)
+	if t := l.buf[l.m-1].To; t > to {
+		s -= t - to
 	}
 	return max(s, 0)
 }

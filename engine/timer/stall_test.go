@@ -25,6 +25,7 @@ func TestStallLogWithin(t *testing.T) {
 		{400, 400, 0},     // touches the second's end: no time inside
 		{1200, 1300, 100}, // inside the third
 		{1600, 1700, 0},   // after every stall
+		{150, 350, 100},   // out of order: searched again from the start
 	} {
 		if got := l.Within(tc.from, tc.to); got != tc.want {
 			t.Errorf("Within(%d, %d) = %d, want %d", tc.from, tc.to, got, tc.want)

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,4 +177,52 @@ func BenchmarkBusyLoop(b *testing.B) {
 			b.ReportMetric(float64(clock.Now()-t0)/float64(b.N), "attrib-ns/op")
 		})
 	}
+}
+
+// BenchmarkBusyLoopAB runs the loop of BenchmarkBusyLoop without and with
+// stall accounting in alternation, one round of 300,000 packets each per
+// iteration, so that a shared machine's changing load falls on both alike.
+// It reports the sending thread's CPU time per packet of each and their
+// ratio (the median of the rounds' ratios).
+//
+//	go test -run '^$' -bench BusyLoopAB -benchtime 30x ./engine/replay/
+func BenchmarkBusyLoopAB(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const pkts = 300_000
+	src := synth(b, pkts, 0)
+	var cpu [2]int64
+	ratios := make([]float64, 0, b.N)
+	round := func(off bool) int64 {
+		cfg := Config{Timer: timer.Config{Mode: timer.Busy}, NoStallAccounting: off}
+		src.Rewind()
+		th := newThread(cfg, Sender{Source: src, Sink: &tx.Null{}}, 0, 1, pkts)
+		tc := cfg.Timer
+		tc.Stalls = th.log
+		tm, err := timer.New(tc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tm.Close()
+		var stop atomic.Bool
+		// Due at once: no lead to poll through, whose CPU time would
+		// dilute the per-packet cost (the log counts the lead as a
+		// stall, which costs the loop nothing).
+		th.loop(cfg, &stop, clock.Now(), tm)
+		if th.n != pkts {
+			b.Fatalf("sent %d of %d", th.n, pkts)
+		}
+		return int64(th.cpu.Exact)
+	}
+	b.ReportAllocs()
+	for range b.N {
+		off, on := round(true), round(false)
+		cpu[0] += off
+		cpu[1] += on
+		ratios = append(ratios, float64(on)/float64(off))
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(float64(cpu[0])/float64(b.N*pkts), "off-cpu-ns/pkt")
+	b.ReportMetric(float64(cpu[1])/float64(b.N*pkts), "on-cpu-ns/pkt")
+	b.ReportMetric(ratios[len(ratios)/2], "on/off")
 }

@@ -226,6 +226,9 @@ func TestInjectedStall(t *testing.T) {
 					t.Errorf("packet %d carries %d ns of stall no stall explains", i, r.Stall[i])
 				}
 			}
+			t.Logf("stopped %.1f ms; stall found %.1f ms; first packet after it carries %.1f ms; pkts_stalled %v, err_p99 %v us, err_clean_p99 %v us, shift %v us, dropped %d",
+				float64(win.Len())/1e6, float64(st.Len())/1e6, float64(r.Stall[k])/1e6, r.Metrics[measure.PktsStalled],
+				r.Metrics[measure.ErrP99US], r.Metrics[measure.ErrCleanP99US], r.Metrics[measure.ShiftUS], r.Dropped)
 			switch policy {
 			case "catch_up":
 				// The packets due during the stall go back to back.

@@ -28,3 +28,38 @@ func TestStallsMergeOverlaps(t *testing.T) {
 		t.Errorf("Within = %v", w)
 	}
 }
+
+func TestField(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		k    int
+		want int64
+		ok   bool
+	}{
+		{"6782048 2501781 3\n", 1, 2501781, true},
+		{"6782048 2501781 3\n", 0, 6782048, true},
+		{"6782048 2501781 3\n", 2, 3, true},
+		{"6782048 2501781 3\n", 3, 0, false},
+		{"", 1, 0, false},
+	} {
+		v, ok := field([]byte(tc.in), tc.k)
+		if v != tc.want || ok != tc.ok {
+			t.Errorf("field(%q, %d) = %d, %v", tc.in, tc.k, v, ok)
+		}
+	}
+}
+
+// The counters are readable here (a kernel without schedstats gives -1)
+// and reading them allocates nothing, so a timed loop may read them.
+func TestThreadSchedNow(t *testing.T) {
+	s := ThreadSchedNow()
+	if s.Nivcsw < 0 || s.RunqWait < -1 {
+		t.Fatalf("%+v", s)
+	}
+	if n := testing.AllocsPerRun(100, func() { ThreadSchedNow() }); n != 0 {
+		t.Errorf("ThreadSchedNow allocates %v times", n)
+	}
+	if StealTicks() < -1 {
+		t.Error("steal ticks below -1")
+	}
+}

@@ -205,3 +205,13 @@ func checkProfile(every int) error {
 	}
 	return nil
 }
+
+// dropped is end for a packet the late policy dropped: a sampled packet
+// that was not sent is not recorded; the next one is sampled instead.
+func (pr *profiler) dropped() {
+	if pr.on {
+		pr.a = clock.Now()
+		return
+	}
+	pr.end()
+}

@@ -4,7 +4,12 @@
 //
 // The schedule is anchored at one absolute start time: packet i is due at
 // start + offset(i), whatever happened to packet i-1, so a late packet
-// never shifts the rest of the run (no drift). The loop runs on its own
+// never shifts the rest of the run (no drift), unless the timer's late
+// policy says otherwise (timer.Shift moves the rest of the schedule after
+// a late packet, timer.Drop does not send packets later than a bound).
+// Every sending thread keeps a timer.StallLog: the spans it did not run,
+// and for every packet the stall time between its due time and its send.
+// The loop runs on its own
 // locked OS thread with the run's thread settings; it does not allocate,
 // lock, log or collect garbage: the Go GC is switched off for its
 // duration and the recording arrays are preallocated and touched first.
@@ -55,6 +60,10 @@ type Config struct {
 	// Profile, if N > 0, times one packet in N (on average) stage by
 	// stage (see profile.go); 0 is off.
 	Profile int
+	// NoStallAccounting runs the timed loop without a timer.StallLog: no
+	// stalls, no per-packet stall time. It exists to measure what the
+	// accounting costs.
+	NoStallAccounting bool
 }
 
 // Sender is one sending thread of a multi-threaded replay.
@@ -86,6 +95,31 @@ type Result struct {
 	Interrupted bool
 	// Profile is the send-loop profile (nil unless Config.Profile > 0).
 	Profile *Profile
+
+	// Stall is, per packet in the order of Sched, the stall time (ns)
+	// between its due time and its send: how much of its lateness the
+	// sending thread spent not running (0 for most; a stall that ended
+	// before the due time delayed nothing and counts 0). Nil without
+	// stall accounting.
+	Stall []int64
+	// Due is, per packet, the time the loop waited for: Sched moved by
+	// the shift so far under timer.Shift; nil when it equals Sched.
+	Due []int64
+	// Stalls is the union of the sending threads' stalls, on the
+	// clock.Now scale.
+	Stalls     measure.Stalls
+	StallCount int64 // stalls found, stored or not
+	StallTotal int64 // their summed length, ns
+	StallMax   int64 // the longest, ns
+	StallSends int64 // of StallCount: found around a send call
+	// StallOverflow counts stalls that did not fit the storage: Stalls
+	// and Stall miss them.
+	StallOverflow int64
+	Sched0        measure.ThreadSched // summed over the sending threads (RunqWait -1: unknown)
+	StealTicks    int64               // steal time of all CPUs during the run, USER_HZ ticks (-1: unknown)
+	Late          timer.LatePolicy
+	LateDropped   int64 // timer.Drop: packets not sent
+	Shift         int64 // timer.Shift: how far the schedule moved, ns (the largest of the threads')
 }
 
 // thread is the state of one sending thread.
@@ -97,8 +131,15 @@ type thread struct {
 	parts   int
 	sched   []int64
 	actual  []int64
+	stall   []int64  // stall time within [due, send] per row (nil without accounting)
+	due     []int64  // under timer.Shift: the shifted due time per row
 	seq     []uint64 // with several threads: the sequence number of each row
 	n       int      // rows filled
+	log     *timer.StallLog
+	dropped int64
+	shift   int64
+	sch     measure.ThreadSched
+	pkt     trace.Packet
 	cpu     measure.CPUTime
 	cpuWall int64
 	timer   timer.Stats
@@ -124,27 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	total := senders[0].Source.Len()
 	ths := make([]*thread, parts)
 	for k, s := range senders {
-		th := &thread{src: s.Source, sink: s.Sink, set: cfg.Kernel, part: k, parts: parts}
-		if s.CPUs != nil {
-			th.set.CPUs = s.CPUs
-		}
-		rows := total
-		if parts > 1 {
-			rows = countPart(s.Source, k, parts)
-			th.seq = make([]uint64, rows)
-		}
-		if cfg.Profile > 0 {
-			th.prof = newProfiler(cfg.Profile, rows, s.Sink)
-		}
-		th.sched, th.actual = make([]int64, rows), make([]int64, rows)
-		// Touch the arrays so their page faults happen now, not in the loop.
-		for i := range rows {
-			th.sched[i], th.actual[i] = 0, 0
-			if th.seq != nil {
-				th.seq[i] = 0
-			}
-		}
-		ths[k] = th
+		ths[k] = newThread(cfg, s, k, parts, total)
 	}
 	// Two spare Ps: when a timed thread returns from a sleep it must get a
 	// P at once, even if the runtime handed its own P to another goroutine
@@ -172,6 +193,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
+	// The GC is off for the run, switched once for all threads: each
+	// thread switching it and restoring what it found left it off when
+	// one thread found it off another had switched.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	var stop atomic.Bool
 	ready := make(chan error, parts)
 	done := make(chan error, parts)
@@ -210,12 +235,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		stop.Store(true)
 	}
 	res.StartWall = time.Now()
+	steal0 := measure.StealTicks()
 	proc0 := measure.ProcessCPU()
-	lead := cfg.Lead
-	if lead <= 0 {
-		lead = DefaultLead
-	}
-	start.Store(clock.Now() + int64(lead))
+	start.Store(clock.Now() + int64(leadOf(cfg)))
 	close(release)
 	var runErr error
 	for range ths {
@@ -238,8 +260,61 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, setupErr
 	}
 	res.ProcCPU = measure.ProcessCPU().Sub(proc0)
+	res.StealTicks = -1
+	if s1 := measure.StealTicks(); steal0 >= 0 && s1 >= 0 {
+		res.StealTicks = s1 - steal0
+	}
+	res.Late = cfg.Timer.Late
 	res.merge(ths, start.Load(), total)
 	return res, runErr
+}
+
+// newThread prepares sending thread k of parts: its rows, touched so
+// their page faults happen now, not in the loop.
+func newThread(cfg Config, s Sender, k, parts, total int) *thread {
+	th := &thread{src: s.Source, sink: s.Sink, set: cfg.Kernel, part: k, parts: parts}
+	if s.CPUs != nil {
+		th.set.CPUs = s.CPUs
+	}
+	rows := total
+	if parts > 1 {
+		rows = countPart(s.Source, k, parts)
+		th.seq = make([]uint64, rows)
+	}
+	th.sched, th.actual = make([]int64, rows), make([]int64, rows)
+	if !cfg.NoStallAccounting {
+		th.stall = make([]int64, rows)
+		th.log = timer.NewStallLog(stallCap(rows))
+	}
+	if cfg.Timer.Late == timer.Shift {
+		th.due = make([]int64, rows)
+	}
+	if cfg.Profile > 0 {
+		th.prof = newProfiler(cfg.Profile, rows, s.Sink)
+	}
+	for _, a := range [][]int64{th.sched, th.actual, th.stall, th.due} {
+		for i := range a {
+			a[i] = 0
+		}
+	}
+	for i := range th.seq {
+		th.seq[i] = 0
+	}
+	return th
+}
+
+// stallCap is how many stalls a thread sending rows packets can store: a
+// few per packet, at least 4096, at most 1 Mi (16 MiB). A host stalling
+// 1,500 times a second fills 4096 in 2.7 s, 1 Mi in 11 minutes; beyond,
+// stalls are counted but not stored.
+func stallCap(rows int) int { return min(4096+2*rows, 1<<20) }
+
+// leadOf is the lead of a replay: from release to the first due time.
+func leadOf(cfg Config) time.Duration {
+	if cfg.Lead <= 0 {
+		return DefaultLead
+	}
+	return cfg.Lead
 }
 
 // dedupe keeps one thread's outcomes when every thread applied the same
@@ -281,35 +356,44 @@ func (th *thread) run(cfg Config, stop *atomic.Bool, start *atomic.Int64, ready 
 	}
 	tc := cfg.Timer
 	tc.Stop = stop // a wait towards a far due time ends when the run is stopped
+	tc.Stalls = th.log
 	tm, err := timer.New(tc)
 	if err != nil {
 		ready <- fmt.Errorf("timer: %w", err)
 		return nil
 	}
 	defer tm.Close()
-	runtime.GC()
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC() // the GC itself is off (Run): collect the set-up's garbage now
 	ready <- nil
 	<-release
 	if stop.Load() {
 		return nil
 	}
-	th.loop(cfg.Progress, stop, start.Load(), tm)
+	th.loop(cfg, stop, start.Load(), tm)
 	th.timer = tm.Stats()
+	th.attribute()
 	return nil
 }
 
 // loop is the timed loop. It does not allocate, lock or log.
-func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, tm timer.Timer) {
+func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Timer) {
 	src, sink, sched, actual, seqs := th.src, th.sink, th.sched, th.actual, th.seq
+	dues, log := th.due, th.log
+	progress := cfg.Progress
+	late, dropAfter := cfg.Timer.Late, int64(cfg.Timer.DropAfter)
 	batch, _ := sink.(tx.Batcher)
 	part, parts := th.part, th.parts
 	pr := th.prof
-	var p trace.Packet
+	p := &th.pkt // in the thread, not on the heap once per run
+	var shift int64
+	sch0 := measure.ThreadSchedNow()
 	thr0 := measure.ThreadCPU()
 	t0 := clock.Now()
-	i, first := 0, 0
-	for i < len(sched) && !stop.Load() && src.Next(&p) {
+	if log != nil {
+		log.Begin(start-int64(leadOf(cfg)), t0)
+	}
+	i, first, seen := 0, 0, 0
+	for i < len(sched) && !stop.Load() && src.Next(p) {
 		if parts > 1 {
 			if trace.FlowPart(p.Frame, parts) != part {
 				continue
@@ -319,13 +403,22 @@ func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, t
 		if pr != nil {
 			pr.read()
 		}
-		due := start + p.Offset
-		if p.Offset > math.MaxInt64-start {
-			due = math.MaxInt64
+		seen++
+		if progress != nil && seen&255 == 0 {
+			progress.Add(256)
 		}
-		now := tm.Wait(due)
-		if now < due && stop.Load() {
+		due := addSat(start, p.Offset)
+		eff := addSat(due, shift)
+		now := tm.Wait(eff)
+		if now < eff && stop.Load() {
 			break // stopped during the wait: this packet is not sent
+		}
+		if late == timer.Drop && now-eff > dropAfter {
+			th.dropped++
+			if pr != nil {
+				pr.dropped()
+			}
+			continue
 		}
 		if pr != nil && pr.on {
 			if pr.send(sink, p.Frame, now) != nil {
@@ -335,6 +428,12 @@ func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, t
 			th.errs++
 		}
 		sched[i], actual[i] = due, now
+		if dues != nil {
+			dues[i] = eff
+			if now-eff > measure.StallThreshold {
+				shift += now - eff
+			}
+		}
 		i++
 		if batch != nil && batch.Pending() == 0 {
 			// A batch just left: its frames left now.
@@ -342,9 +441,6 @@ func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, t
 				actual[j] = now
 			}
 			first = i
-		}
-		if progress != nil && i&255 == 0 {
-			progress.Add(256)
 		}
 		if pr != nil {
 			pr.end()
@@ -361,12 +457,38 @@ func (th *thread) loop(progress *atomic.Int64, stop *atomic.Bool, start int64, t
 	}
 	end := clock.Now()
 	if progress != nil {
-		progress.Add(int64(i & 255))
+		progress.Add(int64(seen & 255))
 	}
 	th.cpu = measure.ThreadCPU().Sub(thr0)
+	th.sch = measure.ThreadSchedNow().Sub(sch0)
 	th.cpuWall = end - t0
 	th.n = i
+	th.shift = shift
 	th.sink0 = sink.Stats()
+}
+
+// attribute gives each packet sent the stall time between its due time
+// (the shifted one under timer.Shift) and its send. It runs after the
+// loop, off the clock: the loop only records the stalls.
+func (th *thread) attribute() {
+	if th.log == nil {
+		return
+	}
+	due := th.sched
+	if th.due != nil {
+		due = th.due
+	}
+	for i := range th.n {
+		th.stall[i] = th.log.Within(due[i], th.actual[i])
+	}
+}
+
+// addSat returns a + b, or math.MaxInt64 if that overflows (b >= 0).
+func addSat(a, b int64) int64 {
+	if b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // merge puts the threads' rows in sequence order and sums their counters.
@@ -374,8 +496,26 @@ func (r *Result) merge(ths []*thread, start int64, total int) {
 	r.Start = start
 	var cpuWall int64
 	sent := 0
+	var logs []measure.Stalls
+	r.Sched0.RunqWait = 0
 	for _, th := range ths {
-		sent += th.n
+		sent += th.n + int(th.dropped)
+		r.LateDropped += th.dropped
+		r.Shift = max(r.Shift, th.shift)
+		r.Sched0.Nivcsw += th.sch.Nivcsw
+		if th.sch.RunqWait < 0 || r.Sched0.RunqWait < 0 {
+			r.Sched0.RunqWait = -1
+		} else {
+			r.Sched0.RunqWait += th.sch.RunqWait
+		}
+		if l := th.log; l != nil {
+			logs = append(logs, l.Stalls())
+			r.StallCount += l.Count
+			r.StallTotal += l.Total
+			r.StallMax = max(r.StallMax, l.Max)
+			r.StallSends += l.Send
+			r.StallOverflow += l.Overflow
+		}
 		r.ThreadCPU.Exact += th.cpu.Exact
 		r.ThreadCPU.User += th.cpu.User
 		r.ThreadCPU.Sys += th.cpu.Sys
@@ -391,28 +531,20 @@ func (r *Result) merge(ths []*thread, start int64, total int) {
 	}
 	r.CPUWall = time.Duration(cpuWall)
 	r.Profile = mergeProfiles(ths, cpuWall)
+	if logs != nil {
+		r.Stalls = measure.Merge(logs...)
+	}
 	if len(ths) == 1 {
 		th := ths[0]
 		r.Sched, r.Actual = th.sched[:th.n], th.actual[:th.n]
+		if th.stall != nil {
+			r.Stall = th.stall[:th.n]
+		}
+		if th.due != nil {
+			r.Due = th.due[:th.n]
+		}
 	} else {
-		// Scatter by sequence number, then close the gaps an interruption
-		// left.
-		sched, actual := make([]int64, total), make([]int64, total)
-		for _, th := range ths {
-			for i := range th.n {
-				if q := th.seq[i]; q < uint64(total) {
-					sched[q], actual[q] = th.sched[i], th.actual[i]
-				}
-			}
-		}
-		n := 0
-		for q := range sched {
-			if actual[q] != 0 {
-				sched[n], actual[n] = sched[q], actual[q]
-				n++
-			}
-		}
-		r.Sched, r.Actual = sched[:n], actual[:n]
+		r.scatter(ths, total)
 	}
 	r.Interrupted = sent < total
 	end := start
@@ -420,6 +552,52 @@ func (r *Result) merge(ths []*thread, start int64, total int) {
 		end = max(end, a)
 	}
 	r.Wall = time.Duration(end - start)
+}
+
+// scatter puts the rows of several threads in sequence order, then
+// closes the gaps an interruption or dropped packets left.
+func (r *Result) scatter(ths []*thread, total int) {
+	sched, actual := make([]int64, total), make([]int64, total)
+	var stall, due []int64
+	if ths[0].stall != nil {
+		stall = make([]int64, total)
+	}
+	if ths[0].due != nil {
+		due = make([]int64, total)
+	}
+	for _, th := range ths {
+		for i := range th.n {
+			if q := th.seq[i]; q < uint64(total) {
+				sched[q], actual[q] = th.sched[i], th.actual[i]
+				if stall != nil {
+					stall[q] = th.stall[i]
+				}
+				if due != nil {
+					due[q] = th.due[i]
+				}
+			}
+		}
+	}
+	n := 0
+	for q := range sched {
+		if actual[q] != 0 {
+			sched[n], actual[n] = sched[q], actual[q]
+			if stall != nil {
+				stall[n] = stall[q]
+			}
+			if due != nil {
+				due[n] = due[q]
+			}
+			n++
+		}
+	}
+	r.Sched, r.Actual = sched[:n], actual[:n]
+	if stall != nil {
+		r.Stall = stall[:n]
+	}
+	if due != nil {
+		r.Due = due[:n]
+	}
 }
 
 // Metrics summarises a result with labrun's metric names.
@@ -460,5 +638,51 @@ func (r *Result) Metrics() map[string]float64 {
 		m[measure.FirmMargin] = float64(r.Timer.Margin) / 1e3
 	}
 	r.Profile.addMetrics(m)
+	r.addStallMetrics(m, errs)
 	return m
+}
+
+// addStallMetrics puts the stall accounting, the scheduler's counters and
+// the late policy's counts into m; errs are the errors against Sched.
+func (r *Result) addStallMetrics(m map[string]float64, errs []int64) {
+	switch r.Late {
+	case timer.Drop:
+		m[measure.LateDropped] = float64(r.LateDropped)
+	case timer.Shift:
+		m[measure.ShiftUS] = float64(r.Shift) / 1e3
+	}
+	m[measure.Nivcsw] = float64(r.Sched0.Nivcsw)
+	if r.Sched0.RunqWait >= 0 {
+		m[measure.RunqWaitUS] = float64(r.Sched0.RunqWait) / 1e3
+	}
+	if r.StealTicks >= 0 {
+		m[measure.StealMS] = float64(r.StealTicks) * 10
+	}
+	if r.Stall == nil {
+		return
+	}
+	m[measure.StallCount] = float64(r.StallCount)
+	m[measure.StallMaxUS] = float64(r.StallMax) / 1e3
+	m[measure.StallSends] = float64(r.StallSends)
+	if r.StallOverflow > 0 {
+		m[measure.StallOverflow] = float64(r.StallOverflow)
+	}
+	if w := r.CPUWall.Seconds(); w > 0 {
+		m[measure.StallsPerS] = float64(r.StallCount) / w
+		m[measure.StallPct] = 100 * float64(r.StallTotal) / 1e9 / (w * float64(max(r.Senders, 1)))
+	}
+	hit := 0
+	for _, s := range r.Stall {
+		if s > 0 {
+			hit++
+		}
+	}
+	m[measure.PktsStalled] = float64(hit)
+	// The clean error is against the schedule the policy kept.
+	clean := errs
+	if r.Due != nil {
+		clean = make([]int64, len(r.Due))
+		measure.Errors(clean, r.Due, r.Actual)
+	}
+	measure.AddCleanErrorMetrics(m, clean, r.Stall)
 }

@@ -35,6 +35,12 @@ type firm struct {
 	max      int64
 	old      int64
 	stop     *atomic.Bool
+	// budget is Config.CPU: the margin of a wait is at most this share
+	// of the time until its due time (0: no budget).
+	budget float64
+	// sl does the stall accounting; its own estimate is unused (firm's
+	// est is the expected lateness).
+	sl sleeper
 }
 
 const (
@@ -59,7 +65,7 @@ func newFirm(c Config) (*firm, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &firm{old: old, max: int64(c.MaxMargin), est: int64(c.Margin), stop: c.Stop}
+	f := &firm{old: old, max: int64(c.MaxMargin), est: int64(c.Margin), stop: c.Stop, budget: c.CPU, sl: sleeper{log: c.Stalls, expect: defaultExpect}}
 	if f.max == 0 {
 		// An initial margin above the default bound raises the bound.
 		f.max = max(int64(DefaultMaxMargin), f.est)
@@ -81,8 +87,17 @@ func (f *firm) setMargin() {
 // marginFor returns the margin for a wait with avail ns until the due time:
 // the 99.5 % margin, raised towards the tail's margin within a budget of
 // an eighth of the wait.
+//
+// With a CPU budget the margin is at most budget * avail: the spin after
+// a wake-up is never longer than the margin, so the time spent spinning
+// stays within that share of the time waited, whatever it costs in late
+// wake-ups.
 func (f *firm) marginFor(avail int64) int64 {
-	return max(f.margin, min(f.marginHi, avail/firmHiShare))
+	m := max(f.margin, min(f.marginHi, avail/firmHiShare))
+	if f.budget > 0 {
+		m = min(m, int64(f.budget*float64(avail)))
+	}
+	return m
 }
 
 // observe updates the lateness estimate and the margin with the lateness
@@ -108,14 +123,15 @@ func (f *firm) observe(late int64) {
 func (f *firm) Wait(due int64) int64 {
 	f.st.Waits++
 	now := clock.Now()
+	f.sl.begin(now)
 	// A long wait sleeps in slices to within one slice of the due time,
 	// looking at the stop flag; the last sleep is the one that learns.
 	sliced := due-now > slice
 	if sliced {
 		f.st.Sleeps++
 		var ok bool
-		if now, ok = sleepNear(due, f.stop); !ok {
-			return now
+		if now, ok = f.sl.sleepNear(now, due, f.stop); !ok {
+			return f.sl.end(now)
 		}
 	}
 	if wake := due - f.marginFor(due-now); wake > now {
@@ -124,16 +140,19 @@ func (f *firm) Wait(due int64) int64 {
 		}
 		sleepUntil(wake)
 		now = clock.Now()
+		if f.sl.log != nil {
+			f.sl.log.woke(wake, f.est, now)
+		}
 		f.observe(now - wake)
 		if now > due {
 			f.st.Late++
-			return now
+			return f.sl.end(now)
 		}
 	}
 	start := now
-	now = spinUntil(now, due)
+	now = f.sl.spin(now, due)
 	f.st.Spin += now - start
-	return now
+	return f.sl.end(now)
 }
 
 func (f *firm) Stats() Stats {

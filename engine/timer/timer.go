@@ -72,6 +72,65 @@ type Config struct {
 	// slices (a busy wait looks every few microseconds); a wait shorter
 	// than MaxSlice is one slice, as precise as without the flag.
 	Stop *atomic.Bool
+	// Stalls, if set, receives the spans the waiting thread did not run
+	// (see StallLog); nil means no stall accounting.
+	Stalls *StallLog
+	// Late is what the replay does with a packet whose due time has
+	// passed by more than its timer's ordinary error; see LatePolicy.
+	Late LatePolicy
+	// DropAfter is Drop's bound: a packet released more than this after
+	// its due time is not sent. It must be > 0 with Drop, 0 otherwise.
+	DropAfter time.Duration
+	// CPU is Firm's CPU budget, a share of one CPU in (0, 1]: the margin
+	// of each wait is capped at CPU times the time until its due time, so
+	// the spinning takes at most that share of the time waited. 0 means
+	// no budget.
+	CPU float64
+}
+
+// LatePolicy says what a replay does after a packet left late.
+type LatePolicy int
+
+// The late policies.
+const (
+	// CatchUp keeps the schedule: packets whose due time passed during a
+	// stall go at once, back to back, until the loop is on time again.
+	CatchUp LatePolicy = iota
+	// Shift moves the schedule: when a packet leaves more than
+	// measure.StallThreshold (10 us) after its due time, the due times of
+	// all later packets move later by its whole lateness, so the gaps
+	// after it are the scheduled ones and the run ends later by the sum
+	// of the shifts (tcpreplay's behaviour, which waits for each gap
+	// from the previous send). Lateness up to 10 us moves nothing.
+	Shift
+	// Drop keeps the schedule and does not send a packet released more
+	// than DropAfter after its due time; such packets are counted.
+	Drop
+)
+
+var lateNames = map[LatePolicy]string{CatchUp: "catch_up", Shift: "shift", Drop: "drop"}
+
+// LateForms lists the accepted spellings of a late policy.
+const LateForms = `"catch_up", "shift", "drop"`
+
+func (p LatePolicy) String() string {
+	if s, ok := lateNames[p]; ok {
+		return s
+	}
+	return fmt.Sprintf("LatePolicy(%d)", int(p))
+}
+
+// ParseLate returns the policy named s; "" is CatchUp.
+func ParseLate(s string) (LatePolicy, error) {
+	if s == "" {
+		return CatchUp, nil
+	}
+	for p, n := range lateNames {
+		if n == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown late policy %q (accepted: %s)", s, LateForms)
 }
 
 // MaxSlice is the longest a timer sleeps without looking at Config.Stop.
@@ -101,6 +160,16 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown timer mode %d", int(c.Mode))
+	}
+	switch {
+	case c.Late < CatchUp || c.Late > Drop:
+		return fmt.Errorf("unknown late policy %d", int(c.Late))
+	case c.Late == Drop && c.DropAfter <= 0:
+		return fmt.Errorf("late policy drop: drop_after must be > 0, got %v", c.DropAfter)
+	case c.Late != Drop && c.DropAfter != 0:
+		return fmt.Errorf("drop_after %v applies only to the late policy drop, not %v", c.DropAfter, c.Late)
+	case c.CPU < 0 || c.CPU > 1 || (c.CPU > 0 && c.Mode != Firm):
+		return fmt.Errorf("cpu budget %v: only a firm timer takes one, as a share in (0, 1]", c.CPU)
 	}
 	return nil
 }
@@ -140,13 +209,13 @@ func New(c Config) (Timer, error) {
 	}
 	switch c.Mode {
 	case Busy:
-		return &busy{stop: c.Stop}, nil
+		return &busy{stop: c.Stop, log: c.Stalls}, nil
 	case Sleep:
-		return newSleep(c.Stop)
+		return newSleep(c)
 	case Firm:
 		return newFirm(c)
 	case Timerfd:
-		return newTimerfd(c.Stop)
+		return newTimerfd(c)
 	case Tick:
 		return newTick(c)
 	}

@@ -385,6 +385,14 @@ func TestConfigValidate(t *testing.T) {
 			"firm timer: margin 600µs and max margin 500µs must be >= 0 and margin <= max"}, // margin > max margin
 		{Config{Mode: Firm, Margin: -time.Microsecond}, "firm timer: margin -1µs and max margin 0s must be >= 0"}, // negative margin
 		{Config{Mode: Firm, MaxMargin: -time.Microsecond}, "max margin -1µs must be >= 0"},                        // negative max margin
+		{Config{Mode: Busy, Late: Shift}, ""},                                                // shift needs nothing
+		{Config{Mode: Busy, Late: Drop, DropAfter: time.Millisecond}, ""},                    // drop with its bound
+		{Config{Mode: Firm, CPU: 0.05}, ""},                                                  // firm with a budget
+		{Config{Mode: Busy, Late: Drop}, "late policy drop: drop_after must be > 0, got 0s"}, // drop without a bound
+		{Config{Mode: Busy, Late: Shift, DropAfter: time.Millisecond}, "drop_after 1ms applies only to the late policy drop, not shift"},
+		{Config{Mode: Busy, Late: 7}, "unknown late policy 7"},
+		{Config{Mode: Busy, CPU: 0.05}, "cpu budget 0.05: only a firm timer takes one"},
+		{Config{Mode: Firm, CPU: 1.5}, "cpu budget 1.5: only a firm timer takes one, as a share in (0, 1]"},
 	}
 	for _, tc := range cases {
 		err := tc.c.Validate()

@@ -22,7 +22,6 @@ import (
 	"github.com/labrun/labrun/engine/link"
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/engine/replay"
-	"github.com/labrun/labrun/engine/timer"
 	"github.com/labrun/labrun/engine/topo"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/tx"
@@ -573,7 +572,7 @@ func (bareKind) run(ctx context.Context, rc *runContext) (results.Row, *replay.R
 	if err != nil {
 		return row, nil, err
 	}
-	mode, err := timer.ParseMode(c.Timer.Mode)
+	tc, err := timerConfig(c.Timer)
 	if err != nil {
 		sink.Close()
 		return row, nil, err
@@ -584,7 +583,7 @@ func (bareKind) run(ctx context.Context, rc *runContext) (results.Row, *replay.R
 	ks.AllowSystem = allowSystem
 	res, err := replay.Run(ctx, replay.Config{
 		Source:   src,
-		Timer:    timer.Config{Mode: mode, Period: time.Duration(c.Timer.Period), Margin: time.Duration(c.Timer.Margin), MaxMargin: time.Duration(c.Timer.MaxMargin)},
+		Timer:    tc,
 		Sink:     sink,
 		Kernel:   ks,
 		Progress: &prog.sent,

@@ -18,7 +18,6 @@ import (
 	"github.com/labrun/labrun/engine/peer"
 	"github.com/labrun/labrun/engine/replay"
 	"github.com/labrun/labrun/engine/rx"
-	"github.com/labrun/labrun/engine/timer"
 	"github.com/labrun/labrun/engine/topo"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/tx"
@@ -313,7 +312,8 @@ func (labrunSender) send(ctx context.Context, w *wire, m map[string]float64) (ui
 		m[k] = v
 	}
 	var actual []int64 // labrun's actual send times by sequence number, on the clock.Now scale
-	if !res.Interrupted {
+	// A frame dropped as late leaves no row: rows are no longer by sequence number.
+	if !res.Interrupted && res.LateDropped == 0 {
 		actual = res.Actual
 	}
 	return uint64(res.Sink.Packets), res, res.Start, actual, nil
@@ -358,7 +358,7 @@ func (t *toolSender) send(ctx context.Context, w *wire, m map[string]float64) (u
 // sendLabrun replays the trace with labrun's engine: one sending thread
 // per sender, each with its own socket in the sender namespace.
 func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src trace.Source, dir string, r plan.Run, expSeed int64, prog *progress, allowSystem bool) (*replay.Result, error) {
-	mode, err := timer.ParseMode(c.Timer.Mode)
+	tc, err := timerConfig(c.Timer)
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +410,7 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 		senders = append(senders, snd)
 	}
 	cfg := replay.Config{
-		Timer:    timer.Config{Mode: mode, Period: time.Duration(c.Timer.Period), Margin: time.Duration(c.Timer.Margin), MaxMargin: time.Duration(c.Timer.MaxMargin)},
+		Timer:    tc,
 		Kernel:   ks,
 		Progress: &prog.sent,
 		Senders:  senders,

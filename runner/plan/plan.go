@@ -273,6 +273,11 @@ type TimerConfig struct {
 	Period    units.Duration `json:"period_ns,omitempty"`
 	Margin    units.Duration `json:"margin_ns,omitempty"`
 	MaxMargin units.Duration `json:"max_margin_ns,omitempty"`
+	// Late is the late policy: "" (catch_up), "shift" or "drop".
+	Late      string         `json:"late,omitempty"`
+	DropAfter units.Duration `json:"drop_after_ns,omitempty"`
+	// CPUPct is firm's CPU budget, % of one CPU (0: none).
+	CPUPct float64 `json:"cpu_pct,omitempty"`
 }
 
 // SinkConfig is a resolved sink.* value.

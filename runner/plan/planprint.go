@@ -268,6 +268,15 @@ func TimerLabel(c RunConfig) string {
 	if t.MaxMargin > 0 {
 		parts = append(parts, "max margin "+t.MaxMargin.String())
 	}
+	if t.CPUPct > 0 {
+		parts = append(parts, "cpu "+strconv.FormatFloat(t.CPUPct, 'g', -1, 64)+"%")
+	}
+	if t.Late != "" && t.Late != "catch_up" {
+		parts = append(parts, "late "+t.Late)
+	}
+	if t.DropAfter > 0 {
+		parts = append(parts, "drop after "+t.DropAfter.String())
+	}
 	if len(parts) == 0 {
 		return t.Mode
 	}

@@ -114,7 +114,7 @@ func TestPlanUsleepVsFirm(t *testing.T) {
 	for _, prm := range p.Params {
 		params = append(params, prm.Name+":"+prm.Type+"="+prm.Value)
 	}
-	if want := []string{"packets:int=5000", "rt:bool=False"}; !slices.Equal(params, want) {
+	if want := []string{"packets:int=5000", "rt:bool=False", "firm_cpu:string="}; !slices.Equal(params, want) {
 		t.Errorf("params %v, want %v", params, want)
 	}
 	if len(p.Actions) != 2 || p.Actions[0].Setting != "dma_latency" || p.Actions[0].Scope != "system" || p.Actions[1].Setting != "mlock" || !slices.Equal(p.Actions[1].Runs, []int{1, 2, 3, 4, 5, 6, 7, 8}) {
@@ -325,7 +325,7 @@ func TestPlanOverrideErrors(t *testing.T) {
 		// The --set of a parameter is a command-line error, not a script error.
 		{"usage error", map[string]string{"packets": "x"}, "(parameter packets is declared at"},
 		// A name the script does not declare.
-		{"unknown", map[string]string{"pakets": "10"}, `--set pakets: the script declares no parameter or sweep axis "pakets" (did you mean packets?); declared: interval, packets, rt, timer`},
+		{"unknown", map[string]string{"pakets": "10"}, `--set pakets: the script declares no parameter or sweep axis "pakets" (did you mean packets?); declared: firm_cpu, interval, packets, rt, timer`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

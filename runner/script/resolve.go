@@ -185,7 +185,11 @@ func (r *runResolver) timerAndSink() error {
 			return posError(h.exp.pos, "experiment: give timer = (e.g. timer = timer.busy()) or a sender with its own timer")
 		}
 		tm := subst(timerV, point).(*Spec)
-		cfg.Timer = plan.TimerConfig{Mode: tm.name(), Period: durArg(tm, "period"), Margin: durArg(tm, "margin"), MaxMargin: durArg(tm, "max_margin")}
+		cfg.Timer = plan.TimerConfig{Mode: tm.name(), Period: durArg(tm, "period"), Margin: durArg(tm, "margin"), MaxMargin: durArg(tm, "max_margin"),
+			Late: str(tm.Args, "late"), DropAfter: durArg(tm, "drop_after"), CPUPct: cpuArg(tm)}
+		if err := checkLate(tm, cfg.Timer); err != nil {
+			return err
+		}
 		if tm.name() == "tick" && cfg.Timer.Period <= 0 {
 			return posError(tm.Pos, "timer.tick: period must be > 0")
 		}

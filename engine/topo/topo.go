@@ -99,6 +99,9 @@ type Host struct {
 	mu   sync.RWMutex
 	fd   int  // open namespace file; -1 once closed
 	made bool // the name was created by this topology and not yet removed
+	// attached: an existing namespace (Attach), released but never
+	// removed or checked for other users on close.
+	attached bool
 }
 
 // Topology is the namespaces and veth pairs of one run.
@@ -107,7 +110,8 @@ type Topology struct {
 	Receiver *Host
 	Emulator *Host // nil unless Config.Emulator
 
-	cfg Config
+	cfg   Config
+	named bool // made by Attach of existing interfaces
 
 	mu     sync.Mutex
 	closed bool
@@ -121,6 +125,9 @@ func (t *Topology) Config() Config { return t.cfg }
 func (t *Topology) Hosts() []*Host {
 	if t.Emulator != nil {
 		return []*Host{t.Sender, t.Emulator, t.Receiver}
+	}
+	if t.Receiver == nil { // Attach without a receiver
+		return []*Host{t.Sender}
 	}
 	return []*Host{t.Sender, t.Receiver}
 }
@@ -462,6 +469,10 @@ func (h *Host) close() error {
 		} else {
 			h.made = false
 		}
+	}
+	if h.fd >= 0 && h.attached {
+		unix.Close(h.fd)
+		h.fd = -1
 	}
 	if h.fd >= 0 {
 		if err := nsBusy(h.fd); err != nil {

@@ -79,7 +79,12 @@ func (i Iface) attach(role string) (*Host, error) {
 	err = h.Do(func() error {
 		ni, err := net.InterfaceByName(i.Ifname)
 		if err != nil {
-			return fmt.Errorf("interface %s does not exist (see `ip link`): %w", i, err)
+			where := "labrun's network namespace"
+			if i.NetNS != "" {
+				where = "namespace " + i.NetNS
+			}
+			_ = err
+			return fmt.Errorf("interface %s: there is no %s in %s (see `ip link`)", i, i.Ifname, where)
 		}
 		if ni.Flags&net.FlagLoopback != 0 {
 			return fmt.Errorf("interface %s is a loopback interface: name the port toward the device under test", i)

@@ -48,6 +48,9 @@ type wire struct {
 	rcv     *rx.Receiver
 	fw      *link.Forwarder
 	undo    undoStack
+	// On named interfaces (named_exec.go): how the receiver stamps.
+	outcomes []kernel.Outcome
+	hwRx     bool
 }
 
 // A wireSender sends a wire run's packets: labrun's engine or a peer
@@ -89,6 +92,10 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 	if res == nil || err != nil {
 		return row, res, err
 	}
+	if w.rcv == nil { // named tx only: the receiver is elsewhere
+		return row, res, w.sentOnly(row.Metrics, sent, start, actual)
+	}
+	defer func() { res.Settings = append(res.Settings, w.outcomes...) }()
 	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {
 		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
 	}
@@ -152,6 +159,9 @@ func (w *wire) schedule() error {
 // shaper and the emulated link; each step pushes its undoing.
 func (w *wire) build() error {
 	r, c := w.run, w.c
+	if c.Topology.Interfaces != nil {
+		return w.attach()
+	}
 	tp, err := topo.Build(topo.Config{RunID: r.ID[:min(len(r.ID), 8)], MTU: c.Topology.MTU, Offloads: c.Topology.Offloads, Emulator: c.Topology.Emulator})
 	if err != nil {
 		return fmt.Errorf("building the run's namespaces: %w", err)
@@ -217,6 +227,9 @@ func (w *wire) startReceiver() error {
 		}
 		rc.Capture = filepath.Join(w.dir, "pcap", w.run.ID+"-rx.pcapng")
 	}
+	if err := w.namedRx(&rc); err != nil {
+		return err
+	}
 	if err := tp.Receiver.Do(func() error {
 		var err error
 		w.rcv, err = rx.Open(rc)
@@ -242,12 +255,13 @@ func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Res
 	}
 	m[measure.Sent] = float64(sent)
 	var linkDrops uint64
-	if s, err := tp.Sender.Stats(tp.Sender.Ifname); err == nil {
+	if s, err := tp.Sender.Stats(tp.Sender.Ifname); err == nil && !tp.Named() {
 		linkDrops += s.TxDropped
 	}
-	if s, err := tp.Receiver.Stats(tp.Receiver.Ifname); err == nil {
+	if s, err := tp.Receiver.Stats(tp.Receiver.Ifname); err == nil && !tp.Named() {
 		linkDrops += s.RxDropped
 	}
+	w.timestampOutcome(m, got)
 	m[measure.LinkDrops] = float64(linkDrops)
 	var emuDrops uint64
 	if w.fw != nil {

@@ -83,7 +83,6 @@ func (i Iface) attach(role string) (*Host, error) {
 			if i.NetNS != "" {
 				where = "namespace " + i.NetNS
 			}
-			_ = err
 			return fmt.Errorf("interface %s: there is no %s in %s (see `ip link`)", i, i.Ifname, where)
 		}
 		if ni.Flags&net.FlagLoopback != 0 {

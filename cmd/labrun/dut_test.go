@@ -9,7 +9,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The device-under-test acceptance test. The test builds the testbed a
@@ -36,17 +38,21 @@ const dutScript = `tx = param("tx", default = "eth1", doc = "the port toward the
 rx = param("rx", default = "eth2", doc = "the port back from it")
 dut_mac = param("dut_mac", default = "02:00:00:00:00:01", doc = "MAC of the device's port on tx")
 ts = param("ts", default = "software", doc = "software or hardware receive timestamps")
+count = param("count", default = 2000, doc = "frames to send")
 
 experiment(
     name = "dut",
-    trace = trace.synthetic(count = 2000, interval = "50us", frame = "128B"),
+    trace = trace.synthetic(count = count, interval = "50us", frame = "128B"),
     timer = timer.busy(),
     sink = sink.afpacket(),
     receiver = receiver.afpacket(quiet = "300ms", drain = "5s"),
-    topology = topology.interfaces(tx = tx, rx = rx, dst_mac = dut_mac, src_ip = "198.18.1.1",
+    topology = topology.interfaces(tx = tx, rx = rx or None, dst_mac = dut_mac, src_ip = "198.18.1.1",
                                    dst_ip = "` + dutRxIP + `", timestamps = ts),
 )
 `
+
+// dutLine is where dutScript names the interfaces.
+var dutLine = fmt.Sprintf("dut.star:%d:", 1+strings.Count(dutScript[:strings.Index(dutScript, "topology.interfaces")], "\n"))
 
 // dutBed is the test's testbed.
 type dutBed struct {
@@ -116,6 +122,18 @@ func (b *dutBed) tbfDropped(t *testing.T) int {
 	return n
 }
 
+// promiscuity is the count of promiscuous-mode users of dev (a packet
+// socket's membership does not show among the flags of ip link).
+func promiscuity(t *testing.T, ns, dev string) int {
+	t.Helper()
+	m := regexp.MustCompile(`promiscuity (\d+)`).FindStringSubmatch(nsRun(t, ns, "ip", "-d", "-o", "link", "show", dev))
+	if m == nil {
+		t.Fatalf("ip -d link show %s: no promiscuity", dev)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
 // linkState is what labrun must leave as it was on an interface.
 func linkState(t *testing.T, ns, dev string) string {
 	t.Helper()
@@ -141,8 +159,8 @@ func TestDeviceUnderTest(t *testing.T) {
 		}
 		code, _, stderr := run(t, append(args, sets...)...)
 		want := "--interface " + tx + "," + rx
-		if code != ExitScript || !strings.Contains(stderr, "dut.star:12:") || !strings.Contains(stderr, want) {
-			t.Errorf("%s without --interface: exit %d, stderr:\n%s\nwant exit %d naming dut.star:12 and %q", cmd, code, stderr, ExitScript, want)
+		if code != ExitScript || !strings.Contains(stderr, dutLine) || !strings.Contains(stderr, want) {
+			t.Errorf("%s without --interface: exit %d, stderr:\n%s\nwant exit %d naming %s and %q", cmd, code, stderr, ExitScript, dutLine, want)
 		}
 	}
 	// Listing one of the two is not enough.
@@ -208,10 +226,66 @@ func TestDeviceUnderTest(t *testing.T) {
 			t.Errorf("%s changed by the run:\nbefore %s\nafter  %s", dev, before[dev], after)
 		}
 	}
-	if out := nsRun(t, b.rx, "ip", "-o", "link", "show", "r0"); strings.Contains(out, "PROMISC") {
-		t.Errorf("r0 left promiscuous: %s", out)
+	if n := promiscuity(t, b.rx, "r0"); n != 0 {
+		t.Errorf("r0 left promiscuous (promiscuity %d)", n)
 	}
 	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), fmt.Sprintf("lr-%d-", os.Getpid())) {
 		t.Errorf("a run on named interfaces made namespaces of its own:\n%s", out)
+	}
+}
+
+// TestDeviceUnderTestSendOnly sends on tx alone: the receiver is
+// elsewhere (here: nowhere but the DUT's tbf, whose counters show the
+// frames went through it).
+func TestDeviceUnderTestSendOnly(t *testing.T) {
+	b := newDutBed(t)
+	inTempRoot(t, map[string]string{"dut.star": dutScript})
+	tx := b.tx + "/t0"
+	code, stdout, stderr := run(t, "run", "dut.star", "-o", "out", "--quiet", "--interface", tx, "--set", "tx="+tx, "--set", "rx=", "--set", "dut_mac="+dutMAC0)
+	if code != ExitOK {
+		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	out := nsRun(t, b.dut, "tc", "-s", "qdisc", "show", "dev", "d1")
+	m := regexp.MustCompile(`Sent \d+ bytes (\d+) pkt \(dropped (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no tbf counters in:\n%s", out)
+	}
+	through, _ := strconv.Atoi(m[1])
+	dropped, _ := strconv.Atoi(m[2])
+	if through+dropped != 2000 {
+		t.Errorf("the DUT saw %d through + %d dropped, want the 2000 frames sent", through, dropped)
+	}
+	rows := readCSV(t, filepath.Join(resultsDir(t, stdout), "runs.csv"))
+	if !strings.Contains(strings.Join(rows[0], ","), "sent") || strings.Contains(strings.Join(rows[0], ","), "rx_received") {
+		t.Errorf("runs.csv of a send-only run: %v", rows[0])
+	}
+}
+
+// TestDeviceUnderTestKilled stops or kills labrun in the middle of a run
+// on named interfaces: promiscuous mode on rx goes with the receiver's
+// socket, and the interfaces are left as they were.
+func TestDeviceUnderTestKilled(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			b := newDutBed(t)
+			dir := inTempRoot(t, map[string]string{"dut.star": dutScript})
+			tx, rx := b.tx+"/t0", b.rx+"/r0"
+			before := linkState(t, b.rx, "r0")
+			promisc := func() bool { return promiscuity(t, b.rx, "r0") > 0 }
+			// 200000 frames every 50 us: 10 s, stopped long before.
+			p := startLabrun(t, dir, t.TempDir(), "run", "dut.star", "-o", "out", "--quiet", "--interface", tx+","+rx,
+				"--set", "tx="+tx, "--set", "rx="+rx, "--set", "dut_mac="+dutMAC0, "--set", "count=200000")
+			if !poll(60*time.Second, func() bool { return promisc() && b.tbfDropped(t) > 0 }) {
+				p.end(syscall.SIGKILL)
+				t.Fatalf("the run did not start sending through the DUT with r0 promiscuous\n%s", p.stderr)
+			}
+			p.end(sig)
+			if !poll(5*time.Second, func() bool { return !promisc() }) {
+				t.Errorf("r0 still promiscuous after %v", sig)
+			}
+			if after := linkState(t, b.rx, "r0"); after != before {
+				t.Errorf("r0 changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
 	}
 }

@@ -214,6 +214,8 @@ func TestDeviceUnderTest(t *testing.T) {
 	for _, want := range []string{
 		`{"reason":"hardware asked; software stamps used: the driver has no hardware receive timestamps","setting":"rx_timestamps ` + rx + `","state":"skipped","value":"software"}`,
 		`"setting":"ts_info ` + rx + `","state":"applied","value":"software-transmit software-receive software-system-clock; PTP hardware clock -1"`,
+		`"setting":"nic ` + rx + `","state":"applied","value":"driver veth, version `,
+		`"setting":"nic ` + tx + `","state":"applied","value":"driver veth`,
 	} {
 		if !strings.Contains(string(settings), want) {
 			t.Errorf("manifest settings lack %s:\n%s", want, settings)

@@ -1,6 +1,7 @@
 package topo
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -120,4 +121,25 @@ func (h *Host) EnableRxTimestamps(ifname string) (restore func() error, err erro
 			return nil
 		})
 	}, nil
+}
+
+// DriverInfo describes the driver of ifname in h's namespace as
+// `ethtool -i` does (ETHTOOL_GDRVINFO): driver, version, firmware, bus.
+func (h *Host) DriverInfo(ifname string) (string, error) {
+	var s string
+	err := h.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("opening a socket for ethtool requests: %w", err)
+		}
+		defer unix.Close(fd)
+		di, err := unix.IoctlGetEthtoolDrvinfo(fd, ifname)
+		if err != nil {
+			return fmt.Errorf("%s: reading its driver (ETHTOOL_GDRVINFO): %w", ifname, err)
+		}
+		c := func(b []byte) string { return unix.ByteSliceToString(b) }
+		s = fmt.Sprintf("driver %s, version %s, firmware %s, bus %s", c(di.Driver[:]), c(di.Version[:]), cmp.Or(c(di.Fw_version[:]), "n/a"), cmp.Or(c(di.Bus_info[:]), "n/a"))
+		return nil
+	})
+	return s, err
 }

@@ -40,6 +40,17 @@ func (w *wire) attach() error {
 	}
 	w.tp = tp
 	w.undo.push(tp.Close)
+	for _, h := range tp.Hosts() {
+		name := ic.Tx
+		if h == tp.Receiver {
+			name = ic.Rx
+		}
+		o := kernel.Outcome{Setting: "nic " + name, State: kernel.Applied, Reason: "ethtool -i, read only"}
+		if o.Value, err = h.DriverInfo(h.Ifname); err != nil {
+			o.State, o.Reason = kernel.Skipped, err.Error()
+		}
+		w.outcomes = append(w.outcomes, o)
+	}
 	if tp.Receiver == nil {
 		return nil
 	}

@@ -92,10 +92,10 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 	if res == nil || err != nil {
 		return row, res, err
 	}
+	defer func() { res.Settings = append(res.Settings, w.outcomes...) }()
 	if w.rcv == nil { // named tx only: the receiver is elsewhere
 		return row, res, w.sentOnly(row.Metrics, sent, start, actual)
 	}
-	defer func() { res.Settings = append(res.Settings, w.outcomes...) }()
 	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {
 		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
 	}

@@ -2,6 +2,7 @@ package topo
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -98,15 +99,22 @@ func (h *Host) EnableRxTimestamps(ifname string) (restore func() error, err erro
 			return fn(fd)
 		})
 	}
+	i := h.iface
+	if !h.attached {
+		i = Iface{NetNS: h.NSName, Ifname: ifname}
+	}
 	err = do(func(fd int) error {
 		var err error
-		if old, err = unix.IoctlGetHwTstamp(fd, ifname); err != nil {
+		if old, err = getHwTstamp(fd, ifname); err != nil {
 			return fmt.Errorf("%s: reading its timestamping configuration (SIOCGHWTSTAMP): %w", ifname, err)
+		}
+		if err := recordTimestamps(i, *old); err != nil {
+			return fmt.Errorf("%s: recording its timestamping configuration before changing it: %w", ifname, err)
 		}
 		want := *old
 		want.Rx_filter = unix.HWTSTAMP_FILTER_ALL
-		if err := unix.IoctlSetHwTstamp(fd, ifname, &want); err != nil {
-			return fmt.Errorf("%s: enabling hardware receive timestamps (SIOCSHWTSTAMP): %w", ifname, err)
+		if err := setHwTstamp(fd, ifname, &want); err != nil {
+			return errors.Join(fmt.Errorf("%s: enabling hardware receive timestamps (SIOCSHWTSTAMP): %w", ifname, err), forgetTimestamps(i))
 		}
 		return nil
 	})
@@ -115,10 +123,10 @@ func (h *Host) EnableRxTimestamps(ifname string) (restore func() error, err erro
 	}
 	return func() error {
 		return do(func(fd int) error {
-			if err := unix.IoctlSetHwTstamp(fd, ifname, old); err != nil {
+			if err := setHwTstamp(fd, ifname, old); err != nil {
 				return fmt.Errorf("%s: restoring its timestamping configuration (rx filter %d): %w", ifname, old.Rx_filter, err)
 			}
-			return nil
+			return forgetTimestamps(i)
 		})
 	}, nil
 }

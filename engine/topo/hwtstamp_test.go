@@ -1,6 +1,10 @@
 package topo
 
 import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,5 +66,73 @@ func TestParseIface(t *testing.T) {
 		if err == nil && got.String() != tc.in {
 			t.Errorf("String() = %q, want %q", got.String(), tc.in)
 		}
+	}
+}
+
+// The NIC's timestamping configuration is recorded before it changes:
+// the restore step puts it back and drops the record; a record whose
+// labrun is gone is put back by CleanStale. No veth has hardware stamps,
+// so the two ioctls are replaced by a fake NIC.
+func TestTimestampJournal(t *testing.T) {
+	needRoot(t)
+	t.Setenv("LABRUN_STATE_DIR", t.TempDir())
+	nic := map[string]unix.HwTstampConfig{ReceiverIf: {Tx_type: unix.HWTSTAMP_TX_OFF, Rx_filter: unix.HWTSTAMP_FILTER_PTP_V2_EVENT}}
+	getHwTstamp = func(fd int, ifname string) (*unix.HwTstampConfig, error) { c := nic[ifname]; return &c, nil }
+	setHwTstamp = func(fd int, ifname string, c *unix.HwTstampConfig) error { nic[ifname] = *c; return nil }
+	t.Cleanup(func() { getHwTstamp, setHwTstamp = unix.IoctlGetHwTstamp, unix.IoctlSetHwTstamp })
+	tp, err := Build(Config{RunID: "tsjrnl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	dir, _ := tsRecordDir()
+	records := func() int { e, _ := os.ReadDir(dir); return len(e) }
+
+	restore, err := tp.Receiver.EnableRxTimestamps(ReceiverIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nic[ReceiverIf].Rx_filter != unix.HWTSTAMP_FILTER_ALL || records() != 1 {
+		t.Fatalf("after enabling: %+v, %d records", nic[ReceiverIf], records())
+	}
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	if nic[ReceiverIf].Rx_filter != unix.HWTSTAMP_FILTER_PTP_V2_EVENT || records() != 0 {
+		t.Fatalf("after restoring: %+v, %d records", nic[ReceiverIf], records())
+	}
+
+	// Enabled by a labrun that is gone.
+	if _, err := tp.Receiver.EnableRxTimestamps(ReceiverIf); err != nil {
+		t.Fatal(err)
+	}
+	gone := exec.Command("sleep", "60")
+	if err := gone.Start(); err != nil {
+		t.Fatal(err)
+	}
+	owner := ownerOf(t, gone.Process.Pid)
+	gone.Process.Kill() // by PID, then reaped: the owner is gone
+	gone.Wait()
+	i := Iface{NetNS: tp.Receiver.NSName, Ifname: ReceiverIf}
+	b, _ := json.Marshal(tsRecord{NetNS: i.NetNS, Ifname: i.Ifname, Old: unix.HwTstampConfig{Rx_filter: unix.HWTSTAMP_FILTER_PTP_V2_EVENT}, Owner: owner})
+	if err := os.WriteFile(filepath.Join(dir, tsRecordName(i)), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	found, err := CleanStale()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (Other namespaces on the machine are reported too: not ours.)
+	restored := 0
+	for _, s := range found {
+		if strings.Contains(s.String(), "restored the timestamping configuration of "+i.String()) {
+			restored++
+		}
+	}
+	if restored != 1 {
+		t.Errorf("CleanStale found %v, want one restored timestamping configuration of %s", found, i)
+	}
+	if nic[ReceiverIf].Rx_filter != unix.HWTSTAMP_FILTER_PTP_V2_EVENT || records() != 0 {
+		t.Errorf("after CleanStale: %+v, %d records", nic[ReceiverIf], records())
 	}
 }

@@ -72,7 +72,7 @@ func (i Iface) attach(role string) (*Host, error) {
 		}
 		return nil, fmt.Errorf("interface %s: opening its namespace %s: %w", i, i.nsPath(), err)
 	}
-	h := &Host{Role: role, NSName: i.NetNS, Ifname: i.Ifname, fd: fd, attached: true}
+	h := &Host{Role: role, NSName: i.NetNS, Ifname: i.Ifname, fd: fd, attached: true, iface: i}
 	if i.NetNS == "" {
 		h.NSName = "(labrun's own)"
 	}

@@ -100,8 +100,10 @@ type Host struct {
 	fd   int  // open namespace file; -1 once closed
 	made bool // the name was created by this topology and not yet removed
 	// attached: an existing namespace (Attach), released but never
-	// removed or checked for other users on close.
+	// removed or checked for other users on close; iface is the
+	// interface as the user named it.
 	attached bool
+	iface    Iface
 }
 
 // Topology is the namespaces and veth pairs of one run.

@@ -88,7 +88,7 @@ func (i Iface) attach(role string) (*Host, error) {
 		if ni.Flags&net.FlagLoopback != 0 {
 			return fmt.Errorf("interface %s is a loopback interface: name the port toward the device under test", i)
 		}
-		h.Ifindex, h.MAC = ni.Index, ni.HardwareAddr
+		h.Ifindex, h.MAC, h.mtu = ni.Index, ni.HardwareAddr, ni.MTU
 		return nil
 	})
 	if err != nil {
@@ -137,6 +137,10 @@ func Attach(cfg NamedConfig) (*Topology, error) {
 	}
 	return t, nil
 }
+
+// MTU is the MTU of an attached host's interface as Attach found it (0
+// for the interfaces of Build, whose MTU is Config.MTU).
+func (h *Host) MTU() int { return h.mtu }
 
 // Named reports whether the topology is made of existing interfaces.
 func (t *Topology) Named() bool { return t.named }

@@ -104,6 +104,7 @@ type Host struct {
 	// interface as the user named it.
 	attached bool
 	iface    Iface
+	mtu      int
 }
 
 // Topology is the namespaces and veth pairs of one run.

@@ -8,6 +8,7 @@ import (
 	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/engine/rx"
 	"github.com/labrun/labrun/engine/topo"
+	"github.com/labrun/labrun/engine/trace"
 )
 
 // A run on named interfaces (topology.interfaces, allowed by --interface)
@@ -40,6 +41,9 @@ func (w *wire) attach() error {
 	}
 	w.tp = tp
 	w.undo.push(tp.Close)
+	if mf := w.c.Trace.MaxFrame() - trace.FCSLen; mf > tp.Sender.MTU()+14 {
+		return fmt.Errorf("interface %s has MTU %d: frames of up to %d B (without FCS) do not fit; labrun does not change an interface's MTU", ic.Tx, tp.Sender.MTU(), mf)
+	}
 	for _, h := range tp.Hosts() {
 		name := ic.Tx
 		if h == tp.Receiver {

@@ -60,8 +60,8 @@ func samplePHC(fd int) (phcSample, error) {
 	return best, nil
 }
 
-// enableHardware asks socket fd for raw hardware stamps and opens the
-// interface's clock; it returns the clock's descriptor.
+// enableHardware asks the socket for raw hardware stamps, opens the
+// interface's clock and takes the first reading of its offset.
 func (r *Receiver) enableHardware() error {
 	if err := unix.SetsockoptInt(r.fd, unix.SOL_PACKET, unix.PACKET_TIMESTAMP, unix.SOF_TIMESTAMPING_RAW_HARDWARE); err != nil {
 		return fmt.Errorf("rx: asking for hardware timestamps (PACKET_TIMESTAMP): %w", err)

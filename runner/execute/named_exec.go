@@ -18,7 +18,9 @@ import (
 // run does change is undone on every path: promiscuous mode belongs to
 // the receiver's socket (the kernel drops it when the socket closes,
 // also when labrun is killed), and the NIC's timestamping configuration,
-// when the script asks for hardware stamps, is put back by an undo step.
+// when the script asks for hardware stamps, is recorded in the state
+// folder, put back by an undo step, and after a SIGKILL by the next run on
+// a wire (topo.RestoreStaleTimestamps).
 
 // attach finds the run's named interfaces and starts the receiver on rx.
 func (w *wire) attach() error {

@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/labrun/labrun/engine/kernel"
+	"github.com/labrun/labrun/engine/topo"
 	"github.com/labrun/labrun/runner/execute"
 	"github.com/labrun/labrun/runner/plan"
 )
@@ -262,6 +263,22 @@ func (s *sysctlsFlag) Set(v string) error {
 		return fmt.Errorf("%q is not a sysctl key: want a dotted name like kernel.core_pattern", v)
 	}
 	*s = append(*s, v)
+	return nil
+}
+
+// ifacesFlag collects --interface LIST: existing interfaces (IFNAME or
+// NETNS/IFNAME) that topology.interfaces may send and receive on,
+// comma-separated or repeated.
+type ifacesFlag []string
+
+func (s *ifacesFlag) String() string { return strings.Join(*s, ",") }
+func (s *ifacesFlag) Set(v string) error {
+	for n := range strings.SplitSeq(v, ",") {
+		if _, err := topo.ParseIface(n); err != nil {
+			return err
+		}
+		*s = append(*s, n)
+	}
 	return nil
 }
 

@@ -13,13 +13,15 @@ import (
 )
 
 func cmdPlan(e *env, args []string) int {
-	fs := newFlags(e, "plan", "FILE [--set name=value]... [--cpu LIST] [--allow-sysctl KEY]... [--json | --runs] [--offline] [--max-runs N] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
+	fs := newFlags(e, "plan", "FILE [--set name=value]... [--cpu LIST] [--allow-sysctl KEY]... [--interface LIST] [--json | --runs] [--offline] [--max-runs N] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	asJSON := fs.Bool("json", false, "print the runs as a JSON array")
 	listRuns := fs.Bool("runs", false, fmt.Sprintf("list every run, also of a plan of more than %d runs (which is otherwise summarized)", planListMax))
 	var allowSysctls sysctlsFlag
 	fs.Var(&allowSysctls, "allow-sysctl", "show the plan as 'labrun run --allow-sysctl KEY' would run it (repeatable)")
+	var ifaces ifacesFlag
+	fs.Var(&ifaces, "interface", "check the plan as 'labrun run --interface LIST' would run it: the existing interfaces topology.interfaces may use")
 	bounds := addBoundFlags(fs)
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	pos, err := parse(fs, args)
@@ -55,6 +57,9 @@ func cmdPlan(e *env, args []string) int {
 	}
 	if err := p.CheckSysctls(allowSysctls); err != nil {
 		return scriptFailure(e, err) // after the plan, which shows what needs the flag
+	}
+	if err := p.CheckInterfaces(ifaces); err != nil {
+		return scriptFailure(e, err) // after the plan, which lists what labrun does on them
 	}
 	return ExitOK
 }

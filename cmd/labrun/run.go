@@ -13,7 +13,7 @@ import (
 )
 
 func cmdRun(e *env, args []string) int {
-	fs := newFlags(e, "run", "FILE|ARCHIVE.tar.gz [-C DIR] [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--cpu LIST] [--shard K/N|auto|auto/N] [--quiet] [--offline] [--max-runs N] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
+	fs := newFlags(e, "run", "FILE|ARCHIVE.tar.gz [-C DIR] [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--interface LIST] [--cpu LIST] [--shard K/N|auto|auto/N] [--quiet] [--offline] [--max-runs N] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	out := fs.String("o", "runs", "parent folder of the results (results go to DIR/<experiment>/<time>-<hash>/)")
@@ -21,6 +21,8 @@ func cmdRun(e *env, args []string) int {
 	allowSystem := fs.Bool("allow-system", false, "apply system-wide kernel settings that outlive labrun (sysctls of the allow list, rt_runtime, governor; listed by 'labrun plan'); without it they are reported skipped")
 	var allowSysctls sysctlsFlag
 	fs.Var(&allowSysctls, "allow-sysctl", "with --allow-system, also set this sysctl outside the allow list (e.g. kernel.core_pattern; 'labrun plan' marks them dangerous) (repeatable)")
+	var ifaces ifacesFlag
+	fs.Var(&ifaces, "interface", "let topology.interfaces send and receive on these existing interfaces, e.g. eth1,eth2 or NETNS/IFNAME; every one the script names must be listed (docs/devices.md)")
 	into := fs.String("C", "", "run ARCHIVE.tar.gz unpacked into this new folder (default: a temporary folder, removed at the end)")
 	resume := fs.String("resume", "", "continue an interrupted invocation in its result folder DIR: keep its finished runs, run the rest")
 	bounds := addBoundFlags(fs)
@@ -64,6 +66,9 @@ func cmdRun(e *env, args []string) int {
 	if err == nil {
 		err = p.CheckSysctls(allowSysctls)
 	}
+	if err == nil {
+		err = p.CheckInterfaces(ifaces)
+	}
 	if err != nil {
 		return scriptFailure(e, err)
 	}
@@ -97,7 +102,7 @@ func cmdRun(e *env, args []string) int {
 	res, err := execute.Execute(ctx, p, execute.ExecOptions{
 		Out: *out, Stdout: e.stdout, Stderr: e.stderr, Progress: mode,
 		Build: buildInfo(), Command: append([]string{"labrun", "run"}, args...), Resume: *resume, AllowSystem: *allowSystem, AllowSysctls: allowSysctls,
-		Shard: info,
+		Shard: info, Interfaces: ifaces,
 	})
 	if res != nil {
 		printOutcome(e, res)

@@ -21,6 +21,7 @@ type submitFlags struct {
 	shards                                                       int
 	sets                                                         setFlag
 	allowSysctls                                                 sysctlsFlag
+	ifaces                                                       ifacesFlag
 }
 
 func cmdSubmit(e *env, args []string) int {
@@ -43,6 +44,7 @@ func cmdSubmit(e *env, args []string) int {
 	fs.BoolVar(&f.allowSystem, "allow-system", false, "passed to labrun run")
 	fs.Var(&f.allowSysctls, "allow-sysctl", "passed to labrun run (repeatable)")
 	fs.StringVar(&f.cpus, "cpu", "", "passed to labrun run")
+	fs.Var(&f.ifaces, "interface", "passed to labrun run: existing interfaces topology.interfaces may use (on every node)")
 	own, extra := args, []string(nil)
 	if i := slices.Index(args, "--"); i >= 0 {
 		own, extra = args[:i], args[i+1:]
@@ -70,6 +72,9 @@ func cmdSubmit(e *env, args []string) int {
 // cluster) and describes the job.
 func (f *submitFlags) job(e *env, file string) (cluster.Job, int) {
 	p, err := evaluate(file, script.Options{Overrides: f.sets, MaxSteps: script.DefaultMaxSteps, MaxMemory: script.DefaultMaxMemory, MaxEvalTime: script.DefaultMaxEvalTime, Print: e.stderr})
+	if err == nil {
+		err = p.CheckInterfacePolicy(f.ifaces)
+	}
 	if err != nil {
 		return cluster.Job{}, scriptFailure(e, err)
 	}
@@ -104,6 +109,9 @@ func (f *submitFlags) job(e *env, file string) (cluster.Job, int) {
 	}
 	if f.cpus != "" {
 		j.RunArgs = append(j.RunArgs, "--cpu", f.cpus)
+	}
+	if len(f.ifaces) > 0 {
+		j.RunArgs = append(j.RunArgs, "--interface", f.ifaces.String())
 	}
 	if err := j.Check(); err != nil {
 		fmt.Fprintf(e.stderr, "labrun submit: %v\n", err)

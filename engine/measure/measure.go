@@ -52,6 +52,7 @@ const (
 	RxKernelDrops = "rx_kernel_drops" // dropped by the receiving socket (ring full)
 	LinkDrops     = "link_drops"      // dropped by the veth pair (backlog full)
 	RxUnexplained = "rx_unexplained"  // sent - received - counted drops: 0 when accounting is exact
+	RxHWStamped   = "rx_hw_stamped"   // frames the NIC stamped (named interfaces, timestamps = "hardware")
 	RxPPS         = "rx_pps"          // received rate of labrun frames
 	RxAllPPS      = "rx_all_pps"      // received rate of all frames
 	IATErrMeanUS  = "iat_err_mean_us" // inter-arrival error e = measured - requested gap: mean
@@ -184,6 +185,7 @@ var Names = []struct{ Name, Doc string }{
 	{RxKernelDrops, "frames the receiving socket dropped (its ring was full)"},
 	{LinkDrops, "frames the veth pair refused (backlog full): the sender is told (ENOBUFS); labrun and tcpreplay send them again"},
 	{RxUnexplained, "sent - received - receiver ring drops (and, for trafgen, which does not resend, - link drops): 0 when every frame is accounted for"},
+	{RxHWStamped, "frames the receiving NIC stamped with its own clock (topology.interfaces(timestamps = \"hardware\")); the rest have the kernel's software stamps"},
 	{RxPPS, "received rate (frames/s), first to last arrival"},
 	{RxAllPPS, "received rate of every frame, labrun's or not (frames/s)"},
 	{IATErrMeanUS, "inter-arrival error e = measured gap - scheduled gap: mean (us)"},

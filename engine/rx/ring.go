@@ -137,6 +137,8 @@ type walker struct {
 	cap       *capture // nil: no capture
 	malformed uint64   // blocks whose layout did not fit the block (never expected from a kernel)
 	early     uint64   // frames the kernel stamped before the packet hook (TP_STATUS_TS_SOFTWARE)
+	hw        uint64   // frames the NIC stamped (TP_STATUS_TS_RAW_HARDWARE)
+	phcOffset int64    // realtime - NIC clock: a hardware stamp plus this is a kernel stamp
 }
 
 // block accounts every frame of the retired block b. It does not allocate.
@@ -164,6 +166,10 @@ func (w *walker) block(b []byte) {
 			w.early++
 		}
 		rt := int64(ne.Uint32(h[fhSec:]))*1e9 + int64(ne.Uint32(h[fhNsec:]))
+		if status&unix.TP_STATUS_TS_RAW_HARDWARE != 0 {
+			w.hw++
+			rt += w.phcOffset
+		}
 		w.frame(f, int(ne.Uint32(h[fhLen:])), status&unix.TP_STATUS_VLAN_VALID != 0, rt-w.offset)
 		if w.cap != nil {
 			w.cap.write(f, ne.Uint32(h[fhLen:]), rt)

@@ -87,6 +87,14 @@ type Config struct {
 	// capture. It must hold Expect frames. Open builds its table, and
 	// it belongs to the receiver from then on.
 	Match *Matcher
+	// Promisc receives frames addressed to any MAC (a named interface
+	// behind a device under test), for as long as the receiver is open.
+	Promisc bool
+	// Hardware asks for the NIC's receive timestamps, on its PTP clock
+	// /dev/ptp<PHC> (see hwstamp.go); the NIC must stamp received frames
+	// already.
+	Hardware bool
+	PHC      int
 }
 
 // Limits of a Config.
@@ -176,6 +184,12 @@ type Result struct {
 	// stamped later, when the packet socket's hook ran (see the package
 	// documentation).
 	EarlyStamped uint64
+	// HardwareStamped counts the frames stamped by the NIC (with
+	// Config.Hardware); PHCDrift is how much realtime - NIC clock moved
+	// between Open and Stop (ns), PHCUncertainty the error bound of its
+	// samples (ns).
+	HardwareStamped          uint64
+	PHCDrift, PHCUncertainty int64
 	// Captured counts the frames written to the capture file.
 	Captured uint64
 	// Stopped says why Stop stopped waiting: StopComplete, StopQuiet,
@@ -194,6 +208,8 @@ type Receiver struct {
 	snap  int
 	w     walker
 	open0 offsetSample
+	phc   int // the NIC's clock with Config.Hardware, else -1
+	phc0  phcSample
 
 	marked, total            atomic.Uint64
 	kPackets, kDrops, kFreez atomic.Uint64
@@ -217,7 +233,7 @@ func Open(cfg Config) (*Receiver, error) {
 		return nil, err
 	}
 	block, nblk := geometry(cfg.RingBytes, cfg.SnapLen)
-	r := &Receiver{cfg: cfg, fd: -1, efd: -1, block: block, nblk: nblk, snap: cfg.SnapLen, done: make(chan struct{})}
+	r := &Receiver{cfg: cfg, fd: -1, efd: -1, phc: -1, block: block, nblk: nblk, snap: cfg.SnapLen, done: make(chan struct{})}
 	if err := r.open(); err != nil {
 		r.release()
 		return nil, err
@@ -338,6 +354,16 @@ func (r *Receiver) open() error {
 	}
 	if err := opt("SO_TIMESTAMPNS", unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return err
+	}
+	if r.cfg.Promisc {
+		if err := r.enablePromisc(); err != nil {
+			return err
+		}
+	}
+	if r.cfg.Hardware {
+		if err := r.enableHardware(); err != nil {
+			return err
+		}
 	}
 	// The snap length: a one-instruction filter accepting r.snap bytes of
 	// every frame (a V3 ring has no snap length of its own).
@@ -486,7 +512,7 @@ func (r *Receiver) Stop(sent uint64, quiet, bound time.Duration) (*Result, error
 		OutOfRange: r.w.outOfRange, Unmarked: r.w.unmarked, Total: r.w.total,
 		FirstAny: r.w.first, LastAny: r.w.last,
 		KernelPackets: r.kPackets.Load(), KernelDrops: r.kDrops.Load(), KernelFreezes: r.kFreez.Load(),
-		Malformed: r.w.malformed, EarlyStamped: r.w.early,
+		Malformed: r.w.malformed, EarlyStamped: r.w.early, HardwareStamped: r.w.hw,
 		ClockOffset: r.open0.offset, ClockDrift: stop.offset - r.open0.offset,
 		ClockUncertainty: (max(r.open0.bracket, stop.bracket) + 1) / 2,
 		Stopped:          reason,
@@ -495,6 +521,11 @@ func (r *Receiver) Stop(sent uint64, quiet, bound time.Duration) (*Result, error
 		res.Captured = r.w.cap.n
 	}
 	correctDrift(res, r.open0, stop)
+	if r.phc >= 0 {
+		s, err := samplePHC(r.phc)
+		errs = append(errs, err)
+		res.PHCDrift, res.PHCUncertainty = s.offset-r.phc0.offset, (max(s.bracket, r.phc0.bracket)+1)/2
+	}
 	errs = append(errs, r.release())
 	r.res, r.err = res, errors.Join(errs...)
 	return r.res, r.err
@@ -586,7 +617,7 @@ func (r *Receiver) release() error {
 		}
 		r.ring = nil
 	}
-	for _, fd := range []*int{&r.fd, &r.efd} {
+	for _, fd := range []*int{&r.fd, &r.efd, &r.phc} {
 		if *fd >= 0 {
 			if err := unix.Close(*fd); err != nil {
 				errs = append(errs, fmt.Errorf("rx: closing a descriptor: %w", err))

@@ -133,9 +133,15 @@ type Stale struct {
 	Owner   kernel.Owner // the recorded owner; zero without a record
 	Removed bool
 	Problem string // why the record could not be read, if it could not
+	// Note, if set, is what was done instead (a NIC's timestamping
+	// configuration put back, see RestoreStaleTimestamps).
+	Note string
 }
 
 func (s Stale) String() string {
+	if s.Note != "" {
+		return s.Note
+	}
 	if s.Removed {
 		return fmt.Sprintf("removed namespace %s: its owner, pid %d (start time %d), is no longer running", s.Name, s.Owner.PID, s.Owner.Start)
 	}
@@ -197,7 +203,8 @@ func CleanStale() ([]Stale, error) {
 		}
 	}
 	errs = append(errs, cleanRecords(dir))
-	return found, errors.Join(errs...)
+	ts, err := RestoreStaleTimestamps()
+	return append(found, ts...), errors.Join(append(errs, err)...)
 }
 
 // cleanRecords removes the records in dir whose namespace does not exist

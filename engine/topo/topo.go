@@ -119,6 +119,12 @@ type Host struct {
 	mu   sync.RWMutex
 	fd   int  // open namespace file; -1 once closed
 	made bool // the name was created by this topology and not yet removed
+	// attached: an existing namespace (Attach), released but never
+	// removed or checked for other users on close; iface is the
+	// interface as the user named it.
+	attached bool
+	iface    Iface
+	mtu      int
 }
 
 // Port is one veth end of a host: with Config.Pairs = N, the sender and
@@ -154,7 +160,8 @@ type Topology struct {
 	Receiver *Host
 	Emulator *Host // nil unless Config.Emulator
 
-	cfg Config
+	cfg   Config
+	named bool // made by Attach of existing interfaces
 
 	mu     sync.Mutex
 	closed bool
@@ -168,6 +175,9 @@ func (t *Topology) Config() Config { return t.cfg }
 func (t *Topology) Hosts() []*Host {
 	if t.Emulator != nil {
 		return []*Host{t.Sender, t.Emulator, t.Receiver}
+	}
+	if t.Receiver == nil { // Attach without a receiver
+		return []*Host{t.Sender}
 	}
 	return []*Host{t.Sender, t.Receiver}
 }
@@ -538,6 +548,10 @@ func (h *Host) close() error {
 		} else {
 			h.made = false
 		}
+	}
+	if h.fd >= 0 && h.attached {
+		unix.Close(h.fd)
+		h.fd = -1
 	}
 	if h.fd >= 0 {
 		if err := nsBusy(h.fd); err != nil {

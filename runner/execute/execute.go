@@ -46,6 +46,9 @@ type ExecOptions struct {
 	// AllowSysctls names the dangerous sysctls permitted as well
 	// (--allow-sysctl KEY).
 	AllowSysctls []string
+	// Interfaces are the existing interfaces topology.interfaces may use
+	// (--interface).
+	Interfaces []string
 	// Shard, if set, says the plan holds one shard of a larger plan
 	// (labrun run --shard): the manifest records it, and the folder is
 	// named by the full plan's hash.
@@ -133,6 +136,9 @@ func Execute(ctx context.Context, p *plan.Plan, o ExecOptions) (out *Outcome, er
 		o.Stderr = io.Discard
 	}
 	if err := p.CheckSysctls(o.AllowSysctls); err != nil {
+		return nil, err
+	}
+	if err := p.CheckInterfaces(o.Interfaces); err != nil {
 		return nil, err
 	}
 	if o.AllowSystem {

@@ -48,6 +48,9 @@ type wire struct {
 	ports   *portReceivers // a receiver per port, with topology.veth(pairs = N)
 	fw      *link.Forwarder
 	undo    undoStack
+	// On named interfaces (named_exec.go): how the receiver stamps.
+	outcomes []kernel.Outcome
+	hwRx     bool
 }
 
 // A wireSender sends a wire run's packets: labrun's engine or a peer
@@ -88,6 +91,10 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 	sent, res, start, actual, err := snd.send(ctx, w, row.Metrics)
 	if res == nil || err != nil {
 		return row, res, err
+	}
+	defer func() { res.Settings = append(res.Settings, w.outcomes...) }()
+	if w.rcv == nil { // named tx only: the receiver is elsewhere
+		return row, res, w.sentOnly(row.Metrics, sent, start, actual)
 	}
 	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {
 		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
@@ -159,6 +166,9 @@ func (w *wire) schedule() error {
 // shaper and the emulated link; each step pushes its undoing.
 func (w *wire) build() error {
 	r, c := w.run, w.c
+	if c.Topology.Interfaces != nil {
+		return w.attach()
+	}
 	tp, err := topo.Build(topo.Config{RunID: r.ID[:min(len(r.ID), 8)], MTU: c.Topology.MTU, Offloads: c.Topology.Offloads, Emulator: c.Topology.Emulator, Pairs: c.Topology.Pairs})
 	if err != nil {
 		return fmt.Errorf("building the run's namespaces: %w", err)
@@ -229,6 +239,9 @@ func (w *wire) startReceiver() error {
 		}
 		rc.Capture = filepath.Join(w.dir, "pcap", w.run.ID+"-rx.pcapng")
 	}
+	if err := w.namedRx(&rc); err != nil {
+		return err
+	}
 	if err := tp.Receiver.Do(func() error {
 		var err error
 		w.rcv, err = rx.Open(rc)
@@ -259,8 +272,12 @@ func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Res
 		m[k] = v
 	}
 	m[measure.Sent] = float64(sent)
-	linkDrops := linkDrops(tp) // every port's pair
-	m[measure.LinkDrops] = float64(linkDrops)
+	var drops uint64
+	if !tp.Named() {
+		drops = linkDrops(tp) // every port's pair
+	}
+	w.timestampOutcome(m, got)
+	m[measure.LinkDrops] = float64(drops)
 	var emuDrops uint64
 	if w.fw != nil {
 		sts, err := w.fw.Stop()
@@ -273,7 +290,7 @@ func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Res
 		f := sts[0]
 		emuDrops = f.Pipe.Model.QueueDrops + f.Pipe.Model.LossDrops + f.KernelDrops + uint64(f.Tx.Errors)
 		if s, err := tp.Emulator.Stats(tp.Emulator.Ifname2); err == nil {
-			linkDrops += s.TxDropped
+			drops += s.TxDropped
 		}
 	}
 	// Exact accounting: every frame the sender handed over either arrived
@@ -285,7 +302,7 @@ func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Res
 	unexplained := int64(sent) - int64(got.Received) - int64(got.KernelDrops) - int64(emuDrops)
 	if c.SenderKind() == "trafgen" {
 		// trafgen's frames carry no sequence numbers: they are unmarked.
-		unexplained = int64(sent) - int64(got.Unmarked) - int64(got.KernelDrops) - int64(linkDrops)
+		unexplained = int64(sent) - int64(got.Unmarked) - int64(got.KernelDrops) - int64(drops)
 	}
 	m[measure.RxUnexplained] = float64(unexplained)
 	if actual != nil {

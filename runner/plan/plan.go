@@ -191,6 +191,9 @@ type TopoConfig struct {
 	// and receives with one receiver per port, both on CPU port mod the
 	// CPU count. 0: one pair, the sender and receiver placed as usual.
 	Pairs int `json:"pairs,omitempty"`
+	// Interfaces, if set, are existing interfaces the user named
+	// (topology.interfaces) in place of labrun's own namespaces.
+	Interfaces *IfacesConfig `json:"interfaces,omitempty"`
 }
 
 // ReceiverConfig is a resolved receiver.* value.
@@ -246,12 +249,17 @@ type TraceConfig struct {
 
 	// MaxGap shortens a capture's longer gaps to it (trace.pcap max_gap).
 	MaxGap units.Duration `json:"max_gap_ns,omitempty"`
+
+	// Endpoints address the synthetic frames for a device under test
+	// (topology.interfaces); nil: labrun's defaults.
+	Endpoints *EndpointsConfig `json:"endpoints,omitempty"`
 }
 
 // Synth converts to the engine's synthetic stream configuration.
 func (t TraceConfig) Synth(seed uint64) trace.SynthConfig {
 	c := trace.SynthConfig{Count: t.Count, Duration: int64(t.Duration), Interval: int64(t.Interval), Poisson: t.Poisson,
 		FrameSize: int(t.Frame), Flows: t.Flows, Seed: seed, Endpoints: trace.DefaultEndpoints()}
+	t.Endpoints.apply(&c.Endpoints)
 	if t.Gaps != nil {
 		c.Gaps = t.Gaps.Values
 	}
@@ -444,6 +452,9 @@ func wireActions(r Run) []kernel.Action {
 	}
 	if c.Topology.Emulator {
 		shape = "sender <-> emulator <-> receiver: two veth pairs, 198.18.0.0/24 and 198.19.0.0/24"
+	}
+	if c.Topology.Interfaces != nil {
+		return namedActions(c)
 	}
 	a := []kernel.Action{{Setting: "netns", Value: "lr-<pid>-<run id>-*: " + shape, Scope: "new namespaces", Needs: "root"}}
 	if c.Link != nil {

@@ -103,6 +103,9 @@ func (r *runResolver) workload() error {
 		cfg.Topology = &plan.TopoConfig{MTU: 1500}
 		if v := a["topology"]; v != starlark.None {
 			tp := subst(v, point).(*Spec)
+			if tp.Kind == "topology.interfaces" {
+				return posError(tp.Pos, "topology.interfaces: %s runs between labrun's own namespaces; use topology.veth()", w.Kind)
+			}
 			cfg.Topology = &plan.TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True}
 			if tp.Args["pairs"] != starlark.None {
 				return posError(tp.Pos, "topology.veth: pairs = %s: a TCP workload runs over one veth pair; drop pairs", tp.Args["pairs"].String())
@@ -231,7 +234,11 @@ func (r *runResolver) timerAndSink() error {
 func (r *runResolver) wire() error {
 	h, a, point, cfg, wirePeer := r.h, r.a, r.point, &r.cfg, r.wirePeer
 	// The wire: a topology and a receiver whenever packets go on one.
-	if v := a["topology"]; v != starlark.None {
+	if v := a["topology"]; v != starlark.None && subst(v, point).(*Spec).Kind == "topology.interfaces" {
+		if err := resolveInterfaces(subst(v, point).(*Spec), cfg); err != nil {
+			return err
+		}
+	} else if v != starlark.None {
 		tp := subst(v, point).(*Spec)
 		cfg.Topology = &plan.TopoConfig{MTU: int(intArg(tp, "mtu")), Offloads: tp.Args["offloads"] == starlark.True, Emulator: tp.Args["emulator"] == starlark.True}
 		if v, ok := tp.Args["tbf"].(starlark.String); ok {

@@ -93,7 +93,7 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 		return row, res, err
 	}
 	defer func() { res.Settings = append(res.Settings, w.outcomes...) }()
-	if w.rcv == nil { // named tx only: the receiver is elsewhere
+	if w.rcv == nil && w.ports == nil { // named tx only: the receiver is elsewhere
 		return row, res, w.sentOnly(row.Metrics, sent, start, actual)
 	}
 	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {

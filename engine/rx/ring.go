@@ -137,7 +137,10 @@ type walker struct {
 	cap       *capture // nil: no capture
 	malformed uint64   // blocks whose layout did not fit the block (never expected from a kernel)
 	early     uint64   // frames the kernel stamped before the packet hook (TP_STATUS_TS_SOFTWARE)
+	tap       tapFunc  // Config.Tap; nil: none
 }
+
+type tapFunc = func(f []byte, wireLen int, at int64)
 
 // block accounts every frame of the retired block b. It does not allocate.
 // The layout is checked against len(b): a header or frame that would run
@@ -165,6 +168,9 @@ func (w *walker) block(b []byte) {
 		}
 		rt := int64(ne.Uint32(h[fhSec:]))*1e9 + int64(ne.Uint32(h[fhNsec:]))
 		w.frame(f, int(ne.Uint32(h[fhLen:])), status&unix.TP_STATUS_VLAN_VALID != 0, rt-w.offset)
+		if w.tap != nil {
+			w.tap(f, int(ne.Uint32(h[fhLen:])), rt-w.offset)
+		}
 		if w.cap != nil {
 			w.cap.write(f, ne.Uint32(h[fhLen:]), rt)
 		}

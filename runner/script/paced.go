@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -35,7 +36,7 @@ func (h *Host) tcpPaced() *starlark.Builtin {
 		{name: "duration", kind: kDuration, def: starlark.String("10s"), sweep: true},
 		{name: "cc", kind: kString, sweep: true},
 		{name: "label", kind: kString},
-	}}, func(a starlark.StringDict) string { return labelOr(a, "paced "+label(a["pacer"])) }, checkPaced)
+	}}, func(a starlark.StringDict) string { return labelOr(a, strings.TrimSpace("paced "+str(a, "pacer"))) }, checkPaced)
 }
 
 // checkPaced checks what a paced flow needs beyond each argument's form.
@@ -67,6 +68,9 @@ func resolvePaced(s *Spec, w *plan.WorkloadConfig) {
 		return
 	}
 	w.Segments, w.Segment, w.Pacer = int(intArg(s, "segments")), sizeArg(s, "segment"), str(s.Args, "pacer")
+	if s.Args["label"] == starlark.None {
+		w.Label = "paced " + w.Pacer // the run's pacer, also when it was swept
+	}
 	frame := w.Segment + flow.FrameOverhead
 	if g, ok := offeredGap(s.Args["rate"], frame); ok {
 		w.Gap = g

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -168,15 +169,27 @@ func Paced(ctx context.Context, c PacedConfig) (PacedResult, error) {
 		<-served
 		return res, fmt.Errorf("paced: %w", err)
 	}
-	var closed atomic.Bool
+	// The descriptor is closed once, and never shut down after that (its
+	// number may belong to another file by then).
+	var fdMu sync.Mutex
+	closed := false
 	closeFd := func() {
-		if closed.CompareAndSwap(false, true) {
+		fdMu.Lock()
+		defer fdMu.Unlock()
+		if !closed {
+			closed = true
 			unix.Close(fd)
 		}
 	}
 	defer closeFd()
 	// Cancelling ends a blocked write: shut the socket down under it.
-	stopShut := context.AfterFunc(ctx, func() { unix.Shutdown(fd, unix.SHUT_RDWR) })
+	stopShut := context.AfterFunc(ctx, func() {
+		fdMu.Lock()
+		defer fdMu.Unlock()
+		if !closed {
+			unix.Shutdown(fd, unix.SHUT_RDWR)
+		}
+	})
 	defer stopShut()
 	if mss, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG); err == nil {
 		res.MSS = mss
@@ -202,11 +215,13 @@ func Paced(ctx context.Context, c PacedConfig) (PacedResult, error) {
 	}
 	r := <-served
 	res.Received = r.bytes
-	if !closed.Load() {
+	fdMu.Lock()
+	if !closed {
 		if info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
 			res.Retransmits = info.Total_retrans
 		}
 	}
+	fdMu.Unlock()
 	switch {
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("paced: stopped after %d of %d writes (%d bytes received): %w", res.Written, c.Count, res.Received, context.Cause(ctx))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/labrun/labrun/engine/flow"
 	"github.com/labrun/labrun/engine/peer"
-	"github.com/labrun/labrun/engine/timer"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -101,12 +100,11 @@ func checkPacedWorkload(w plan.WorkloadConfig) error {
 		}
 		c.Pacer = flow.PaceNone // iperf3 paces itself (-b): check the rest
 	}
-	if w.PaceTimer != nil {
-		mode, err := timer.ParseMode(w.PaceTimer.Mode)
-		if err != nil {
-			return err
-		}
-		c.Timer = timer.Config{Mode: mode, Margin: time.Duration(w.PaceTimer.Margin), MaxMargin: time.Duration(w.PaceTimer.MaxMargin)}
+	if c.Pacer == flow.PaceTimer {
+		c.Pacer = flow.PaceNone // the timer is checked here, by name
+	}
+	if t := w.PaceTimer; t != nil && t.Mode != "busy" && t.Mode != "firm" && t.Mode != "sleep" && t.Mode != "timerfd" {
+		return fmt.Errorf("timer = timer.%s: a paced flow waits with timer.busy(), timer.firm(), timer.sleep() or timer.timerfd()", t.Mode)
 	}
 	return c.Validate()
 }

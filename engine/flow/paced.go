@@ -118,6 +118,8 @@ func (c PacedConfig) Validate() error {
 		return fmt.Errorf("paced: segment %d B: accepted 1..%d bytes (the MSS, 1448 on a 1500 B MTU, is one segment per write)", c.Segment, MaxSegment)
 	case c.Gap <= 0 || c.Gap > time.Second:
 		return fmt.Errorf("paced: gap %v: accepted 1ns..1s (the requested inter-transmission time)", c.Gap)
+	case c.Pacer != PaceNone && time.Duration(c.Count)*c.Gap > c.Duration:
+		return fmt.Errorf("paced: %d segments %v apart take %v, longer than the duration %v that bounds the flow: accepted segments x gap <= duration (raise the duration or send fewer segments)", c.Count, c.Gap, time.Duration(c.Count)*c.Gap, c.Duration)
 	case c.Pacer == PaceFQ && c.Ifname == "":
 		return fmt.Errorf("paced: pacer fq needs the sender's interface (Ifname) for its qdisc")
 	}

@@ -150,6 +150,7 @@ func TestPacedValidate(t *testing.T) {
 		{"segment", func(c *PacedConfig) { c.Segment = 70000 }, "segment 70000 B: accepted 1..65535"},
 		{"gap", func(c *PacedConfig) { c.Gap = 0 }, "gap 0s: accepted 1ns..1s"},
 		{"duration", func(c *PacedConfig) { c.Duration = 0 }, "a duration > 0 is required"},
+		{"longer than the duration", func(c *PacedConfig) { c.Count = 20000 }, "20000 segments 100µs apart take 2s, longer than the duration 1s"},
 		{"fq without interface", func(c *PacedConfig) { c.Pacer = PaceFQ }, "needs the sender's interface"},
 		{"timer", func(c *PacedConfig) { c.Timer = timer.Config{Mode: timer.Tick} }, "tick timer: period must be > 0"},
 		{"cc", func(c *PacedConfig) { c.CC = "a b" }, "printable ASCII without spaces"},

@@ -98,10 +98,10 @@ func checkPacedWorkload(w plan.WorkloadConfig) error {
 		if err := (peer.Iperf3{Duration: c.Duration, CC: w.CC}).Validate(); err != nil {
 			return fmt.Errorf("pacer %q: %w", PaceIperf3, err)
 		}
-		c.Pacer = flow.PaceNone // iperf3 paces itself (-b): check the rest
+		c.Pacer = flow.PaceTCP // iperf3 paces itself (-b): check the rest as for a kernel pacer
 	}
 	if c.Pacer == flow.PaceTimer {
-		c.Pacer = flow.PaceNone // the timer is checked here, by name
+		c.Pacer = flow.PaceTCP // the timer is checked here, by name; the rest as for a kernel pacer
 	}
 	if t := w.PaceTimer; t != nil && t.Mode != "busy" && t.Mode != "firm" && t.Mode != "sleep" && t.Mode != "timerfd" {
 		return fmt.Errorf("timer = timer.%s: a paced flow waits with timer.busy(), timer.firm(), timer.sleep() or timer.timerfd()", t.Mode)

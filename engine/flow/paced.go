@@ -171,27 +171,10 @@ func Paced(ctx context.Context, c PacedConfig) (PacedResult, error) {
 		<-served
 		return res, fmt.Errorf("paced: %w", err)
 	}
-	// The descriptor is closed once, and never shut down after that (its
-	// number may belong to another file by then).
-	var fdMu sync.Mutex
-	closed := false
-	closeFd := func() {
-		fdMu.Lock()
-		defer fdMu.Unlock()
-		if !closed {
-			closed = true
-			unix.Close(fd)
-		}
-	}
-	defer closeFd()
+	rc := &rawConn{fd: fd}
+	defer rc.close()
 	// Cancelling ends a blocked write: shut the socket down under it.
-	stopShut := context.AfterFunc(ctx, func() {
-		fdMu.Lock()
-		defer fdMu.Unlock()
-		if !closed {
-			unix.Shutdown(fd, unix.SHUT_RDWR)
-		}
-	})
+	stopShut := context.AfterFunc(ctx, rc.shutdown)
 	defer stopShut()
 	if mss, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG); err == nil {
 		res.MSS = mss
@@ -199,6 +182,8 @@ func Paced(ctx context.Context, c PacedConfig) (PacedResult, error) {
 	if c.Pacer == PaceFQ || c.Pacer == PaceTCP {
 		res.PacingRate = c.PacingRate()
 		if err := unix.SetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_MAX_PACING_RATE, res.PacingRate); err != nil {
+			rc.close()
+			<-served // the server sees the end: every goroutine is back
 			return res, fmt.Errorf("paced: setting SO_MAX_PACING_RATE to %d B/s: %w", res.PacingRate, err)
 		}
 	}
@@ -213,17 +198,11 @@ func Paced(ctx context.Context, c PacedConfig) (PacedResult, error) {
 		werr = unix.Shutdown(fd, unix.SHUT_WR)
 	}
 	if werr != nil {
-		closeFd() // the server sees the end instead of waiting for it
+		rc.close() // the server sees the end instead of waiting for it
 	}
 	r := <-served
 	res.Received = r.bytes
-	fdMu.Lock()
-	if !closed {
-		if info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			res.Retransmits = info.Total_retrans
-		}
-	}
-	fdMu.Unlock()
+	res.Retransmits = rc.retransmits()
 	switch {
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("paced: stopped after %d of %d writes (%d bytes received): %w", res.Written, c.Count, res.Received, context.Cause(ctx))
@@ -235,6 +214,45 @@ func Paced(ctx context.Context, c PacedConfig) (PacedResult, error) {
 		return res, fmt.Errorf("paced: the server received %d bytes but the client wrote %d", res.Received, int64(res.Written)*int64(c.Segment))
 	}
 	return res, nil
+}
+
+// rawConn is the client's socket: closed once, and never shut down or
+// read after that (its number may belong to another file by then).
+type rawConn struct {
+	fd     int
+	mu     sync.Mutex
+	closed bool
+}
+
+func (r *rawConn) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		unix.Close(r.fd)
+	}
+}
+
+func (r *rawConn) shutdown() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		unix.Shutdown(r.fd, unix.SHUT_RDWR)
+	}
+}
+
+// retransmits reads tcpi_total_retrans, 0 once closed.
+func (r *rawConn) retransmits() uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0
+	}
+	info, err := unix.GetsockoptTCPInfo(r.fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return 0
+	}
+	return info.Total_retrans
 }
 
 // connectRaw makes a blocking TCP socket in the client's namespace with

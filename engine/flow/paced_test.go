@@ -212,6 +212,8 @@ func TestPacedLoopAllocs(t *testing.T) {
 // schedule (the segments cannot arrive faster than they are released).
 func TestPacedIntoReceiver(t *testing.T) {
 	tp := build(t, "calitcp")
+	base := runtime.NumGoroutine()
+	defer settle(t, base)
 	const count, gap = 100, time.Millisecond
 	for _, pacer := range Pacers {
 		t.Run(pacer, func(t *testing.T) {

@@ -240,8 +240,11 @@ func TestPacedIntoReceiver(t *testing.T) {
 				t.Errorf("written %d, received %d B, MSS %d; want %d, %d, 1448", res.Written, res.Received, res.MSS, count, count*1448)
 			}
 			p := MeasurePrecision(segs, gap)
-			if p.Segments != count || p.Bytes != count*1448 || p.Pairs != count-1 {
-				t.Errorf("the receiver saw %d new segments, %d B, %d pairs; want %d, %d, %d", p.Segments, p.Bytes, p.Pairs, count, count*1448, count-1)
+			// A segment lost before the receiver's tap (a full backlog on a
+			// busy machine) comes back as a retransmission.
+			if p.Segments > count || p.Segments+p.Retrans < count || p.Pairs != p.Segments-1 || p.OddSizes != 0 {
+				t.Errorf("the receiver saw %d new segments, %d retransmitted, %d pairs, %d of odd size; want %d segments in all, of 1448 B",
+					p.Segments, p.Retrans, p.Pairs, p.OddSizes, count)
 			}
 			if pacer == PaceTimer {
 				// labrun's timer never releases a write early: the last one

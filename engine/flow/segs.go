@@ -94,7 +94,7 @@ func (l *SegLog) Segs() []Seg { return l.segs[:l.n] }
 type Precision struct {
 	SPort    uint16 // the flow measured: the one that carried the most payload
 	Segments int    // its new data segments (first transmissions)
-	Retrans  int    // its segments that carried no new data (retransmissions)
+	Retrans  int    // its segments that ended at or below its highest byte so far (retransmissions)
 	Flows    int    // flows to the port that carried payload (iperf3: control + data)
 	Bytes    int64  // new payload bytes
 	Pairs    int    // errors measured (Segments - 1)
@@ -111,9 +111,11 @@ type Precision struct {
 
 // MeasurePrecision computes Caliper's metric over segs (arrival order)
 // against the requested inter-transmission gap. Only the flow that carried
-// the most payload is measured; a segment whose every byte the flow had
-// carried before is a retransmission, counted and left out (the pair is
-// then taken from the previous new segment). It returns the zero value
+// the most payload is measured; a segment that ends at or below the
+// highest byte the flow had carried before is a retransmission (also one
+// that fills the hole of a segment lost before the receiver saw it),
+// counted and left out (the pair is then taken from the previous new
+// segment). It returns the zero value
 // when no flow carried payload.
 func MeasurePrecision(segs []Seg, gap time.Duration) Precision {
 	var p Precision

@@ -5,7 +5,7 @@ package measure
 // iat_err_* names, rates rate_req_pps and rx_pps, as for UDP frames.
 const (
 	TCPSegments   = "tcp_segments"     // new data segments of the flow at the receiver
-	TCPSegRetrans = "tcp_seg_retrans"  // segments at the receiver that carried no new data
+	TCPSegRetrans = "tcp_seg_retrans"  // segments at the receiver that ended at or below the highest byte seen (retransmissions)
 	TCPSegOdd     = "tcp_seg_odd_size" // segments whose payload was not the flow's usual size
 	TCPMSS        = "tcp_mss"          // the sender's MSS (TCP_MAXSEG)
 	PaceLateP50US = "pace_late_p50_us" // timed writes: start - due time, median
@@ -15,7 +15,7 @@ const (
 func init() {
 	Names = append(Names, []struct{ Name, Doc string }{
 		{TCPSegments, "paced TCP: new data segments of the flow captured at the receiver"},
-		{TCPSegRetrans, "paced TCP: segments at the receiver that carried no new data (retransmissions; left out of iat_err_*)"},
+		{TCPSegRetrans, "paced TCP: segments at the receiver that ended at or below the highest byte seen before (retransmissions; left out of iat_err_*)"},
 		{TCPSegOdd, "paced TCP: segments whose payload was not the flow's most common size (writes merged or split)"},
 		{TCPMSS, "paced TCP: the sender's MSS (TCP_MAXSEG, bytes)"},
 		{PaceLateP50US, "paced TCP, labrun's timer: start of a write minus its due time, median (us)"},

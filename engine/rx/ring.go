@@ -139,7 +139,10 @@ type walker struct {
 	early     uint64   // frames the kernel stamped before the packet hook (TP_STATUS_TS_SOFTWARE)
 	hw        uint64   // frames the NIC stamped (TP_STATUS_TS_RAW_HARDWARE)
 	phcOffset int64    // realtime - NIC clock: a hardware stamp plus this is a kernel stamp
+	tap       tapFunc  // Config.Tap; nil: none
 }
+
+type tapFunc = func(f []byte, wireLen int, at int64)
 
 // block accounts every frame of the retired block b. It does not allocate.
 // The layout is checked against len(b): a header or frame that would run
@@ -171,6 +174,9 @@ func (w *walker) block(b []byte) {
 			rt += w.phcOffset
 		}
 		w.frame(f, int(ne.Uint32(h[fhLen:])), status&unix.TP_STATUS_VLAN_VALID != 0, rt-w.offset)
+		if w.tap != nil {
+			w.tap(f, int(ne.Uint32(h[fhLen:])), rt-w.offset)
+		}
 		if w.cap != nil {
 			w.cap.write(f, ne.Uint32(h[fhLen:]), rt)
 		}

@@ -95,6 +95,13 @@ type Config struct {
 	// already.
 	Hardware bool
 	PHC      int
+	// Tap, if set, is called by the drain loop for every frame after it is
+	// accounted: f is the part kept in the ring (valid only during the
+	// call), wireLen its length on the wire, at its arrival (clock.Now
+	// scale, without Stop's drift correction). It runs on the drain loop's
+	// thread, so it must not block or allocate. For traffic that carries no
+	// mark, such as a TCP flow's segments.
+	Tap func(f []byte, wireLen int, at int64)
 }
 
 // Limits of a Config.
@@ -239,6 +246,7 @@ func Open(cfg Config) (*Receiver, error) {
 		return nil, err
 	}
 	r.w.tally = newTally(cfg.Expect)
+	r.w.tap = cfg.Tap
 	if cfg.Streams != nil {
 		r.w.setStreams(cfg.Streams)
 	}

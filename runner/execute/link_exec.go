@@ -53,7 +53,7 @@ func runWorkload(ctx context.Context, r plan.Run, prog *progress) (results.Row, 
 		return row, nil
 	case "fidelity":
 		return row, fidelity(ctx, r, row.Metrics, prog)
-	case "tcp.bulk", "tcp.rr", "tcp.iperf3":
+	case "tcp.bulk", "tcp.rr", "tcp.iperf3", "tcp.paced":
 		return row, runTCP(ctx, r, row.Metrics)
 	}
 	return row, fmt.Errorf("unknown workload %q", w.Kind)
@@ -419,6 +419,9 @@ func runTCP(ctx context.Context, r plan.Run, m map[string]float64) (err error) {
 // puts what it measured into m.
 func measureFlows(ctx context.Context, tp *topo.Topology, c plan.RunConfig, m map[string]float64) error {
 	w := c.Workload
+	if w.Paced() {
+		return measurePaced(ctx, tp, c, m)
+	}
 	d := time.Duration(w.Duration)
 	switch w.Kind {
 	case "tcp.bulk":

@@ -141,7 +141,19 @@ type WorkloadConfig struct {
 	Requests int            `json:"requests,omitempty"`
 	Request  units.Size     `json:"request,omitempty"`
 	Response units.Size     `json:"response,omitempty"`
+	// tcp.paced, and tcp.iperf3 with a rate: Segments writes of Segment
+	// bytes, Gap apart (Rate bits/s of Segment + 70 B frames), measured
+	// at the receiver; Pacer and PaceTimer say who releases them.
+	Pacer     string       `json:"pacer,omitempty"`
+	Segments  int          `json:"segments,omitempty"`
+	Segment   units.Size   `json:"segment,omitempty"`
+	Rate      float64      `json:"rate_bps,omitempty"`
+	PaceTimer *TimerConfig `json:"pace_timer,omitempty"`
 }
+
+// Paced reports whether the run measures Caliper's precision of a TCP
+// flow at the receiver (tcp.paced, or tcp.iperf3 with a rate).
+func (w *WorkloadConfig) Paced() bool { return w != nil && w.TCP() && w.Segments > 0 }
 
 // TCP reports whether the workload is closed-loop TCP on the wire.
 func (w *WorkloadConfig) TCP() bool { return w != nil && strings.HasPrefix(w.Kind, "tcp.") }

@@ -23,7 +23,7 @@ var experimentSig = signature{fn: "experiment", args: []arg{
 	{name: "repeat", kind: kInt(1, 1000), def: starlark.MakeInt(1)},
 	{name: "trace", kind: kSpec("trace", `trace.synthetic(count = 1000, interval = "70us")`), sweep: true},
 	{name: "emulator", kind: kOrNone(kSpecKind(`link.emulator(bandwidth = "100Mbps", delay = "10ms")`, "link.emulator")), sweep: true},
-	{name: "workload", kind: kSpecKind(`link.throughput(frame = "64B")`, "link.throughput", "link.fidelity", "tcp.bulk", "tcp.rr", "tcp.iperf3"), sweep: true},
+	{name: "workload", kind: kSpecKind(`link.throughput(frame = "64B")`, "link.throughput", "link.fidelity", "tcp.bulk", "tcp.rr", "tcp.iperf3", "tcp.paced"), sweep: true},
 	{name: "background", kind: kBackground, sweep: true},
 	{name: "timer", kind: kSpec("timer", "timer.firm()"), sweep: true},
 	{name: "sink", kind: kSpec("sink", "sink.null()"), sweep: true},

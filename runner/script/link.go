@@ -190,6 +190,7 @@ func (h *Host) tcpModule() *starlarkstruct.Module {
 			{name: "cc", kind: kString, sweep: true},
 			{name: "label", kind: kString},
 		}}, func(a starlark.StringDict) string { return labelOr(a, argLabel("iperf3", a, "cc")) }, checkTCPDuration),
+		h.tcpPaced(),
 	)
 }
 
@@ -481,6 +482,7 @@ func resolveWorkload(s *Spec) plan.WorkloadConfig {
 	if s.family() == "tcp" {
 		w = plan.WorkloadConfig{Kind: s.Kind, Duration: durArg(s, "duration"), Warmup: durArg(s, "warmup"), CC: str(s.Args, "cc"),
 			Requests: int(intArg(s, "requests")), Request: sizeArg(s, "request"), Response: sizeArg(s, "response"), Label: s.Label}
+		resolvePaced(s, &w)
 		return w
 	}
 	switch w.Kind {

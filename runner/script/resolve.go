@@ -405,6 +405,8 @@ func checkTCPWorkload(w plan.WorkloadConfig) error {
 		return flow.RRConfig{Client: planHost{}, Server: planHost{}, Addr: addr, Requests: w.Requests, Duration: d, ReqSize: int(w.Request), RespSize: int(w.Response)}.Validate()
 	case "tcp.iperf3":
 		return peer.Iperf3{Duration: d, CC: w.CC}.Validate()
+	case "tcp.paced":
+		return checkPacedWorkload(w)
 	}
 	return nil
 }

@@ -81,18 +81,27 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 	if err := w.build(); err != nil {
 		return row, nil, err
 	}
+	probe, err := w.startProbe(senderCPUs(w.c))
+	if err != nil {
+		return row, nil, err
+	}
 	steal0 := stealTicks()
 	w.prog.sent.Store(0)
 	w.prog.packets.Store(int64(w.n))
 	row.Metrics = map[string]float64{}
 	sent, res, start, actual, err := snd.send(ctx, w, row.Metrics)
+	if probe != nil {
+		probe.stop()
+		probe.addMetrics(row.Metrics)
+	}
 	if res == nil || err != nil {
 		return row, res, err
 	}
 	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {
 		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
 	}
-	got, err := w.drain(row.Metrics, sent, actual)
+	labrun := w.c.SenderKind() == "labrun"
+	got, err := w.drain(row.Metrics, sent, actual, w.exclusion(res, start, labrun && actual != nil, probe))
 	if err != nil {
 		return row, res, err
 	}
@@ -231,15 +240,17 @@ func (w *wire) startReceiver() error {
 
 // drain stops the receiver once what was sent arrived or stopped coming,
 // and adds what arrived, what was lost where, and latency to m.
-func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Result, error) {
+func (w *wire) drain(m map[string]float64, sent uint64, actual []int64, x *rx.Exclusion) (*rx.Result, error) {
 	c, tp := w.c, w.tp
 	got, err := w.rcv.Stop(sent, time.Duration(c.Receiver.Quiet), time.Duration(c.Receiver.Drain))
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
-	for k, v := range rx.Analyze(w.sched, got).Map() {
+	for k, v := range rx.AnalyzeExcluding(w.sched, got, x).Map() {
 		m[k] = v
 	}
+	m[measure.RxStallCount] = float64(got.ThreadStallCount)
+	m[measure.RxStallMaxUS] = float64(got.ThreadStallMax) / 1e3
 	m[measure.Sent] = float64(sent)
 	var linkDrops uint64
 	if s, err := tp.Sender.Stats(tp.Sender.Ifname); err == nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/runner/script"
 )
@@ -71,6 +72,22 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 		// machine may reorder a few frames for real on the way.
 		if m["rx_reordered"] > 3000/10 {
 			t.Errorf("%s: %v of 3000 frames reordered", r.Params["sender"], m["rx_reordered"])
+		}
+		// The stall probe spins beside the paced one-CPU senders (not the
+		// two threads, nor tcpreplay at top speed); labrun's rows get
+		// clean figures excluding its own stalls; the peer's stay
+		// empty (the kernel stamps on its CPU, in its send call).
+		sender := r.Params["sender"]
+		_, probed := m[measure.ProbePerS]
+		if want := sender == "labrun sendto" || sender == "labrun udp"; probed != want {
+			t.Errorf("%s: probe figures %v, want %v", sender, probed, want)
+		}
+		_, clean := m[measure.IATCleanP99]
+		if want := strings.HasPrefix(sender, "labrun"); clean != want || want && m[measure.IATExclSrc] != 2 {
+			t.Errorf("%s: clean figures %v (sources %v), want %v", sender, clean, m[measure.IATExclSrc], want)
+		}
+		if _, ok := m[measure.RxStallCount]; !ok {
+			t.Errorf("%s: no %s", sender, measure.RxStallCount)
 		}
 		if _, err := os.Stat(filepath.Join(out.Dir, "pcap", r.ID+"-rx.pcapng")); err != nil {
 			t.Errorf("%s: no capture: %v", r.Params["sender"], err)

@@ -162,6 +162,9 @@ type SenderConfig struct {
 	// trafgen
 	Procs       int  `json:"procs,omitempty"`
 	QdiscBypass bool `json:"qdisc_bypass,omitempty"`
+	// stall_probe: the CPU to spin on (CPUs, one; none: the last CPU,
+	// where a paced sender runs) and the shortest gap counted as a stall.
+	Threshold units.Duration `json:"threshold_ns,omitempty"`
 }
 
 // TopoConfig is a resolved topology.* value.
@@ -182,6 +185,9 @@ type ReceiverConfig struct {
 	Drain   units.Duration `json:"drain_ns"`
 	Quiet   units.Duration `json:"quiet_ns"`
 	CPU     *int           `json:"cpu,omitempty"`
+	// NoProbe turns off the stall probe that spins on the receiver's CPU
+	// during a run whose sender leaves that CPU free.
+	NoProbe bool `json:"no_probe,omitempty"`
 }
 
 // Wire reports whether the run sends real packets (and so needs a

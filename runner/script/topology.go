@@ -38,6 +38,7 @@ func (h *Host) receiverModule() *starlarkstruct.Module {
 			{name: "drain", kind: kDuration, def: starlark.String("2s")},
 			{name: "quiet", kind: kDuration, def: starlark.String("100ms")},
 			{name: "cpu", kind: kInt(0, 1023)},
+			{name: "probe", kind: kBool, def: starlark.True},
 		}}, nil),
 	)
 }

@@ -1,0 +1,79 @@
+package execute
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/runner/plan"
+)
+
+// A stall_probe run spins for the trace's length on the CPU it is given
+// and reports the stall figures, beside no wire at all.
+func TestStallProbeRunReports(t *testing.T) {
+	p := mustEval(t, `experiment(
+    name = "probe",
+    trace = trace.synthetic(count = 500, interval = "100us"),
+    sender = sender.stall_probe(cpu = 0),
+    topology = topology.veth(),
+    receiver = receiver.afpacket(),
+)`, nil)
+	c := p.Runs[0].Config
+	if c.Wire() || c.Receiver != nil || kindOf(c) != (probeKind{}) {
+		t.Fatalf("the probe's run builds a wire or is not a probe: %+v", c)
+	}
+	var log strings.Builder
+	out, err := Execute(context.Background(), p, ExecOptions{Out: t.TempDir(), Stderr: &log, Stdout: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Failed != 0 || len(out.Rows) != 1 {
+		t.Fatalf("%d failed, %d rows:\n%s", out.Failed, len(out.Rows), log.String())
+	}
+	m := out.Rows[0].Metrics
+	for _, k := range []string{measure.StallCount, measure.StallPerS, measure.StallPct, measure.StallP999US, measure.StallMaxUS, measure.WallS} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("no %s in %v", k, m)
+		}
+	}
+	// 500 x 100 us: it spun at least 50 ms, and no more than it was
+	// asked plus what a stall at the end can add (bounded by the run).
+	if m[measure.WallS] < 0.05 {
+		t.Errorf("spun %v s, want at least 0.05", m[measure.WallS])
+	}
+	if m[measure.StallPct] < 0 || m[measure.StallPct] > 100 || m[measure.StallMaxUS] < m[measure.StallP999US] {
+		t.Errorf("figures disagree: %v", m)
+	}
+}
+
+func TestStallProbeScriptErrors(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{`experiment(name = "p", trace = trace.synthetic(count = 10, interval = "0us"), sender = sender.stall_probe())`, "count and interval > 0"},
+		{`experiment(name = "p", trace = trace.synthetic(count = 10, interval = "10us"), sender = sender.stall_probe(threshold = "2s"))`, "threshold 2s"},
+		{`experiment(name = "p", trace = trace.synthetic(count = 10, interval = "10us"), sender = sender.stall_probe(cpu = -1))`, "cpu"},
+	} {
+		_, err := evalSrc(t, c.src, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one with %q", c.src, err, c.want)
+			continue
+		}
+		checkErrorForm(t, err)
+	}
+}
+
+// The probe beside a wire run: where it goes, and when its stalls are
+// the stamps'.
+func TestRunProbePlacement(t *testing.T) {
+	one := plan.RunConfig{Sender: &plan.SenderConfig{Kind: "tcpreplay"}}
+	if got := senderCPUs(one); len(got) != 1 {
+		t.Errorf("tcpreplay on %v, want one CPU", got)
+	}
+	many := plan.RunConfig{Sender: &plan.SenderConfig{Kind: "labrun", Threads: 0}}
+	if got := senderCPUs(many); got != nil {
+		t.Errorf("a thread per CPU on %v, want nil (no CPU free for a probe)", got)
+	}
+	if stampsOn(0, nil) {
+		t.Error("stamps on CPU 0 without RPS: the sender's CPU stamps")
+	}
+}

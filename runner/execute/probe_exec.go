@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -45,7 +46,20 @@ func (probeKind) run(ctx context.Context, rc *runContext) (results.Row, *replay.
 	m[measure.StallP999US] = float64(s.P999) / 1e3
 	m[measure.StallMaxUS] = float64(s.Max) / 1e3
 	m[measure.WallS] = s.WallS
+	if err := writeProbeSeries(filepath.Join(rc.dir, "series", r.ID+".csv"), res); err != nil {
+		return row, nil, err
+	}
 	return row, &replay.Result{Interrupted: ctx.Err() != nil}, nil
+}
+
+// writeProbeSeries writes one row per stall kept: when it began, from the
+// start of the probe (scheduled_ns), and how long it lasted (stall_ns).
+func writeProbeSeries(path string, res stall.Result) error {
+	at, n := make([]int64, len(res.Stalls)), make([]int64, len(res.Stalls))
+	for i, s := range res.Stalls {
+		at[i], n[i] = s.From-res.From, s.Len()
+	}
+	return writeSeriesCols(path, at, []seriesCol{{"stall_ns", n}})
 }
 
 // runProbe is the stall probe beside a paced wire run: it spins on the

@@ -2,10 +2,12 @@ package execute
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/runner/plan"
 )
 
@@ -32,6 +34,14 @@ func TestStallProbeRunReports(t *testing.T) {
 		t.Fatalf("%d failed, %d rows:\n%s", out.Failed, len(out.Rows), log.String())
 	}
 	m := out.Rows[0].Metrics
+	// Its series holds one row per stall.
+	s, err := results.ReadSeries(filepath.Join(out.Dir, "series", out.Rows[0].ID+".csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Column("stall_ns")); float64(n) > m[measure.StallCount] {
+		t.Errorf("%d stalls in the series, %v counted", n, m[measure.StallCount])
+	}
 	for _, k := range []string{measure.StallCount, measure.StallPerS, measure.StallPct, measure.StallP999US, measure.StallMaxUS, measure.WallS} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("no %s in %v", k, m)

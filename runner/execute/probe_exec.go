@@ -158,17 +158,26 @@ func senderCPUs(c plan.RunConfig) []int {
 }
 
 // stampsOn says whether the kernel takes the receive stamps on cpu, for a
-// sender on other CPUs: with net.core.netdev_tstamp_prequeue = 1 it
+// sender on other CPUs, given net.core.netdev_tstamp_prequeue: with 1 it
 // stamps in netif_rx, on the sending CPU inside the send call, before RPS
 // moves the frame; with 0, when the backlog is processed, on the RPS CPU
 // (docs/replay-vs-tcpreplay.md, "What can move a receive stamp").
-func stampsOn(cpu int, rps []int) bool {
+func stampsOn(prequeue, cpu int, rps []int) bool {
+	return prequeue == 0 && len(rps) == 1 && rps[0] == cpu
+}
+
+// tstampPrequeue reads net.core.netdev_tstamp_prequeue; 1, the kernel's
+// default, if it cannot be read.
+func tstampPrequeue() int {
 	b, err := os.ReadFile("/proc/sys/net/core/netdev_tstamp_prequeue")
 	if err != nil {
-		return false
+		return 1
 	}
-	pre, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return err == nil && pre == 0 && len(rps) == 1 && rps[0] == cpu
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 1
+	}
+	return v
 }
 
 // senderStalls returns the sender's own stalls (labrun's sending threads:
@@ -191,14 +200,16 @@ func (w *wire) exclusion(res *replay.Result, start int64, labrun bool, rp *runPr
 		x.Sources |= rx.SourceSender
 		x.Stalls = senderStalls(res)
 		if start != 0 {
-			// Catch-up: frame i is due at start + sched[i].
+			// Catch-up: frame i is due at start + sched[i]. With a late
+			// policy that shifts the schedule the due times move: take
+			// them from the sender's result then.
 			x.Due = make([]int64, len(w.sched))
 			for i, s := range w.sched {
 				x.Due[i] = start + s
 			}
 		}
 	}
-	if rp != nil && stampsOn(rp.res.CPU, w.c.Topology.RPS) {
+	if rp != nil && stampsOn(tstampPrequeue(), rp.res.CPU, w.c.Topology.RPS) {
 		x.Sources |= rx.SourceProbe
 		x.Stalls = measure.Merge(x.Stalls, rp.res.Stalls)
 	}

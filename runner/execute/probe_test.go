@@ -3,10 +3,13 @@ package execute
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/engine/rx"
+	"github.com/labrun/labrun/engine/stall"
 	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/runner/plan"
 )
@@ -83,7 +86,40 @@ func TestRunProbePlacement(t *testing.T) {
 	if got := senderCPUs(many); got != nil {
 		t.Errorf("a thread per CPU on %v, want nil (no CPU free for a probe)", got)
 	}
-	if stampsOn(0, nil) {
-		t.Error("stamps on CPU 0 without RPS: the sender's CPU stamps")
+	for _, c := range []struct {
+		prequeue, cpu int
+		rps           []int
+		want          bool
+	}{
+		{1, 0, []int{0}, false}, // stamped in the send call, before RPS
+		{1, 0, nil, false},
+		{0, 0, []int{0}, true}, // stamped in CPU 0's softirq
+		{0, 0, nil, false},     // in the sender's CPU's softirq
+		{0, 0, []int{1}, false},
+		{0, 0, []int{0, 1}, false}, // either CPU, by flow
+	} {
+		if got := stampsOn(c.prequeue, c.cpu, c.rps); got != c.want {
+			t.Errorf("stampsOn(prequeue %d, cpu %d, rps %v) = %v, want %v", c.prequeue, c.cpu, c.rps, got, c.want)
+		}
+	}
+}
+
+// Which stalls a run's clean figures leave out: labrun's own, with its
+// due times; the probe's only where the kernel stamps; nothing for a peer.
+func TestExclusion(t *testing.T) {
+	w := &wire{c: plan.RunConfig{Topology: &plan.TopoConfig{RPS: []int{0}}}, sched: []int64{0, 100, 200}}
+	probe := &runProbe{res: stall.Result{CPU: 0, Stalls: measure.Stalls{{From: 5, To: 50}}}}
+	x := w.exclusion(nil, 1000, true, nil)
+	if x == nil || x.Sources != rx.SourceSender || !slices.Equal(x.Due, []int64{1000, 1100, 1200}) {
+		t.Errorf("labrun: %+v", x)
+	}
+	stamping := tstampPrequeue() == 0
+	x = w.exclusion(nil, 0, false, probe)
+	if (x != nil) != stamping || stamping && (x.Sources != rx.SourceProbe || len(x.Stalls) != 1) {
+		t.Errorf("a peer with a probe (prequeue 0: %v): %+v", stamping, x)
+	}
+	w.c.Topology.RPS = nil
+	if x := w.exclusion(nil, 0, false, probe); x != nil {
+		t.Errorf("a peer without RPS: %+v, want nothing attributable", x)
 	}
 }

@@ -128,6 +128,23 @@ func (x *Exclusion) hit(arr []int64, i int, prev int64) bool {
 	return x.Stalls.Overlaps(lo, arr[i+1])
 }
 
+// Hit returns, for each sequence number i+1, whether the pair (i, i+1)
+// was hit by a stall of x (false where the pair was not measured): the
+// per-frame flags behind the clean figures, for the per-packet series.
+func (x *Exclusion) Hit(arr []int64) []bool {
+	out := make([]bool, len(arr))
+	var prev int64
+	for i := 0; i+1 < len(arr); i++ {
+		if arr[i] != 0 && arr[i+1] != 0 {
+			out[i+1] = x.hit(arr, i, prev)
+		}
+		if arr[i] != 0 {
+			prev = arr[i]
+		}
+	}
+	return out
+}
+
 // Analyze computes the receive metrics of res against the schedule:
 // sched[i] is the scheduled offset (ns) of sequence number i. Sequence
 // numbers past the shorter of sched and res.Arrival are left out of the

@@ -243,6 +243,16 @@ func TestAnalyzeExcluding(t *testing.T) {
 			if mp[measure.IATExcluded] != float64(c.excluded) || mp[measure.IATCleanMax] != float64(want.Max)/1e3 {
 				t.Errorf("map: excluded %v, clean max %v", mp[measure.IATExcluded], mp[measure.IATCleanMax])
 			}
+			// The per-frame flags agree with the count.
+			n := 0
+			for _, h := range c.x.Hit(c.arr) {
+				if h {
+					n++
+				}
+			}
+			if n != c.excluded {
+				t.Errorf("Hit flags %d pairs, %d excluded", n, c.excluded)
+			}
 			// The raw figures do not change.
 			if raw := Analyze(sched, res); raw.IATP99 != m.IATP99 || raw.IATMax != m.IATMax || raw.Clean != nil {
 				t.Errorf("raw figures changed with an exclusion: %+v vs %+v", raw, m)

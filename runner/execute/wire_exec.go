@@ -101,11 +101,12 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
 	}
 	labrun := w.c.SenderKind() == "labrun"
-	got, err := w.drain(row.Metrics, sent, actual, w.exclusion(res, start, labrun && actual != nil, probe))
+	x := w.exclusion(res, start, labrun && actual != nil, probe)
+	got, err := w.drain(row.Metrics, sent, actual, x)
 	if err != nil {
 		return row, res, err
 	}
-	if err := writeWireSeries(filepath.Join(w.dir, "series", r.ID+".csv"), w.sched, start, actual, got); err != nil {
+	if err := writeWireSeries(filepath.Join(w.dir, "series", r.ID+".csv"), w.sched, start, actual, got, x); err != nil {
 		return row, res, err
 	}
 	return row, res, nil
@@ -467,8 +468,9 @@ func labrunThreads(c plan.RunConfig) int {
 // send times when it sent, arrival times and inter-arrival errors.
 // Arrivals are on the schedule's scale: counted from labrun's start, or
 // for a peer tool from the first arrival aligned with its packet's
-// scheduled offset.
-func writeWireSeries(path string, sched []int64, start int64, actual []int64, got *rx.Result) error {
+// scheduled offset. With an exclusion, iat_stall says whether the pair
+// ending at each frame was left out of the clean figures (1) or not (0).
+func writeWireSeries(path string, sched []int64, start int64, actual []int64, got *rx.Result, x *rx.Exclusion) error {
 	n := len(sched)
 	arr := make([]int64, n)
 	iat := make([]int64, n)
@@ -505,6 +507,20 @@ func writeWireSeries(path string, sched []int64, start int64, actual []int64, go
 		cols = append(cols, seriesCol{"arrival_ns", arr}, seriesCol{"iat_err_ns", iat}, seriesCol{"latency_ns", lat})
 	} else {
 		cols = append(cols, seriesCol{"arrival_ns", arr}, seriesCol{"iat_err_ns", iat})
+	}
+	if x != nil {
+		flag := make([]int64, n)
+		hit := x.Hit(got.Arrival)
+		for q := range n {
+			flag[q] = results.Missing
+			if iat[q] != results.Missing && q < len(hit) {
+				flag[q] = 0
+				if hit[q] {
+					flag[q] = 1
+				}
+			}
+		}
+		cols = append(cols, seriesCol{"iat_stall", flag})
 	}
 	return writeSeriesCols(path, sched, cols)
 }

@@ -99,6 +99,16 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 		if arr := s.Column("arrival_ns"); len(arr) != 3000 || arr[2999] == results.Missing {
 			t.Errorf("%s: series has %d arrivals", r.Params["sender"], len(arr))
 		}
+		// Each frame's flag: was its pair left out of the clean figures.
+		flags, excluded := s.Column("iat_stall"), 0.0
+		for _, f := range flags {
+			if f == 1 {
+				excluded++
+			}
+		}
+		if (flags != nil) != clean || excluded != m[measure.IATExcluded] {
+			t.Errorf("%s: %d per-frame stall flags, %v flagged, %v excluded", sender, len(flags), excluded, m[measure.IATExcluded])
+		}
 	}
 	if _, err := os.Stat(filepath.Join(out.Dir, "plots", "iat.csv")); err != nil {
 		t.Fatal(err)

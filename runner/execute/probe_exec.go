@@ -93,7 +93,13 @@ func (w *wire) startProbe(senderCPUs []int) (*runProbe, error) {
 			return nil, nil
 		}
 	}
-	p, err := stall.Start(stall.Config{CPU: cpu})
+	// Room for a stall every 50 us of the schedule, far more than any
+	// machine labrun ran on.
+	keep := stall.DefaultKeep
+	if n := len(w.sched); n > 0 {
+		keep = int(min(max(w.sched[n-1]/50_000, int64(keep)), stall.MaxKeep))
+	}
+	p, err := stall.Start(stall.Config{CPU: cpu, Keep: keep})
 	if err != nil {
 		return nil, fmt.Errorf("stall probe: %w", err)
 	}
@@ -209,7 +215,8 @@ func (w *wire) exclusion(res *replay.Result, start int64, labrun bool, rp *runPr
 			}
 		}
 	}
-	if rp != nil && stampsOn(tstampPrequeue(), rp.res.CPU, w.c.Topology.RPS) {
+	// A probe that could not keep every stall cannot clear a pair.
+	if rp != nil && rp.res.Dropped == 0 && stampsOn(tstampPrequeue(), rp.res.CPU, w.c.Topology.RPS) {
 		x.Sources |= rx.SourceProbe
 		x.Stalls = measure.Merge(x.Stalls, rp.res.Stalls)
 	}

@@ -32,6 +32,7 @@ func (probeKind) run(ctx context.Context, rc *runContext) (results.Row, *replay.
 		cfg.CPU = c.Sender.CPUs[0]
 	}
 	d := time.Duration(c.Trace.Interval) * time.Duration(c.Trace.Count)
+	cfg.Keep = int(min(max(int64(d/(50*time.Microsecond)), stall.DefaultKeep), stall.MaxKeep))
 	rc.prog.sent.Store(0)
 	rc.prog.packets.Store(0)
 	res, err := stall.Run(ctx, cfg, d)

@@ -5,7 +5,6 @@ package measure
 // the packets they did not touch.
 const (
 	StallCount     = "stall_count"       // stalls of the sending threads (gaps over StallThreshold)
-	StallsPerS     = "stalls_per_s"      // ... per second of the timed loop
 	StallPct       = "stall_pct"         // their summed length over the sending threads' wall time, %
 	StallMaxUS     = "stall_max_us"      // the longest stall
 	StallSends     = "stall_send_count"  // of stall_count: gaps found around a send call
@@ -22,9 +21,8 @@ const (
 )
 
 var stallNames = []struct{ Name, Doc string }{
-	{StallCount, "stalls of the sending threads: spans over 10 us in which a timed loop did not run (clock gaps while spinning, wake-ups later than expected, slow sends)"},
-	{StallsPerS, "stalls per second of the timed loop"},
-	{StallPct, "summed stall time over the sending threads' wall time (%)"},
+	{StallCount, "stalls: spans over 10 us in which a sending thread's timed loop (or the stall probe) did not run (clock gaps while spinning, wake-ups later than expected, slow sends)"},
+	{StallPct, "summed stall time over the sending threads' (or the probe's) wall time (%)"},
 	{StallMaxUS, "the longest stall (us)"},
 	{StallSends, "of the stalls, those found around a send call (between two waits)"},
 	{StallOverflow, "stalls counted but not stored, the storage being full: per-packet attribution is incomplete"},

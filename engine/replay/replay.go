@@ -668,7 +668,7 @@ func (r *Result) addStallMetrics(m map[string]float64, errs []int64) {
 		m[measure.StallOverflow] = float64(r.StallOverflow)
 	}
 	if w := r.CPUWall.Seconds(); w > 0 {
-		m[measure.StallsPerS] = float64(r.StallCount) / w
+		m[measure.StallPerS] = float64(r.StallCount) / w
 		m[measure.StallPct] = 100 * float64(r.StallTotal) / 1e9 / (w * float64(max(r.Senders, 1)))
 	}
 	hit := 0

@@ -68,13 +68,92 @@ type Metrics struct {
 	Drift                                      int64   // arrival span - scheduled span
 	DriftPct                                   float64 // Drift / scheduled span * 100; 0 if the span is 0
 	FirstSeq, LastSeq                          int     // first and last received sequence numbers; -1 if none
+	// Clean holds the inter-arrival error over the pairs no excluded
+	// stall hit; nil when no exclusion was applied (AnalyzeExcluding with
+	// a nil Exclusion).
+	Clean *CleanIAT
+}
+
+// CleanIAT is the inter-arrival error over the pairs that no stall of an
+// Exclusion hit. Times in ns.
+type CleanIAT struct {
+	Pairs, Excluded     int   // pairs kept, pairs left out
+	P50, P99, P999, Max int64 // of |e| over the kept pairs
+	Sources             int   // what the exclusion held (Exclusion.Sources)
+}
+
+// Exclusion is a set of stalls whose frames the clean inter-arrival
+// figures leave out: the spans, on the clock.Now scale, during which a
+// thread that takes part in a frame's timestamp was not running.
+//
+// A pair of consecutive sequence numbers (i, i+1) that both arrived is
+// hit when a stall overlaps [lo, arrival of i+1], where lo is
+//   - Due[i], when Due is given: the time frame i was due to be sent (a
+//     frame cannot be delayed by a stall that ended before it was due,
+//     and a stall after it was due delays it however far behind the
+//     sender is, as when it catches up after a stall);
+//   - otherwise the arrival of the last frame before i that arrived (or
+//     of i itself if none did): a sender that stamps its frames in order
+//     cannot delay frame i with a stall that ended before its previous
+//     frame was stamped.
+//
+// Either way the span covers every moment at which a stall could have
+// moved the stamp of i or of i+1, and so the pair's error.
+type Exclusion struct {
+	Stalls measure.Stalls
+	// Due is the time each sequence number was due to be sent, on the
+	// clock.Now scale, or nil when the sender does not say.
+	Due []int64
+	// Sources records what Stalls holds, for the report (SourceProbe,
+	// SourceSender, summed).
+	Sources int
+}
+
+// What an Exclusion's stalls came from.
+const (
+	SourceProbe  = 1 // a probe on the CPU that takes the receive stamps
+	SourceSender = 2 // the sending thread's own stalls
+)
+
+// hit reports whether the pair (i, i+1) is hit; prev is the arrival of the
+// last frame before i that arrived, 0 if none.
+func (x *Exclusion) hit(arr []int64, i int, prev int64) bool {
+	lo := prev
+	if lo == 0 {
+		lo = arr[i]
+	}
+	if i < len(x.Due) && x.Due[i] != 0 {
+		lo = x.Due[i]
+	}
+	return x.Stalls.Overlaps(lo, arr[i+1])
+}
+
+// Hit returns, for each sequence number i+1, whether the pair (i, i+1)
+// was hit by a stall of x (false where the pair was not measured): the
+// per-frame flags behind the clean figures, for the per-packet series.
+func (x *Exclusion) Hit(arr []int64) []bool {
+	out := make([]bool, len(arr))
+	var prev int64
+	for i := 0; i+1 < len(arr); i++ {
+		if arr[i] != 0 && arr[i+1] != 0 {
+			out[i+1] = x.hit(arr, i, prev)
+		}
+		if arr[i] != 0 {
+			prev = arr[i]
+		}
+	}
+	return out
 }
 
 // Analyze computes the receive metrics of res against the schedule:
 // sched[i] is the scheduled offset (ns) of sequence number i. Sequence
 // numbers past the shorter of sched and res.Arrival are left out of the
 // timing metrics. Analyze does no I/O and does not modify its arguments.
-func Analyze(sched []int64, res *Result) Metrics {
+func Analyze(sched []int64, res *Result) Metrics { return AnalyzeExcluding(sched, res, nil) }
+
+// AnalyzeExcluding is Analyze, and with x not nil also the inter-arrival
+// error over the pairs no stall of x hit (Metrics.Clean).
+func AnalyzeExcluding(sched []int64, res *Result, x *Exclusion) Metrics {
 	arr := res.Arrival
 	m := Metrics{
 		Expect: len(arr), Received: res.Received, Dup: res.Dup, Reordered: res.Reordered,
@@ -104,9 +183,35 @@ func Analyze(sched []int64, res *Result) Metrics {
 	// arrived.
 	k := min(len(sched), len(arr))
 	e := make([]int64, 0, k)
+	var clean []int64
+	if x != nil {
+		m.Clean = &CleanIAT{Sources: x.Sources}
+		clean = make([]int64, 0, k)
+	}
+	var prev int64 // arrival of the last frame before i that arrived
 	for i := 0; i+1 < k; i++ {
 		if arr[i] != 0 && arr[i+1] != 0 {
-			e = append(e, (arr[i+1]-arr[i])-(sched[i+1]-sched[i]))
+			v := (arr[i+1] - arr[i]) - (sched[i+1] - sched[i])
+			e = append(e, v)
+			switch {
+			case x == nil:
+			case x.hit(arr, i, prev):
+				m.Clean.Excluded++
+			default:
+				clean = append(clean, max(v, -v))
+			}
+		}
+		if arr[i] != 0 {
+			prev = arr[i]
+		}
+	}
+	if m.Clean != nil {
+		c := m.Clean
+		c.Pairs = len(clean)
+		if len(clean) > 0 {
+			slices.Sort(clean)
+			c.P50, c.P99, c.P999 = measure.Quantile(clean, 0.5), measure.Quantile(clean, 0.99), measure.Quantile(clean, 0.999)
+			c.Max = clean[len(clean)-1]
 		}
 	}
 	m.Pairs = len(e)
@@ -170,9 +275,25 @@ func rate(n int, span int64) float64 {
 	return float64(n-1) / (float64(span) / 1e9)
 }
 
-// Map returns the metrics under the names above, times in microseconds.
+// Map returns the metrics under the names above, times in microseconds;
+// the clean figures only when an exclusion was applied.
 func (m Metrics) Map() map[string]float64 {
 	us := func(v float64) float64 { return v / 1e3 }
+	out := m.rawMap(us)
+	if c := m.Clean; c != nil {
+		out[measure.IATExcluded] = float64(c.Excluded)
+		out[measure.IATExclSrc] = float64(c.Sources)
+		if c.Pairs > 0 {
+			out[measure.IATCleanP50] = us(float64(c.P50))
+			out[measure.IATCleanP99] = us(float64(c.P99))
+			out[measure.IATCleanP999] = us(float64(c.P999))
+			out[measure.IATCleanMax] = us(float64(c.Max))
+		}
+	}
+	return out
+}
+
+func (m Metrics) rawMap(us func(float64) float64) map[string]float64 {
 	return map[string]float64{
 		Received:    float64(m.Received),
 		Lost:        float64(m.Lost),

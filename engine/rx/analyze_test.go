@@ -2,7 +2,10 @@ package rx
 
 import (
 	"math"
+	"slices"
 	"testing"
+
+	"github.com/labrun/labrun/engine/measure"
 )
 
 // steps returns n offsets spaced step ns apart, starting at start.
@@ -183,5 +186,81 @@ func TestLatency(t *testing.T) {
 	}
 	if a, b, c := Latency(nil, res); a != 0 || b != 0 || c != 0 {
 		t.Fatalf("Latency with no send times = %d, %d, %d", a, b, c)
+	}
+}
+
+// The clean inter-arrival figures leave out exactly the pairs an excluded
+// stall could have moved (see Exclusion).
+func TestAnalyzeExcluding(t *testing.T) {
+	const base = 5_000_000_000
+	sched := steps(0, 1000, 8)
+	due := steps(base, 1000, 8) // sent from base on the schedule
+	// Frame 4 stamped 500 ns late after a stall: e = +500 into it, -500
+	// out of it.
+	oneLate := steps(base, 1000, 8)
+	oneLate[4] += 500
+	// A stall from 2100 to 5050 holds frames 3, 4 and 5 back; the sender
+	// catches up, sending them 10 ns apart from 5060: e = +2060, -990,
+	// -990, -80.
+	backlog := steps(base, 1000, 8)
+	backlog[3], backlog[4], backlog[5] = base+5060, base+5070, base+5080
+	// Frame 2 lost; a stall between the arrivals of 1 and 3.
+	lost := steps(base, 1000, 8)
+	lost[2] = 0
+	st := func(from, to int64) measure.Stalls { return measure.Stalls{{From: base + from, To: base + to}} }
+	cases := []struct {
+		name     string
+		arr      []int64
+		x        Exclusion
+		excluded int
+		kept     []int64 // |e| of the kept pairs
+	}{
+		{"no stall: every pair kept", oneLate, Exclusion{}, 0, []int64{0, 0, 0, 500, 500, 0, 0}},
+		{"a stall before the late frame: both its pairs out", oneLate, Exclusion{Stalls: st(3500, 4400), Sources: SourceProbe}, 2, []int64{0, 0, 0, 0, 0}},
+		{"a stall before frame 6: its two pairs out", oneLate, Exclusion{Stalls: st(5600, 5700)}, 2, []int64{0, 0, 0, 500, 500}},
+		{"catch-up, arrivals only: the back-to-back pairs stay", backlog, Exclusion{Stalls: st(2100, 5050)}, 2, []int64{0, 0, 990, 80, 0}},
+		{"catch-up, due times: every frame sent late is out", backlog, Exclusion{Stalls: st(2100, 5050), Due: due, Sources: SourceSender}, 4, []int64{0, 0, 0}},
+		{"a lost frame: the span starts at the last arrival", lost, Exclusion{Stalls: st(1500, 1600)}, 1, []int64{0, 0, 0, 0}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := &Result{Arrival: c.arr, Received: 8}
+			m := AnalyzeExcluding(sched, res, &c.x)
+			if m.Clean == nil {
+				t.Fatal("no clean figures")
+			}
+			kept := slices.Clone(c.kept)
+			slices.Sort(kept)
+			want := CleanIAT{Pairs: len(kept), Excluded: c.excluded, Sources: c.x.Sources,
+				P50: measure.Quantile(kept, 0.5), P99: measure.Quantile(kept, 0.99), P999: measure.Quantile(kept, 0.999), Max: kept[len(kept)-1]}
+			if *m.Clean != want {
+				t.Errorf("clean = %+v, want %+v", *m.Clean, want)
+			}
+			if m.Pairs != c.excluded+len(kept) {
+				t.Errorf("%d pairs, %d excluded + %d kept", m.Pairs, c.excluded, len(kept))
+			}
+			mp := m.Map()
+			if mp[measure.IATExcluded] != float64(c.excluded) || mp[measure.IATCleanMax] != float64(want.Max)/1e3 {
+				t.Errorf("map: excluded %v, clean max %v", mp[measure.IATExcluded], mp[measure.IATCleanMax])
+			}
+			// The per-frame flags agree with the count.
+			n := 0
+			for _, h := range c.x.Hit(c.arr) {
+				if h {
+					n++
+				}
+			}
+			if n != c.excluded {
+				t.Errorf("Hit flags %d pairs, %d excluded", n, c.excluded)
+			}
+			// The raw figures do not change.
+			if raw := Analyze(sched, res); raw.IATP99 != m.IATP99 || raw.IATMax != m.IATMax || raw.Clean != nil {
+				t.Errorf("raw figures changed with an exclusion: %+v vs %+v", raw, m)
+			}
+		})
+	}
+	// Without an exclusion there are no clean figures at all.
+	if mp := Analyze(sched, &Result{Arrival: oneLate, Received: 8}).Map(); len(mp) != len(Names) {
+		t.Errorf("no exclusion: %d metrics, want the %d raw ones", len(mp), len(Names))
 	}
 }

@@ -28,6 +28,22 @@
 // space were stamped about 0.9 us after the send call began (p99 1.5 us)
 // this way, against 1.4 us (p99 2 to 10 us) at the packet hook.
 //
+// # What can move a stamp
+//
+// With net.core.netdev_tstamp_prequeue = 1 (the default) the stamp is
+// taken in netif_rx, which veth_xmit calls on the CPU that sends, inside
+// the sender's send call, before receive packet steering (RPS) picks the
+// CPU that runs the rest of the receive path. So only a stall on the
+// sender's CPU between the moment the sender meant to send and its send
+// call (the sender's own stall) can move a stamp. The receiving thread's
+// stalls only delay reading the ring (frames wait there, or are dropped
+// and counted when it is full), and a stall on the RPS CPU only delays
+// the packet hook. With netdev_tstamp_prequeue = 0 the stamp is taken
+// when the backlog is processed, on the RPS CPU if RPS is set (else the
+// sender's): a stall of that CPU between the send and that softirq moves
+// the stamp. Frames the kernel stamped at the packet hook (the first ones,
+// before EarlyStamped counts) are stamped on that CPU too.
+//
 // The stamps are converted to the clock.Now scale (CLOCK_MONOTONIC) with
 // the offset realtime - monotonic, sampled at Open and again at Stop: each
 // sample reads monotonic, realtime, monotonic back to back (both through
@@ -53,6 +69,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/labrun/labrun/engine/clock"
+	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/engine/trace"
 )
 
@@ -136,6 +153,12 @@ const (
 	pollMS = 50
 	// stopPoll is how often Stop checks its conditions.
 	stopPoll = time.Millisecond
+	// The receiving thread's stalls: a block's walk that took longer than
+	// threadStallMin + threadStallPerFrame per frame in it, at most
+	// maxThreadStalls kept.
+	threadStallMin      = 10 * time.Microsecond
+	threadStallPerFrame = 200 * time.Nanosecond
+	maxThreadStalls     = 1 << 14
 )
 
 // Stop reasons (Result.Stopped).
@@ -202,6 +225,15 @@ type Result struct {
 	// Stopped says why Stop stopped waiting: StopComplete, StopQuiet,
 	// StopBound or StopNotStarted.
 	Stopped string
+	// ThreadStalls are the receiving thread's own stalls while it walked
+	// the ring (up to maxThreadStalls of them; ThreadStallCount counts
+	// all): gaps between its clock readings, one per block, longer than
+	// threadStallMin plus threadStallPerFrame per frame of the block. They
+	// delay when frames are read, never the kernel's stamps (see the
+	// package documentation).
+	ThreadStalls     measure.Stalls
+	ThreadStallCount int
+	ThreadStallMax   int64
 }
 
 // Receiver is an AF_PACKET TPACKET_V3 receiver on one interface.
@@ -220,6 +252,10 @@ type Receiver struct {
 
 	marked, total            atomic.Uint64
 	kPackets, kDrops, kFreez atomic.Uint64
+
+	stalls   measure.Stalls // the drain loop's own, preallocated
+	nStalls  int
+	maxStall int64
 
 	started atomic.Bool
 	stop    atomic.Bool
@@ -247,6 +283,7 @@ func Open(cfg Config) (*Receiver, error) {
 	}
 	r.w.tally = newTally(cfg.Expect)
 	r.w.tap = cfg.Tap
+	r.stalls = make(measure.Stalls, 0, maxThreadStalls)
 	if cfg.Streams != nil {
 		r.w.setStreams(cfg.Streams)
 	}
@@ -442,6 +479,7 @@ func (r *Receiver) loop() {
 	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(r.efd), Events: unix.POLLIN}}
 	cur := 0
 	for {
+		last := clock.Now()
 		for {
 			b := r.ring[cur*r.block : (cur+1)*r.block]
 			st := (*uint32)(unsafe.Pointer(&b[bdStatus]))
@@ -449,6 +487,7 @@ func (r *Receiver) loop() {
 				break
 			}
 			r.w.block(b)
+			last = r.stalled(last, ne.Uint32(b[bdNumPkts:]))
 			atomic.StoreUint32(st, unix.TP_STATUS_KERNEL)
 			r.marked.Store(r.w.marked)
 			r.total.Store(r.w.total)
@@ -466,6 +505,20 @@ func (r *Receiver) loop() {
 			return
 		}
 	}
+}
+
+// stalled reads the clock after a block of n frames was walked and
+// records a stall if the walk since last took longer than it should.
+func (r *Receiver) stalled(last int64, n uint32) int64 {
+	now := clock.Now()
+	if g := now - last; g > int64(threadStallMin)+int64(n)*int64(threadStallPerFrame) {
+		r.nStalls++
+		r.maxStall = max(r.maxStall, g)
+		if len(r.stalls) < cap(r.stalls) {
+			r.stalls = append(r.stalls, measure.Stall{From: last, To: now})
+		}
+	}
+	return now
 }
 
 // Counts returns the marked frames and all frames walked so far. They
@@ -524,6 +577,7 @@ func (r *Receiver) Stop(sent uint64, quiet, bound time.Duration) (*Result, error
 		ClockOffset: r.open0.offset, ClockDrift: stop.offset - r.open0.offset,
 		ClockUncertainty: (max(r.open0.bracket, stop.bracket) + 1) / 2,
 		Stopped:          reason,
+		ThreadStalls:     r.stalls, ThreadStallCount: r.nStalls, ThreadStallMax: r.maxStall,
 	}
 	if r.w.cap != nil {
 		res.Captured = r.w.cap.n

@@ -37,6 +37,8 @@ func kindOf(c plan.RunConfig) runKind {
 		return linkKind{}
 	case c.SenderKind() == "cyclictest":
 		return cyclictestKind{}
+	case c.SenderKind() == "stall_probe":
+		return probeKind{}
 	case c.Wire() && c.SenderKind() == "labrun":
 		return wireKind{}
 	case c.Wire():

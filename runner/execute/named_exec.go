@@ -129,5 +129,5 @@ func (w *wire) timestampOutcome(m map[string]float64, got *rx.Result) {
 func (w *wire) sentOnly(m map[string]float64, sent uint64, start int64, actual []int64) error {
 	m[measure.Sent] = float64(sent)
 	got := &rx.Result{Arrival: make([]int64, w.n)}
-	return writeWireSeries(filepath.Join(w.dir, "series", w.run.ID+".csv"), w.sched, start, actual, got)
+	return writeWireSeries(filepath.Join(w.dir, "series", w.run.ID+".csv"), w.sched, start, actual, got, nil)
 }

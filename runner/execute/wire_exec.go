@@ -84,11 +84,19 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 	if err := w.build(); err != nil {
 		return row, nil, err
 	}
+	probe, err := w.startProbe(senderCPUs(w.c))
+	if err != nil {
+		return row, nil, err
+	}
 	steal0 := stealTicks()
 	w.prog.sent.Store(0)
 	w.prog.packets.Store(int64(w.n))
 	row.Metrics = map[string]float64{}
 	sent, res, start, actual, err := snd.send(ctx, w, row.Metrics)
+	if probe != nil {
+		probe.stop()
+		probe.addMetrics(row.Metrics)
+	}
 	if res == nil || err != nil {
 		return row, res, err
 	}
@@ -99,11 +107,13 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {
 		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
 	}
-	got, err := w.drain(row.Metrics, sent, actual)
+	labrun := w.c.SenderKind() == "labrun"
+	x := w.exclusion(res, start, labrun && actual != nil, probe)
+	got, err := w.drain(row.Metrics, sent, actual, x)
 	if err != nil {
 		return row, res, err
 	}
-	if err := writeWireSeries(filepath.Join(w.dir, "series", r.ID+".csv"), w.sched, start, actual, got); err != nil {
+	if err := writeWireSeries(filepath.Join(w.dir, "series", r.ID+".csv"), w.sched, start, actual, got, x); err != nil {
 		return row, res, err
 	}
 	return row, res, nil
@@ -256,7 +266,7 @@ func (w *wire) startReceiver() error {
 
 // drain stops the receiver once what was sent arrived or stopped coming,
 // and adds what arrived, what was lost where, and latency to m.
-func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Result, error) {
+func (w *wire) drain(m map[string]float64, sent uint64, actual []int64, x *rx.Exclusion) (*rx.Result, error) {
 	c, tp := w.c, w.tp
 	var got *rx.Result
 	var err error
@@ -268,9 +278,11 @@ func (w *wire) drain(m map[string]float64, sent uint64, actual []int64) (*rx.Res
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
-	for k, v := range rx.Analyze(w.sched, got).Map() {
+	for k, v := range rx.AnalyzeExcluding(w.sched, got, x).Map() {
 		m[k] = v
 	}
+	m[measure.RxStallCount] = float64(got.ThreadStallCount)
+	m[measure.RxStallMaxUS] = float64(got.ThreadStallMax) / 1e3
 	m[measure.Sent] = float64(sent)
 	var drops uint64
 	if !tp.Named() {
@@ -497,8 +509,9 @@ func labrunThreads(c plan.RunConfig) int {
 // send times when it sent, arrival times and inter-arrival errors.
 // Arrivals are on the schedule's scale: counted from labrun's start, or
 // for a peer tool from the first arrival aligned with its packet's
-// scheduled offset.
-func writeWireSeries(path string, sched []int64, start int64, actual []int64, got *rx.Result) error {
+// scheduled offset. With an exclusion, iat_stall says whether the pair
+// ending at each frame was left out of the clean figures (1) or not (0).
+func writeWireSeries(path string, sched []int64, start int64, actual []int64, got *rx.Result, x *rx.Exclusion) error {
 	n := len(sched)
 	arr := make([]int64, n)
 	iat := make([]int64, n)
@@ -535,6 +548,20 @@ func writeWireSeries(path string, sched []int64, start int64, actual []int64, go
 		cols = append(cols, seriesCol{"arrival_ns", arr}, seriesCol{"iat_err_ns", iat}, seriesCol{"latency_ns", lat})
 	} else {
 		cols = append(cols, seriesCol{"arrival_ns", arr}, seriesCol{"iat_err_ns", iat})
+	}
+	if x != nil {
+		flag := make([]int64, n)
+		hit := x.Hit(got.Arrival)
+		for q := range n {
+			flag[q] = results.Missing
+			if iat[q] != results.Missing && q < len(hit) {
+				flag[q] = 0
+				if hit[q] {
+					flag[q] = 1
+				}
+			}
+		}
+		cols = append(cols, seriesCol{"iat_stall", flag})
 	}
 	return writeSeriesCols(path, sched, cols)
 }

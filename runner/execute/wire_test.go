@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labrun/labrun/engine/measure"
 	"github.com/labrun/labrun/results"
 	"github.com/labrun/labrun/runner/script"
 )
@@ -73,6 +74,22 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 		if m["rx_reordered"] > 3000/10 {
 			t.Errorf("%s: %v of 3000 frames reordered", r.Params["sender"], m["rx_reordered"])
 		}
+		// The stall probe spins beside the paced one-CPU senders (not the
+		// two threads, nor tcpreplay at top speed); labrun's rows get
+		// clean figures excluding its own stalls; the peer's stay
+		// empty (the kernel stamps on its CPU, in its send call).
+		sender := r.Params["sender"]
+		_, probed := m[measure.ProbePerS]
+		if want := sender == "labrun sendto" || sender == "labrun udp"; probed != want {
+			t.Errorf("%s: probe figures %v, want %v", sender, probed, want)
+		}
+		_, clean := m[measure.IATCleanP99]
+		if want := strings.HasPrefix(sender, "labrun"); clean != want || want && m[measure.IATExclSrc] != 2 {
+			t.Errorf("%s: clean figures %v (sources %v), want %v", sender, clean, m[measure.IATExclSrc], want)
+		}
+		if _, ok := m[measure.RxStallCount]; !ok {
+			t.Errorf("%s: no %s", sender, measure.RxStallCount)
+		}
 		if _, err := os.Stat(filepath.Join(out.Dir, "pcap", r.ID+"-rx.pcapng")); err != nil {
 			t.Errorf("%s: no capture: %v", r.Params["sender"], err)
 		}
@@ -82,6 +99,16 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 		}
 		if arr := s.Column("arrival_ns"); len(arr) != 3000 || arr[2999] == results.Missing {
 			t.Errorf("%s: series has %d arrivals", r.Params["sender"], len(arr))
+		}
+		// Each frame's flag: was its pair left out of the clean figures.
+		flags, excluded := s.Column("iat_stall"), 0.0
+		for _, f := range flags {
+			if f == 1 {
+				excluded++
+			}
+		}
+		if (flags != nil) != clean || excluded != m[measure.IATExcluded] {
+			t.Errorf("%s: %d per-frame stall flags, %v flagged, %v excluded", sender, len(flags), excluded, m[measure.IATExcluded])
 		}
 	}
 	if _, err := os.Stat(filepath.Join(out.Dir, "plots", "iat.csv")); err != nil {

@@ -177,6 +177,9 @@ type SenderConfig struct {
 	// trafgen
 	Procs       int  `json:"procs,omitempty"`
 	QdiscBypass bool `json:"qdisc_bypass,omitempty"`
+	// stall_probe: the CPU to spin on (CPUs, one; none: the last CPU,
+	// where a paced sender runs) and the shortest gap counted as a stall.
+	Threshold units.Duration `json:"threshold_ns,omitempty"`
 }
 
 // ProfileEvery is the send-loop profile's sampling interval for labrun's
@@ -217,6 +220,9 @@ type ReceiverConfig struct {
 	// Ring is the size of the receive ring (bytes); 0 sizes it for the
 	// run's frames.
 	Ring units.Size `json:"ring_bytes,omitempty"`
+	// NoProbe turns off the stall probe that spins on the receiver's CPU
+	// during a run whose sender leaves that CPU free.
+	NoProbe bool `json:"no_probe,omitempty"`
 }
 
 // Wire reports whether the run sends real packets (and so needs a

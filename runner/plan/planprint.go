@@ -249,6 +249,12 @@ func peerSummary(c RunConfig) string {
 			l += " --qdisc-path"
 		}
 		return l
+	case "stall_probe":
+		cpu := "the last CPU"
+		if len(s.CPUs) > 0 {
+			cpu = fmt.Sprintf("CPU %d", s.CPUs[0])
+		}
+		return fmt.Sprintf("stall probe: spin on %s, gaps > %v", cpu, time.Duration(s.Threshold))
 	}
 	return s.Kind
 }

@@ -160,7 +160,12 @@ func (r *runResolver) traceAndSender() error {
 	peer := cfg.SenderKind() != "labrun"
 	// cyclictest wakes up on the trace's schedule and sends nothing: it
 	// stays off the wire.
-	wirePeer := peer && cfg.SenderKind() != "cyclictest"
+	wirePeer := peer && cfg.SenderKind() != "cyclictest" && cfg.SenderKind() != "stall_probe"
+	if cfg.SenderKind() == "stall_probe" {
+		if err := checkStallProbe(snd, cfg); err != nil {
+			return err
+		}
+	}
 	if cfg.SenderKind() == "cyclictest" {
 		t := cfg.Trace
 		if t.Kind != "synthetic" || t.Interval <= 0 || t.Poisson || t.Gaps != nil || t.Count <= 0 {
@@ -230,9 +235,32 @@ func (r *runResolver) timerAndSink() error {
 	return nil
 }
 
+// checkStallProbe checks what sender.stall_probe needs: a synthetic
+// trace whose count and interval give how long it spins, a threshold in
+// range and a CPU this machine has.
+func checkStallProbe(snd *Spec, cfg *plan.RunConfig) error {
+	t := cfg.Trace
+	if t.Kind != "synthetic" || t.Interval <= 0 || t.Count <= 0 {
+		return posError(snd.Pos, "sender.stall_probe spins as long as a paced run lasts: give a trace.synthetic with count and interval > 0")
+	}
+	if d := time.Duration(t.Interval) * time.Duration(t.Count); d > time.Hour {
+		return posError(snd.Pos, "sender.stall_probe: the trace lasts %v: at most 1h", d)
+	}
+	if th := time.Duration(cfg.Sender.Threshold); th < time.Microsecond || th > time.Second {
+		return posError(snd.Pos, "sender.stall_probe: threshold %v: give a duration from \"1us\" to \"1s\"", th)
+	}
+	return nil
+}
+
 // wire resolves the topology and receiver whenever packets go on a wire.
 func (r *runResolver) wire() error {
 	h, a, point, cfg, wirePeer := r.h, r.a, r.point, &r.cfg, r.wirePeer
+	if cfg.SenderKind() == "stall_probe" {
+		// The probe sends nothing: the experiment's topology and
+		// receiver, if it gives them for its other runs, are not built
+		// for this one.
+		return nil
+	}
 	// The wire: a topology and a receiver whenever packets go on one.
 	if v := a["topology"]; v != starlark.None && subst(v, point).(*Spec).Kind == "topology.interfaces" {
 		if err := resolveInterfaces(subst(v, point).(*Spec), cfg); err != nil {
@@ -262,7 +290,8 @@ func (r *runResolver) wire() error {
 	}
 	if v := a["receiver"]; v != starlark.None {
 		rv := subst(v, point).(*Spec)
-		rc := plan.ReceiverConfig{Capture: rv.Args["capture"] == starlark.True, Drain: durArg(rv, "drain"), Quiet: durArg(rv, "quiet")}
+		rc := plan.ReceiverConfig{Capture: rv.Args["capture"] == starlark.True, Drain: durArg(rv, "drain"), Quiet: durArg(rv, "quiet"),
+			NoProbe: rv.Args["probe"] == starlark.False}
 		if rv.Args["cpu"] != starlark.None {
 			c := int(intArg(rv, "cpu"))
 			rc.CPU = &c

@@ -40,6 +40,11 @@ func resolveSender(s *Spec) (plan.SenderConfig, error) {
 	case "trafgen":
 		sc.Procs = int(intArg(s, "cpus"))
 		sc.QdiscBypass = s.Args["qdisc_bypass"] == starlark.True
+	case "stall_probe":
+		if c := s.Args["cpu"]; c != starlark.None {
+			sc.CPUs = []int{int(intOf(c))}
+		}
+		sc.Threshold = durArg(s, "threshold")
 	}
 	return sc, nil
 }
@@ -71,6 +76,11 @@ func (h *Host) senderModule() *starlarkstruct.Module {
 		h.specBuiltin(signature{fn: "sender.cyclictest", args: []arg{
 			{name: "label", kind: kString},
 		}}, func(a starlark.StringDict) string { return labelOr(a, "cyclictest") }),
+		h.specBuiltin(signature{fn: "sender.stall_probe", args: []arg{
+			{name: "cpu", kind: kInt(0, 1023), sweep: true},
+			{name: "threshold", kind: kDuration, def: starlark.String("10us")},
+			{name: "label", kind: kString},
+		}}, func(a starlark.StringDict) string { return labelOr(a, "stall probe") }),
 		h.specBuiltinPost(signature{fn: "sender.trafgen", args: []arg{
 			{name: "cpus", kind: kInt(1, 64), def: starlark.MakeInt(1), sweep: true},
 			{name: "qdisc_bypass", kind: kBool, def: starlark.True},

@@ -83,9 +83,14 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 		if want := sender == "labrun sendto" || sender == "labrun udp"; probed != want {
 			t.Errorf("%s: probe figures %v, want %v", sender, probed, want)
 		}
+		// On a machine busy enough, every pair may be hit by a stall:
+		// then the clean figures are absent, and all 2999 pairs are
+		// counted excluded.
 		_, clean := m[measure.IATCleanP99]
-		if want := strings.HasPrefix(sender, "labrun"); clean != want || want && m[measure.IATExclSrc] != 2 {
-			t.Errorf("%s: clean figures %v (sources %v), want %v", sender, clean, m[measure.IATExclSrc], want)
+		_, attributed := m[measure.IATExclSrc]
+		labrun := strings.HasPrefix(sender, "labrun")
+		if attributed != labrun || labrun && m[measure.IATExclSrc] != 2 || clean && !labrun || labrun && !clean && m[measure.IATExcluded] != 2999 {
+			t.Errorf("%s: clean figures %v (sources %v, %v pairs excluded), want attribution %v", sender, clean, m[measure.IATExclSrc], m[measure.IATExcluded], labrun)
 		}
 		if _, ok := m[measure.RxStallCount]; !ok {
 			t.Errorf("%s: no %s", sender, measure.RxStallCount)
@@ -107,7 +112,7 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 				excluded++
 			}
 		}
-		if (flags != nil) != clean || excluded != m[measure.IATExcluded] {
+		if (flags != nil) != attributed || excluded != m[measure.IATExcluded] {
 			t.Errorf("%s: %d per-frame stall flags, %v flagged, %v excluded", sender, len(flags), excluded, m[measure.IATExcluded])
 		}
 	}

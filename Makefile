@@ -41,11 +41,13 @@ test-deps: ## install the tools some tests use (Debian: git, tshark, tcpdump, ip
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null) || echo "could not install$$missing: the tests that need them will skip"; \
 	fi
 
-wire-demo: build test-deps ## run the wire experiments, small (needs root): NetVCR Fig. 10, IRLstack batches and ports, Caliper Fig. 2
+wire-demo: build test-deps ## run the wire experiments, small (needs root): NetVCR Fig. 10 and Table III, IRLstack batches and ports, Caliper Fig. 2 and 3
 	$(BIN) run experiments/replay_vs_tcpreplay.star --set packets=20000 --allow-system -o $(DEMO_OUT)
 	$(BIN) run experiments/batch_size.star --set packets=50000 -o $(DEMO_OUT)
 	$(BIN) run experiments/caliper_precision.star --set packets=5000 --allow-system -o $(DEMO_OUT)
 	$(BIN) run experiments/irlstack_ports.star --set packets=50000 -o $(DEMO_OUT)
+	$(BIN) run experiments/netvcr_profile.star -o $(DEMO_OUT)
+	$(BIN) run experiments/caliper_tcp.star -o $(DEMO_OUT)
 
 link-demo: build test-deps ## run the emulated-link experiments, small (accuracy and TCP need root): TLEM's throughput, fidelity and accuracy, TCP through the link
 	$(BIN) run experiments/tlem_throughput.star --set packets=2000000 -o $(DEMO_OUT)

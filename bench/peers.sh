@@ -17,15 +17,18 @@
 #
 # Needs root. Usage: bench/peers.sh [FRAMES] [REPS]   (FRAMES per run)
 # Environment: PEERS="tcpreplay trafgen1 trafgen2" (which to run),
-# SIZES="64 1500".
+# SIZES="64 1500", RECEIVER=socket (a packet socket, tcpdump, captures
+# every frame on CPU 0, as labrun's receiver does) or counter (no socket:
+# only the veth's counter).
 set -euo pipefail
 FRAMES=${1:-300000}
 REPS=${2:-3}
 PEERS=${PEERS:-tcpreplay trafgen1 trafgen2}
 SIZES=${SIZES:-64 1500}
+RECEIVER=${RECEIVER:-socket}
 if [ "$(id -u)" != 0 ]; then echo "bench/peers.sh: skipped: needs root (network namespaces)"; exit 0; fi
-for t in ip tcpreplay trafgen taskset ethtool python3; do
-  command -v $t >/dev/null || { echo "bench/peers.sh: $t not found: run 'make test-deps' (apt-get install iproute2 tcpreplay netsniff-ng util-linux ethtool)"; exit 1; }
+for t in ip tcpreplay trafgen tcpdump taskset ethtool python3; do
+  command -v $t >/dev/null || { echo "bench/peers.sh: $t not found: run 'make test-deps' (apt-get install iproute2 tcpreplay netsniff-ng tcpdump util-linux ethtool)"; exit 1; }
 done
 NCPU=$(nproc)
 LAST=$((NCPU - 1))
@@ -143,10 +146,11 @@ PY
 repin() {
   local w
   for _ in $(seq 2000); do
-    w=$(cat "/proc/$1/task/$1/children" 2>/dev/null) || return 0
+    kill -0 "$1" 2>/dev/null || return 0
+    w=$(cat "/proc/$1/task/$1/children" 2>/dev/null) || true
     w=${w%% *}
     if [ -n "$w" ] && [ "$(taskset -p -c "$w" 2>/dev/null | sed 's/.*: //')" = 0 ]; then
-      taskset -p -c "$LAST" "$w" >/dev/null
+      taskset -p -c "$LAST" "$w" >/dev/null 2>&1 || true
       return 0
     fi
     sleep 0.001
@@ -162,19 +166,26 @@ repin() {
 # --no-sock-mem (-A: leave the system's socket memory defaults: the one
 # default not taken, see the docs).
 run_peer() { # peer size pcap cfg
-  local out cnt tool
+  local out cnt tool cap=
   cnt=$work/count
   case $1 in
   tcpreplay | trafgen1) rps 1 ;;
   trafgen2) rps 0 ;;
   esac
+  if [ "$RECEIVER" = socket ]; then
+    # A packet socket capturing every frame on CPU 0, as labrun's receiver.
+    : >"$work/cap.err"
+    ip netns exec "$R" taskset -c 0 tcpdump -p -n -q -i rcv -s 96 -B 65536 -w /dev/null 2>"$work/cap.err" &
+    cap=$!
+    for _ in $(seq 500); do grep -q listening "$work/cap.err" && break; sleep 0.01; done
+  fi
   rm -f "$work/ready"
   count_rx "$work/ready" >"$cnt" &
   local poller=$!
   for _ in $(seq 500); do [ -e "$work/ready" ] && break; sleep 0.01; done
   case $1 in
   tcpreplay)
-    out=$(ip netns exec "$S" taskset -c "$LAST" tcpreplay -q --intf1=snd --topspeed --preload-pcap "$3" 2>&1) || true
+    out=$(ip netns exec "$S" taskset -c "$LAST" tcpreplay -q --intf1=snd --topspeed --preload-pcap "$3" 2>&1 | tr -d "\r") || true
     tool=$(sed -n 's/^ *Rated: .* Mbps, \([0-9.]*\) pps.*/\1/p' <<<"$out")
     ;;
   trafgen1 | trafgen2)
@@ -185,40 +196,51 @@ run_peer() { # peer size pcap cfg
     # lone worker to the last CPU once it has pinned itself.
     [ "$procs" = 1 ] && repin "$tg"
     wait "$tg" || true
-    out=$(<"$work/out")
+    out=$(tr -d "\r" <"$work/out")
     tool=$(awk '/packets outgoing/ {n += $1} / sec, .* usec on CPU/ {t = $1 + $3 / 1e6; if (t > m) m = t} END {if (m > 0) printf "%.0f", n / m}' <<<"$out")
     ;;
   esac
   wait "$poller"
-  local n secs
+  local n secs capd=-
   read -r n secs <"$cnt"
+  if [ -n "$cap" ]; then
+    kill -INT "$cap" 2>/dev/null || true
+    wait "$cap" || true
+    capd=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$work/cap.err")
+  fi
   if [ -z "$tool" ] || [ "$secs" = 0 ]; then
-    echo "bench/peers.sh: $1 sent nothing the receiver counted; its output:" >&2
-    tail -20 <<<"$out" >&2
+    echo "bench/peers.sh: $1 (${2}B): failed: the receiver counted $n frames in ${secs}s; the tool's output ends:" >&2
+    tail -3 <<<"$out" | sed 's/^/    /' >&2
     return 1
   fi
-  awk -v n="$n" -v s="$secs" -v t="$tool" 'BEGIN {printf "%.0f %d %s %s\n", (n - 1) / s, n, s, t}'
+  awk -v n="$n" -v s="$secs" -v t="$tool" -v c="${capd:--}" 'BEGIN {printf "%.0f %d %s %s %s\n", (n - 1) / s, n, s, t, c}'
 }
 
-echo "peers alone on a veth pair, $FRAMES frames per run, median of $REPS (frames/s at the receiver)"
-printf '  %-20s %6s %12s %10s\n' peer size 'frames/s' received
+echo "peers alone on a veth pair, $FRAMES frames per run, median of $REPS, receiver: $RECEIVER (frames/s at the receiver)"
+printf '  %-20s %6s %12s %10s %10s  %s\n' peer size 'frames/s' received captured 'runs; the tool says'
 for size in $SIZES; do
   pcap=$work/$size.pcap cfg=$work/$size.cfg
   write_pcap "$size" "$pcap"
   write_cfg "$pcap" "$cfg"
   for p in $PEERS; do
-    vals=() own=() got=0
+    vals=() own=() got=- capd=- failed=0
     for _ in $(seq "$REPS"); do
-      line=$(run_peer "$p" "$size" "$pcap" "$cfg") || exit 1
-      read -r pps n _ tpps <<<"$line"
-      vals+=("$pps") got=$n own+=("$tpps")
+      if line=$(run_peer "$p" "$size" "$pcap" "$cfg"); then
+        read -r pps got _ tpps capd <<<"$line"
+        vals+=("$pps") own+=("$tpps")
+      else
+        failed=$((failed + 1))
+      fi
     done
-    med=$(printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
     case $p in
     tcpreplay) name="tcpreplay topspeed" ;;
     trafgen1) name="trafgen 1 proc" ;;
     trafgen2) name="trafgen 2 procs" ;;
     esac
-    printf '  %-20s %5sB %12.0f %10s   runs: %s; the tool says: %s\n' "$name" "$size" "$med" "$got" "${vals[*]}" "${own[*]}"
+    med=-
+    [ ${#vals[@]} -gt 0 ] && med=$(printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR] = $1} END {printf "%.0f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+    note=""
+    [ "$failed" -gt 0 ] && note="; $failed of $REPS runs failed"
+    printf '  %-20s %5sB %12s %10s %10s  %s; %s%s\n' "$name" "$size" "$med" "$got" "$capd" "${vals[*]}" "${own[*]}" "$note"
   done
 done

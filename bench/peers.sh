@@ -19,13 +19,16 @@
 # Environment: PEERS="tcpreplay trafgen1 trafgen2" (which to run),
 # SIZES="64 1500", RECEIVER=socket (a packet socket, tcpdump, captures
 # every frame on CPU 0, as labrun's receiver does) or counter (no socket:
-# only the veth's counter).
+# only the veth's counter); TRAFGEN_CPU=own (where trafgen pins its one
+# worker: CPU 0) or last (moved to the last CPU, where labrun's one thread
+# and tcpreplay run).
 set -euo pipefail
 FRAMES=${1:-300000}
 REPS=${2:-3}
 PEERS=${PEERS:-tcpreplay trafgen1 trafgen2}
 SIZES=${SIZES:-64 1500}
 RECEIVER=${RECEIVER:-socket}
+TRAFGEN_CPU=${TRAFGEN_CPU:-own}
 if [ "$(id -u)" != 0 ]; then echo "bench/peers.sh: skipped: needs root (network namespaces)"; exit 0; fi
 for t in ip tcpreplay trafgen tcpdump taskset ethtool python3; do
   command -v $t >/dev/null || { echo "bench/peers.sh: $t not found: run 'make test-deps' (apt-get install iproute2 tcpreplay netsniff-ng tcpdump util-linux ethtool)"; exit 1; }
@@ -158,13 +161,12 @@ repin() {
 }
 
 # One run: prints "<frames/s at the receiver> <frames received> <seconds>
-# <frames/s the tool reports>". tcpreplay: --topspeed --preload-pcap (-K:
-# the trace in memory before the clock starts), -q, pinned to the last CPU
-# with taskset (it has no pinning option of its own). trafgen: its
-# defaults (TX ring, qdisc bypass, one worker per CPU pinned by itself;
-# one worker moved to the last CPU, like labrun's one thread), with
-# --no-sock-mem (-A: leave the system's socket memory defaults: the one
-# default not taken, see the docs).
+# <frames/s the tool reports> <frames captured>". tcpreplay: --topspeed
+# --preload-pcap (-K: the trace in memory before the clock starts), -q,
+# pinned to the last CPU with taskset (it has no pinning option of its
+# own). trafgen: its defaults (TX ring, qdisc bypass, one worker per CPU
+# pinned by itself), with --no-sock-mem (-A: leave the system's socket
+# memory as it is; in a network namespace trafgen cannot raise it anyway).
 run_peer() { # peer size pcap cfg
   local out cnt tool cap=
   cnt=$work/count
@@ -192,9 +194,10 @@ run_peer() { # peer size pcap cfg
     local procs=${1#trafgen}
     ip netns exec "$S" trafgen --in "$4" --out snd --num "$FRAMES" --cpus "$procs" --no-sock-mem >"$work/out" 2>&1 &
     local tg=$!
-    # trafgen 0.6.8 pins its first worker to CPU 0 (the receiver's); move a
-    # lone worker to the last CPU once it has pinned itself.
-    [ "$procs" = 1 ] && repin "$tg"
+    # trafgen 0.6.8 pins its first worker to CPU 0 (the receiver's) and
+    # cannot be told otherwise; TRAFGEN_CPU=last moves a lone worker to the
+    # last CPU once it has pinned itself.
+    [ "$procs" = 1 ] && [ "$TRAFGEN_CPU" = last ] && repin "$tg"
     wait "$tg" || true
     out=$(tr -d "\r" <"$work/out")
     tool=$(awk '/packets outgoing/ {n += $1} / sec, .* usec on CPU/ {t = $1 + $3 / 1e6; if (t > m) m = t} END {if (m > 0) printf "%.0f", n / m}' <<<"$out")

@@ -12,11 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,85 +184,13 @@ func (p *Proc) WaitFor(bound time.Duration) bool {
 // tool may have run elsewhere for the moment between its start and the
 // call. It returns the error, if any; a tool that already ended is not
 // an error.
-//
-// trafgen sends from worker processes it forks, and each pins itself to
-// a CPU counted from 0 (trafgen 0.6.8 has no way to choose): Pin waits,
-// at most workerWait, for the tool's workers to have done so and moves
-// them to cpu as well.
 func (p *Proc) Pin(cpu int) error {
 	var set unix.CPUSet
 	set.Set(cpu)
-	pid := p.cmd.Process.Pid
-	if err := unix.SchedSetaffinity(pid, &set); err != nil && err != unix.ESRCH {
+	if err := unix.SchedSetaffinity(p.cmd.Process.Pid, &set); err != nil && err != unix.ESRCH {
 		return fmt.Errorf("pinning %s to CPU %d: %w", p.cmd.Path, cpu, err)
 	}
-	if filepath.Base(p.cmd.Path) != "trafgen" || cpu == 0 {
-		return nil // (trafgen's first worker pins itself to CPU 0)
-	}
-	return p.pinWorkers(cpu, workerWait)
-}
-
-// workerWait bounds Pin's wait for trafgen's workers.
-const workerWait = 2 * time.Second
-
-// pinWorkers moves the tool's child processes to cpu once each has pinned
-// itself to one CPU, until at least one was moved and every child seen
-// was, the tool ended, or bound passed.
-func (p *Proc) pinWorkers(cpu int, bound time.Duration) error {
-	pid := p.cmd.Process.Pid
-	var want unix.CPUSet
-	want.Set(cpu)
-	moved := map[int]bool{}
-	deadline := time.Now().Add(bound)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			return nil
-		default:
-		}
-		pending := false
-		for _, c := range children(pid) {
-			if moved[c] {
-				continue
-			}
-			var got unix.CPUSet
-			if err := unix.SchedGetaffinity(c, &got); err != nil {
-				continue // it ended
-			}
-			if got.Count() != 1 || got == want {
-				pending = true // not pinned by itself yet
-				continue
-			}
-			if err := unix.SchedSetaffinity(c, &want); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("pinning %s's worker (pid %d) to CPU %d: %w", p.cmd.Path, c, cpu, err)
-			}
-			moved[c] = true
-		}
-		if len(moved) > 0 && !pending {
-			return nil
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	if len(moved) == 0 {
-		return fmt.Errorf("pinning %s to CPU %d: no worker process pinned itself within %v", p.cmd.Path, cpu, bound)
-	}
 	return nil
-}
-
-// children lists the PIDs of pid's child processes (of its main thread,
-// which is where trafgen forks).
-func children(pid int) []int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if c, err := strconv.Atoi(f); err == nil {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // PID is the tool's process ID.

@@ -6,15 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"reflect"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Outputs in testdata/ were captured from tcpreplay 4.4.3 and trafgen
@@ -227,37 +223,5 @@ func TestEarly(t *testing.T) {
 				t.Errorf("Early: %s\nwant   %s", got, want)
 			}
 		})
-	}
-}
-
-// pinWorkers moves a child that pinned itself to CPU 0 (as trafgen's
-// worker does) to the CPU asked for.
-func TestPinWorkersMovesSelfPinnedChild(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 CPUs to move a process between them")
-	}
-	if _, err := exec.LookPath("taskset"); err != nil {
-		t.Skip("taskset (util-linux) not installed")
-	}
-	// The shell forks a child that pins itself to CPU 0 and sleeps.
-	p, err := Start(context.Background(), "sh", []string{"-c", "taskset -c 0 sleep 30; true"}, "", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop(time.Second)
-	if err := p.pinWorkers(1, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	kids := children(p.PID())
-	if len(kids) != 1 {
-		t.Fatalf("children of %d: %v, want one", p.PID(), kids)
-	}
-	defer syscall.Kill(kids[0], syscall.SIGKILL) // the sleep this test started
-	var got unix.CPUSet
-	if err := unix.SchedGetaffinity(kids[0], &got); err != nil {
-		t.Fatal(err)
-	}
-	if got.Count() != 1 || !got.IsSet(1) {
-		t.Fatalf("worker %d: affinity has %d CPUs, CPU 1 set %v; want only CPU 1", kids[0], got.Count(), got.IsSet(1))
 	}
 }

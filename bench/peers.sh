@@ -118,7 +118,8 @@ PY
 # queues it to the receiving CPU, the moment labrun's receiver timestamps.
 # Prints "<frames> <seconds>" from the first to the last change: the span
 # labrun's rx_all_pps divides by. It stops 300 ms after the count last
-# moved, or 20 s after it started without a change.
+# moved, or 120 s after it started without a change (a preload of a long
+# trace on a busy machine takes a while).
 count_rx() {
   ip netns exec "$R" taskset -c 0 python3 - "$1" <<'PY'
 import os, sys, time
@@ -135,7 +136,7 @@ while True:
         if first is None:
             first = (last, t)  # frames counted up to the first move
         last, tlast = c, t
-    elif (first and t - tlast > 0.3) or (not first and t - t0 > 20):
+    elif (first and t - tlast > 0.3) or (not first and t - t0 > 120):
         break
 if first is None or tlast == first[1]:
     print(last - base, 0)

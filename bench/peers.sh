@@ -21,7 +21,8 @@
 # every frame on CPU 0, as labrun's receiver does) or counter (no socket:
 # only the veth's counter); TRAFGEN_CPU=own (where trafgen pins its one
 # worker: CPU 0) or last (moved to the last CPU, where labrun's one thread
-# and tcpreplay run).
+# and tcpreplay run); PEERS_CSV=FILE appends "peer,size,frames/s" for
+# every run (bench/wire.sh uses it).
 set -euo pipefail
 FRAMES=${1:-300000}
 REPS=${2:-3}
@@ -232,6 +233,7 @@ for size in $SIZES; do
       if line=$(run_peer "$p" "$size" "$pcap" "$cfg"); then
         read -r pps got _ tpps capd <<<"$line"
         vals+=("$pps") own+=("$tpps")
+        [ -n "${PEERS_CSV:-}" ] && echo "$p,$size,$pps" >>"$PEERS_CSV"
       else
         failed=$((failed + 1))
       fi

@@ -58,7 +58,7 @@ ip -n "$S" link add snd address 02:6c:72:ff:00:01 mtu 1500 type veth peer name r
 setup_end() { # ns ifname addr
   ip netns exec "$1" sh -c "echo 1 > /proc/sys/net/ipv6/conf/$2/disable_ipv6"
   # Every frame-changing offload off, as labrun does (fixed ones are refused: ignored).
-  for f in $(ip netns exec "$1" ethtool -k "$2" | awk -F: '/^(tx-checksum|tx-scatter-gather|tx-gso|rx-gro|rx-checksum|rx-lro|rx-udp-gro-forwarding)|-segmentation:/ && $2 ~ /on/ && $2 !~ /fixed/ {print $1}'); do
+  for f in $(ip netns exec "$1" ethtool -k "$2" | awk -F: '{sub(/^[ \t]+/, "")} /^(tx-checksum|tx-scatter-gather|tx-gso|rx-gro|rx-checksum|rx-lro|rx-udp-gro-forwarding)|-segmentation:/ && $2 ~ /on/ && $2 !~ /fixed/ {print $1}'); do
     ip netns exec "$1" ethtool -K "$2" "$f" off >/dev/null 2>&1 || true
   done
   ip -n "$1" addr add "$3/24" dev "$2"

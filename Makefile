@@ -63,6 +63,7 @@ bench: build bench-deps test-deps ## Go benchmarks of the hot paths; labrun vs c
 	bench/read.sh
 	bench/timers.sh
 	bench/wire.sh
+	bench/peers.sh
 	bench/link.sh
 
 bench-deps: ## install the peer tools the benchmarks compare against (Debian: rt-tests, tcpdump, hyperfine)

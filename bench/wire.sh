@@ -3,7 +3,11 @@
 # network namespace: labrun (one thread; a thread per CPU) against
 # tcpreplay --topspeed and trafgen (one and two processes), the same
 # 64 B and 1500 B frames, in one invocation, REPS times; prints each
-# sender's median and its ratio to tcpreplay and to trafgen.
+# sender's median and its ratio to tcpreplay and to trafgen. Each
+# invocation is followed by bench/peers.sh (the peers alone, the same
+# frames and topology), so each peer's figure inside labrun is printed
+# next to its figure alone, measured at the same times (PEERS_ALONE=0
+# skips that).
 # Needs root (namespaces). Usage: bench/wire.sh [FRAMES] [REPS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +21,17 @@ done
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for r in $(seq "$REPS"); do
-  "$LABRUN" run experiments/replay_vs_tcpreplay.star --set workload=topspeed --set frames="$FRAMES" -o "$out" --quiet >/dev/null
+  # A run that fails (trafgen exits on EAGAIN when the receiver falls
+  # behind) is reported by labrun and left out; the others count.
+  "$LABRUN" run experiments/replay_vs_tcpreplay.star --set workload=topspeed --set frames="$FRAMES" -o "$out" --quiet >/dev/null ||
+    echo "bench/wire.sh: invocation $r: some runs failed (above); medians are of the others"
+  if [ "${PEERS_ALONE:-1}" != 0 ]; then
+    PEERS_CSV="$out/alone.csv" bench/peers.sh "$FRAMES" 1 >/dev/null
+  fi
 done
 # runs.csv: one row per run; collect rx_all_pps per (sender, frame).
 python3 - "$out" <<'PY'
-import csv, glob, statistics, sys
+import csv, glob, os, statistics, sys
 vals = {}
 for f in glob.glob(sys.argv[1] + "/replay_vs_tcpreplay/*/runs.csv"):
     for r in csv.DictReader(open(f)):
@@ -36,4 +46,18 @@ for frame in sorted({k[0] for k in vals}, key=lambda s: int(s.rstrip("B"))):
         def ratio(ref):
             return f"{m / med[ref]:.2f}" if med.get(ref) else "-"
         print(f"  {s:24} {m:10.0f} {ratio('tcpreplay topspeed'):>12} {ratio('trafgen 1 proc'):>12} {ratio('trafgen 2 procs'):>12}")
+alone = {}
+path = os.path.join(sys.argv[1], "alone.csv")
+if os.path.exists(path):
+    names = {"tcpreplay": "tcpreplay topspeed", "trafgen1": "trafgen 1 proc", "trafgen2": "trafgen 2 procs"}
+    for peer, size, pps in csv.reader(open(path)):
+        alone.setdefault((size + "B", names[peer]), []).append(float(pps))
+    print("peers inside labrun's table and alone (bench/peers.sh), medians (frames/s at the receiver)")
+    print(f"  {'peer':24} {'frame':>6} {'in labrun':>10} {'alone':>10} {'in / alone':>11}")
+    for (frame, s), v in sorted(alone.items()):
+        inside = vals.get((frame, s))
+        a = statistics.median(v)
+        i = statistics.median(inside) if inside else None
+        r = f"{i / a:.2f}" if i and a else "-"
+        print(f"  {s:24} {frame:>6} {i or 0:10.0f} {a:10.0f} {r:>11}")
 PY

@@ -1,8 +1,13 @@
 package tx
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -129,4 +134,108 @@ func BenchmarkUDPSend(b *testing.B) {
 			benchSink(b, u)
 		})
 	}
+}
+
+// BenchmarkPacketRingRPS is the topspeed set-up of the wire experiments:
+// the sending thread on CPU 1, the receive work on the peer steered to
+// CPU 0 (RPS), so the send buffer fills whenever CPU 0 falls behind and
+// ring kicks must wait for room. It compares the TX ring (frames go out as
+// page fragments of the ring) with sendmmsg (frames copied into linear
+// buffers, the shape AF_XDP's copy mode also builds), for 60-byte and
+// 1514-byte IPv4/UDP frames (RPS needs a flow hash), in one invocation,
+// and reports where a frame's CPU time goes.
+func BenchmarkPacketRingRPS(b *testing.B) {
+	if runtime.NumCPU() < 2 {
+		b.Skip("needs 2 CPUs: sender on CPU 1, receive work on CPU 0")
+	}
+	v := newVeth(b)
+	if err := v.b.do(func() error {
+		// sysfs shows the namespace it was mounted in: mount one in a
+		// private mount namespace to reach b's queue.
+		out, err := exec.Command("unshare", "-m", "sh", "-c",
+			"mount -t sysfs sysfs /sys && printf 1 > /sys/class/net/b/queues/rx-0/rps_cpus").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("setting RPS on b: %v: %s", err, out)
+		}
+		return nil
+	}); err != nil {
+		b.Skip(err)
+	}
+	for _, size := range []int{60, 1514} {
+		for _, c := range []struct {
+			name  string
+			mode  PacketMode
+			batch int
+		}{{"ring-512", PacketRing, 512}, {"sendmmsg-64", PacketSendmmsg, 64}, {"sendmmsg-512", PacketSendmmsg, 512}} {
+			b.Run(fmt.Sprintf("%dB/%s", size, c.name), func(b *testing.B) {
+				p := v.newPacket(b, PacketConfig{Mode: c.mode, Batch: c.batch, QdiscBypass: true, MaxFrame: size}, packetOptions{})
+				frame := udpFrame(1, size-46, 0, false)
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				var old, one unix.CPUSet
+				if err := unix.SchedGetaffinity(0, &old); err != nil {
+					b.Fatal(err)
+				}
+				one.Set(1)
+				if err := unix.SchedSetaffinity(0, &one); err != nil {
+					b.Fatal(err)
+				}
+				defer unix.SchedSetaffinity(0, &old)
+				b.ReportAllocs()
+				u0, s0 := threadCPU(b)
+				q0 := softirqNS(b, 0)
+				for b.Loop() {
+					if err := p.Send(frame, 0); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := p.Flush(); err != nil {
+					b.Fatal(err)
+				}
+				u1, s1 := threadCPU(b)
+				q1 := softirqNS(b, 0)
+				st := p.Stats()
+				if st.Errors != 0 || st.Packets != int64(b.N) {
+					b.Fatalf("stats %+v after %d sends", st, b.N)
+				}
+				n := float64(b.N)
+				b.ReportMetric(n/b.Elapsed().Seconds(), "pps")
+				b.ReportMetric(float64(st.Retries)/n, "retries/op")
+				b.ReportMetric(float64(st.Syscalls)/n, "syscalls/op")
+				// Where a frame's CPU time goes, however busy the machine:
+				// the sending thread in user space and in the kernel (the
+				// send call: skb, veth, RPS enqueue), and CPU 0's softirq
+				// time (the receive work, plus whatever else runs there).
+				b.ReportMetric(float64(u1-u0)/n, "user-ns/op")
+				b.ReportMetric(float64(s1-s0)/n, "sys-ns/op")
+				b.ReportMetric(float64(q1-q0)/n, "cpu0-softirq-ns/op")
+			})
+		}
+	}
+}
+
+// threadCPU is the calling thread's user and system CPU time, ns.
+func threadCPU(tb testing.TB) (user, sys int64) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return ru.Utime.Nano(), ru.Stime.Nano()
+}
+
+// softirqNS is the time CPU cpu has spent in softirqs (/proc/stat), ns.
+func softirqNS(tb testing.TB, cpu int) int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	prefix := fmt.Sprintf("cpu%d ", cpu)
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); strings.HasPrefix(l, prefix) && len(f) > 7 {
+			ticks, _ := strconv.ParseInt(f[7], 10, 64)
+			return ticks * 1e7 // USER_HZ is 100
+		}
+	}
+	tb.Fatalf("/proc/stat has no %q line", prefix)
+	return 0
 }

@@ -65,6 +65,7 @@ func init() {
 		{"mod", "manage the modules labrun.mod requires (tidy, download, verify, graph)", cmdMod},
 		{"recover", "restore the system settings and mark the manifests a killed labrun left behind", cmdRecover},
 		{"version", "print version and VCS revision", cmdVersion},
+		{"agent", "serve labrun run's requests on another host, over SSH (started by labrun; see docs/hosts.md)", cmdAgent},
 	}
 }
 

@@ -71,14 +71,14 @@ type Stop struct {
 
 // Response is the agent's line for a request of the same ID.
 type Response struct {
-	ID      int            `json:"id"`
-	Error   string         `json:"error,omitempty"`
-	Hello   *HostInfo      `json:"hello,omitempty"`
-	Clock   *ClockReply    `json:"clock,omitempty"`
-	Outcome []Outcome      `json:"settings,omitempty"` // prepare, undo
-	Sent    *SendResult    `json:"sent,omitempty"`     // wait, stop (sender)
-	Times   *Times         `json:"times,omitempty"`    // collect
-	Rx      *rx.Result     `json:"rx,omitempty"`       // stop, collect (receiver)
+	ID      int         `json:"id"`
+	Error   string      `json:"error,omitempty"`
+	Hello   *HostInfo   `json:"hello,omitempty"`
+	Clock   *ClockReply `json:"clock,omitempty"`
+	Outcome []Outcome   `json:"settings,omitempty"` // prepare, undo
+	Sent    *SendResult `json:"sent,omitempty"`     // wait, stop (sender)
+	Times   *Times      `json:"times,omitempty"`    // collect
+	Rx      *rx.Result  `json:"rx,omitempty"`       // stop, collect (receiver)
 }
 
 // Outcome is a setting the agent changed or restored.
@@ -123,12 +123,12 @@ type HostInfo struct {
 // it cannot tell is "unknown".
 type ClockState struct {
 	// Kernel is adjtimex(2)'s view: "synchronized" or "unsynchronized".
-	Kernel      string `json:"kernel"`
-	EstErrorUS  int64  `json:"est_error_us"`
-	MaxErrorUS  int64  `json:"max_error_us"`
-	NTP         string `json:"ntp"` // timedatectl's NTP and NTPSynchronized, or "unknown"
-	Chrony      string `json:"chrony,omitempty"`
-	PTP         []string `json:"ptp,omitempty"` // /sys/class/ptp devices and their clock names
+	Kernel     string   `json:"kernel"`
+	EstErrorUS int64    `json:"est_error_us"`
+	MaxErrorUS int64    `json:"max_error_us"`
+	NTP        string   `json:"ntp"` // timedatectl's NTP and NTPSynchronized, or "unknown"
+	Chrony     string   `json:"chrony,omitempty"`
+	PTP        []string `json:"ptp,omitempty"` // /sys/class/ptp devices and their clock names
 }
 
 // Span is a host's clock offset over a run, as the controller measured it.

@@ -166,7 +166,9 @@ func (r *receiver) start() error {
 	return nil
 }
 
-func (r *receiver) wait() (*SendResult, error) { return nil, errors.New("receiver: wait is the sender's") }
+func (r *receiver) wait() (*SendResult, error) {
+	return nil, errors.New("receiver: wait is the sender's")
+}
 
 // stop drains and stops the receiver; the arrival times move onto this
 // host's CLOCK_REALTIME.

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/labrun/labrun/engine/kernel"
@@ -40,4 +42,27 @@ func cmdAgent(e *env, args []string) int {
 		return ExitRunFailed
 	}
 	return ExitOK
+}
+
+// sshConfig is labrun run's --ssh-config: the ssh_config file every
+// connection to a host uses (ssh -F), passed on as $LABRUN_SSH_CONFIG.
+type sshConfig struct{ path *string }
+
+func sshConfigFlag(fs *flag.FlagSet) sshConfig {
+	return sshConfig{fs.String("ssh-config", "", "the ssh_config file for the connections to host()s (ssh -F FILE; default: $"+remote.EnvSSHConfig+", else ssh's own ~/.ssh/config); see docs/hosts.md")}
+}
+
+// apply checks the file and hands it to runner/remote.
+func (s sshConfig) apply() error {
+	if *s.path == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(*s.path)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return err
+	}
+	return os.Setenv(remote.EnvSSHConfig, abs)
 }

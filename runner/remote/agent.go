@@ -143,6 +143,11 @@ func (a *agent) do(req Request, recovered []kernel.Outcome) (Response, error) {
 	case OpUndo:
 		return Response{Outcome: a.undo()}, nil
 	}
+	switch req.Op {
+	case OpStart, OpWait, OpStop, OpCollect:
+	default:
+		return Response{}, fmt.Errorf("agent: unknown operation %q", req.Op)
+	}
 	r := a.current()
 	if r == nil {
 		return Response{}, fmt.Errorf("agent: %s before prepare", req.Op)
@@ -158,10 +163,8 @@ func (a *agent) do(req Request, recovered []kernel.Outcome) (Response, error) {
 			req.Stop = &Stop{}
 		}
 		return r.stop(*req.Stop)
-	case OpCollect:
-		return r.collect()
 	}
-	return Response{}, fmt.Errorf("agent: unknown operation %q", req.Op)
+	return r.collect() // OpCollect
 }
 
 func (a *agent) current() role {

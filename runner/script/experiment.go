@@ -31,10 +31,10 @@ var experimentSig = signature{fn: "experiment", args: []arg{
 	{name: "topology", kind: kSpec("topology", "topology.veth()"), sweep: true},
 	{name: "receiver", kind: kSpec("receiver", "receiver.afpacket()"), sweep: true},
 	{name: "kernel", kind: kSpec("kernel", `kernel.settings(sched = "fifo", priority = 80)`), sweep: true},
-	{name: "hosts", kind: kList(kSpec("host", hostExample))},
 	{name: "tables", kind: kList(kSpec("table", `table(rows = ["timer"], metrics = ["err_p99_us"])`))},
 	{name: "figures", kind: kList(kSpec("figure", `figure.series(y = "err_us", x = "packet")`))},
 	{name: "expectations", kind: kList(kSpec("expect", `expect(metric = "err_p99_us", where = {"timer": "firm"}, below = 20)`))},
+	{name: "hosts", kind: kList(kSpec("host", hostExample))},
 }}
 
 func checkExpName(v starlark.Value) error {

@@ -101,12 +101,12 @@ func checkRemoteRun(c plan.RunConfig) error {
 	switch {
 	case c.HostFor("sender") == nil || c.HostFor("receiver") == nil:
 		return fmt.Errorf("place both the sender and the receiver, e.g. [%s, host(\"receiver\", ssh = \"user@10.0.0.2\", interface = \"eth1\")]: a role left on this machine would need a named interface of its own", hostExample)
+	case c.SenderKind() != "labrun":
+		return fmt.Errorf("a remote sender is labrun's engine: drop sender = sender.%s", c.SenderKind())
 	case !c.Wire() || !c.Sink.OnWire():
 		return fmt.Errorf("the hosts send on a wire: give sink = sink.afpacket()")
 	case c.Sink.Kind != "afpacket":
 		return fmt.Errorf("a remote sender sends with sink.afpacket(), not %s", c.Sink.Kind)
-	case c.SenderKind() != "labrun":
-		return fmt.Errorf("a remote sender is labrun's engine: drop sender = sender.%s", c.SenderKind())
 	case c.Sender != nil && c.Sender.Threads != 1:
 		return fmt.Errorf("a remote sender sends on one thread: sender.labrun(threads = 1)")
 	case c.Trace.Kind != "synthetic":

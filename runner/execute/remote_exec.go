@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/labrun/labrun/engine/clocksync"
@@ -141,21 +142,36 @@ func (w *remoteRun) schedule() error {
 	return nil
 }
 
-// connect reaches each host, starts its agent, and measures its clock
-// offset before the run.
+// connect reaches the hosts (at once: each connection takes a few round
+// trips and maybe a copy of labrun), starts their agents, and measures
+// their clock offsets before the run.
 func (w *remoteRun) connect(ctx context.Context, o remote.Options) error {
-	for _, hc := range w.c.Hosts {
+	clients := make([]*remote.Client, len(w.c.Hosts))
+	errs := make([]error, len(w.c.Hosts))
+	var wg sync.WaitGroup
+	for i, hc := range w.c.Hosts {
 		w.prog.line("run %s: connecting to the %s host %s", w.run.ID, hc.Role, hc.SSH)
-		cl, err := remote.Dial(ctx, hc.Role, hc.SSH, o)
-		if err != nil {
-			return fmt.Errorf("%s host %s: %w", hc.Role, hc.SSH, err)
+		wg.Go(func() {
+			clients[i], errs[i] = remote.Dial(ctx, hc.Role, hc.SSH, o)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("%s host %s: %w", hc.Role, hc.SSH, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i, hc := range w.c.Hosts {
+		cl := clients[i]
+		if cl == nil {
+			continue
 		}
-		h := &remoteHost{cfg: hc, client: cl}
-		w.hosts[hc.Role] = h
+		w.hosts[hc.Role] = &remoteHost{cfg: hc, client: cl}
 		w.undo.push(cl.Close)
 		for _, rec := range cl.Info.Recovered {
 			w.prog.line("run %s: %s host %s: restored %s = %s, left by an agent that was killed", w.run.ID, hc.Role, hc.SSH, rec.Setting, rec.Value)
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	return w.clocks(ctx, true)
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -44,7 +45,6 @@ func OptionsFromEnv() Options { return Options{SSHConfig: os.Getenv(EnvSSHConfig
 
 // Bounds of the steps of Dial and Close.
 const (
-	probeTimeout = 60 * time.Second
 	copyTimeout  = 10 * time.Minute
 	helloTimeout = 60 * time.Second
 	closeTimeout = 15 * time.Second
@@ -78,17 +78,25 @@ func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) 
 // login shell is.
 func shell(script string) string { return "sh -c " + shQuote(script) }
 
-// The probe makes the agent's folder, private to the remote user, in
-// their temporary directory, and prints it, the machine and the SHA-256
-// of the copy there, if any.
-const probeScript = `umask 077
+// agentScript starts the agent from the remote user's agent folder, made
+// private to them in their temporary directory, if the copy there has
+// the SHA-256 want; else it prints "labrun-install <folder> <machine>"
+// for the controller to copy labrun there first.
+func agentScript(want string) string {
+	return `umask 077
 d="${TMPDIR:-/tmp}/labrun-agent-$(id -u)"
 mkdir -p "$d" || exit 3
 if [ -L "$d" ] || [ ! -O "$d" ]; then echo "labrun: $d is not a folder of $(id -un)" >&2; exit 3; fi
 chmod 700 "$d" || exit 3
-echo "$d"
-uname -m
-if [ -f "$d/labrun" ]; then sha256sum "$d/labrun"; fi`
+if [ -f "$d/labrun" ] && [ "$(sha256sum < "$d/labrun" | cut -d' ' -f1)" = ` + want + ` ]; then
+  exec env LABRUN_STATE_DIR="$d/state" "$d/labrun" agent
+fi
+echo "` + installLine + ` $d $(uname -m)"`
+}
+
+// installLine starts the agent script's answer when labrun is missing
+// or differs.
+const installLine = "labrun-install"
 
 // runShort runs one ssh command to the end, bounded by timeout, and
 // returns its output; stdin, if set, is its input.
@@ -175,49 +183,34 @@ func fileSum(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// install makes sure the host has this binary in its agent folder and
-// returns the folder.
-func (o Options) install(ctx context.Context, target string) (string, error) {
-	out, err := o.runShort(ctx, target, shell(probeScript), nil, probeTimeout)
-	if err != nil {
-		return "", err
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) < 2 || !strings.HasPrefix(lines[0], "/") {
-		return "", fmt.Errorf("ssh %s: unexpected answer to the probe: %q", target, tail(out, 300))
-	}
-	dir, machine := lines[0], strings.TrimSpace(lines[1])
+// install copies this binary into the host's agent folder dir, after
+// checking the host's machine.
+func (o Options) install(ctx context.Context, target, dir, machine, want string) error {
 	if a := goarch(machine); a != runtime.GOARCH {
-		return "", fmt.Errorf("host %s is %s; this labrun is built for linux/%s and cannot run there: build labrun for it (GOARCH=%s) and run the controller from a machine of the same kind", target, machine, runtime.GOARCH, a)
-	}
-	want, err := binarySum(o.Binary)
-	if err != nil {
-		return "", fmt.Errorf("labrun's own binary: %w", err)
-	}
-	if len(lines) >= 3 && strings.Fields(lines[2])[0] == want {
-		return dir, nil
+		return fmt.Errorf("host %s is %s; this labrun is built for linux/%s and cannot run there: build labrun for it (GOARCH=%s) and run the controller from a machine of the same kind", target, machine, runtime.GOARCH, a)
 	}
 	bin := o.Binary
 	if bin == "" {
+		var err error
 		if bin, err = os.Executable(); err != nil {
-			return "", err
+			return err
 		}
 	}
 	f, err := os.Open(bin)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer f.Close()
 	d := shQuote(dir)
 	script := `umask 077; t=` + d + `/labrun.tmp.$$; cat > "$t" && chmod 700 "$t" && mv -f "$t" ` + d + `/labrun && sha256sum ` + d + `/labrun || { rm -f "$t"; exit 3; }`
-	out, err = o.runShort(ctx, target, shell(script), f, copyTimeout)
+	out, err := o.runShort(ctx, target, shell(script), f, copyTimeout)
 	if err != nil {
-		return "", fmt.Errorf("copying labrun to %s: %w", target, err)
+		return fmt.Errorf("copying labrun to %s: %w", target, err)
 	}
 	if got := strings.Fields(out); len(got) == 0 || got[0] != want {
-		return "", fmt.Errorf("copying labrun to %s: the copy's SHA-256 is %q, want %s", target, out, want)
+		return fmt.Errorf("copying labrun to %s: the copy's SHA-256 is %q, want %s", target, out, want)
 	}
-	return dir, nil
+	return nil
 }
 
 // Client is the controller's connection to one host's agent.
@@ -239,48 +232,95 @@ type Client struct {
 	closed bool
 }
 
-// Dial connects to target (an ssh destination: host, user@host or a
-// Host of the ssh config), installs labrun there if needed, starts the
-// agent and greets it.
+// Dial connects to target (an ssh destination: host, user@host, or a
+// Host of the ssh config), starts the agent there and greets it. One ssh
+// connection does it when the host has this labrun already; else labrun
+// is copied there first (two more).
 func Dial(ctx context.Context, role, target string, o Options) (*Client, error) {
-	dir, err := o.install(ctx, target)
+	want, err := binarySum(o.Binary)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("labrun's own binary: %w", err)
 	}
-	d := shQuote(dir)
-	cmd := exec.Command(o.sshPath(), o.sshArgs(target, shell("exec env LABRUN_STATE_DIR="+d+"/state "+d+"/labrun agent"))...)
-	c := &Client{Role: role, Target: target, Dir: dir, cmd: cmd, stderr: &lockedWriter{w: &bytes.Buffer{}},
+	for try := 0; ; try++ {
+		c, need, err := start(ctx, role, target, o, want)
+		if err != nil || need == nil {
+			return c, err
+		}
+		if try > 0 {
+			return nil, fmt.Errorf("host %s: labrun was copied but its copy is not there at the next connection", target)
+		}
+		if err := o.install(ctx, target, need[0], need[1], want); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// start runs the agent script and greets the agent; need is the agent
+// folder and the machine when labrun must be copied there first.
+func start(ctx context.Context, role, target string, o Options, want string) (c *Client, need []string, err error) {
+	cmd := exec.Command(o.sshPath(), o.sshArgs(target, shell(agentScript(want)))...)
+	c = &Client{Role: role, Target: target, cmd: cmd, stderr: &lockedWriter{w: &bytes.Buffer{}},
 		wait: map[int]chan Response{}, dead: make(chan struct{}), exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if c.in, err = cmd.StdinPipe(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := proc.Start(cmd, ""); err != nil {
-		return nil, fmt.Errorf("ssh: %w", err)
+		return nil, nil, fmt.Errorf("ssh: %w", err)
 	}
-	go c.read(stdout)
 	go func() { proc.Wait(cmd); close(c.exited) }()
-	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
-	defer cancel()
-	r, err := c.Call(hctx, Request{Op: OpHello, Version: Version})
+	hello, _ := json.Marshal(Request{ID: 0, Op: OpHello, Version: Version})
+	c.in.Write(append(hello, '\n')) // an install answer or an exit shows below
+	first := make(chan []byte, 1)
+	br := bufio.NewReaderSize(stdout, 64<<10)
+	go func() {
+		line, _ := br.ReadBytes('\n')
+		first <- line
+	}()
+	t := time.NewTimer(helloTimeout)
+	defer t.Stop()
+	var line []byte
+	select {
+	case line = <-first:
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	case <-t.C:
+		err = fmt.Errorf("no answer within %s", helloTimeout)
+	}
+	if err == nil && len(line) == 0 {
+		<-c.exited
+		err = fmt.Errorf("%s", strings.TrimSpace(tail(c.stderrText(), 600)))
+	}
 	if err != nil {
 		c.Close()
-		return nil, err
+		return nil, nil, fmt.Errorf("ssh %s: %w", target, err)
 	}
-	c.Info = *r.Hello
-	return c, nil
+	if f := strings.Fields(string(line)); len(f) == 3 && f[0] == installLine {
+		c.Close()
+		return nil, f[1:], nil
+	}
+	var r Response
+	if err := json.Unmarshal(line, &r); err != nil || r.Hello == nil || r.Error != "" {
+		c.Close()
+		if r.Error != "" {
+			return nil, nil, fmt.Errorf("%s host %s: %s", role, target, r.Error)
+		}
+		return nil, nil, fmt.Errorf("ssh %s: unexpected answer %q", target, tail(string(line), 300))
+	}
+	c.Info, c.Dir = *r.Hello, filepath.Dir(r.Hello.Dir)
+	go c.readFrom(br)
+	return c, nil, nil
 }
 
 // PID is the ssh client's process ID.
 func (c *Client) PID() int { return c.cmd.Process.Pid }
 
 // read delivers the agent's responses until its output ends.
-func (c *Client) read(stdout io.Reader) {
-	br := bufio.NewReaderSize(stdout, 64<<10)
+func (c *Client) readFrom(br *bufio.Reader) {
 	var err error
 	for {
 		var line []byte

@@ -158,6 +158,12 @@ func (h *sshHost) sysctl(t *testing.T, key string) string {
 	return strings.TrimSpace(sh(t, "ip", "netns", "exec", h.name, "cat", "/proc/sys/"+strings.ReplaceAll(key, ".", "/")))
 }
 
+// rxPackets is the count of frames h's wire interface received.
+func (h *sshHost) rxPackets(t *testing.T) int {
+	n, _ := strconv.Atoi(strings.TrimSpace(sh(t, "ip", "netns", "exec", h.name, "cat", "/sys/class/net/"+h.ifname+"/statistics/rx_packets")))
+	return n
+}
+
 func (h *sshHost) rpFilter() string { return "net.ipv4.conf." + h.ifname + ".rp_filter" }
 
 // agents lists the processes running from h's copy of labrun.
@@ -242,7 +248,8 @@ func TestHostsOverSSH(t *testing.T) {
 	lab := newSSHLab(t)
 	bin := buildLabrun(t, lab.dir)
 	t.Run("wire", func(t *testing.T) { hostsWire(t, lab, bin) })
-	t.Run("killed connection", func(t *testing.T) { hostsKilled(t, lab, bin) })
+	t.Run("killed connection", func(t *testing.T) { hostsKilled(t, lab, bin, false) })
+	t.Run("interrupted", func(t *testing.T) { hostsKilled(t, lab, bin, true) })
 }
 
 // hostsWire: results in one folder, settings undone on each host, the
@@ -326,14 +333,16 @@ func hostsWire(t *testing.T, lab *sshLab, bin string) {
 
 // hostsKilled kills the sender's ssh client mid-run: labrun fails the
 // run, and both hosts are left clean (the sender's agent undoes on its
-// own when its input closes, the receiver's when labrun asks).
-func hostsKilled(t *testing.T, lab *sshLab, bin string) {
+// own when its input closes, the receiver's when labrun asks). With
+// interrupt, labrun gets SIGINT instead: the run ends interrupted, exit
+// 130, with what it measured, and both hosts are clean.
+func hostsKilled(t *testing.T, lab *sshLab, bin string, interrupt bool) {
 	a, b := lab.hosts[0], lab.hosts[1]
 	orig := [2]string{a.sysctl(t, a.rpFilter()), b.sysctl(t, b.rpFilter())}
 	other := [2]string{otherValue(orig[0]), otherValue(orig[1])}
 	script := lab.script(t, 300000, other) // 30 s at 100 us: killed long before its end
 	var outb bytes.Buffer
-	out := filepath.Join(lab.dir, "out-killed")
+	out := filepath.Join(lab.dir, fmt.Sprintf("out-killed-%v", interrupt))
 	cmd := exec.Command(bin, "run", script, "--ssh-config", lab.config, "--allow-system", "--quiet", "-o", out)
 	cmd.Env = append(os.Environ(), "LABRUN_STATE_DIR="+filepath.Join(lab.dir, "state-controller"))
 	cmd.Stdout, cmd.Stderr = &outb, &outb
@@ -350,10 +359,11 @@ func hostsKilled(t *testing.T, lab *sshLab, bin string) {
 		}
 	})
 	// Wait (bounded) until the sender's host holds its setting and the
-	// receiver's too: the run is prepared; then find the sender's ssh.
+	// receiver's too, and frames arrive: the run is sending; then find
+	// the sender's ssh.
 	var sshPID int
 	for i := 0; ; i++ {
-		if a.sysctl(t, a.rpFilter()) == other[0] && b.sysctl(t, b.rpFilter()) == other[1] {
+		if a.sysctl(t, a.rpFilter()) == other[0] && b.sysctl(t, b.rpFilter()) == other[1] && b.rxPackets(t) > 100 { // more than the kernel's own IPv6 chatter
 			sshPID = sshClientOf(cmd.Process.Pid, a.name)
 			if sshPID > 0 {
 				break
@@ -365,16 +375,24 @@ func hostsKilled(t *testing.T, lab *sshLab, bin string) {
 		default:
 		}
 		if i == 1200 {
-			t.Fatalf("the run was not prepared on both hosts within 60 s\n%s", outb.String())
+			t.Fatalf("the run was not sending between the hosts within 60 s\n%s", outb.String())
 		}
 		time.Sleep(50 * time.Millisecond) // polling, bounded
 	}
-	if err := syscall.Kill(sshPID, syscall.SIGKILL); err != nil {
+	victim, sig := sshPID, syscall.SIGKILL
+	if interrupt {
+		victim, sig = cmd.Process.Pid, syscall.SIGINT
+	}
+	if err := syscall.Kill(victim, sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-exited:
-		if err == nil {
+		code := cmd.ProcessState.ExitCode()
+		switch {
+		case interrupt && code != ExitInterrupted:
+			t.Errorf("labrun exited %d (%v) after SIGINT, want %d\n%s", code, err, ExitInterrupted, outb.String())
+		case !interrupt && err == nil:
 			t.Errorf("labrun run succeeded though the sender's connection was killed\n%s", outb.String())
 		}
 	case <-time.After(2 * time.Minute):
@@ -389,8 +407,14 @@ func hostsKilled(t *testing.T, lab *sshLab, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(mb), "connection lost") || !strings.Contains(string(mb), `"status": "failed"`) {
-		t.Errorf("the manifest does not say the run failed with the connection lost:\n%s", mb)
+	want := []string{"connection lost", `"status": "failed"`}
+	if interrupt {
+		want = []string{`"status": "interrupted"`, `"series": "series/`}
+	}
+	for _, w := range want {
+		if !strings.Contains(string(mb), w) {
+			t.Errorf("the manifest lacks %s:\n%s", w, mb)
+		}
 	}
 }
 

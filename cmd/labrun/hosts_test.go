@@ -343,7 +343,7 @@ func hostsKilled(t *testing.T, lab *sshLab, bin string, interrupt bool) {
 	script := lab.script(t, 300000, other) // 30 s at 100 us: killed long before its end
 	var outb bytes.Buffer
 	out := filepath.Join(lab.dir, fmt.Sprintf("out-killed-%v", interrupt))
-	cmd := exec.Command(bin, "run", script, "--ssh-config", lab.config, "--allow-system", "--quiet", "-o", out)
+	cmd := exec.Command(bin, "run", script, "--ssh-config", lab.config, "--allow-system", "-o", out)
 	cmd.Env = append(os.Environ(), "LABRUN_STATE_DIR="+filepath.Join(lab.dir, "state-controller"))
 	cmd.Stdout, cmd.Stderr = &outb, &outb
 	if err := proc.Start(cmd, ""); err != nil {
@@ -413,7 +413,7 @@ func hostsKilled(t *testing.T, lab *sshLab, bin string, interrupt bool) {
 	}
 	for _, w := range want {
 		if !strings.Contains(string(mb), w) {
-			t.Errorf("the manifest lacks %s:\n%s", w, mb)
+			t.Errorf("the manifest lacks %s:\n%s\nlabrun's output:\n%s", w, mb, outb.String())
 		}
 	}
 }

@@ -254,11 +254,14 @@ func (w *remoteRun) undoHost(h *remoteHost) error {
 // stops it.
 func (w *remoteRun) send(ctx context.Context) (*remote.SendResult, error) {
 	snd := w.hosts["sender"].client
-	if _, err := snd.Call(ctx, remote.Request{Op: remote.OpStart}); err != nil {
-		return nil, err
+	// An interrupt while start or wait is under way (the sender may be
+	// sending already) stops the sender and keeps what it sent.
+	_, err := snd.Call(ctx, remote.Request{Op: remote.OpStart})
+	var resp remote.Response
+	if err == nil {
+		resp, err = snd.Call(ctx, remote.Request{Op: remote.OpWait})
 	}
-	resp, err := snd.Call(ctx, remote.Request{Op: remote.OpWait})
-	if err != nil && ctx.Err() != nil {
+	if le := (*remote.LostError)(nil); err != nil && ctx.Err() != nil && !errors.As(err, &le) {
 		sctx, cancel := context.WithTimeout(context.Background(), undoTimeout)
 		defer cancel()
 		resp, err = snd.Call(sctx, remote.Request{Op: remote.OpStop})
@@ -267,7 +270,7 @@ func (w *remoteRun) send(ctx context.Context) (*remote.SendResult, error) {
 		return nil, err
 	}
 	if resp.Sent == nil {
-		return nil, errors.New("sender host: no send result")
+		return nil, errors.New("sender host: stopped before it sent anything")
 	}
 	w.prog.sent.Store(int64(resp.Sent.Sent))
 	return resp.Sent, nil

@@ -2,6 +2,8 @@ package plan
 
 import (
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 
 	"github.com/labrun/labrun/engine/kernel"
@@ -69,4 +71,23 @@ func HostsLine(hosts []HostConfig) string {
 		parts = append(parts, fmt.Sprintf("%s %s (%s)", h.Role, h.SSH, h.Interface))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// writeHosts lists the hosts the plan's runs use, and which runs.
+func writeHosts(w io.Writer, p *Plan) {
+	var lines []string
+	runs := map[string][]int{}
+	for _, r := range p.Runs {
+		if !r.Config.Remote() {
+			continue
+		}
+		l := HostsLine(r.Config.Hosts)
+		if !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+		runs[l] = append(runs[l], r.Index+1)
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "hosts: %s: runs %s (see docs/hosts.md)\n", l, RunList(runs[l]))
+	}
 }

@@ -3,6 +3,8 @@ package script
 import (
 	"strings"
 	"testing"
+
+	"github.com/labrun/labrun/runner/plan"
 )
 
 const hostsBase = `experiment(
@@ -36,6 +38,13 @@ func TestHostsPlan(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("plan actions lack %q:\n%s", want, all)
 		}
+	}
+	var text strings.Builder
+	if err := plan.WritePlan(&text, p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "hosts: sender root@198.18.0.1 (eth1), receiver lab-b (eth2): runs 1") {
+		t.Errorf("plan text lacks the hosts line:\n%s", text.String())
 	}
 	if strings.Contains(all, "new namespaces") {
 		t.Errorf("a run between hosts makes no veth namespaces here:\n%s", all)

@@ -91,3 +91,26 @@ func writeHosts(w io.Writer, p *Plan) {
 		fmt.Fprintf(w, "hosts: %s: runs %s (see docs/hosts.md)\n", l, RunList(runs[l]))
 	}
 }
+
+// CheckHostInterfaces refuses a plan that sends or receives on a host's
+// interface the command line does not name: each entry of allowed is
+// IFACE (that name on any host) or DEST:IFACE (on the host of ssh
+// destination DEST). It is the hosts' half of the --interface opt-in of
+// named interfaces (docs/devices.md); nil allowed refuses every host.
+func (p *Plan) CheckHostInterfaces(allowed []string) error {
+	var missing []string
+	for _, r := range p.Runs {
+		for _, h := range r.Config.Hosts {
+			full := h.SSH + ":" + h.Interface
+			if slices.Contains(allowed, h.Interface) || slices.Contains(allowed, full) || slices.Contains(missing, full) {
+				continue
+			}
+			missing = append(missing, full)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &ScriptError{Msg: fmt.Sprintf("the script sends or receives on interfaces of other hosts that the command line does not name: %s; name them with --interface %s (labrun only sends on an interface you name twice, in the script and on the command line)",
+		strings.Join(missing, ", "), strings.Join(missing, ","))}
+}

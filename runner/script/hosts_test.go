@@ -79,3 +79,26 @@ func TestHostsErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckHostInterfaces(t *testing.T) {
+	p := mustEval(t, hostsScript(bothHosts), nil)
+	cases := []struct {
+		allowed []string
+		ok      bool
+	}{
+		{nil, false},
+		{[]string{"eth1"}, false},
+		{[]string{"eth1", "eth2"}, true},
+		{[]string{"root@198.18.0.1:eth1", "lab-b:eth2"}, true},
+		{[]string{"root@198.18.0.1:eth2", "lab-b:eth1"}, false},
+	}
+	for _, c := range cases {
+		err := p.CheckHostInterfaces(c.allowed)
+		if (err == nil) != c.ok {
+			t.Errorf("allowed %v: err = %v, want ok %v", c.allowed, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--interface") {
+			t.Errorf("allowed %v: %v does not name the flag", c.allowed, err)
+		}
+	}
+}

@@ -34,12 +34,33 @@ test: test-deps ## run the test suite (vet, then go test; privileged tests skip 
 # command:package. Installed when root and missing; without
 # them those tests skip and say why.
 TEST_TOOLS := git:git tshark:tshark tcpdump:tcpdump ip:iproute2 tcpreplay:tcpreplay trafgen:netsniff-ng iperf3:iperf3 cyclictest:rt-tests stress-ng:stress-ng chromium:chromium sbatch:slurm-wlm munged:munge
-test-deps: ## install the tools some tests use (Debian: git, tshark, tcpdump, iproute2, tcpreplay, netsniff-ng, iperf3, rt-tests, stress-ng, chromium, slurm-wlm, munge), when root
+# The hosts tests (docs/hosts.md) run OpenSSH's server in namespaces they
+# make, and labrun's ssh client reaches them.
+TEST_TOOLS += sshd:openssh-server ssh:openssh-client
+test-deps: ## install the tools some tests use (Debian: git, tshark, tcpdump, iproute2, tcpreplay, netsniff-ng, iperf3, rt-tests, stress-ng, chromium, slurm-wlm, munge, openssh-server, openssh-client; no daemon left running), when root
 	@missing=""; for tp in $(TEST_TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; \
+	  $(NO_DAEMON_START) \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null) || echo "could not install$$missing: the tests that need them will skip"; \
+	  $(NO_DAEMON_END) \
 	fi
+
+# Installing a daemon's package (openssh-server) must not leave the daemon
+# running, nor starting at boot, where it did not before: during the
+# install a policy-rc.d refuses every start (invoke-rc.d and
+# deb-systemd-invoke ask it), and any policy-rc.d that was there is put
+# back after, also on Ctrl-C; on a systemd host the units the install
+# enabled are disabled again (only for packages this install added).
+NO_DAEMON_START = policy=/usr/sbin/policy-rc.d; saved=""; \
+	  if [ -e $$policy ]; then saved=$$(mktemp) && cp -p $$policy $$saved; fi; \
+	  restore() { rm -f $$policy; if [ -n "$$saved" ]; then mv -f $$saved $$policy; fi; }; \
+	  trap 'restore; exit 130' INT TERM; \
+	  printf '\043!/bin/sh\n\043 labrun make test-deps: no daemon starts during the install\nexit 101\n' > $$policy && chmod 755 $$policy;
+NO_DAEMON_END = restore; trap - INT TERM; \
+	  case "$$missing" in *openssh-server*) \
+	    if [ -d /run/systemd/system ]; then systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true; fi;; \
+	  esac;
 
 wire-demo: build test-deps ## run the wire experiments, small (needs root): NetVCR Fig. 10 and Table III, IRLstack batches and ports, Caliper Fig. 2 and 3
 	$(BIN) run experiments/replay_vs_tcpreplay.star --set packets=20000 --allow-system -o $(DEMO_OUT)

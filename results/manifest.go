@@ -73,6 +73,9 @@ type ManifestRun struct {
 	Trace    any               `json:"trace,omitempty"`
 	Series   string            `json:"series,omitempty"`
 	Files    []string          `json:"files,omitempty"`
+	// Hosts are the run's remote hosts: machine, kernel, clock state
+	// and offset (docs/hosts.md).
+	Hosts any `json:"hosts,omitempty"`
 }
 
 // Machine describes the host a run measured.

@@ -42,6 +42,7 @@ func TestLayers(t *testing.T) {
 		"runner/script":   {"runner/execute"},
 		"runner/execute":  {"runner/script"},
 		"runner/module":   {"runner/script", "runner/plan", "runner/execute"},
+		"runner/remote":   {"runner/script", "runner/plan", "runner/execute", "runner/linkconf"},
 		"results":         {"runner/plan", "runner/script", "runner/execute"},
 	}
 	for pkg, bad := range forbidden {

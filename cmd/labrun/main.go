@@ -66,6 +66,7 @@ func init() {
 		{"mod", "manage the modules labrun.mod requires (tidy, download, verify, graph)", cmdMod},
 		{"recover", "restore the system settings and mark the manifests a killed labrun left behind", cmdRecover},
 		{"version", "print version and VCS revision", cmdVersion},
+		{"agent", "serve labrun run's requests on another host, over SSH (started by labrun; see docs/hosts.md)", cmdAgent},
 	}
 }
 
@@ -267,14 +268,19 @@ func (s *sysctlsFlag) Set(v string) error {
 }
 
 // ifacesFlag collects --interface LIST: existing interfaces (IFNAME or
-// NETNS/IFNAME) that topology.interfaces may send and receive on,
-// comma-separated or repeated.
+// NETNS/IFNAME) that topology.interfaces may send and receive on, and
+// interfaces of remote hosts (DEST:IFNAME, or IFNAME on any host) that
+// host(..., interface = ...) may use; comma-separated or repeated.
 type ifacesFlag []string
 
 func (s *ifacesFlag) String() string { return strings.Join(*s, ",") }
 func (s *ifacesFlag) Set(v string) error {
 	for n := range strings.SplitSeq(v, ",") {
-		if _, err := topo.ParseIface(n); err != nil {
+		iface := n
+		if i := strings.LastIndexByte(n, ':'); i > 0 {
+			iface = n[i+1:] // DEST:IFNAME, an interface of a remote host
+		}
+		if _, err := topo.ParseIface(iface); err != nil {
 			return err
 		}
 		*s = append(*s, n)

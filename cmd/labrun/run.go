@@ -13,7 +13,7 @@ import (
 )
 
 func cmdRun(e *env, args []string) int {
-	fs := newFlags(e, "run", "FILE|ARCHIVE.tar.gz [-C DIR] [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--interface LIST] [--cpu LIST] [--shard K/N|auto|auto/N] [--quiet] [--offline] [--max-runs N] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
+	fs := newFlags(e, "run", "FILE|ARCHIVE.tar.gz [-C DIR] [--set name=value]... [-o DIR | --resume DIR] [--allow-system] [--allow-sysctl KEY]... [--interface LIST] [--cpu LIST] [--ssh-config FILE] [--shard K/N|auto|auto/N] [--quiet] [--offline] [--max-runs N] [--max-steps N] [--max-memory SIZE] [--max-eval-time D]")
 	sets := setFlag{}
 	fs.Var(sets, "set", "override a parameter or pin a sweep axis: name=value (repeatable)")
 	out := fs.String("o", "runs", "parent folder of the results (results go to DIR/<experiment>/<time>-<hash>/)")
@@ -28,12 +28,17 @@ func cmdRun(e *env, args []string) int {
 	bounds := addBoundFlags(fs)
 	cpus := fs.String("cpu", "", "pin the sending thread(s) to these CPUs, e.g. 1 or 0,1 (overrides the script's kernel.settings(cpu = ...); with several sender threads, thread k gets the k-th CPU)")
 	shardFlag := fs.String("shard", "", "run only shard K of N of the plan (0 <= K < N), or auto: the shard of this Slurm array task or Kubernetes Indexed Job pod (auto/N: with N shards); labrun merge joins the shards' folders")
+	sshConfig := sshConfigFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return ExitUsage
 	}
 	if len(pos) != 1 {
 		fs.Usage()
+		return ExitUsage
+	}
+	if err := sshConfig.apply(); err != nil {
+		fmt.Fprintf(e.stderr, "labrun %s: --ssh-config: %v\n", fs.Name(), err)
 		return ExitUsage
 	}
 	var spec *shard.Spec

@@ -344,6 +344,7 @@ func (inv *invocation) step(i int) error {
 		prog.endRun(r, row.Metrics)
 	}
 	inv.listFiles(mr, r)
+	mr.Hosts = hostsRecord(inv.dir, r)
 	if err := writeRuns(inv.dir, p, inv.all); err != nil {
 		return err
 	}
@@ -407,6 +408,9 @@ func (inv *invocation) listFiles(mr *results.ManifestRun, r plan.Run) {
 	}
 	if rc := r.Config.Receiver; rc != nil && rc.Capture {
 		files = append(files, "pcap/"+r.ID+"-rx.pcapng")
+	}
+	if r.Config.Remote() {
+		files = append(files, "hosts/"+r.ID+".json")
 	}
 	for _, f := range files {
 		if exists(f) {
@@ -554,6 +558,7 @@ func runOne(ctx context.Context, dir string, r plan.Run, prog *progress, permit 
 		}
 	}()
 	rc := &runContext{dir: dir, run: r, prog: prog, allowSystem: permit.System, expSeed: expSeed, traceInfo: traceInfo}
+	rc.allowSysctls = permit.Sysctls
 	return kindOf(r.Config).run(ctx, rc)
 }
 

@@ -24,6 +24,8 @@ type runContext struct {
 	prog        *progress
 	allowSystem bool  // --allow-system
 	expSeed     int64 // the experiment's seed
+	// allowSysctls are the dangerous sysctls --allow-sysctl allows.
+	allowSysctls []string
 	// traceInfo receives the capture's statistics (bare runs of a pcap).
 	traceInfo *trace.CaptureStats
 }
@@ -31,6 +33,8 @@ type runContext struct {
 // kindOf picks the kind of a run from its configuration.
 func kindOf(c plan.RunConfig) runKind {
 	switch {
+	case c.Remote():
+		return remoteKind{}
 	case c.Workload != nil && c.Workload.TCP():
 		return flowKind{}
 	case c.Workload != nil:

@@ -466,9 +466,13 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 func openWireSink(c plan.RunConfig, tp *topo.Topology, k int) (tx.Sink, error) {
 	maxFrame := c.Topology.MTU + 14
 	// With several ports, thread k sends on port k.
-	from, to := tp.Sender.Port(0), tp.Receiver.Port(0)
+	port := 0
 	if ports(c) > 0 {
-		from, to = tp.Sender.Port(k), tp.Receiver.Port(k)
+		port = k
+	}
+	from, to := tp.Sender.Port(port), topo.Port{}
+	if tp.Receiver != nil { // nil: a named tx whose receiver is elsewhere
+		to = tp.Receiver.Port(port)
 	}
 	var sink tx.Sink
 	err := tp.Sender.Do(func() error {

@@ -2,9 +2,9 @@ package plan
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/labrun/labrun/engine/kernel"
@@ -48,10 +48,10 @@ func (e *EndpointsConfig) apply(ep *trace.Endpoints) {
 	if e == nil {
 		return
 	}
-	if m, err := net.ParseMAC(e.SrcMAC); err == nil {
+	if m, err := parseMAC(e.SrcMAC); err == nil {
 		ep.SrcMAC = m
 	}
-	if m, err := net.ParseMAC(e.DstMAC); err == nil {
+	if m, err := parseMAC(e.DstMAC); err == nil {
 		ep.DstMAC = m
 	}
 	if a, err := netip.ParseAddr(e.SrcIP); err == nil {
@@ -121,7 +121,12 @@ func (p *Plan) CheckInterfaces(allowed []string) error {
 
 // CheckInterfacePolicy is CheckInterfaces without looking at the system
 // (for labrun submit, whose runs go to other machines).
+// The interfaces of remote hosts (host(..., interface = ...)) are
+// checked too (CheckHostInterfaces).
 func (p *Plan) CheckInterfacePolicy(allowed []string) error {
+	if err := p.CheckHostInterfaces(allowed); err != nil {
+		return err
+	}
 	names, pos := p.NamedInterfaces()
 	var missing []string
 	for _, n := range names {
@@ -138,4 +143,23 @@ func (p *Plan) CheckInterfacePolicy(allowed []string) error {
 	}
 	return &ScriptError{Msg: fmt.Sprintf("%s: topology.interfaces names the existing %s: labrun sends only on interfaces it created in its own namespaces, unless the command line names them as well; give --interface %s if frames may go out on them (docs/devices.md)",
 		pos[missing[0]], what, strings.Join(names, ","))}
+}
+
+// parseMAC reads a 48-bit MAC address written as six hex bytes separated
+// by colons or hyphens (the script checked the form already); runner/plan
+// imports no network package.
+func parseMAC(s string) ([]byte, error) {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == '-' })
+	if len(f) != 6 {
+		return nil, fmt.Errorf("MAC address %q: want six bytes such as 02:00:00:00:00:01", s)
+	}
+	m := make([]byte, 6)
+	for i, b := range f {
+		v, err := strconv.ParseUint(b, 16, 8)
+		if err != nil || len(b) > 2 {
+			return nil, fmt.Errorf("MAC address %q: want six bytes such as 02:00:00:00:00:01", s)
+		}
+		m[i] = byte(v)
+	}
+	return m, nil
 }

@@ -121,6 +121,8 @@ type RunConfig struct {
 	Workload *WorkloadConfig `json:"workload,omitempty"`
 	// Loads run in the background of the run, each in a child process.
 	Loads []LoadConfig `json:"loads,omitempty"`
+	// Hosts place roles of a wire run on other machines (hosts.go).
+	Hosts []HostConfig `json:"hosts,omitempty"`
 }
 
 // WorkloadConfig is a resolved link.throughput or link.fidelity value.
@@ -463,6 +465,9 @@ func wireActions(r Run) []kernel.Action {
 	c := r.Config
 	if !c.Wire() {
 		return nil
+	}
+	if c.Remote() {
+		return hostActions(r)
 	}
 	shape := "sender <-> receiver: one veth pair, 198.18.0.0/24"
 	if n := c.Topology.Pairs; n > 1 {

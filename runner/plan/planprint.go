@@ -42,6 +42,7 @@ func WritePlan(w io.Writer, p *Plan) error {
 	}
 	writeSearches(w, p)
 	writeCaptures(w, p)
+	writeHosts(w, p)
 	writeActions(w, p)
 	return nil
 }
@@ -73,6 +74,7 @@ func WritePlanSummary(w io.Writer, p *Plan) error {
 	fmt.Fprintf(w, "runs: %d, listed by labrun plan --runs (or --json)\n", len(p.Runs))
 	writeSearches(w, p)
 	writeCaptures(w, p)
+	writeHosts(w, p)
 	writeActions(w, p)
 	return nil
 }

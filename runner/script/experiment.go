@@ -34,6 +34,7 @@ var experimentSig = signature{fn: "experiment", args: []arg{
 	{name: "tables", kind: kList(kSpec("table", `table(rows = ["timer"], metrics = ["err_p99_us"])`))},
 	{name: "figures", kind: kList(kSpec("figure", `figure.series(y = "err_us", x = "packet")`))},
 	{name: "expectations", kind: kList(kSpec("expect", `expect(metric = "err_p99_us", where = {"timer": "firm"}, below = 20)`))},
+	{name: "hosts", kind: kList(kSpec("host", hostExample))},
 }}
 
 func checkExpName(v starlark.Value) error {

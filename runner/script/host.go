@@ -282,6 +282,7 @@ func (h *Host) builtins() starlark.StringDict {
 		"loss":       h.lossModule(),
 		"tcp":        h.tcpModule(),
 		"background": h.backgroundModule(),
+		"host":       h.hostBuiltin(),
 	}
 }
 

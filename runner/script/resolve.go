@@ -24,7 +24,7 @@ func (h *Host) resolveRun(point map[*Axis]int, rep int) (plan.RunConfig, error) 
 	if r.a["workload"] != starlark.None {
 		steps = append(steps, r.workload)
 	} else {
-		steps = append(steps, r.traceAndSender, r.timerAndSink, r.wire, r.kernel)
+		steps = append(steps, r.traceAndSender, r.timerAndSink, r.wire, r.kernel, r.hosts)
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -73,7 +73,7 @@ func (r *runResolver) workload() error {
 	h, a, point, cfg := r.h, r.a, r.point, &r.cfg
 	w := subst(a["workload"], point).(*Spec)
 	tcp := w.family() == "tcp"
-	for _, other := range []string{"trace", "timer", "sink", "sender", "topology", "receiver"} {
+	for _, other := range []string{"trace", "timer", "sink", "sender", "topology", "receiver", "hosts"} {
 		if tcp && other == "topology" {
 			continue
 		}

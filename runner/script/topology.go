@@ -77,7 +77,8 @@ func checkIface(v starlark.Value) error {
 
 func checkMAC(v starlark.Value) error {
 	s, ok := v.(starlark.String)
-	if m, err := net.ParseMAC(string(s)); !ok || err != nil || len(m) != 6 {
+	// Six bytes separated by colons or hyphens (the forms the plan reads).
+	if m, err := net.ParseMAC(string(s)); !ok || err != nil || len(m) != 6 || strings.ContainsRune(string(s), '.') {
 		return fmt.Errorf("got %s, want an Ethernet address such as \"02:00:00:00:00:01\"", truncate(v.String()))
 	}
 	return nil

@@ -15,6 +15,15 @@ import (
 // its floor and a sender's stall counts are comparable.
 const StallThreshold = 10_000 // ns
 
+// InterruptThreshold is the shortest gap between two consecutive clock
+// readings of a spinning thread that is recorded for attribution: a timer
+// tick, an interrupt or a short exit to the hypervisor takes the CPU for
+// 1-10 us, moves a send by as much, and is not counted as a stall. Such an
+// interruption is kept in the thread's spans (Result.Stalls and the
+// per-packet stall time, so the clean figures leave out what it touched)
+// and counted apart (stall_short_count).
+const InterruptThreshold = 1_000 // ns
+
 // ThreadSched is what the kernel's scheduler says about one thread.
 type ThreadSched struct {
 	// Nivcsw counts involuntary context switches: the scheduler took

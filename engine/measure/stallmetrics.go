@@ -8,6 +8,7 @@ const (
 	StallPct       = "stall_pct"         // their summed length over the sending threads' wall time, %
 	StallMaxUS     = "stall_max_us"      // the longest stall
 	StallSends     = "stall_send_count"  // of stall_count: gaps found around a send call
+	StallShort     = "stall_short_count" // interruptions of a spin over InterruptThreshold (1 us) and up to 10 us: not stalls, but left out of the clean figures
 	StallOverflow  = "stall_overflow"    // stalls counted but not stored (storage full): attribution incomplete
 	PktsStalled    = "pkts_stalled"      // packets whose lateness window (due to send) a stall overlapped
 	ErrCleanP50US  = "err_clean_p50_us"  // epsilon over packets no stall touched: median
@@ -25,8 +26,9 @@ var stallNames = []struct{ Name, Doc string }{
 	{StallPct, "summed stall time over the sending threads' (or the probe's) wall time (%)"},
 	{StallMaxUS, "the longest stall (us)"},
 	{StallSends, "of the stalls, those found around a send call (between two waits)"},
+	{StallShort, "interruptions of a sending thread's spin longer than 1 us and up to 10 us (ticks, interrupts, short hypervisor exits): not counted as stalls, but the packets they touched are left out of the clean figures like a stall's"},
 	{StallOverflow, "stalls counted but not stored, the storage being full: per-packet attribution is incomplete"},
-	{PktsStalled, "packets a stall touched: a stall overlapped the span from the packet's due time to its send"},
+	{PktsStalled, "packets a stall or an interruption over 1 us touched: one overlapped the span from the packet's due time to its send"},
 	{ErrCleanP50US, "epsilon over the packets no stall touched, against the schedule the late policy kept: median (us)"},
 	{ErrCleanP99US, "epsilon over untouched packets: 99th percentile (us)"},
 	{ErrCleanP999US, "epsilon over untouched packets: 99.9th percentile (us)"},

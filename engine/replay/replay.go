@@ -112,6 +112,7 @@ type Result struct {
 	StallTotal int64 // their summed length, ns
 	StallMax   int64 // the longest, ns
 	StallSends int64 // of StallCount: found around a send call
+	StallShort int64 // interruptions of a spin shorter than a stall (measure.InterruptThreshold), kept for attribution
 	// StallOverflow counts stalls that did not fit the storage: Stalls
 	// and Stall miss them.
 	StallOverflow int64
@@ -514,6 +515,7 @@ func (r *Result) merge(ths []*thread, start int64, total int) {
 			r.StallTotal += l.Total
 			r.StallMax = max(r.StallMax, l.Max)
 			r.StallSends += l.Send
+			r.StallShort += l.Short
 			r.StallOverflow += l.Overflow
 		}
 		r.ThreadCPU.Exact += th.cpu.Exact
@@ -664,6 +666,7 @@ func (r *Result) addStallMetrics(m map[string]float64, errs []int64) {
 	m[measure.StallCount] = float64(r.StallCount)
 	m[measure.StallMaxUS] = float64(r.StallMax) / 1e3
 	m[measure.StallSends] = float64(r.StallSends)
+	m[measure.StallShort] = float64(r.StallShort)
 	if r.StallOverflow > 0 {
 		m[measure.StallOverflow] = float64(r.StallOverflow)
 	}

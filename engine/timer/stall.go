@@ -46,10 +46,14 @@ type StallLog struct {
 	from, to     int64
 	last         int64 // the reading the last Wait returned (0: none yet)
 	// Counters over the whole run, overflow included.
-	Count    int64 // stalls
-	Total    int64 // their summed length, ns
-	Max      int64 // the longest, ns
-	Send     int64 // of Count: stalls found between two waits (around a send)
+	Count int64 // stalls
+	Total int64 // their summed length, ns
+	Max   int64 // the longest, ns
+	Send  int64 // of Count: stalls found between two waits (around a send)
+	// Short counts the interruptions of a spin (gaps over
+	// measure.InterruptThreshold, up to the stall threshold): stored for
+	// attribution like stalls, not counted in Count, Total or Max.
+	Short    int64
 	Overflow int64 // stalls counted but not stored: the storage was full
 }
 
@@ -78,6 +82,33 @@ func (l *StallLog) add(from, to int64) {
 		l.n++
 	} else {
 		l.Overflow++
+	}
+}
+
+// addShort records the interruption [from, to] of a spin: shorter than a
+// stall, stored for attribution only.
+//
+//go:nosplit
+func (l *StallLog) addShort(from, to int64) {
+	l.Short++
+	if l.n < len(l.buf) {
+		l.buf[l.n] = measure.Stall{From: from, To: to}
+		l.n++
+	} else {
+		l.Overflow++
+	}
+}
+
+// spinGap records the gap between two consecutive readings of a spin:
+// a stall over the stall threshold, an interruption over the interrupt
+// threshold.
+//
+//go:nosplit
+func (l *StallLog) spinGap(from, to int64) {
+	if d := to - from; d > stallThreshold {
+		l.add(from, to)
+	} else if d > measure.InterruptThreshold {
+		l.addShort(from, to)
 	}
 }
 
@@ -155,8 +186,8 @@ func spinUntilLog(now, due int64, l *StallLog) int64 {
 	entersyscall()
 	for now < due {
 		n := clock.Now()
-		if n-now > stallThreshold {
-			l.add(now, n)
+		if n-now > measure.InterruptThreshold {
+			l.spinGap(now, n)
 		}
 		now = n
 	}
@@ -174,8 +205,8 @@ func spinUntilStopLog(now, due int64, stop *atomic.Bool, l *StallLog) int64 {
 	entersyscall()
 	for i := uint32(1); now < due; i++ {
 		n := clock.Now()
-		if n-now > stallThreshold {
-			l.add(now, n)
+		if n-now > measure.InterruptThreshold {
+			l.spinGap(now, n)
 		}
 		now = n
 		if i&1023 == 0 && stop.Load() {

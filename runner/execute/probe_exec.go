@@ -79,7 +79,7 @@ type runProbe struct {
 // CPU.
 func (w *wire) startProbe(senderCPUs []int) (*runProbe, error) {
 	c := w.c
-	if c.Receiver == nil || c.Receiver.NoProbe || !w.paced() || c.Link != nil || runtime.NumCPU() < 2 {
+	if c.Receiver == nil || !c.Receiver.Probe || !w.paced() || c.Link != nil || runtime.NumCPU() < 2 {
 		return nil, nil
 	}
 	cpu := 0

@@ -74,7 +74,7 @@ func TestWireExperimentEndToEnd(t *testing.T) {
 		if m["rx_reordered"] > 3000/10 {
 			t.Errorf("%s: %v of 3000 frames reordered", r.Params["sender"], m["rx_reordered"])
 		}
-		// The stall probe spins beside the paced one-CPU senders (not the
+		// The stall probe (probe = True) spins beside the paced one-CPU senders (not the
 		// two threads, nor tcpreplay at top speed); labrun's rows get
 		// clean figures excluding its own stalls; the peer's stay
 		// empty (the kernel stamps on its CPU, in its send call).

@@ -222,9 +222,10 @@ type ReceiverConfig struct {
 	// Ring is the size of the receive ring (bytes); 0 sizes it for the
 	// run's frames.
 	Ring units.Size `json:"ring_bytes,omitempty"`
-	// NoProbe turns off the stall probe that spins on the receiver's CPU
-	// during a run whose sender leaves that CPU free.
-	NoProbe bool `json:"no_probe,omitempty"`
+	// Probe runs a stall probe spinning on the receiver's CPU during a
+	// paced run whose sender leaves that CPU free (off by default: it
+	// slows the sender's sends on a veth, see docs/replay-vs-tcpreplay.md).
+	Probe bool `json:"probe,omitempty"`
 }
 
 // Wire reports whether the run sends real packets (and so needs a

@@ -291,7 +291,7 @@ func (r *runResolver) wire() error {
 	if v := a["receiver"]; v != starlark.None {
 		rv := subst(v, point).(*Spec)
 		rc := plan.ReceiverConfig{Capture: rv.Args["capture"] == starlark.True, Drain: durArg(rv, "drain"), Quiet: durArg(rv, "quiet"),
-			NoProbe: rv.Args["probe"] == starlark.False}
+			Probe: rv.Args["probe"] == starlark.True}
 		if rv.Args["cpu"] != starlark.None {
 			c := int(intArg(rv, "cpu"))
 			rc.CPU = &c

@@ -132,7 +132,7 @@ func (h *Host) receiverModule() *starlarkstruct.Module {
 			{name: "quiet", kind: kDuration, def: starlark.String("100ms")},
 			{name: "cpu", kind: kInt(0, 1023)},
 			{name: "ring", kind: kindFunc(checkRing), sweep: true},
-			{name: "probe", kind: kBool, def: starlark.True},
+			{name: "probe", kind: kBool, def: starlark.False},
 		}}, receiverLabel),
 	)
 }

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labrun/labrun/engine/flow"
@@ -491,25 +488,6 @@ func addLinkShare(m map[string]float64, c plan.RunConfig, goodput float64) {
 	case c.Link.Bandwidth > 0:
 		m[measure.GoodputPct] = goodput / c.Link.Bandwidth * 100
 	}
-}
-
-// stealTicks reads the steal time of all CPUs from /proc/stat, in clock
-// ticks (USER_HZ, 100 per second); -1 if unreadable.
-func stealTicks() int64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return -1
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return -1
-	}
-	v, err := strconv.ParseInt(f[8], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return v
 }
 
 // addReverseMetrics puts the reverse direction's counters into m.

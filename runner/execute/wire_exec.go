@@ -88,7 +88,7 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 	if err != nil {
 		return row, nil, err
 	}
-	steal0 := stealTicks()
+	steal0 := measure.StealTicks()
 	w.prog.sent.Store(0)
 	w.prog.packets.Store(int64(w.n))
 	row.Metrics = map[string]float64{}
@@ -104,7 +104,7 @@ func runWire(ctx context.Context, rc *runContext, snd wireSender) (row results.R
 	if w.rcv == nil && w.ports == nil { // named tx only: the receiver is elsewhere
 		return row, res, w.sentOnly(row.Metrics, sent, start, actual)
 	}
-	if s1 := stealTicks(); steal0 >= 0 && s1 >= 0 {
+	if s1 := measure.StealTicks(); steal0 >= 0 && s1 >= 0 {
 		row.Metrics[measure.StealMS] = float64(s1-steal0) * 10
 	}
 	labrun := w.c.SenderKind() == "labrun"

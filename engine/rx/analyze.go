@@ -161,9 +161,19 @@ func AnalyzeExcluding(sched []int64, res *Result, x *Exclusion) Metrics {
 		FirstSeq: -1, LastSeq: -1,
 	}
 	m.Lost = uint64(len(arr)) - min(res.Received, uint64(len(arr)))
-
 	// Rates: first to last arrival, over received sequence numbers and
 	// over all frames.
+	m.PPS = arrivalRate(arr)
+	m.AllPPS = rate(int(res.Total), res.LastAny-res.FirstAny)
+	k := min(len(sched), len(arr))
+	m.setIAT(sched, arr, k, x)
+	m.setDrift(sched, arr, k)
+	return m
+}
+
+// arrivalRate is the rate of the sequence numbers that arrived, first to
+// last arrival.
+func arrivalRate(arr []int64) float64 {
 	var lo, hi int64
 	n := 0
 	for _, a := range arr {
@@ -176,12 +186,13 @@ func AnalyzeExcluding(sched []int64, res *Result, x *Exclusion) Metrics {
 		hi = max(hi, a)
 		n++
 	}
-	m.PPS = rate(n, hi-lo)
-	m.AllPPS = rate(int(res.Total), res.LastAny-res.FirstAny)
+	return rate(n, hi-lo)
+}
 
-	// Inter-arrival errors over consecutive sequence numbers that both
-	// arrived.
-	k := min(len(sched), len(arr))
+// setIAT computes the inter-arrival errors over the first k sequence
+// numbers, pairs of consecutive ones that both arrived, and with x not nil
+// the clean figures over the pairs no stall of x hit.
+func (m *Metrics) setIAT(sched, arr []int64, k int, x *Exclusion) {
 	e := make([]int64, 0, k)
 	var clean []int64
 	if x != nil {
@@ -206,43 +217,53 @@ func AnalyzeExcluding(sched []int64, res *Result, x *Exclusion) Metrics {
 		}
 	}
 	if m.Clean != nil {
-		c := m.Clean
-		c.Pairs = len(clean)
-		if len(clean) > 0 {
-			slices.Sort(clean)
-			c.P50, c.P99, c.P999 = measure.Quantile(clean, 0.5), measure.Quantile(clean, 0.99), measure.Quantile(clean, 0.999)
-			c.Max = clean[len(clean)-1]
-		}
+		m.Clean.set(clean)
 	}
 	m.Pairs = len(e)
-	if len(e) > 0 {
-		var sum, abs float64
-		for _, v := range e {
-			sum += float64(v)
-			abs += math.Abs(float64(v))
-		}
-		m.IATMean = sum / float64(len(e))
-		m.IATMAE = abs / float64(len(e))
-		var sq float64
-		for _, v := range e {
-			d := float64(v) - m.IATMean
-			sq += d * d
-		}
-		m.IATStd = math.Sqrt(sq / float64(len(e)))
-		for i, v := range e {
-			if v < 0 {
-				e[i] = -v
-			}
-		}
-		slices.Sort(e)
-		m.IATP50 = measure.Quantile(e, 0.5)
-		m.IATP95 = measure.Quantile(e, 0.95)
-		m.IATP99 = measure.Quantile(e, 0.99)
-		m.IATP999 = measure.Quantile(e, 0.999)
-		m.IATMax = e[len(e)-1]
+	if len(e) == 0 {
+		return
 	}
+	var sum, abs float64
+	for _, v := range e {
+		sum += float64(v)
+		abs += math.Abs(float64(v))
+	}
+	m.IATMean = sum / float64(len(e))
+	m.IATMAE = abs / float64(len(e))
+	var sq float64
+	for _, v := range e {
+		d := float64(v) - m.IATMean
+		sq += d * d
+	}
+	m.IATStd = math.Sqrt(sq / float64(len(e)))
+	for i, v := range e {
+		if v < 0 {
+			e[i] = -v
+		}
+	}
+	slices.Sort(e)
+	m.IATP50 = measure.Quantile(e, 0.5)
+	m.IATP95 = measure.Quantile(e, 0.95)
+	m.IATP99 = measure.Quantile(e, 0.99)
+	m.IATP999 = measure.Quantile(e, 0.999)
+	m.IATMax = e[len(e)-1]
+}
 
-	// Drift between the first and last received sequence numbers.
+// set fills c's percentiles from the |errors| of the clean pairs (sorted
+// in place).
+func (c *CleanIAT) set(clean []int64) {
+	c.Pairs = len(clean)
+	if len(clean) == 0 {
+		return
+	}
+	slices.Sort(clean)
+	c.P50, c.P99, c.P999 = measure.Quantile(clean, 0.5), measure.Quantile(clean, 0.99), measure.Quantile(clean, 0.999)
+	c.Max = clean[len(clean)-1]
+}
+
+// setDrift computes the drift between the first and last received of the
+// first k sequence numbers.
+func (m *Metrics) setDrift(sched, arr []int64, k int) {
 	for i := 0; i < k; i++ {
 		if arr[i] != 0 {
 			m.FirstSeq = i
@@ -263,7 +284,6 @@ func AnalyzeExcluding(sched []int64, res *Result, x *Exclusion) Metrics {
 			m.DriftPct = float64(m.Drift) / float64(span) * 100
 		}
 	}
-	return m
 }
 
 // rate is (n-1) frames over span ns, in packets per second; 0 if it is not

@@ -389,6 +389,19 @@ func (p *Packet) Pending() int {
 	return 0
 }
 
+// Room implements Roomer: how many frames Send queues, this one included,
+// before one sends the batch (1: the next Send sends). The ring may also
+// send earlier, when its head slot is still the kernel's.
+func (p *Packet) Room() int {
+	switch {
+	case p.mm != nil:
+		return len(p.mm.hdrs) - p.mm.n
+	case p.ring != nil:
+		return min(p.batch, p.ring.n) - p.ring.queued
+	}
+	return 1
+}
+
 // Flush implements Batcher: it sends the queued frames.
 func (p *Packet) Flush() error {
 	switch {

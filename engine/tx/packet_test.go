@@ -84,6 +84,8 @@ func TestRingGeometry(t *testing.T) {
 			t.Errorf("%+v: block of %d bytes for slots of %d", c, bs, fs)
 		case fpb*blocks < c.frames || fpb*(blocks-1) >= c.frames:
 			t.Errorf("%+v: %d blocks of %d slots", c, blocks, fpb)
+		case fs <= pageSize && pageSize%fs != 0:
+			t.Errorf("%+v: slots of %d bytes straddle pages", c, fs)
 		}
 		if c.maxFrame == 1514 && float64(bs-fpb*fs)/float64(bs) > 0.05 {
 			t.Errorf("%+v: block of %d bytes wastes %d", c, bs, bs-fpb*fs)

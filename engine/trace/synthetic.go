@@ -253,6 +253,10 @@ func buildFrame(n int, ep Endpoints) ([]byte, error) {
 // Len implements Source.
 func (s *Synthetic) Len() int { return len(s.offsets) }
 
+// MaxFrameLen is the length of the longest frame (without FCS) Next
+// returns: a sink sizes its buffers and ring slots by it.
+func (s *Synthetic) MaxFrameLen() int { return len(s.frame) }
+
 // Rewind implements Source.
 func (s *Synthetic) Rewind() { s.next = 0 }
 
@@ -282,7 +286,11 @@ func (s *Synthetic) fill(i int, seq uint64, p *Packet) {
 	binary.BigEndian.PutUint16(f[udpLenOff:], uint16(udpLen))
 	flow := uint32(0)
 	if s.flows > 1 {
-		flow = uint32(i % s.flows)
+		if s.flows&(s.flows-1) == 0 {
+			flow = uint32(i & (s.flows - 1)) // no division per frame (some 15 ns)
+		} else {
+			flow = uint32(i % s.flows)
+		}
 		binary.BigEndian.PutUint16(f[udpSportOff:], uint16(s.sport+flow))
 	}
 	cs := fold(s.udpBase + flow + 2*udpLen + uint32(seq>>48) + uint32(seq>>32&0xffff) + uint32(seq>>16&0xffff) + uint32(seq&0xffff))

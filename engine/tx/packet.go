@@ -68,7 +68,8 @@ type PacketConfig struct {
 	QdiscBypass bool
 	// RingFrames is the number of TX ring slots (PacketRing), rounded up
 	// to whole ring blocks; at least Batch. 0 means DefaultRingFrames or
-	// 2*Batch, whichever is larger.
+	// 2*Batch, whichever is larger, but no more than DefaultRingBytes
+	// hold (and never fewer than Batch).
 	RingFrames int
 	// MaxFrame is the largest frame (no FCS) that will be sent; it sizes
 	// ring slots and sendmmsg buffers. 0 means DefaultMaxFrame. Longer
@@ -150,7 +151,7 @@ func newPacket(cfg PacketConfig, opt packetOptions) (*Packet, error) {
 	slots := cfg.RingFrames
 	if cfg.Mode == PacketRing {
 		if slots == 0 {
-			slots = max(DefaultRingFrames, 2*batch)
+			slots = defaultRingFrames(batch, mf)
 		}
 		if slots < batch {
 			return nil, fmt.Errorf("tx packet: RingFrames %d smaller than Batch %d: want at least Batch (2*Batch lets a batch fill while the last drains)", slots, batch)

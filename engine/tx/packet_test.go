@@ -459,3 +459,19 @@ func TestPacketRingSlotBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The default ring holds twice a batch, at most DefaultRingBytes of
+// slots, and never less than a batch.
+func TestDefaultRingFrames(t *testing.T) {
+	for _, c := range []struct{ batch, maxFrame, want int }{
+		{1, 60, DefaultRingFrames}, // 128-byte slots: 512 of them are 64 KiB
+		{512, 60, 1024},            // 2*batch, 128 KiB
+		{128, 1514, 128},           // 2 KiB slots: 256 KiB hold 128
+		{512, 1514, 512},           // at least the batch
+		{1, 9000, 28},              // 9056-byte slots (larger than a page: not a power of two)
+	} {
+		if got := defaultRingFrames(c.batch, c.maxFrame); got != c.want {
+			t.Errorf("batch %d of %d-byte frames: %d slots, want %d", c.batch, c.maxFrame, got, c.want)
+		}
+	}
+}

@@ -413,7 +413,7 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 				defer cs.Close()
 			}
 		}
-		sink, err := openWireSink(c, tp, k)
+		sink, err := openWireSink(c, tp, k, maxFrameOf(s))
 		if err != nil {
 			return nil, err
 		}
@@ -461,10 +461,26 @@ func sendLabrun(ctx context.Context, c plan.RunConfig, tp *topo.Topology, src tr
 	return res, err
 }
 
+// maxFrameOf is the longest frame src sends, if it knows (0 if not).
+func maxFrameOf(src trace.Source) int {
+	if m, ok := src.(interface{ MaxFrameLen() int }); ok {
+		return m.MaxFrameLen()
+	}
+	return 0
+}
+
 // openWireSink opens sending thread k's socket in the sender namespace:
-// UDP, or AF_PACKET in the sink's mode.
-func openWireSink(c plan.RunConfig, tp *topo.Topology, k int) (tx.Sink, error) {
+// UDP, or AF_PACKET in the sink's mode. longest is the trace's longest
+// frame, if known (0: not): an AF_PACKET sink sizes its ring slots and
+// buffers by it rather than by the MTU, unless it pads frames (padding
+// may lengthen a frame up to the MTU). 64-byte frames then take 128-byte
+// ring slots instead of 2048-byte ones: fewer pages and cache lines for
+// the same batch.
+func openWireSink(c plan.RunConfig, tp *topo.Topology, k, longest int) (tx.Sink, error) {
 	maxFrame := c.Topology.MTU + 14
+	if longest > 0 && !c.Sink.Pad {
+		maxFrame = min(maxFrame, longest)
+	}
 	// With several ports, thread k sends on port k.
 	port := 0
 	if ports(c) > 0 {
@@ -646,9 +662,10 @@ func (pr *peerRun) run(ctx context.Context, h *topo.Host, ifname string) (peerSt
 		return peerStats{}, err
 	}
 	if (pr.kind == "tcpreplay" || pr.kind == "trafgen" && pr.traf.CPUs <= 1) && runtime.NumCPU() > 1 {
-		// The same place as labrun's single sender: the last CPU, away
-		// from the receiver. (trafgen with several processes pins each
-		// to its own CPU itself.)
+		// The same place as labrun's single sender: the last CPU.
+		// (trafgen's worker then pins itself to CPU 0, and trafgen with
+		// several processes pins each to its own CPU; the script puts
+		// the receiver on a CPU the sender does not use.)
 		if err := proc.Pin(runtime.NumCPU() - 1); err != nil {
 			proc.Stop(time.Second)
 			return peerStats{}, err

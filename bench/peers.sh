@@ -2,9 +2,12 @@
 # The peers of experiments/replay_vs_tcpreplay.star's topspeed table, each
 # run alone with the flags its documentation recommends, on the topology
 # labrun builds for that table: two network namespaces, one veth pair
-# (198.18.0.1 and .2, the same MACs, MTU 1500, offloads and IPv6 off), the
-# receiver's kernel work steered to CPU 0 (RPS) for one-CPU senders, the
-# one-CPU senders pinned to the last CPU. Frames are the same as labrun's
+# (198.18.0.1 and .2, the same MACs, MTU 1500, offloads and IPv6 off), no
+# receive packet steering: the receive work runs on the sending CPU, inline,
+# as a veth does it by default; tcpreplay on the last CPU, trafgen where it
+# pins itself (CPU 0); the receiving socket and the counter on a CPU the
+# one-CPU sender does not use (CPU 0, or the last CPU beside trafgen's one
+# worker), on CPU 0 beside two trafgen workers. Frames are the same as labrun's
 # synthetic trace (Ethernet/IPv4/UDP, two flows, "LRUN" and a sequence
 # number), 64 B and 1500 B with the FCS.
 #
@@ -18,7 +21,7 @@
 # Needs root. Usage: bench/peers.sh [FRAMES] [REPS]   (FRAMES per run)
 # Environment: PEERS="tcpreplay trafgen1 trafgen2" (which to run),
 # SIZES="64 1500", RECEIVER=socket (a packet socket, tcpdump, captures
-# every frame on CPU 0, as labrun's receiver does) or counter (no socket:
+# every frame, as labrun's receiver does) or counter (no socket:
 # only the veth's counter); TRAFGEN_CPU=own (where trafgen pins its one
 # worker: CPU 0) or last (moved to the last CPU, where labrun's one thread
 # and tcpreplay run); PEERS_CSV=FILE appends "peer,size,frames/s" for
@@ -115,14 +118,14 @@ PY
 }
 
 # The receiver's count: rx_packets of the receiving veth, read every 0.5 ms
-# on CPU 0 from inside its namespace; the veth counts a frame when it
-# queues it to the receiving CPU, the moment labrun's receiver timestamps.
+# on the receiver's CPU from inside its namespace; the veth counts a frame when it
+# queues it for the receive work, the moment labrun's receiver timestamps.
 # Prints "<frames> <seconds>" from the first to the last change: the span
 # labrun's rx_all_pps divides by. It stops 300 ms after the count last
 # moved, or 120 s after it started without a change (a preload of a long
 # trace on a busy machine takes a while).
-count_rx() {
-  ip netns exec "$R" taskset -c 0 python3 - "$1" <<'PY'
+count_rx() { # ready-file cpu
+  ip netns exec "$R" taskset -c "$2" python3 - "$1" <<'PY'
 import os, sys, time
 fd = os.open("/sys/class/net/rcv/statistics/rx_packets", os.O_RDONLY)
 rd = lambda: int(os.pread(fd, 32, 0))
@@ -170,21 +173,21 @@ repin() {
 # pinned by itself), with --no-sock-mem (-A: leave the system's socket
 # memory as it is; in a network namespace trafgen cannot raise it anyway).
 run_peer() { # peer size pcap cfg
-  local out cnt tool cap=
+  local out cnt tool cap= rxcpu=0
   cnt=$work/count
-  case $1 in
-  tcpreplay | trafgen1) rps 1 ;;
-  trafgen2) rps 0 ;;
-  esac
+  rps 0
+  # The receiver away from a one-CPU sender: trafgen's lone worker pins
+  # itself to CPU 0.
+  [ "$1" = trafgen1 ] && [ "$TRAFGEN_CPU" = own ] && rxcpu=$LAST
   if [ "$RECEIVER" = socket ]; then
-    # A packet socket capturing every frame on CPU 0, as labrun's receiver.
+    # A packet socket capturing every frame, as labrun's receiver.
     : >"$work/cap.err"
-    ip netns exec "$R" taskset -c 0 tcpdump -p -n -q -i rcv -s 96 -B 65536 -w /dev/null 2>"$work/cap.err" &
+    ip netns exec "$R" taskset -c "$rxcpu" tcpdump -p -n -q -i rcv -s 96 -B 65536 -w /dev/null 2>"$work/cap.err" &
     cap=$!
     for _ in $(seq 500); do grep -q listening "$work/cap.err" && break; sleep 0.01; done
   fi
   rm -f "$work/ready"
-  count_rx "$work/ready" >"$cnt" &
+  count_rx "$work/ready" "$rxcpu" >"$cnt" &
   local poller=$!
   for _ in $(seq 500); do [ -e "$work/ready" ] && break; sleep 0.01; done
   case $1 in
@@ -196,7 +199,7 @@ run_peer() { # peer size pcap cfg
     local procs=${1#trafgen}
     ip netns exec "$S" trafgen --in "$4" --out snd --num "$FRAMES" --cpus "$procs" --no-sock-mem >"$work/out" 2>&1 &
     local tg=$!
-    # trafgen 0.6.8 pins its first worker to CPU 0 (the receiver's) and
+    # trafgen 0.6.8 pins its first worker to CPU 0 and
     # cannot be told otherwise; TRAFGEN_CPU=last moves a lone worker to the
     # last CPU once it has pinned itself.
     [ "$procs" = 1 ] && [ "$TRAFGEN_CPU" = last ] && repin "$tg"

@@ -383,18 +383,21 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 	progress := cfg.Progress
 	late, dropAfter := cfg.Timer.Late, int64(cfg.Timer.DropAfter)
 	batch, _ := sink.(tx.Batcher)
-	// At topspeed most of the loop's own time is the clock reading of
-	// each wait (25-40 ns on a VM against 5-10 ns for the rest). A frame
-	// already due by the latest reading, that a batching sink only copies,
-	// is sent without one: its send time is the batch's, stamped below
-	// from the reading taken before the Send that hands the batch to the
-	// kernel, which always reads the clock. Only under catch_up, whose
-	// decisions need nothing but "due by now", and not while profiling.
+	// At topspeed most of the loop's own time was the clock reading of
+	// each wait (25-40 ns on a VM against 5-10 ns for the rest). After a
+	// frame, the frames a batching sink will only copy (tx.Roomer) and
+	// that are due by that frame's reading go out in a short inner loop
+	// without one: their send time is their batch's, stamped below from
+	// the reading taken before the Send that hands the batch to the
+	// kernel, which always comes through the full loop. Only under
+	// catch_up, whose decisions need nothing but "due by now", and not
+	// while profiling.
 	var room tx.Roomer
 	if r, ok := sink.(tx.Roomer); ok && batch != nil && late == timer.CatchUp && th.prof == nil {
 		room = r
 	}
-	var last int64 // the latest clock reading of the loop
+	have := false // p holds a packet the inner loop fetched and did not send
+	ended := false // the inner loop found the source's end
 	part, parts := th.part, th.parts
 	pr := th.prof
 	p := &th.pkt // in the thread, not on the heap once per run
@@ -406,29 +409,26 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 		log.Begin(start-int64(leadOf(cfg)), t0)
 	}
 	i, first, seen := 0, 0, 0
-	for i < len(sched) && !stop.Load() && src.Next(p) {
-		if parts > 1 {
-			if trace.FlowPart(p.Frame, parts) != part {
-				continue
+	for i < len(sched) && !ended && !stop.Load() && (have || src.Next(p)) {
+		if !have {
+			if parts > 1 {
+				if trace.FlowPart(p.Frame, parts) != part {
+					continue
+				}
+				seqs[i] = p.Seq
 			}
-			seqs[i] = p.Seq
+			if pr != nil {
+				pr.read()
+			}
+			seen++
+			if progress != nil && seen&255 == 0 {
+				progress.Add(256)
+			}
 		}
-		if pr != nil {
-			pr.read()
-		}
-		seen++
-		if progress != nil && seen&255 == 0 {
-			progress.Add(256)
-		}
+		have = false
 		due := addSat(start, p.Offset)
 		eff := addSat(due, shift)
-		var now int64
-		if room != nil && eff <= last && room.Room() > 1 {
-			now = last
-		} else {
-			now = tm.Wait(eff)
-			last = now
-		}
+		now := tm.Wait(eff)
 		if now < eff && stop.Load() {
 			break // stopped during the wait: this packet is not sent
 		}
@@ -463,6 +463,37 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 		}
 		if pr != nil {
 			pr.end()
+		}
+		if room != nil {
+			// The inner loop: frames due by now that the batch only
+			// copies (never the one that sends it).
+			for k := room.Room() - 1; k > 0 && i < len(sched); {
+				if !src.Next(p) {
+					ended = true
+					break
+				}
+				if parts > 1 {
+					if trace.FlowPart(p.Frame, parts) != part {
+						continue
+					}
+					seqs[i] = p.Seq
+				}
+				seen++
+				if progress != nil && seen&255 == 0 {
+					progress.Add(256)
+				}
+				due := addSat(start, p.Offset)
+				if due > now {
+					have = true // not due yet: the full loop waits for it
+					break
+				}
+				if sink.Send(p.Frame, now) != nil {
+					th.errs++
+				}
+				sched[i], actual[i] = due, now
+				i++
+				k--
+			}
 		}
 	}
 	if batch != nil {

@@ -102,6 +102,7 @@ type Synthetic struct {
 	sport   uint32 // first source port
 	next    int
 	frame   []byte // template at the largest size
+	filled  int    // the size the template's length fields are for (0: none yet)
 	ipBase  uint32 // IPv4 header sum with total length and checksum 0
 	udpBase uint32 // UDP sum (with pseudo-header) with lengths, seq and checksum 0
 }
@@ -281,9 +282,12 @@ func (s *Synthetic) fill(i int, seq uint64, p *Packet) {
 	f := s.frame[:n]
 	binary.BigEndian.PutUint64(f[seqOff:], seq)
 	ipLen, udpLen := uint32(n-14), uint32(n-34)
-	binary.BigEndian.PutUint16(f[ipLenOff:], uint16(ipLen))
-	binary.BigEndian.PutUint16(f[ipCsOff:], fold(s.ipBase+ipLen))
-	binary.BigEndian.PutUint16(f[udpLenOff:], uint16(udpLen))
+	if size != s.filled { // the length fields follow the size only
+		binary.BigEndian.PutUint16(f[ipLenOff:], uint16(ipLen))
+		binary.BigEndian.PutUint16(f[ipCsOff:], fold(s.ipBase+ipLen))
+		binary.BigEndian.PutUint16(f[udpLenOff:], uint16(udpLen))
+		s.filled = size
+	}
 	flow := uint32(0)
 	if s.flows > 1 {
 		if s.flows&(s.flows-1) == 0 {

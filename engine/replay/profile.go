@@ -5,6 +5,7 @@ import (
 
 	"github.com/labrun/labrun/engine/clock"
 	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/engine/mem"
 	"github.com/labrun/labrun/engine/tx"
 )
 
@@ -68,9 +69,7 @@ func newProfiler(every, rows int, sink tx.Sink) *profiler {
 	n := 2*rows/every + 16 // the gaps are random: room for twice the mean
 	for k := range pr.s {
 		pr.s[k] = make([]int64, n)
-		for i := range pr.s[k] {
-			pr.s[k][i] = 0 // fault the pages in now, not in the loop
-		}
+		mem.Touch(pr.s[k]) // fault the pages in now, not in the loop
 	}
 	return pr
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/labrun/labrun/engine/clock"
 	"github.com/labrun/labrun/engine/kernel"
 	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/engine/mem"
 	"github.com/labrun/labrun/engine/timer"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/tx"
@@ -294,13 +295,9 @@ func newThread(cfg Config, s Sender, k, parts, total int) *thread {
 		th.prof = newProfiler(cfg.Profile, rows, s.Sink)
 	}
 	for _, a := range [][]int64{th.sched, th.actual, th.stall, th.due} {
-		for i := range a {
-			a[i] = 0
-		}
+		mem.Touch(a)
 	}
-	for i := range th.seq {
-		th.seq[i] = 0
-	}
+	mem.Touch(th.seq)
 	return th
 }
 
@@ -396,7 +393,7 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 	if r, ok := sink.(tx.Roomer); ok && batch != nil && late == timer.CatchUp && th.prof == nil {
 		room = r
 	}
-	have := false // p holds a packet the inner loop fetched and did not send
+	have := false  // p holds a packet the inner loop fetched and did not send
 	ended := false // the inner loop found the source's end
 	part, parts := th.part, th.parts
 	pr := th.prof

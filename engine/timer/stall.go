@@ -5,6 +5,7 @@ import (
 
 	"github.com/labrun/labrun/engine/clock"
 	"github.com/labrun/labrun/engine/measure"
+	"github.com/labrun/labrun/engine/mem"
 )
 
 // stallThreshold is measure.StallThreshold: the gap between two clock
@@ -61,9 +62,7 @@ type StallLog struct {
 // are counted (Overflow) but not stored.
 func NewStallLog(capacity int) *StallLog {
 	l := &StallLog{buf: make([]measure.Stall, max(capacity, 1))}
-	for i := range l.buf {
-		l.buf[i] = measure.Stall{} // touch the pages now, not in the loop
-	}
+	mem.Touch(l.buf) // fault the pages in now, not in the loop
 	return l
 }
 

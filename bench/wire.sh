@@ -19,7 +19,7 @@ for t in tcpreplay trafgen; do
   command -v $t >/dev/null || { echo "$t not found: run 'make test-deps' (apt-get install tcpreplay netsniff-ng)"; exit 1; }
 done
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap '[ -n "${KEEP:-}" ] && cp -r "$out" "$KEEP"; rm -rf "$out"' EXIT
 for r in $(seq "$REPS"); do
   # A run that fails (trafgen exits on EAGAIN when the receiver falls
   # behind) is reported by labrun and left out; the others count.

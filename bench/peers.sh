@@ -229,6 +229,9 @@ printf '  %-20s %6s %12s %10s %10s  %s\n' peer size 'frames/s' received captured
 for size in $SIZES; do
   pcap=$work/$size.pcap cfg=$work/$size.cfg
   write_pcap "$size" "$pcap"
+  # On disk before any run, as labrun's trace writer does (fsync): the
+  # writeback of a 1.5 GB pcap must not run beside the timed runs.
+  sync "$pcap"
   write_cfg "$pcap" "$cfg"
   for p in $PEERS; do
     vals=() own=() got=- capd=- failed=0

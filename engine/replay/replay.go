@@ -456,6 +456,12 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 			for j := first; j < i; j++ {
 				actual[j] = now
 			}
+			if log != nil && i-first > 1 {
+				// Its system call was the batch's work, not a stall
+				// (a sink that sends every frame alone keeps its
+				// long sends counted).
+				log.Expected(clock.Now())
+			}
 			first = i
 		}
 		if pr != nil {

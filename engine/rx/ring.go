@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/labrun/labrun/engine/mem"
 	"github.com/labrun/labrun/engine/trace"
 )
 
@@ -51,8 +52,14 @@ type tally struct {
 	first, last                          int64 // earliest and latest arrival of any frame
 }
 
+// newTally prepares the accounting for expect frames. The arrival array's
+// pages are faulted in now, before the sender starts, not one every 512
+// frames while the drain loop runs (1,953 faults for a million frames, in
+// the process whose other thread is sending).
 func newTally(expect int) tally {
-	return tally{arrival: make([]int64, expect), high: []int64{-1}}
+	t := tally{arrival: make([]int64, expect), high: []int64{-1}}
+	mem.Touch(t.arrival)
+	return t
 }
 
 // setStreams judges order within each stream: stream[seq] is the stream

@@ -149,6 +149,10 @@ type thread struct {
 	errs    int64
 	setOut  []kernel.Outcome
 	prof    *profiler // nil unless profiling
+	// seen counts the packets this thread took from its source, progress
+	// (Config.Progress) every 256 of them.
+	seen     int
+	progress *atomic.Int64
 }
 
 // Run replays the configured source. It returns an error, and no result,
@@ -375,9 +379,9 @@ func (th *thread) run(cfg Config, stop *atomic.Bool, start *atomic.Int64, ready 
 
 // loop is the timed loop. It does not allocate, lock or log.
 func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Timer) {
-	src, sink, sched, actual, seqs := th.src, th.sink, th.sched, th.actual, th.seq
+	src, sink, sched, actual := th.src, th.sink, th.sched, th.actual
 	dues, log := th.due, th.log
-	progress := cfg.Progress
+	th.progress = cfg.Progress
 	late, dropAfter := cfg.Timer.Late, int64(cfg.Timer.DropAfter)
 	batch, _ := sink.(tx.Batcher)
 	// At topspeed most of the loop's own time was the clock reading of
@@ -395,7 +399,6 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 	}
 	have := false  // p holds a packet the inner loop fetched and did not send
 	ended := false // the inner loop found the source's end
-	part, parts := th.part, th.parts
 	pr := th.prof
 	p := &th.pkt // in the thread, not on the heap once per run
 	var shift int64
@@ -405,21 +408,14 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 	if log != nil {
 		log.Begin(start-int64(leadOf(cfg)), t0)
 	}
-	i, first, seen := 0, 0, 0
+	i, first := 0, 0
 	for i < len(sched) && !ended && !stop.Load() && (have || src.Next(p)) {
 		if !have {
-			if parts > 1 {
-				if trace.FlowPart(p.Frame, parts) != part {
-					continue
-				}
-				seqs[i] = p.Seq
+			if !th.mine(p, i) {
+				continue
 			}
 			if pr != nil {
 				pr.read()
-			}
-			seen++
-			if progress != nil && seen&255 == 0 {
-				progress.Add(256)
 			}
 		}
 		have = false
@@ -452,51 +448,13 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 		}
 		i++
 		if batch != nil && batch.Pending() == 0 {
-			// A batch just left: its frames left now.
-			for j := first; j < i; j++ {
-				actual[j] = now
-			}
-			if log != nil && i-first > 1 {
-				// Its system call was the batch's work, not a stall
-				// (a sink that sends every frame alone keeps its
-				// long sends counted).
-				log.Expected(clock.Now())
-			}
-			first = i
+			first = th.batchLeft(first, i, now)
 		}
 		if pr != nil {
 			pr.end()
 		}
 		if room != nil {
-			// The inner loop: frames due by now that the batch only
-			// copies (never the one that sends it).
-			for k := room.Room() - 1; k > 0 && i < len(sched); {
-				if !src.Next(p) {
-					ended = true
-					break
-				}
-				if parts > 1 {
-					if trace.FlowPart(p.Frame, parts) != part {
-						continue
-					}
-					seqs[i] = p.Seq
-				}
-				seen++
-				if progress != nil && seen&255 == 0 {
-					progress.Add(256)
-				}
-				due := addSat(start, p.Offset)
-				if due > now {
-					have = true // not due yet: the full loop waits for it
-					break
-				}
-				if sink.Send(p.Frame, now) != nil {
-					th.errs++
-				}
-				sched[i], actual[i] = due, now
-				i++
-				k--
-			}
+			i, have, ended = th.sendDue(p, i, start, now, room.Room())
 		}
 	}
 	if batch != nil {
@@ -509,8 +467,8 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 		}
 	}
 	end := clock.Now()
-	if progress != nil {
-		progress.Add(int64(seen & 255))
+	if th.progress != nil {
+		th.progress.Add(int64(th.seen & 255))
 	}
 	th.cpu = measure.ThreadCPU().Sub(thr0)
 	th.sch = measure.ThreadSchedNow().Sub(sch0)
@@ -518,6 +476,65 @@ func (th *thread) loop(cfg Config, stop *atomic.Bool, start int64, tm timer.Time
 	th.n = i
 	th.shift = shift
 	th.sink0 = sink.Stats()
+}
+
+// batchLeft is called when the frames of rows first..i-1 just left in one
+// batch: they left at now, the reading taken before the Send that handed
+// them over. It returns the first row of the next batch.
+func (th *thread) batchLeft(first, i int, now int64) int {
+	for j := first; j < i; j++ {
+		th.actual[j] = now
+	}
+	if th.log != nil && i-first > 1 {
+		// Its system call was the batch's work, not a stall (a sink
+		// that sends every frame alone keeps its long sends counted).
+		th.log.Expected(clock.Now())
+	}
+	return i
+}
+
+// mine reports whether p is this thread's packet (with several threads,
+// by its flow) and counts it: its sequence number in row i, and the
+// packets seen.
+func (th *thread) mine(p *trace.Packet, i int) bool {
+	if th.parts > 1 {
+		if trace.FlowPart(p.Frame, th.parts) != th.part {
+			return false
+		}
+		th.seq[i] = p.Seq
+	}
+	th.seen++
+	if th.progress != nil && th.seen&255 == 0 {
+		th.progress.Add(256)
+	}
+	return true
+}
+
+// sendDue is loop's inner loop: from row i on, it sends the frames due by
+// the reading now that the batching sink only copies (at most room-1:
+// never the one that sends the batch), all stamped now. It returns the
+// next row, and whether it stopped on a fetched packet not yet due (have:
+// the full loop waits for it) or at the source's end.
+func (th *thread) sendDue(p *trace.Packet, i int, start, now int64, room int) (next int, have, ended bool) {
+	for k := room - 1; k > 0 && i < len(th.sched); {
+		if !th.src.Next(p) {
+			return i, false, true
+		}
+		if !th.mine(p, i) {
+			continue
+		}
+		due := addSat(start, p.Offset)
+		if due > now {
+			return i, true, false
+		}
+		if th.sink.Send(p.Frame, now) != nil {
+			th.errs++
+		}
+		th.sched[i], th.actual[i] = due, now
+		i++
+		k--
+	}
+	return i, false, false
 }
 
 // attribute gives each packet sent the stall time between its due time

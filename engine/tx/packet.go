@@ -76,6 +76,17 @@ type PacketConfig struct {
 	// frames, and frames longer than the interface MTU allows, are
 	// refused by Send and counted in Stats.Errors.
 	MaxFrame int
+	// Linear (PacketRing) has the kernel copy each frame whole into the
+	// head of the socket buffer it builds. Without it the kernel copies the
+	// link-layer header alone and attaches the rest as a fragment of the
+	// ring's page, which the receiving stack must pull back into the head
+	// to read the IP and transport headers (and, on a veth, copy out).
+	// It sets PACKET_VNET_HDR and puts a virtio_net_hdr asking for no
+	// offload before each frame, its hdr_len the frame's length; the
+	// kernel then leaves the MTU check to Send's (which it always makes).
+	// On a veth at topspeed it sent 7 % more 64-byte frames a second and
+	// 11 % more 1514-byte ones (docs/replay-vs-tcpreplay.md).
+	Linear bool
 	// SndBuf sets SO_SNDBUFFORCE (SO_SNDBUF without CAP_NET_ADMIN) in
 	// bytes; 0 leaves the default.
 	SndBuf int
@@ -204,7 +215,11 @@ func (p *Packet) setup(cfg PacketConfig, opt packetOptions, mf, slots int) error
 	case PacketSendmmsg:
 		p.mm = newMmsg(p.batch, mf)
 	case PacketRing:
-		r, err := newTxRing(p.fd, opt.version, mf, slots)
+		linear := 0
+		if cfg.Linear {
+			linear = p.maxVLAN
+		}
+		r, err := newTxRing(p.fd, opt.version, mf, slots, linear)
 		if err != nil {
 			return err
 		}

@@ -45,22 +45,26 @@ func benchSink(b *testing.B, s Sink) {
 
 // BenchmarkPacketSend sends 60-byte frames on a veth pair in private
 // namespaces (nothing listens on the peer), through the queueing
-// discipline and with PACKET_QDISC_BYPASS.
+// discipline and with PACKET_QDISC_BYPASS; the ring with and without
+// Linear.
 func BenchmarkPacketSend(b *testing.B) {
 	v := newVeth(b)
 	for _, c := range []struct {
-		name  string
-		mode  PacketMode
-		batch int
+		name   string
+		mode   PacketMode
+		batch  int
+		linear bool
 	}{
-		{"sendto", PacketSendto, 1},
-		{"sendmmsg-1", PacketSendmmsg, 1},
-		{"sendmmsg-8", PacketSendmmsg, 8},
-		{"sendmmsg-64", PacketSendmmsg, 64},
-		{"sendmmsg-512", PacketSendmmsg, 512},
-		{"ring-1", PacketRing, 1},
-		{"ring-64", PacketRing, 64},
-		{"ring-512", PacketRing, 512},
+		{"sendto", PacketSendto, 1, false},
+		{"sendmmsg-1", PacketSendmmsg, 1, false},
+		{"sendmmsg-8", PacketSendmmsg, 8, false},
+		{"sendmmsg-64", PacketSendmmsg, 64, false},
+		{"sendmmsg-512", PacketSendmmsg, 512, false},
+		{"ring-1", PacketRing, 1, false},
+		{"ring-64", PacketRing, 64, false},
+		{"ring-512", PacketRing, 512, false},
+		{"ring-64-linear", PacketRing, 64, true},
+		{"ring-512-linear", PacketRing, 512, true},
 	} {
 		for _, bypass := range []bool{false, true} {
 			name := c.name + "/qdisc"
@@ -68,7 +72,7 @@ func BenchmarkPacketSend(b *testing.B) {
 				name = c.name + "/bypass"
 			}
 			b.Run(name, func(b *testing.B) {
-				p := v.newPacket(b, PacketConfig{Mode: c.mode, Batch: c.batch, QdiscBypass: bypass, MaxFrame: 60}, packetOptions{})
+				p := v.newPacket(b, PacketConfig{Mode: c.mode, Batch: c.batch, QdiscBypass: bypass, MaxFrame: 60, Linear: c.linear}, packetOptions{})
 				benchSink(b, p)
 			})
 		}

@@ -1,6 +1,7 @@
 package tx
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"sync/atomic"
@@ -46,6 +47,10 @@ const (
 	busy = unix.TP_STATUS_SEND_REQUEST | unix.TP_STATUS_SENDING | unix.TP_STATUS_WRONG_FORMAT
 )
 
+// vnetHdrLen is sizeof(struct virtio_net_hdr), the header PACKET_VNET_HDR
+// puts before each frame.
+const vnetHdrLen = 10
+
 func tpAlign(n int) int { return (n + tpacketAlign - 1) &^ (tpacketAlign - 1) }
 
 // txRing is a mapped PACKET_TX_RING. Slots are filled in order; queued slots
@@ -58,7 +63,9 @@ type txRing struct {
 	frameSize int
 	blockSize int
 	blocks    int
-	dataOff   int // frame data offset inside a slot
+	dataOff   int // data offset inside a slot (the virtio header, if any, then the frame)
+	vnet      int // virtio_net_hdr bytes before each frame: 0, or vnetHdrLen with a linear head
+	linear    int // frame bytes the kernel copies into the socket buffer's head (vnet > 0)
 	statusOff int // tp_status offset inside a slot
 	lenOff    int // tp_len offset inside a slot
 	maxData   int // largest frame a slot holds
@@ -107,8 +114,16 @@ func ringGeometry(hdrLen, maxFrame, frames int) (frameSize, blockSize, blocks in
 // newTxRing sets the socket's packet version, sets up and maps a TX ring.
 // version is unix.TPACKET_V2 or unix.TPACKET_V3 (same kernel TX path,
 // different slot header).
-func newTxRing(fd, version, maxFrame, frames int) (*txRing, error) {
+func newTxRing(fd, version, maxFrame, frames, linear int) (*txRing, error) {
 	r := &txRing{}
+	if linear > 0 {
+		// Before the ring: the kernel refuses PACKET_VNET_HDR once it is mapped.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+			return nil, fmt.Errorf("tx ring: PACKET_VNET_HDR: %w", err)
+		}
+		r.vnet, r.linear = vnetHdrLen, linear
+		maxFrame += vnetHdrLen
+	}
 	var hdr int
 	switch version {
 	case unix.TPACKET_V2:
@@ -125,7 +140,7 @@ func newTxRing(fd, version, maxFrame, frames int) (*txRing, error) {
 	r.frameSize, r.blockSize, r.blocks = ringGeometry(hdr, maxFrame, frames)
 	fpb := r.blockSize / r.frameSize
 	r.n = fpb * r.blocks
-	r.maxData = r.frameSize - r.dataOff
+	r.maxData = r.frameSize - r.dataOff - r.vnet
 	var err error
 	if version == unix.TPACKET_V2 {
 		err = unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &unix.TpacketReq{
@@ -161,8 +176,15 @@ func (r *txRing) status(s int) uint32 { return atomic.LoadUint32(r.statusPtr(s))
 // and length written before it are visible to the kernel first.
 func (r *txRing) setStatus(s int, v uint32) { atomic.StoreUint32(r.statusPtr(s), v) }
 
+// length is the length of the frame in slot s.
 func (r *txRing) length(s int) int {
-	return int(*(*uint32)(unsafe.Pointer(&r.mem[r.off[s]+r.lenOff])))
+	return int(*(*uint32)(unsafe.Pointer(&r.mem[r.off[s]+r.lenOff]))) - r.vnet
+}
+
+// frame is the frame in slot s.
+func (r *txRing) frame(s int) []byte {
+	o := r.off[s] + r.dataOff + r.vnet
+	return r.mem[o : o+r.length(s)]
 }
 
 func (r *txRing) next(s int) int {
@@ -179,10 +201,22 @@ func (r *txRing) next(s int) int {
 // send call (tpacket_snd; no kernel thread polls a TX ring), which comes
 // after the store in program order, and the kernel writes only slots it
 // owns.
+//
+// With a virtio header (vnet) the frame follows a struct virtio_net_hdr
+// with no offload asked (flags and gso_type 0) and hdr_len = the bytes of
+// the frame the kernel copies into the socket buffer's head rather than
+// attaching as a fragment of the ring's page (tpacket_snd's copylen).
 func (r *txRing) put(s int, frame []byte) {
-	o := r.off[s]
-	copy(r.mem[o+r.dataOff:o+r.dataOff+len(frame)], frame)
-	*(*uint32)(unsafe.Pointer(&r.mem[o+r.lenOff])) = uint32(len(frame))
+	o := r.off[s] + r.dataOff
+	n := len(frame)
+	if r.vnet != 0 {
+		h := (*[vnetHdrLen]byte)(r.mem[o : o+vnetHdrLen])
+		*h = [vnetHdrLen]byte{}
+		binary.LittleEndian.PutUint16(h[2:], uint16(min(n, r.linear)))
+		o += vnetHdrLen
+	}
+	copy(r.mem[o:o+n], frame)
+	*(*uint32)(unsafe.Pointer(&r.mem[r.off[s]+r.lenOff])) = uint32(n + r.vnet)
 	*r.statusPtr(s) = unix.TP_STATUS_SEND_REQUEST
 }
 
@@ -202,8 +236,7 @@ func (r *txRing) drop() {
 	i := r.sent
 	for k := 1; k < r.queued; k++ {
 		j := r.next(i)
-		oj := r.off[j]
-		r.put(i, r.mem[oj+r.dataOff:oj+r.dataOff+r.length(j)])
+		r.put(i, r.frame(j))
 		i = j
 	}
 	r.setStatus(i, unix.TP_STATUS_AVAILABLE)

@@ -212,7 +212,7 @@ func (w *remoteRun) prepare(ctx context.Context) error {
 		if role == "sender" {
 			p.Trace = &tc
 			p.Timer = remote.TimerConfig{Mode: c.Timer.Mode, Period: int64(c.Timer.Period), Margin: int64(c.Timer.Margin), MaxMargin: int64(c.Timer.MaxMargin)}
-			p.Mode, p.Batch, p.Bypass, p.MaxFrame = c.Sink.Mode, c.Sink.Batch, c.Sink.QdiscBypass, c.Topology.MTU+14
+			p.Mode, p.Batch, p.Bypass, p.Linear, p.MaxFrame = c.Sink.Mode, c.Sink.Batch, c.Sink.QdiscBypass, c.Sink.Linear, c.Topology.MTU+14
 			if cpus := c.Kernel.CPUs; len(cpus) > 0 {
 				p.CPU = &cpus[0]
 			}

@@ -501,7 +501,7 @@ func openWireSink(c plan.RunConfig, tp *topo.Topology, k, longest int) (tx.Sink,
 		if err != nil {
 			return err
 		}
-		sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: from.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame, Pad: c.Sink.Pad})
+		sink, err = tx.NewPacket(tx.PacketConfig{Ifindex: from.Ifindex, Mode: pm, Batch: max(c.Sink.Batch, 1), QdiscBypass: c.Sink.QdiscBypass, MaxFrame: maxFrame, Pad: c.Sink.Pad, Linear: c.Sink.Linear})
 		return err
 	})
 	if err != nil {

@@ -320,6 +320,10 @@ type SinkConfig struct {
 	// Pad (sink.afpacket) sends frames cut short by a snaplen padded with
 	// zeros to their IP length, checksums recomputed: NetVCR's padding.
 	Pad bool `json:"pad,omitempty"`
+	// Linear (sink.afpacket, mode ring) has the kernel copy each frame
+	// whole into the head of its socket buffer, not the link header alone
+	// with the rest attached as a fragment of the ring's page.
+	Linear bool `json:"linear,omitempty"`
 }
 
 // OnWire reports whether the sink sends on an interface.

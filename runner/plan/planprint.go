@@ -212,6 +212,9 @@ func sinkLabel(c RunConfig) string {
 		if s.Pad {
 			l += " pad"
 		}
+		if s.Linear {
+			l += " linear"
+		}
 	case "udp":
 		if s.Batch > 1 {
 			l += fmt.Sprintf(" sendmmsg/%d", s.Batch)

@@ -48,6 +48,7 @@ type Prepare struct {
 	Mode     string             `json:"mode,omitempty"` // tx.ParsePacketMode
 	Batch    int                `json:"batch,omitempty"`
 	Bypass   bool               `json:"qdisc_bypass,omitempty"`
+	Linear   bool               `json:"linear,omitempty"`
 	MaxFrame int                `json:"max_frame,omitempty"`
 	CPU      *int               `json:"cpu,omitempty"`
 	// The receiver's expected count.

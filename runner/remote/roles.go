@@ -65,7 +65,7 @@ func newSender(ctx context.Context, p *Prepare) (*sender, error) {
 			return nil, err
 		}
 	}
-	sink, err := tx.NewPacket(tx.PacketConfig{Ifindex: idx, Mode: pm, Batch: max(p.Batch, 1), QdiscBypass: p.Bypass, MaxFrame: p.MaxFrame})
+	sink, err := tx.NewPacket(tx.PacketConfig{Ifindex: idx, Mode: pm, Batch: max(p.Batch, 1), QdiscBypass: p.Bypass, MaxFrame: p.MaxFrame, Linear: p.Linear})
 	if err != nil {
 		return nil, fmt.Errorf("sender socket on %s: %w", p.Interface, err)
 	}

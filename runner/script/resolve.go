@@ -213,6 +213,7 @@ func (r *runResolver) timerAndSink() error {
 				cfg.Sink.Batch = int(intArg(sk, "batch"))
 				cfg.Sink.QdiscBypass = sk.Args["qdisc_bypass"] == starlark.True
 				cfg.Sink.Pad = sk.Args["pad"] == starlark.True
+				cfg.Sink.Linear = sk.Args["linear"] == starlark.True
 			}
 		}
 		if cfg.Sender != nil && cfg.Sender.Threads != 1 && !cfg.Sink.OnWire() {

@@ -19,6 +19,7 @@ func (h *Host) sinkModule() *starlarkstruct.Module {
 			{name: "batch", kind: kInt(1, maxBatch), def: starlark.MakeInt(1), sweep: true},
 			{name: "qdisc_bypass", kind: kBool, sweep: true},
 			{name: "pad", kind: kBool},
+			{name: "linear", kind: kBool, sweep: true},
 		}}, func(a starlark.StringDict) string {
 			l := str(a, "mode")
 			if b := intOf(a["batch"]); b > 1 {
@@ -27,10 +28,16 @@ func (h *Host) sinkModule() *starlarkstruct.Module {
 			if a["pad"] == starlark.True {
 				l += "+pad"
 			}
+			if a["linear"] == starlark.True {
+				l += "+linear"
+			}
 			return l
 		}, func(_ *starlark.Thread, s *Spec) error {
 			if str(s.Args, "mode") == "sendto" && intOf(s.Args["batch"]) > 1 {
 				return fmt.Errorf("mode = \"sendto\" sends one frame per call; batch goes with \"sendmmsg\" or \"ring\"")
+			}
+			if s.Args["linear"] == starlark.True && str(s.Args, "mode") != "ring" {
+				return fmt.Errorf("linear = True shapes the socket buffers the kernel builds from TX ring slots; it goes with mode = \"ring\" (sendto and sendmmsg frames are always copied whole)")
 			}
 			return nil
 		}),

@@ -26,6 +26,20 @@ func TestWirePlan(t *testing.T) {
 		}
 	}
 
+	// linear = True reaches the run's configuration and the plan.
+	p = mustEval(t, `experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy(),
+    sink = sink.afpacket(mode = "ring", batch = 8, linear = True))`, nil)
+	if !p.Runs[0].Config.Sink.Linear {
+		t.Fatalf("sink %+v: want Linear", p.Runs[0].Config.Sink)
+	}
+	acts = acts[:0]
+	for _, a := range p.Actions {
+		acts = append(acts, a.Setting+" "+a.Value)
+	}
+	if all := strings.Join(acts, "\n"); !strings.Contains(all, "send afpacket ring/8 linear") {
+		t.Errorf("actions lack the linear ring:\n%s", all)
+	}
+
 	p = mustEval(t, `experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"),
     sender = sweep.axis("sender", [sender.tcpreplay(timing = "pps", rate = "10kpps"), sender.trafgen(cpus = 2)]))`, nil)
 	if k := p.Runs[0].Config.SenderKind(); k != "tcpreplay" || p.Runs[1].Config.Sender.Procs != 2 || !p.Runs[1].Config.Wire() {
@@ -41,6 +55,7 @@ func TestWirePlan(t *testing.T) {
 		{`sender.tcpreplay(timing = "pps")`, "needs rate"},
 		{`sender.tcpreplay(timing = "mbps", rate = "10kpps")`, "give a packet rate (pps) for \"pps\" and a bit rate (bps) for \"mbps\""},
 		{`sender.labrun(threads = "all")`, "want a number of threads 1..64 or \"cpus\""},
+		{`sink.afpacket(mode = "sendmmsg", batch = 8, linear = True)`, `it goes with mode = "ring"`},
 	} {
 		_, err := evalSrc(t, tc.src, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

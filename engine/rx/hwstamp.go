@@ -62,16 +62,16 @@ func samplePHC(fd int) (phcSample, error) {
 
 // enableHardware asks the socket for raw hardware stamps, opens the
 // interface's clock and takes the first reading of its offset.
-func (r *Receiver) enableHardware() error {
-	if err := unix.SetsockoptInt(r.fd, unix.SOL_PACKET, unix.PACKET_TIMESTAMP, unix.SOF_TIMESTAMPING_RAW_HARDWARE); err != nil {
+func (r *Receiver) enableHardware(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_TIMESTAMP, unix.SOF_TIMESTAMPING_RAW_HARDWARE); err != nil {
 		return fmt.Errorf("rx: asking for hardware timestamps (PACKET_TIMESTAMP): %w", err)
 	}
-	fd, err := openPHC(r.cfg.PHC)
+	phc, err := openPHC(r.cfg.PHC)
 	if err != nil {
 		return err
 	}
-	r.phc = fd
-	s, err := samplePHC(fd)
+	r.phc = phc
+	s, err := samplePHC(phc)
 	if err != nil {
 		return err
 	}
@@ -83,9 +83,9 @@ func (r *Receiver) enableHardware() error {
 // enablePromisc makes the interface receive frames addressed to any MAC
 // for as long as the socket is open: a membership of the socket, which
 // the kernel drops when the socket closes, whatever ends the process.
-func (r *Receiver) enablePromisc() error {
+func (r *Receiver) enablePromisc(fd int) error {
 	mr := unix.PacketMreq{Ifindex: int32(r.cfg.Ifindex), Type: unix.PACKET_MR_PROMISC}
-	if err := unix.SetsockoptPacketMreq(r.fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mr); err != nil {
+	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mr); err != nil {
 		return fmt.Errorf("rx: promiscuous mode on interface %d (PACKET_ADD_MEMBERSHIP): %w", r.cfg.Ifindex, err)
 	}
 	return nil

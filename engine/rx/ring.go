@@ -2,6 +2,7 @@ package rx
 
 import (
 	"encoding/binary"
+	"math"
 
 	"golang.org/x/sys/unix"
 
@@ -50,6 +51,9 @@ type tally struct {
 	received, dup, reordered, outOfRange uint64
 	marked, unmarked, total              uint64
 	first, last                          int64 // earliest and latest arrival of any frame
+	// byStamp leaves order to reorderedByStamp: the frames are walked in
+	// another order than they arrived (a ring per CPU).
+	byStamp bool
 }
 
 // newTally prepares the accounting for expect frames. The arrival array's
@@ -130,11 +134,41 @@ func (t *tally) frame(f []byte, wireLen int, stripped bool, at int64) {
 	if t.stream != nil {
 		s = int(t.stream[seq])
 	}
+	if t.byStamp {
+		return
+	}
 	if int64(seq) < t.high[s] {
 		t.reordered++
 	} else {
 		t.high[s] = int64(seq)
 	}
+}
+
+// reorderedByStamp counts the frames that arrived, by their stamps, after a
+// frame of a higher sequence number in their stream: what frame counts
+// walking the frames in arrival order (equal stamps are in order).
+func (t *tally) reorderedByStamp() uint64 {
+	earliest := make([]int64, len(t.high)) // per stream: the earliest arrival above the sequence number at hand
+	for i := range earliest {
+		earliest[i] = math.MaxInt64
+	}
+	var n uint64
+	for seq := len(t.arrival) - 1; seq >= 0; seq-- {
+		at := t.arrival[seq]
+		if at == 0 {
+			continue
+		}
+		s := 0
+		if t.stream != nil {
+			s = int(t.stream[seq])
+		}
+		if at > earliest[s] {
+			n++
+		} else {
+			earliest[s] = at
+		}
+	}
+	return n
 }
 
 // walker turns retired ring blocks into accounting and capture records.

@@ -60,6 +60,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,15 @@ type Config struct {
 	// thread, so it must not block or allocate. For traffic that carries no
 	// mark, such as a TCP flow's segments.
 	Tap func(f []byte, wireLen int, at int64)
+	// Fanout opens a socket and ring per CPU, joined in a PACKET_FANOUT_CPU
+	// group: the kernel puts each frame in the ring of the CPU that
+	// receives it, so senders on several CPUs (on a veth the receive work
+	// runs on the sending CPU) do not take one ring's lock and cache lines
+	// in turn for every frame. Each ring is RingBytes (one CPU may receive
+	// every frame). Order is then judged by arrival stamps at Stop, not by
+	// the walk, which visits the rings in turn. Not with Capture, Tap or
+	// Hardware, which want the frames in one order as they are walked.
+	Fanout bool
 }
 
 // Limits of a Config.
@@ -239,10 +249,9 @@ type Result struct {
 // Receiver is an AF_PACKET TPACKET_V3 receiver on one interface.
 type Receiver struct {
 	cfg   Config
-	fd    int
-	efd   int // eventfd that wakes the drain loop to stop
-	ring  []byte
-	block int // block size
+	socks []rxSock // one; with Config.Fanout, one per CPU
+	efd   int      // eventfd that wakes the drain loop to stop
+	block int      // block size
 	nblk  int
 	snap  int
 	w     walker
@@ -276,11 +285,12 @@ func Open(cfg Config) (*Receiver, error) {
 		return nil, err
 	}
 	block, nblk := geometry(cfg.RingBytes, cfg.SnapLen)
-	r := &Receiver{cfg: cfg, fd: -1, efd: -1, phc: -1, block: block, nblk: nblk, snap: cfg.SnapLen, done: make(chan struct{})}
+	r := &Receiver{cfg: cfg, efd: -1, phc: -1, block: block, nblk: nblk, snap: cfg.SnapLen, done: make(chan struct{})}
 	if err := r.open(); err != nil {
 		r.release()
 		return nil, err
 	}
+	r.w.byStamp = cfg.Fanout
 	r.w.tally = newTally(cfg.Expect)
 	r.w.tap = cfg.Tap
 	r.stalls = make(measure.Stalls, 0, maxThreadStalls)
@@ -347,6 +357,9 @@ func (c *Config) fill() error {
 	if c.CPU < -1 {
 		return fmt.Errorf("rx: CPU %d: give a CPU number, or -1 for no pinning", c.CPU)
 	}
+	if c.Fanout && (c.Capture != "" || c.Tap != nil || c.Hardware) {
+		return errors.New("rx: a ring per CPU (Fanout) walks the rings in turn, not in arrival order: not with a capture, a tap or hardware stamps")
+	}
 	if c.CPU >= 0 {
 		// The CPUs the process started with: any thread, the main one
 		// included, may have been pinned or narrowed since (a sender's
@@ -378,12 +391,62 @@ func geometry(ringBytes, snap int) (block, nblk int) {
 	return block, nblk
 }
 
+// rxSock is one receiving socket and its mapped ring.
+type rxSock struct {
+	fd     int
+	ring   []byte
+	cur    int    // the next block to walk
+	frames uint64 // frames walked in its ring
+}
+
+// fanoutGroups makes the fanout group ids of this process's receivers
+// distinct (an id is per network namespace; a process's id in the high
+// bits keeps two processes in one namespace apart).
+var fanoutGroups atomic.Uint32
+
+// open opens the receiving socket (with Config.Fanout, one per CPU in a
+// fanout group) and the eventfd that stops the drain loop.
 func (r *Receiver) open() error {
+	n := 1
+	if r.cfg.Fanout {
+		n = max(runtime.NumCPU(), 1)
+	}
+	group := uint32(os.Getpid()<<4) ^ fanoutGroups.Add(1)
+	for k := range n {
+		s := rxSock{fd: -1}
+		err := r.openSock(&s, k == 0)
+		if s.fd >= 0 {
+			r.socks = append(r.socks, s)
+		}
+		if err != nil {
+			return err
+		}
+		if r.cfg.Fanout {
+			// Joined right after the bind: until then the socket gets
+			// every frame, and none is sent before Open returns.
+			v := int(group&0xffff) | unix.PACKET_FANOUT_CPU<<16
+			if err := unix.SetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, v); err != nil {
+				return fmt.Errorf("rx: joining socket %d of %d to a PACKET_FANOUT_CPU group: %w", k+1, n, err)
+			}
+		}
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("rx: creating the stop eventfd: %w", err)
+	}
+	r.efd = efd
+	return nil
+}
+
+// openSock opens one receiving socket into s, maps its ring and binds it to
+// the interface; first says it is the receiver's first (promiscuous mode
+// and hardware stamps are set up once, on it).
+func (r *Receiver) openSock(s *rxSock, first bool) error {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("rx: opening an AF_PACKET socket (needs CAP_NET_RAW): %w", err)
 	}
-	r.fd = fd
+	s.fd = fd
 	opt := func(name string, level, o, v int) error {
 		if err := unix.SetsockoptInt(fd, level, o, v); err != nil {
 			return fmt.Errorf("rx: setting %s: %w", name, err)
@@ -400,13 +463,13 @@ func (r *Receiver) open() error {
 	if err := opt("SO_TIMESTAMPNS", unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return err
 	}
-	if r.cfg.Promisc {
-		if err := r.enablePromisc(); err != nil {
+	if r.cfg.Promisc && first {
+		if err := r.enablePromisc(fd); err != nil {
 			return err
 		}
 	}
-	if r.cfg.Hardware {
-		if err := r.enableHardware(); err != nil {
+	if r.cfg.Hardware && first {
+		if err := r.enableHardware(fd); err != nil {
 			return err
 		}
 	}
@@ -430,7 +493,7 @@ func (r *Receiver) open() error {
 	if err != nil {
 		return fmt.Errorf("rx: mapping the receive ring (%d B): %w", r.block*r.nblk, err)
 	}
-	r.ring = ring
+	s.ring = ring
 	// Only now start receiving, and only on the one interface.
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: r.cfg.Ifindex}); err != nil {
 		if errors.Is(err, unix.ENODEV) {
@@ -439,11 +502,6 @@ func (r *Receiver) open() error {
 		}
 		return fmt.Errorf("rx: binding to interface %d: %w", r.cfg.Ifindex, err)
 	}
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return fmt.Errorf("rx: creating the stop eventfd: %w", err)
-	}
-	r.efd = efd
 	return nil
 }
 
@@ -476,23 +534,19 @@ func (r *Receiver) loop() {
 			r.loopErr = fmt.Errorf("rx: pinning the receive thread to CPU %d: %w", r.cfg.CPU, err)
 		}
 	}
-	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(r.efd), Events: unix.POLLIN}}
-	cur := 0
+	fds := make([]unix.PollFd, 0, len(r.socks)+1)
+	for _, s := range r.socks {
+		fds = append(fds, unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN | unix.POLLERR})
+	}
+	fds = append(fds, unix.PollFd{Fd: int32(r.efd), Events: unix.POLLIN})
 	for {
 		last := clock.Now()
-		for {
-			b := r.ring[cur*r.block : (cur+1)*r.block]
-			st := (*uint32)(unsafe.Pointer(&b[bdStatus]))
-			if atomic.LoadUint32(st)&unix.TP_STATUS_USER == 0 {
-				break
-			}
-			r.w.block(b)
-			last = r.stalled(last, ne.Uint32(b[bdNumPkts:]))
-			atomic.StoreUint32(st, unix.TP_STATUS_KERNEL)
-			r.marked.Store(r.w.marked)
-			r.total.Store(r.w.total)
-			if cur++; cur == r.nblk {
-				cur = 0
+		for walked := true; walked; {
+			walked = false
+			for k := range r.socks {
+				if r.walkReady(&r.socks[k], &last) {
+					walked = true
+				}
 			}
 		}
 		if r.stop.Load() {
@@ -503,6 +557,29 @@ func (r *Receiver) loop() {
 				r.loopErr = fmt.Errorf("rx: polling the receive socket: %w", err)
 			}
 			return
+		}
+	}
+}
+
+// walkReady walks the blocks of s the kernel has retired, in ring order,
+// returns them, and reports whether there was any.
+func (r *Receiver) walkReady(s *rxSock, last *int64) bool {
+	walked := false
+	for {
+		b := s.ring[s.cur*r.block : (s.cur+1)*r.block]
+		st := (*uint32)(unsafe.Pointer(&b[bdStatus]))
+		if atomic.LoadUint32(st)&unix.TP_STATUS_USER == 0 {
+			return walked
+		}
+		walked = true
+		s.frames += uint64(ne.Uint32(b[bdNumPkts:]))
+		r.w.block(b)
+		*last = r.stalled(*last, ne.Uint32(b[bdNumPkts:]))
+		atomic.StoreUint32(st, unix.TP_STATUS_KERNEL)
+		r.marked.Store(r.w.marked)
+		r.total.Store(r.w.total)
+		if s.cur++; s.cur == r.nblk {
+			s.cur = 0
 		}
 	}
 }
@@ -531,13 +608,15 @@ func (r *Receiver) Counts() (marked, total uint64) {
 // readStats adds the kernel's counters since the last read (reading them
 // resets them) to the run's.
 func (r *Receiver) readStats() error {
-	st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
-	if err != nil {
-		return fmt.Errorf("rx: reading PACKET_STATISTICS: %w", err)
+	for _, s := range r.socks {
+		st, err := unix.GetsockoptTpacketStatsV3(s.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+		if err != nil {
+			return fmt.Errorf("rx: reading PACKET_STATISTICS: %w", err)
+		}
+		r.kPackets.Add(uint64(st.Packets))
+		r.kDrops.Add(uint64(st.Drops))
+		r.kFreez.Add(uint64(st.Freeze_q_cnt))
 	}
-	r.kPackets.Add(uint64(st.Packets))
-	r.kDrops.Add(uint64(st.Drops))
-	r.kFreez.Add(uint64(st.Freeze_q_cnt))
 	return nil
 }
 
@@ -567,6 +646,9 @@ func (r *Receiver) Stop(sent uint64, quiet, bound time.Duration) (*Result, error
 		errs = append(errs, r.loopErr)
 	}
 	errs = append(errs, r.readStats())
+	if r.w.byStamp {
+		r.w.reordered = r.w.reorderedByStamp()
+	}
 	stop := sampleOffset()
 	res := &Result{
 		Arrival: r.w.arrival, Received: r.w.received, Dup: r.w.dup, Reordered: r.w.reordered,
@@ -673,13 +755,22 @@ func (r *Receiver) release() error {
 	}
 	r.closed = true
 	var errs []error
-	if r.ring != nil {
-		if err := unix.Munmap(r.ring); err != nil {
-			errs = append(errs, fmt.Errorf("rx: unmapping the ring: %w", err))
+	for k := range r.socks {
+		s := &r.socks[k]
+		if s.ring != nil {
+			if err := unix.Munmap(s.ring); err != nil {
+				errs = append(errs, fmt.Errorf("rx: unmapping the ring: %w", err))
+			}
+			s.ring = nil
 		}
-		r.ring = nil
+		if s.fd >= 0 {
+			if err := unix.Close(s.fd); err != nil {
+				errs = append(errs, fmt.Errorf("rx: closing a descriptor: %w", err))
+			}
+			s.fd = -1
+		}
 	}
-	for _, fd := range []*int{&r.fd, &r.efd, &r.phc} {
+	for _, fd := range []*int{&r.efd, &r.phc} {
 		if *fd >= 0 {
 			if err := unix.Close(*fd); err != nil {
 				errs = append(errs, fmt.Errorf("rx: closing a descriptor: %w", err))

@@ -44,6 +44,8 @@ func TestConfigFill(t *testing.T) {
 		{"ring too small", Config{Ifindex: 1, RingBytes: 4096, CPU: -1}, "ring of 4096", 0, 0},
 		{"bad CPU", Config{Ifindex: 1, CPU: -2}, "CPU -2", 0, 0},
 		{"CPU not allowed", Config{Ifindex: 1, CPU: 100_000}, "not among", 0, 0},
+		{"fanout and capture", Config{Ifindex: 1, CPU: -1, Fanout: true, Capture: "x"}, "not with a capture", 0, 0},
+		{"fanout and hardware", Config{Ifindex: 1, CPU: -1, Fanout: true, Hardware: true}, "not with a capture, a tap or hardware", 0, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -418,12 +420,20 @@ func TestReceiveCapture(t *testing.T) {
 }
 
 func TestReceiveDupReorder(t *testing.T) {
+	for _, fanout := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fanout=%v", fanout), func(t *testing.T) { testDupReorder(t, fanout) })
+	}
+}
+
+// testDupReorder: with a ring per CPU (fanout) order is judged by the
+// arrival stamps at Stop, with the same counts.
+func testDupReorder(t *testing.T, fanout bool) {
 	cpu := -1
 	var set unix.CPUSet
 	if unix.SchedGetaffinity(0, &set) == nil && set.IsSet(0) {
 		cpu = 0 // also exercises pinning
 	}
-	r, s := setup(t, Config{Expect: 8, CPU: cpu})
+	r, s := setup(t, Config{Expect: 8, CPU: cpu, Fanout: fanout})
 	r.Start()
 	src, err := trace.NewSynthetic(1, 0, 64, trace.DefaultEndpoints())
 	if err != nil {
@@ -460,6 +470,69 @@ func TestReceiveDupReorder(t *testing.T) {
 	a := res.Arrival
 	if !(a[0] < a[1] && a[1] < a[3] && a[3] < a[2] && a[2] < a[5] && a[5] < a[4] && a[4] < a[7]) {
 		t.Fatalf("arrival times %v do not follow the send order 0 1 3 2 5 4 7", a)
+	}
+}
+
+// With a ring per CPU, frames sent from two CPUs land in two rings, every
+// one is accounted once, and two streams each sent in order from its own
+// CPU show no reordering, however the walk visits the rings.
+func TestReceiveFanout(t *testing.T) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() < 2 || !set.IsSet(0) || !set.IsSet(1) {
+		t.Skip("needs CPUs 0 and 1")
+	}
+	const n = 20000
+	streams := make([]uint16, n)
+	for i := range streams {
+		streams[i] = uint16(i % 2)
+	}
+	r, s := setup(t, Config{Expect: n, CPU: 0, Fanout: true, Streams: streams})
+	if len(r.socks) != runtime.NumCPU() {
+		t.Fatalf("%d sockets, want one per CPU (%d)", len(r.socks), runtime.NumCPU())
+	}
+	r.Start()
+	src, err := trace.NewSynthetic(1, 0, 64, trace.DefaultEndpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p trace.Packet
+	src.Next(&p)
+	errs := make(chan error, 2)
+	for cpu := range 2 {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var one unix.CPUSet
+			one.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &one); err != nil {
+				errs <- err
+				return
+			}
+			f := slices.Clone(p.Frame)
+			for seq := cpu; seq < n; seq += 2 {
+				binary.BigEndian.PutUint64(f[trace.HeaderLen+4:], uint64(seq))
+				if err := s.send(f); err != nil {
+					errs <- fmt.Errorf("CPU %d, frame %d: %w", cpu, seq, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := r.Stop(n, stopQuiet, stopBound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Received+res.KernelDrops != n || res.Dup != 0 || res.Reordered != 0 {
+		t.Fatalf("received %d (+%d dropped), dup %d, reordered %d: want %d, 0, 0", res.Received, res.KernelDrops, res.Dup, res.Reordered, n)
+	}
+	if r.socks[0].frames == 0 || r.socks[1].frames == 0 {
+		t.Fatalf("frames per ring %d, %d: want both rings used", r.socks[0].frames, r.socks[1].frames)
 	}
 }
 

@@ -50,7 +50,7 @@ func (w *wire) startPortReceivers() error {
 				return err
 			}
 		}
-		rc := rx.Config{Ifindex: p.Ifindex, Expect: w.n, CPU: portCPU(k), Streams: w.streams, RingBytes: int(c.Receiver.Ring)}
+		rc := rx.Config{Ifindex: p.Ifindex, Expect: w.n, CPU: portCPU(k), Streams: w.streams, RingBytes: int(c.Receiver.Ring), Fanout: c.Receiver.Fanout}
 		if c.Receiver.CPU != nil {
 			rc.CPU = *c.Receiver.CPU
 		}

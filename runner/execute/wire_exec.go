@@ -237,7 +237,7 @@ func (w *wire) startReceiver() error {
 			return err
 		}
 	}
-	rc := rx.Config{Ifindex: tp.Receiver.Ifindex, Expect: w.n, CPU: -1, Streams: w.streams, Match: w.match, RingBytes: int(c.Receiver.Ring)}
+	rc := rx.Config{Ifindex: tp.Receiver.Ifindex, Expect: w.n, CPU: -1, Streams: w.streams, Match: w.match, RingBytes: int(c.Receiver.Ring), Fanout: c.Receiver.Fanout}
 	if c.Receiver.CPU != nil {
 		rc.CPU = *c.Receiver.CPU
 	} else if runtime.NumCPU() > 1 {

@@ -226,6 +226,8 @@ type ReceiverConfig struct {
 	// paced run whose sender leaves that CPU free (off by default: it
 	// slows the sender's sends on a veth, see docs/replay-vs-tcpreplay.md).
 	Probe bool `json:"probe,omitempty"`
+	// Fanout receives on a socket and ring per CPU (rx.Config.Fanout).
+	Fanout bool `json:"fanout,omitempty"`
 }
 
 // Wire reports whether the run sends real packets (and so needs a

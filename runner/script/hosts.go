@@ -115,8 +115,8 @@ func checkRemoteRun(c plan.RunConfig) error {
 		return fmt.Errorf("an emulator between hosts is not supported yet: drop emulator =")
 	case c.Topology.TBF > 0 || len(c.Topology.RPS) > 0 || c.Topology.Offloads:
 		return fmt.Errorf("topology.veth's tbf, rps and offloads shape labrun's own veth pair, which a run between hosts does not have: drop them")
-	case c.Receiver.Capture || c.Receiver.CPU != nil:
-		return fmt.Errorf("a remote receiver takes neither capture nor cpu yet: drop them from receiver.afpacket()")
+	case c.Receiver.Capture || c.Receiver.CPU != nil || c.Receiver.Fanout:
+		return fmt.Errorf("a remote receiver takes neither capture, cpu nor fanout yet: drop them from receiver.afpacket()")
 	}
 	return nil
 }

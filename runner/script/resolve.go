@@ -292,12 +292,15 @@ func (r *runResolver) wire() error {
 	if v := a["receiver"]; v != starlark.None {
 		rv := subst(v, point).(*Spec)
 		rc := plan.ReceiverConfig{Capture: rv.Args["capture"] == starlark.True, Drain: durArg(rv, "drain"), Quiet: durArg(rv, "quiet"),
-			Probe: rv.Args["probe"] == starlark.True}
+			Probe: rv.Args["probe"] == starlark.True, Fanout: rv.Args["fanout"] == starlark.True}
 		if rv.Args["cpu"] != starlark.None {
 			c := int(intArg(rv, "cpu"))
 			rc.CPU = &c
 		}
 		rc.Ring = sizeArg(rv, "ring")
+		if rc.Fanout && (rc.Capture || cfg.Topology != nil && cfg.Topology.Interfaces != nil && cfg.Topology.Interfaces.Timestamps == "hardware") {
+			return posError(rv.Pos, "receiver.afpacket: fanout = True walks a ring per CPU in turn, not in arrival order: not with capture = True or hardware timestamps")
+		}
 		cfg.Receiver = &rc
 	}
 	if cfg.Sink.OnWire() || wirePeer || cfg.Topology != nil || cfg.Receiver != nil {

@@ -133,6 +133,7 @@ func (h *Host) receiverModule() *starlarkstruct.Module {
 			{name: "cpu", kind: kInt(0, 1023)},
 			{name: "ring", kind: kindFunc(checkRing), sweep: true},
 			{name: "probe", kind: kBool, def: starlark.False},
+			{name: "fanout", kind: kBool, def: starlark.False, sweep: true},
 		}}, receiverLabel),
 	)
 }
@@ -211,6 +212,9 @@ func receiverLabel(a starlark.StringDict) string {
 	}
 	if r, ok := a["ring"].(starlark.String); ok {
 		parts = append(parts, "ring "+string(r))
+	}
+	if a["fanout"] == starlark.True {
+		parts = append(parts, "ring per cpu")
 	}
 	if len(parts) == 0 {
 		return "afpacket"

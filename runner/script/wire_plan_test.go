@@ -56,6 +56,7 @@ func TestWirePlan(t *testing.T) {
 		{`sender.tcpreplay(timing = "mbps", rate = "10kpps")`, "give a packet rate (pps) for \"pps\" and a bit rate (bps) for \"mbps\""},
 		{`sender.labrun(threads = "all")`, "want a number of threads 1..64 or \"cpus\""},
 		{`sink.afpacket(mode = "sendmmsg", batch = 8, linear = True)`, `it goes with mode = "ring"`},
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy(), sink = sink.afpacket(), receiver = receiver.afpacket(capture = True, fanout = True))`, "fanout = True walks a ring per CPU in turn"},
 	} {
 		_, err := evalSrc(t, tc.src, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -131,6 +131,7 @@ type thread struct {
 	set     kernel.Settings
 	part    int
 	parts   int
+	parted  bool // the source yields this part's packets only (trace.Parter)
 	sched   []int64
 	actual  []int64
 	stall   []int64  // stall time within [due, send] per row (nil without accounting)
@@ -284,6 +285,9 @@ func newThread(cfg Config, s Sender, k, parts, total int) *thread {
 	}
 	rows := total
 	if parts > 1 {
+		if ps, ok := s.Source.(trace.Parter); ok && ps.Part(k, parts) {
+			th.parted = true // every packet it yields is this thread's
+		}
 		rows = countPart(s.Source, k, parts)
 		th.seq = make([]uint64, rows)
 	}
@@ -498,7 +502,7 @@ func (th *thread) batchLeft(first, i int, now int64) int {
 // packets seen.
 func (th *thread) mine(p *trace.Packet, i int) bool {
 	if th.parts > 1 {
-		if trace.FlowPart(p.Frame, th.parts) != th.part {
+		if !th.parted && trace.FlowPart(p.Frame, th.parts) != th.part {
 			return false
 		}
 		th.seq[i] = p.Seq

@@ -105,6 +105,7 @@ type Synthetic struct {
 	filled  int    // the size the template's length fields are for (0: none yet)
 	ipBase  uint32 // IPv4 header sum with total length and checksum 0
 	udpBase uint32 // UDP sum (with pseudo-header) with lengths, seq and checksum 0
+	mine    []bool // per flow: in the part Part kept (nil: every packet)
 }
 
 // NewSynthetic makes count frames of frameSize bytes (with FCS), one every
@@ -264,11 +265,47 @@ func (s *Synthetic) Rewind() { s.next = 0 }
 // Next implements Source. The frame is shared between calls.
 func (s *Synthetic) Next(p *Packet) bool {
 	i := s.next
+	if s.mine != nil {
+		for i < len(s.offsets) && !s.mine[s.flowOf(i)] {
+			i++
+		}
+	}
 	if i >= len(s.offsets) {
+		s.next = i
 		return false
 	}
 	s.fill(i, uint64(i), p)
-	s.next++
+	s.next = i + 1
+	return true
+}
+
+// flowOf is packet i's flow, 0..flows-1 (flows >= 1).
+func (s *Synthetic) flowOf(i int) int {
+	if s.flows&(s.flows-1) == 0 {
+		return i & (s.flows - 1) // no division per frame (some 15 ns)
+	}
+	return i % s.flows
+}
+
+// Part implements Parter: a packet's flow (and so its part) follows from
+// its index, so the packets of other parts are skipped without being
+// built. Each flow's part is read from its first packet's frame.
+func (s *Synthetic) Part(k, n int) bool {
+	if n <= 1 {
+		return true
+	}
+	flows := max(s.flows, 1)
+	mine := make([]bool, flows)
+	var p Packet
+	for f := range min(flows, len(s.offsets)) {
+		s.fill(f, uint64(f), &p)
+		mine[f] = FlowPart(p.Frame, n) == k
+	}
+	s.filled = 0 // fill wrote the lengths of the first packets' sizes
+	if s.flows <= 1 {
+		s.flows = 1
+	}
+	s.mine = mine
 	return true
 }
 

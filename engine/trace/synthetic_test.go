@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -175,6 +176,52 @@ func TestSynthDurationAndPoisson(t *testing.T) {
 	} {
 		if _, err := NewSynth(bad); err == nil {
 			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+// A part of a synthetic stream (Part) yields, in order and byte for byte,
+// the packets of the whole stream whose FlowPart is that part, after a
+// Rewind too; together the parts yield every packet once.
+func TestSyntheticPart(t *testing.T) {
+	for _, c := range []struct{ flows, parts int }{{2, 2}, {4, 2}, {3, 2}, {6, 3}, {1, 2}} {
+		cfg := SynthConfig{Count: 500, Interval: 1000, Sizes: []int{64, 1518, 200}, Flows: c.flows, Endpoints: DefaultEndpoints()}
+		whole, err := NewSynth(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([][][]byte, c.parts)
+		var p Packet
+		for whole.Next(&p) {
+			k := FlowPart(p.Frame, c.parts)
+			want[k] = append(want[k], append([]byte(nil), p.Frame...))
+		}
+		total := 0
+		for k := range c.parts {
+			part, err := NewSynth(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !part.Part(k, c.parts) {
+				t.Fatalf("flows %d: Part(%d, %d) refused", c.flows, k, c.parts)
+			}
+			for pass := range 2 {
+				n := 0
+				for part.Next(&p) {
+					if n >= len(want[k]) || !bytes.Equal(p.Frame, want[k][n]) {
+						t.Fatalf("flows %d, part %d/%d, pass %d: packet %d differs from the whole stream's", c.flows, k, c.parts, pass, n)
+					}
+					n++
+				}
+				if n != len(want[k]) {
+					t.Fatalf("flows %d, part %d/%d: %d packets, want %d", c.flows, k, c.parts, n, len(want[k]))
+				}
+				part.Rewind()
+			}
+			total += len(want[k])
+		}
+		if total != 500 {
+			t.Fatalf("flows %d: parts hold %d packets, want 500", c.flows, total)
 		}
 	}
 }

@@ -26,3 +26,12 @@ type Source interface {
 	// Rewind starts the source again from its first packet.
 	Rewind()
 }
+
+// Parter is a Source that can yield only the packets of one FlowPart part
+// without building the others: a sending thread of several then skips the
+// other threads' packets by index, not by reading each frame's flow.
+type Parter interface {
+	// Part restricts the source to the packets p with FlowPart(p.Frame, n)
+	// == k, for good (Rewind keeps it), and reports whether it could.
+	Part(k, n int) bool
+}

@@ -128,6 +128,15 @@ func (l *StallLog) Begin(release, now int64) {
 // now. A stall inside that call is not seen.
 func (l *StallLog) Expected(now int64) { l.last = now }
 
+// Own tells the log that the time up to now was the loop's own work if it
+// took at most work ns since the last reading; a longer gap is left to
+// the next Wait, which counts it as a stall.
+func (l *StallLog) Own(now, work int64) {
+	if now-l.last <= work {
+		l.last = now
+	}
+}
+
 // resume is called with the first clock reading of a Wait: a long gap
 // since the previous Wait returned is a stall.
 func (l *StallLog) resume(now int64) {

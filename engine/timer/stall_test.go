@@ -64,6 +64,8 @@ func TestStallLogRules(t *testing.T) {
 		{"wake within expected + threshold", func(l *StallLog) { l.woke(1000, 50_000, 1000+50_000+thr) }, nil, 0},
 		{"wake beyond expected + threshold", func(l *StallLog) { l.woke(1000, 50_000, 1001+50_000+thr) }, measure.Stalls{{From: 51_000, To: 51_001 + thr}}, 0},
 		{"negative expectation counts as 0", func(l *StallLog) { l.woke(1000, -5, 1001+thr) }, measure.Stalls{{From: 1000, To: 1001 + thr}}, 0},
+		{"own work within its bound is not a stall", func(l *StallLog) { l.last = 1000; l.Own(1000+5*thr, 5*thr); l.resume(1000 + 6*thr) }, nil, 0},
+		{"own work beyond its bound is", func(l *StallLog) { l.last = 1000; l.Own(1001+5*thr, 5*thr); l.resume(1001 + 5*thr) }, measure.Stalls{{From: 1000, To: 1001 + 5*thr}}, 1},
 	}
 	for _, tc := range cases {
 		l := NewStallLog(4)

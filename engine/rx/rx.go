@@ -572,9 +572,10 @@ func (r *Receiver) walkReady(s *rxSock, last *int64) bool {
 			return walked
 		}
 		walked = true
-		s.frames += uint64(ne.Uint32(b[bdNumPkts:]))
+		n := ne.Uint32(b[bdNumPkts:])
+		s.frames += uint64(n)
 		r.w.block(b)
-		*last = r.stalled(*last, ne.Uint32(b[bdNumPkts:]))
+		*last = r.stalled(*last, n)
 		atomic.StoreUint32(st, unix.TP_STATUS_KERNEL)
 		r.marked.Store(r.w.marked)
 		r.total.Store(r.w.total)

@@ -435,20 +435,12 @@ func testDupReorder(t *testing.T, fanout bool) {
 	}
 	r, s := setup(t, Config{Expect: 8, CPU: cpu, Fanout: fanout})
 	r.Start()
-	src, err := trace.NewSynthetic(1, 0, 64, trace.DefaultEndpoints())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p trace.Packet
-	src.Next(&p)
 	const unmarked = ^uint64(0)
 	order := []uint64{0, 1, 3, 2, 2, 5, 4, 7, 9, unmarked}
 	for _, seq := range order {
-		f := slices.Clone(p.Frame)
+		f := marked(t, seq)
 		if seq == unmarked {
 			copy(f[trace.HeaderLen:], "NOPE")
-		} else {
-			binary.BigEndian.PutUint64(f[trace.HeaderLen+4:], seq)
 		}
 		if err := s.send(f); err != nil {
 			t.Fatal(err)
@@ -491,14 +483,9 @@ func TestReceiveFanout(t *testing.T) {
 		t.Fatalf("%d sockets, want one per CPU (%d)", len(r.socks), runtime.NumCPU())
 	}
 	r.Start()
-	src, err := trace.NewSynthetic(1, 0, 64, trace.DefaultEndpoints())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p trace.Packet
-	src.Next(&p)
 	errs := make(chan error, 2)
 	for cpu := range 2 {
+		f := marked(t, 0)
 		go func() {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
@@ -508,7 +495,6 @@ func TestReceiveFanout(t *testing.T) {
 				errs <- err
 				return
 			}
-			f := slices.Clone(p.Frame)
 			for seq := cpu; seq < n; seq += 2 {
 				binary.BigEndian.PutUint64(f[trace.HeaderLen+4:], uint64(seq))
 				if err := s.send(f); err != nil {

@@ -294,17 +294,14 @@ func (s *Synthetic) Part(k, n int) bool {
 	if n <= 1 {
 		return true
 	}
-	flows := max(s.flows, 1)
-	mine := make([]bool, flows)
+	s.flows = max(s.flows, 1) // fill sets no port for one flow either way
+	mine := make([]bool, s.flows)
 	var p Packet
-	for f := range min(flows, len(s.offsets)) {
+	for f := range min(s.flows, len(s.offsets)) {
 		s.fill(f, uint64(f), &p)
 		mine[f] = FlowPart(p.Frame, n) == k
 	}
 	s.filled = 0 // fill wrote the lengths of the first packets' sizes
-	if s.flows <= 1 {
-		s.flows = 1
-	}
 	s.mine = mine
 	return true
 }
@@ -327,11 +324,7 @@ func (s *Synthetic) fill(i int, seq uint64, p *Packet) {
 	}
 	flow := uint32(0)
 	if s.flows > 1 {
-		if s.flows&(s.flows-1) == 0 {
-			flow = uint32(i & (s.flows - 1)) // no division per frame (some 15 ns)
-		} else {
-			flow = uint32(i % s.flows)
-		}
+		flow = uint32(s.flowOf(i))
 		binary.BigEndian.PutUint16(f[udpSportOff:], uint16(s.sport+flow))
 	}
 	cs := fold(s.udpBase + flow + 2*udpLen + uint32(seq>>48) + uint32(seq>>32&0xffff) + uint32(seq>>16&0xffff) + uint32(seq&0xffff))

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -61,7 +62,15 @@ type Config struct {
 	// receiver, each its own port (see Host.Port); 0 means 1. Accepted
 	// 1..MaxPairs, and only 1 with an emulator.
 	Pairs int
+	// Queues is the number of transmit and receive queues of every veth
+	// end; 0 means 1, -1 one per CPU. Accepted up to MaxQueues. An XDP
+	// socket takes a queue of its own: sending threads on one port need
+	// one each (sink.afxdp).
+	Queues int
 }
+
+// MaxQueues bounds Config.Queues.
+const MaxQueues = 64
 
 // MaxPairs bounds Config.Pairs: pair k uses 198.18.k.0/24.
 const MaxPairs = 16
@@ -90,6 +99,12 @@ func (cfg Config) normalize() (Config, error) {
 	}
 	if cfg.Pairs > 1 && cfg.Emulator {
 		return cfg, fmt.Errorf("%d veth pairs with an emulator: the emulator forwards one pair; give 1 pair", cfg.Pairs)
+	}
+	if cfg.Queues == -1 {
+		cfg.Queues = min(runtime.NumCPU(), MaxQueues)
+	}
+	if cfg.Queues < 0 || cfg.Queues > MaxQueues {
+		return cfg, fmt.Errorf("%d queues out of range: accepted 1..%d, 0 for one, -1 for one per CPU", cfg.Queues, MaxQueues)
 	}
 	if cfg.TxQueueLen < 0 || int64(cfg.TxQueueLen) > 1<<32-1 {
 		return cfg, fmt.Errorf("tx queue length %d out of range: accepted 1..%d, or 0 for the kernel's default", cfg.TxQueueLen, uint32(1<<32-1))
@@ -355,6 +370,9 @@ func (t *Topology) build() error {
 		la.Name, la.HardwareAddr, la.MTU = p.aIf, p.aMAC, t.cfg.MTU
 		if t.cfg.TxQueueLen > 0 {
 			la.TxQLen = t.cfg.TxQueueLen
+		}
+		if q := t.cfg.Queues; q > 1 {
+			la.NumTxQueues, la.NumRxQueues = q, q // the peer takes the same
 		}
 		v := &netlink.Veth{LinkAttrs: la, PeerName: p.bIf, PeerHardwareAddr: p.bMAC, PeerTxQLen: la.TxQLen}
 		p.b.mu.RLock()

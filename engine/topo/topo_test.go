@@ -118,6 +118,9 @@ func TestConfigNormalize(t *testing.T) {
 		{Config{RunID: "a", MTU: 65536}, 0, "accepted 68..65535"},
 		{Config{RunID: "a", MTU: -1}, 0, "accepted 68..65535"},
 		{Config{RunID: "a", TxQueueLen: -1}, 0, "tx queue length"},
+		{Config{RunID: "a", Queues: MaxQueues}, 1500, ""},
+		{Config{RunID: "a", Queues: MaxQueues + 1}, 0, "queues out of range"},
+		{Config{RunID: "a", Queues: -2}, 0, "queues out of range"},
 	}
 	for _, tt := range tests {
 		got, err := tt.cfg.normalize()
@@ -652,8 +655,9 @@ func TestOffloads(t *testing.T) {
 		}
 	}
 	// Offloads: true keeps the kernel's defaults (veth: checksum, SG and
-	// segmentation offloads on), plus MTU and queue length are applied.
-	kept := build(t, Config{RunID: "off1", Offloads: true, MTU: 9000, TxQueueLen: 77})
+	// segmentation offloads on), plus MTU, queue length and queues are
+	// applied to both ends.
+	kept := build(t, Config{RunID: "off1", Offloads: true, MTU: 9000, TxQueueLen: 77, Queues: 3})
 	on, err := kept.Sender.FrameOffloads(kept.Sender.Ifname)
 	if err != nil {
 		t.Fatal(err)
@@ -669,8 +673,8 @@ func TestOffloads(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if l.Attrs().MTU != 9000 || l.Attrs().TxQLen != 77 {
-				return fmt.Errorf("mtu %d txqlen %d, want 9000 and 77", l.Attrs().MTU, l.Attrs().TxQLen)
+			if a := l.Attrs(); a.MTU != 9000 || a.TxQLen != 77 || a.NumTxQueues != 3 || a.NumRxQueues != 3 {
+				return fmt.Errorf("mtu %d txqlen %d, %d tx and %d rx queues, want 9000, 77, 3 and 3", a.MTU, a.TxQLen, a.NumTxQueues, a.NumRxQueues)
 			}
 			return nil
 		})

@@ -22,6 +22,9 @@ const DefaultXDPBatch = 512
 // kernel accepts (XDP_UMEM_MIN_CHUNK_SIZE), one frame each.
 const xdpChunk = 2048
 
+// MaxXDPFrame is the longest frame (no FCS) an XDP sink sends: a chunk.
+const MaxXDPFrame = xdpChunk
+
 // defaultXDPFrames is the default ring for batches of batch frames: room
 // for one batch to fill while the last completes, and no more, so the
 // chunks a batch fills are still in the cache (2 KiB each).

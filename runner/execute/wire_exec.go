@@ -179,7 +179,7 @@ func (w *wire) build() error {
 	if c.Topology.Interfaces != nil {
 		return w.attach()
 	}
-	tp, err := topo.Build(topo.Config{RunID: r.ID[:min(len(r.ID), 8)], MTU: c.Topology.MTU, Offloads: c.Topology.Offloads, Emulator: c.Topology.Emulator, Pairs: c.Topology.Pairs})
+	tp, err := topo.Build(topo.Config{RunID: r.ID[:min(len(r.ID), 8)], MTU: c.Topology.MTU, Offloads: c.Topology.Offloads, Emulator: c.Topology.Emulator, Pairs: c.Topology.Pairs, Queues: c.Topology.Queues})
 	if err != nil {
 		return fmt.Errorf("building the run's namespaces: %w", err)
 	}
@@ -493,8 +493,21 @@ func openWireSink(c plan.RunConfig, tp *topo.Topology, k, longest int) (tx.Sink,
 	var sink tx.Sink
 	err := tp.Sender.Do(func() error {
 		var err error
-		if c.Sink.Kind == "udp" {
+		switch c.Sink.Kind {
+		case "udp":
 			sink, err = tx.NewUDP(tx.UDPConfig{Dst: netip.AddrPortFrom(to.IP, 9), Src: netip.AddrPortFrom(from.IP, uint16(49152+k)), Batch: c.Sink.Batch})
+			return err
+		case "afxdp":
+			// A queue takes one XDP socket: threads sharing a port take
+			// a queue each.
+			q := c.Sink.Queue
+			if ports(c) == 0 {
+				q += k
+			}
+			sink, err = tx.NewXDP(tx.XDPConfig{Ifindex: from.Ifindex, Queue: q, Batch: c.Sink.Batch, MaxFrame: maxFrame})
+			if err != nil && k > 0 && ports(c) == 0 {
+				err = fmt.Errorf("%w (sending thread %d takes queue %d: give the interface a queue per thread, topology.veth(queues = \"cpus\"))", err, k, q)
+			}
 			return err
 		}
 		pm, err := tx.ParsePacketMode(c.Sink.Mode)

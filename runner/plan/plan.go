@@ -208,6 +208,9 @@ type TopoConfig struct {
 	// and receives with one receiver per port, both on CPU port mod the
 	// CPU count. 0: one pair, the sender and receiver placed as usual.
 	Pairs int `json:"pairs,omitempty"`
+	// Queues is the number of transmit and receive queues of each veth
+	// end: 0 one, -1 one per CPU of the machine that runs it.
+	Queues int `json:"queues,omitempty"`
 	// Interfaces, if set, are existing interfaces the user named
 	// (topology.interfaces) in place of labrun's own namespaces.
 	Interfaces *IfacesConfig `json:"interfaces,omitempty"`
@@ -326,10 +329,15 @@ type SinkConfig struct {
 	// whole into the head of its socket buffer, not the link header alone
 	// with the rest attached as a fragment of the ring's page.
 	Linear bool `json:"linear,omitempty"`
+	// Queue (sink.afxdp) is the interface's transmit queue the XDP
+	// socket is bound to.
+	Queue int `json:"queue,omitempty"`
 }
 
 // OnWire reports whether the sink sends on an interface.
-func (s SinkConfig) OnWire() bool { return s.Kind == "afpacket" || s.Kind == "udp" }
+func (s SinkConfig) OnWire() bool {
+	return s.Kind == "afpacket" || s.Kind == "afxdp" || s.Kind == "udp"
+}
 
 // KernelConfig is a resolved kernel.settings value.
 type KernelConfig struct {
@@ -485,6 +493,12 @@ func wireActions(r Run) []kernel.Action {
 	}
 	if c.Topology.Interfaces != nil {
 		return namedActions(c)
+	}
+	switch q := c.Topology.Queues; {
+	case q == -1:
+		shape += ", a queue per CPU"
+	case q > 1:
+		shape += fmt.Sprintf(", %d queues", q)
 	}
 	a := []kernel.Action{{Setting: "netns", Value: "lr-<pid>-<run id>-*: " + shape, Scope: "new namespaces", Needs: "root"}}
 	if c.Link != nil {

@@ -215,6 +215,11 @@ func sinkLabel(c RunConfig) string {
 		if s.Linear {
 			l += " linear"
 		}
+	case "afxdp":
+		l += fmt.Sprintf(" copy/%d", s.Batch)
+		if s.Queue > 0 {
+			l += fmt.Sprintf(" queue %d", s.Queue)
+		}
 	case "udp":
 		if s.Batch > 1 {
 			l += fmt.Sprintf(" sendmmsg/%d", s.Batch)

@@ -10,6 +10,7 @@ import (
 	"github.com/labrun/labrun/engine/flow"
 	"github.com/labrun/labrun/engine/peer"
 	"github.com/labrun/labrun/engine/trace"
+	"github.com/labrun/labrun/engine/tx"
 	"github.com/labrun/labrun/engine/units"
 	"github.com/labrun/labrun/runner/linkconf"
 	"github.com/labrun/labrun/runner/plan"
@@ -208,16 +209,20 @@ func (r *runResolver) timerAndSink() error {
 		if sinkV != starlark.None {
 			sk := subst(sinkV, point).(*Spec)
 			cfg.Sink = plan.SinkConfig{Kind: sk.name(), Snaplen: sizeArg(sk, "snaplen")}
-			if cfg.Sink.OnWire() {
+			switch cfg.Sink.Kind {
+			case "afpacket", "udp":
 				cfg.Sink.Mode = str(sk.Args, "mode")
 				cfg.Sink.Batch = int(intArg(sk, "batch"))
 				cfg.Sink.QdiscBypass = sk.Args["qdisc_bypass"] == starlark.True
 				cfg.Sink.Pad = sk.Args["pad"] == starlark.True
 				cfg.Sink.Linear = sk.Args["linear"] == starlark.True
+			case "afxdp":
+				cfg.Sink.Batch = int(intArg(sk, "batch"))
+				cfg.Sink.Queue = int(intArg(sk, "queue"))
 			}
 		}
 		if cfg.Sender != nil && cfg.Sender.Threads != 1 && !cfg.Sink.OnWire() {
-			return posError(snd.Pos, "sender.labrun: threads = %s needs a sink on the wire (sink.afpacket or sink.udp); %s sinks take one thread",
+			return posError(snd.Pos, "sender.labrun: threads = %s needs a sink on the wire (sink.afpacket, sink.afxdp or sink.udp); %s sinks take one thread",
 				snd.Args["threads"].String(), cfg.Sink.Kind)
 		}
 	} else {
@@ -282,6 +287,15 @@ func (r *runResolver) wire() error {
 				cfg.Topology.RPS = append(cfg.Topology.RPS, int(c))
 			}
 		}
+		switch q := tp.Args["queues"].(type) {
+		case starlark.String:
+			cfg.Topology.Queues = -1
+		case starlark.Int:
+			cfg.Topology.Queues = int(intOf(q))
+		}
+		if cfg.Topology.Queues != 0 && cfg.Topology.Queues != 1 && len(cfg.Topology.RPS) > 0 {
+			return posError(tp.Pos, "topology.veth: rps steers the first receive queue; with queues = %s frames arrive on several: drop one of them", tp.Args["queues"].String())
+		}
 		if tp.Args["pairs"] != starlark.None {
 			cfg.Topology.Pairs = int(intArg(tp, "pairs"))
 			if err := r.checkPorts(tp); err != nil {
@@ -311,13 +325,16 @@ func (r *runResolver) wire() error {
 			cfg.Receiver = &plan.ReceiverConfig{Drain: units.Duration(2 * time.Second), Quiet: units.Duration(100 * time.Millisecond)}
 		}
 		if !cfg.Sink.OnWire() && !wirePeer {
-			return posError(h.exp.pos, "experiment: a topology and receiver need a sender on the wire: sink = sink.afpacket() or sink.udp(), or a sender.tcpreplay/trafgen; %s sends nothing", cfg.Sink.Kind)
+			return posError(h.exp.pos, "experiment: a topology and receiver need a sender on the wire: sink = sink.afpacket(), sink.afxdp() or sink.udp(), or a sender.tcpreplay/trafgen; %s sends nothing", cfg.Sink.Kind)
 		}
 		if cfg.Link != nil {
 			cfg.Topology.Emulator = true
 			if err := checkEmulatorTopo(*cfg); err != nil {
 				return posError(h.exp.pos, "experiment: %v", err)
 			}
+		}
+		if mf := cfg.Trace.MaxFrame(); cfg.Sink.Kind == "afxdp" && mf-trace.FCSLen > tx.MaxXDPFrame {
+			return posError(h.exp.pos, "experiment: sink.afxdp sends frames of up to %d B (one UMEM chunk), and the trace has frames of %d B (with FCS): use sink.afpacket()", tx.MaxXDPFrame, mf)
 		}
 		if mf := cfg.Trace.MaxFrame(); mf-trace.FCSLen > cfg.Topology.MTU+14 {
 			return posError(h.exp.pos, "experiment: frames of up to %d B (with FCS) do not fit the topology's MTU %d (frames up to MTU + 18 B): raise topology.veth(mtu = ...)", mf, cfg.Topology.MTU)

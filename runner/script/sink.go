@@ -41,6 +41,16 @@ func (h *Host) sinkModule() *starlarkstruct.Module {
 			}
 			return nil
 		}),
+		h.specBuiltin(signature{fn: "sink.afxdp", args: []arg{
+			{name: "batch", kind: kInt(1, maxBatch), def: starlark.MakeInt(512), sweep: true},
+			{name: "queue", kind: kInt(0, 4095), def: starlark.MakeInt(0)},
+		}}, func(a starlark.StringDict) string {
+			l := fmt.Sprintf("xdp/%d", intOf(a["batch"]))
+			if q := intOf(a["queue"]); q > 0 {
+				l += fmt.Sprintf(" queue %d", q)
+			}
+			return l
+		}),
 		h.specBuiltin(signature{fn: "sink.udp", args: []arg{
 			{name: "batch", kind: kInt(1, maxBatch), def: starlark.MakeInt(1), sweep: true},
 		}}, func(a starlark.StringDict) string { return argLabel("udp", a, "batch") }),

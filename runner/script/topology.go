@@ -28,21 +28,13 @@ func (h *Host) topologyModule() *starlarkstruct.Module {
 			{name: "rps", kind: kOneOrList(kInt(0, 63))},
 			{name: "tbf", kind: kRate, sweep: true},
 			{name: "pairs", kind: kindFunc(checkPairs), sweep: true},
+			{name: "queues", kind: kindFunc(checkQueues)},
 		}}, func(a starlark.StringDict) string {
-			if p, ok := a["pairs"].(starlark.Int); ok {
-				l := plural(int(intOf(p)), "pair")
-				if a["rps"] != starlark.None {
-					l += ", rps " + label(a["rps"])
-				}
-				return "veth(" + l + ")"
+			l := vethLabel(a)
+			if q := a["queues"]; q != starlark.None {
+				l = strings.TrimSuffix(l, ")") + ", queues " + label(q) + ")"
 			}
-			if a["tbf"] != starlark.None {
-				return "veth(tbf " + label(a["tbf"]) + ")"
-			}
-			if a["rps"] != starlark.None {
-				return "veth(rps " + label(a["rps"]) + ")"
-			}
-			return argLabel("veth", a, "mtu")
+			return l
 		}),
 		h.specBuiltinPost(signature{fn: "topology.interfaces", args: []arg{
 			{name: "tx", kind: kindFunc(checkIface), required: true},
@@ -117,8 +109,8 @@ func resolveInterfaces(tp *Spec, cfg *plan.RunConfig) error {
 		return posError(tp.Pos, "topology.interfaces: the device under test is the link: drop emulator =")
 	case cfg.SenderKind() != "labrun":
 		return posError(tp.Pos, "topology.interfaces: only labrun's own sender sends on a named interface; drop sender.%s", cfg.SenderKind())
-	case cfg.Sink.Kind != "afpacket":
-		return posError(tp.Pos, "topology.interfaces: frames go on a named interface through sink.afpacket(); sink.%s does not", cfg.Sink.Kind)
+	case cfg.Sink.Kind != "afpacket" && cfg.Sink.Kind != "afxdp":
+		return posError(tp.Pos, "topology.interfaces: frames go on a named interface through sink.afpacket() or sink.afxdp(); sink.%s does not", cfg.Sink.Kind)
 	}
 	return nil
 }
@@ -141,6 +133,17 @@ func (h *Host) receiverModule() *starlarkstruct.Module {
 // maxPairs bounds topology.veth(pairs = N): pair k has 198.18.k.0/24
 // (engine/topo's MaxPairs).
 const maxPairs = 16
+
+// checkQueues accepts a veth's number of queues, or "cpus".
+func checkQueues(v starlark.Value) error {
+	if s, ok := v.(starlark.String); ok {
+		if s == "cpus" {
+			return nil
+		}
+		return fmt.Errorf("%s: want a number of queues 1..%d or \"cpus\" (one per CPU)", s.String(), topo.MaxQueues)
+	}
+	return kInt(1, topo.MaxQueues).check(v)
+}
 
 // checkPairs accepts a number of veth pairs, one per port.
 func checkPairs(v starlark.Value) error {
@@ -220,4 +223,22 @@ func receiverLabel(a starlark.StringDict) string {
 		return "afpacket"
 	}
 	return "afpacket(" + strings.Join(parts, ", ") + ")"
+}
+
+// vethLabel names a topology.veth value by what sets it apart.
+func vethLabel(a starlark.StringDict) string {
+	if p, ok := a["pairs"].(starlark.Int); ok {
+		l := plural(int(intOf(p)), "pair")
+		if a["rps"] != starlark.None {
+			l += ", rps " + label(a["rps"])
+		}
+		return "veth(" + l + ")"
+	}
+	if a["tbf"] != starlark.None {
+		return "veth(tbf " + label(a["tbf"]) + ")"
+	}
+	if a["rps"] != starlark.None {
+		return "veth(rps " + label(a["rps"]) + ")"
+	}
+	return argLabel("veth", a, "mtu")
 }

@@ -40,6 +40,24 @@ func TestWirePlan(t *testing.T) {
 		t.Errorf("actions lack the linear ring:\n%s", all)
 	}
 
+	// sink.afxdp and the veth's queues reach the configuration and the plan.
+	p = mustEval(t, `experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy(),
+    sender = sender.labrun(threads = "cpus"), topology = sweep.axis("topo", [topology.veth(queues = "cpus"), topology.veth(queues = 4)]),
+    sink = sink.afxdp(batch = 64, queue = 1))`, nil)
+	if s, tp := p.Runs[0].Config.Sink, p.Runs[0].Config.Topology; s.Kind != "afxdp" || s.Batch != 64 || s.Queue != 1 || !p.Runs[0].Config.Wire() || tp.Queues != -1 {
+		t.Fatalf("sink %+v, topology %+v: want afxdp, batch 64, queue 1, a queue per CPU", s, tp)
+	}
+	if q := p.Runs[1].Config.Topology.Queues; q != 4 {
+		t.Fatalf("queues %d, want 4", q)
+	}
+	acts = acts[:0]
+	for _, a := range p.Actions {
+		acts = append(acts, a.Setting+" "+a.Value)
+	}
+	if all := strings.Join(acts, "\n"); !strings.Contains(all, "send afxdp copy/64 queue 1, thread per cpu") {
+		t.Errorf("actions lack the XDP sink:\n%s", all)
+	}
+
 	p = mustEval(t, `experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"),
     sender = sweep.axis("sender", [sender.tcpreplay(timing = "pps", rate = "10kpps"), sender.trafgen(cpus = 2)]))`, nil)
 	if k := p.Runs[0].Config.SenderKind(); k != "tcpreplay" || p.Runs[1].Config.Sender.Procs != 2 || !p.Runs[1].Config.Wire() {
@@ -56,6 +74,12 @@ func TestWirePlan(t *testing.T) {
 		{`sender.tcpreplay(timing = "mbps", rate = "10kpps")`, "give a packet rate (pps) for \"pps\" and a bit rate (bps) for \"mbps\""},
 		{`sender.labrun(threads = "all")`, "want a number of threads 1..64 or \"cpus\""},
 		{`sink.afpacket(mode = "sendmmsg", batch = 8, linear = True)`, `it goes with mode = "ring"`},
+		{`sink.afxdp(batch = 0)`, "batch"},
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms", frame = "3000B"), timer = timer.busy(), sink = sink.afxdp(), topology = topology.veth(mtu = 9000))`, "sink.afxdp sends frames of up to 2048 B"},
+		{`sink.afxdp(queue = -1)`, "queue"},
+		{`topology.veth(queues = "all")`, `want a number of queues 1..64 or "cpus"`},
+		{`topology.veth(queues = 65)`, "queues"},
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy(), sink = sink.afxdp(), topology = topology.veth(rps = 0, queues = 2))`, "rps steers the first receive queue"},
 		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy(), sink = sink.afpacket(), receiver = receiver.afpacket(capture = True, fanout = True))`, "fanout = True walks a ring per CPU in turn"},
 	} {
 		_, err := evalSrc(t, tc.src, nil)

@@ -87,9 +87,9 @@ bench: build bench-deps test-deps ## Go benchmarks of the hot paths; labrun vs c
 	bench/peers.sh
 	bench/link.sh
 
-bench-deps: ## install the peer tools the benchmarks compare against (Debian: rt-tests, tcpdump, hyperfine)
-	@command -v cyclictest >/dev/null && command -v tcpdump >/dev/null && command -v hyperfine >/dev/null || \
-	  { apt-get update && apt-get install -y rt-tests tcpdump hyperfine; }
+bench-deps: ## install the peer tools the benchmarks compare against, and what bench/peers.sh sets up their veth with (Debian: rt-tests, tcpdump, hyperfine, ethtool)
+	@command -v cyclictest >/dev/null && command -v tcpdump >/dev/null && command -v hyperfine >/dev/null && command -v ethtool >/dev/null || \
+	  { apt-get update && apt-get install -y rt-tests tcpdump hyperfine ethtool; }
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -57,7 +57,11 @@ for ns in "$S" "$R"; do
   ip netns exec "$ns" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6; echo 0 > /proc/sys/net/ipv4/ip_forward'
   ip -n "$ns" link set lo up
 done
-ip -n "$S" link add snd address 02:6c:72:ff:00:01 mtu 1500 type veth peer name rcv address 02:6c:72:ff:00:02 mtu 1500 netns "$R"
+# A transmit and receive queue per CPU on both ends, as the experiment's
+# topspeed topology (topology.veth(queues = "cpus")).
+NQ=$(nproc)
+ip -n "$S" link add snd address 02:6c:72:ff:00:01 mtu 1500 numtxqueues "$NQ" numrxqueues "$NQ" type veth \
+  peer name rcv address 02:6c:72:ff:00:02 mtu 1500 numtxqueues "$NQ" numrxqueues "$NQ" netns "$R"
 setup_end() { # ns ifname addr
   ip netns exec "$1" sh -c "echo 1 > /proc/sys/net/ipv6/conf/$2/disable_ipv6"
   # Every frame-changing offload off, as labrun does (fixed ones are refused: ignored).

@@ -506,7 +506,7 @@ func openWireSink(c plan.RunConfig, tp *topo.Topology, k, longest int) (tx.Sink,
 			}
 			sink, err = tx.NewXDP(tx.XDPConfig{Ifindex: from.Ifindex, Queue: q, Batch: c.Sink.Batch, MaxFrame: maxFrame})
 			if err != nil && k > 0 && ports(c) == 0 {
-				err = fmt.Errorf("%w (sending thread %d takes queue %d: give the interface a queue per thread, topology.veth(queues = \"cpus\"))", err, k, q)
+				err = fmt.Errorf("%w (sending thread %d takes queue %d: give the interface a queue per thread: topology.veth(queues = \"cpus\"), or for a named interface ethtool -L)", err, k, q)
 			}
 			return err
 		}

@@ -1,7 +1,9 @@
 package script
 
 import (
+	"fmt"
 	"net/netip"
+	"runtime"
 	"sort"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/labrun/labrun/engine/flow"
 	"github.com/labrun/labrun/engine/peer"
+	"github.com/labrun/labrun/engine/topo"
 	"github.com/labrun/labrun/engine/trace"
 	"github.com/labrun/labrun/engine/tx"
 	"github.com/labrun/labrun/engine/units"
@@ -333,6 +336,9 @@ func (r *runResolver) wire() error {
 				return posError(h.exp.pos, "experiment: %v", err)
 			}
 		}
+		if err := checkXDPQueues(*cfg); err != nil {
+			return posError(h.exp.pos, "experiment: %v", err)
+		}
 		if mf := cfg.Trace.MaxFrame(); cfg.Sink.Kind == "afxdp" && mf-trace.FCSLen > tx.MaxXDPFrame {
 			return posError(h.exp.pos, "experiment: sink.afxdp sends frames of up to %d B (one UMEM chunk), and the trace has frames of %d B (with FCS): use sink.afpacket()", tx.MaxXDPFrame, mf)
 		}
@@ -457,6 +463,33 @@ func checkTCPWorkload(w plan.WorkloadConfig) error {
 		return peer.Iperf3{Duration: d, CC: w.CC}.Validate()
 	case "tcp.paced":
 		return checkPacedWorkload(w)
+	}
+	return nil
+}
+
+// checkXDPQueues checks that labrun's veth has a queue for each sending
+// thread of sink.afxdp (a queue takes one XDP socket; thread k binds
+// queue + k). "cpus" counts this machine's CPUs; a named interface's
+// queues are known only when the run opens it.
+func checkXDPQueues(c plan.RunConfig) error {
+	if c.Sink.Kind != "afxdp" || c.Topology == nil || c.Topology.Interfaces != nil || c.Topology.Pairs > 1 {
+		return nil
+	}
+	threads, queues := 1, c.Topology.Queues
+	if c.Sender != nil {
+		threads = c.Sender.Threads
+	}
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	switch queues {
+	case 0:
+		queues = 1
+	case -1:
+		queues = min(runtime.NumCPU(), topo.MaxQueues)
+	}
+	if need := c.Sink.Queue + threads; need > queues {
+		return fmt.Errorf("sink.afxdp binds a queue per sending thread, queues %d..%d, and the veth has %d: give topology.veth(queues = %d) or queues = \"cpus\" with threads = \"cpus\"", c.Sink.Queue, need-1, queues, need)
 	}
 	return nil
 }

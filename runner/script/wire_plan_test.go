@@ -42,20 +42,23 @@ func TestWirePlan(t *testing.T) {
 
 	// sink.afxdp and the veth's queues reach the configuration and the plan.
 	p = mustEval(t, `experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy(),
-    sender = sender.labrun(threads = "cpus"), topology = sweep.axis("topo", [topology.veth(queues = "cpus"), topology.veth(queues = 4)]),
-    sink = sink.afxdp(batch = 64, queue = 1))`, nil)
-	if s, tp := p.Runs[0].Config.Sink, p.Runs[0].Config.Topology; s.Kind != "afxdp" || s.Batch != 64 || s.Queue != 1 || !p.Runs[0].Config.Wire() || tp.Queues != -1 {
-		t.Fatalf("sink %+v, topology %+v: want afxdp, batch 64, queue 1, a queue per CPU", s, tp)
+    sender = sweep.axis("snd", [sender.labrun(threads = "cpus", sink = sink.afxdp(batch = 64)), sender.labrun(sink = sink.afxdp(queue = 1))]),
+    topology = sweep.axis("topo", [topology.veth(queues = "cpus"), topology.veth(queues = 4)]))`, nil)
+	if s, tp := p.Runs[0].Config.Sink, p.Runs[0].Config.Topology; s.Kind != "afxdp" || s.Batch != 64 || s.Queue != 0 || !p.Runs[0].Config.Wire() || tp.Queues != -1 {
+		t.Fatalf("sink %+v, topology %+v: want afxdp, batch 64, queue 0, a queue per CPU", s, tp)
 	}
-	if q := p.Runs[1].Config.Topology.Queues; q != 4 {
-		t.Fatalf("queues %d, want 4", q)
+	if s, tp := p.Runs[3].Config.Sink, p.Runs[3].Config.Topology; s.Queue != 1 || s.Batch != 512 || tp.Queues != 4 {
+		t.Fatalf("sink %+v, topology %+v: want queue 1, batch 512, 4 queues", s, tp)
 	}
 	acts = acts[:0]
 	for _, a := range p.Actions {
 		acts = append(acts, a.Setting+" "+a.Value)
 	}
-	if all := strings.Join(acts, "\n"); !strings.Contains(all, "send afxdp copy/64 queue 1, thread per cpu") {
-		t.Errorf("actions lack the XDP sink:\n%s", all)
+	all = strings.Join(acts, "\n")
+	for _, want := range []string{"send afxdp copy/64, thread per cpu", "send afxdp copy/512 queue 1", "a queue per CPU", "4 queues"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("actions lack %q:\n%s", want, all)
+		}
 	}
 
 	p = mustEval(t, `experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"),
@@ -75,6 +78,8 @@ func TestWirePlan(t *testing.T) {
 		{`sender.labrun(threads = "all")`, "want a number of threads 1..64 or \"cpus\""},
 		{`sink.afpacket(mode = "sendmmsg", batch = 8, linear = True)`, `it goes with mode = "ring"`},
 		{`sink.afxdp(batch = 0)`, "batch"},
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms", flows = 2), timer = timer.busy(), sink = sink.afxdp(), sender = sender.labrun(threads = 2))`, "binds a queue per sending thread, queues 0..1, and the veth has 1: give topology.veth(queues = 2)"},
+		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms"), timer = timer.busy(), sink = sink.afxdp(queue = 1), topology = topology.veth(queues = 1))`, "queues 1..1, and the veth has 1"},
 		{`experiment(name = "w", trace = trace.synthetic(count = 10, interval = "1ms", frame = "3000B"), timer = timer.busy(), sink = sink.afxdp(), topology = topology.veth(mtu = 9000))`, "sink.afxdp sends frames of up to 2048 B"},
 		{`sink.afxdp(queue = -1)`, "queue"},
 		{`topology.veth(queues = "all")`, `want a number of queues 1..64 or "cpus"`},

@@ -1,6 +1,7 @@
 package tx
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -319,4 +320,72 @@ func seq(n int) []uint32 {
 		s[i] = uint32(i)
 	}
 	return s
+}
+
+// rawSocket is a packet socket on b for testEtherType frames, read with
+// unix.Read (each read waits at most recvTimeout).
+func (v *veth) rawSocket(tb testing.TB) int {
+	tb.Helper()
+	var fd int
+	if err := v.b.do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(testEtherType)))
+		if err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: v.ifB})
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Close(fd) })
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20); err != nil {
+		tb.Fatal(err)
+	}
+	tv := unix.NsecToTimeval(int64(recvTimeout))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		tb.Fatal(err)
+	}
+	return fd
+}
+
+// sendPatterned sends a frame of each length through s (a numbered
+// header, then bytes that differ by frame and position), closes s, checks
+// its stats count every frame and byte, and returns the frames sent.
+func sendPatterned(tb testing.TB, s Sink, lengths []int) [][]byte {
+	tb.Helper()
+	var sent [][]byte
+	var total int64
+	for i, n := range lengths {
+		f := make([]byte, n)
+		copy(f, numbered(uint32(i))[:min(n, 18)])
+		for j := 18; j < n; j++ {
+			f[j] = byte(i*31 + j)
+		}
+		if err := s.Send(f, 0); err != nil {
+			tb.Fatalf("frame %d (%d bytes): %v", i, n, err)
+		}
+		sent, total = append(sent, f), total+int64(n)
+	}
+	if err := s.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if st := s.Stats(); st.Packets != int64(len(lengths)) || st.Errors != 0 || st.Bytes != total {
+		tb.Fatalf("stats %+v: want %d packets, %d bytes, no errors", st, len(lengths), total)
+	}
+	return sent
+}
+
+// expectFrames reads the frames on fd and checks they are sent, byte for
+// byte and in order.
+func expectFrames(tb testing.TB, fd int, sent [][]byte) {
+	tb.Helper()
+	buf := make([]byte, 2048)
+	for i, want := range sent {
+		n, err := unix.Read(fd, buf)
+		if err != nil {
+			tb.Fatalf("frame %d: %v", i, err)
+		}
+		if got := buf[:n]; !bytes.Equal(got, want) {
+			tb.Fatalf("frame %d: received %d bytes % x..., sent %d bytes % x...", i, n, got[:min(n, 24)], len(want), want[:min(len(want), 24)])
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package tx
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -399,59 +398,10 @@ func TestPacketSendAllocs(t *testing.T) {
 // one; the stats count the frames' own bytes.
 func TestPacketRingLinear(t *testing.T) {
 	v := newVeth(t)
-	var fd int
-	if err := v.b.do(func() (err error) {
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(testEtherType)))
-		if err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: v.ifB})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20); err != nil {
-		t.Fatal(err)
-	}
-	tv := unix.NsecToTimeval(int64(recvTimeout))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatal(err)
-	}
+	fd := v.rawSocket(t)
 	p := v.newPacket(t, PacketConfig{Mode: PacketRing, Batch: 3, RingFrames: 4, QdiscBypass: true, Linear: true}, packetOptions{})
-	lengths := []int{1514, 60, 61, 200, 1514, 14, 1000, 60}
-	var sent [][]byte
-	var total int64
-	for i, n := range lengths {
-		f := make([]byte, max(n, 18))[:n]
-		if n >= 18 {
-			copy(f, numbered(uint32(i))[:18])
-		} else {
-			copy(f, numbered(uint32(i))[:n])
-		}
-		for j := 18; j < n; j++ {
-			f[j] = byte(i*31 + j)
-		}
-		if err := p.Send(f, 0); err != nil {
-			t.Fatalf("frame %d (%d bytes): %v", i, n, err)
-		}
-		sent, total = append(sent, f), total+int64(n)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if st := p.Stats(); st.Packets != int64(len(lengths)) || st.Errors != 0 || st.Bytes != total {
-		t.Fatalf("stats %+v: want %d packets, %d bytes, no errors", st, len(lengths), total)
-	}
-	buf := make([]byte, 2048)
-	for i, want := range sent {
-		n, err := unix.Read(fd, buf)
-		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if got := buf[:n]; !bytes.Equal(got, want) {
-			t.Fatalf("frame %d: received %d bytes % x..., sent %d bytes % x...", i, n, got[:min(n, 24)], len(want), want[:min(len(want), 24)])
-		}
-	}
+	sent := sendPatterned(t, p, []int{1514, 60, 61, 200, 1514, 14, 1000, 60})
+	expectFrames(t, fd, sent)
 }
 
 // The variants the benchmarks compare (blocking system calls, kicks that

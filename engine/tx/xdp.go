@@ -101,12 +101,11 @@ type XDP struct {
 	max    int // longest frame: min(MaxFrame, MTU + Ethernet header)
 	umem   []byte
 	tx, cr xdpRing
-	fr     xdpRing // the fill ring: required by bind, unused in sending
-	n      uint32  // slots
-	prod   uint32  // next TX descriptor to fill
-	pub    uint32  // producer index published to the kernel
-	taken  uint32  // TX consumer index seen: descriptors the kernel took
-	done   uint32  // completions drained
+	n      uint32 // slots
+	prod   uint32 // next TX descriptor to fill
+	pub    uint32 // producer index published to the kernel
+	taken  uint32 // TX consumer index seen: descriptors the kernel took
+	done   uint32 // completions drained
 	closed bool
 	wedged error // set when the kernel stopped taking frames
 }
@@ -175,6 +174,7 @@ func (x *XDP) setup(cfg XDPConfig, n int) error {
 		uintptr(unsafe.Pointer(&reg)), unsafe.Sizeof(reg), 0); e != 0 {
 		return fmt.Errorf("XDP_UMEM_REG of %d chunks: %w", n, e)
 	}
+	// bind wants a fill ring (for receiving); sending never maps it.
 	for _, o := range []struct {
 		opt  int
 		name string
@@ -194,9 +194,6 @@ func (x *XDP) setup(cfg XDPConfig, n int) error {
 	}
 	if x.cr, err = mapXDPRing(x.fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, n, 8); err != nil {
 		return fmt.Errorf("mmap completion ring: %w", err)
-	}
-	if x.fr, err = mapXDPRing(x.fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, n, 8); err != nil {
-		return fmt.Errorf("mmap fill ring: %w", err)
 	}
 	if err := unix.Bind(x.fd, &unix.SockaddrXDP{Flags: unix.XDP_COPY, Ifindex: uint32(cfg.Ifindex), QueueID: uint32(cfg.Queue)}); err != nil {
 		if errors.Is(err, unix.EINVAL) {
@@ -387,7 +384,7 @@ func (x *XDP) release() error {
 	if cerr := unix.Close(x.fd); cerr != nil {
 		err = fmt.Errorf("tx xdp: close: %w", cerr)
 	}
-	for _, m := range []*[]byte{&x.tx.mem, &x.cr.mem, &x.fr.mem, &x.umem} {
+	for _, m := range []*[]byte{&x.tx.mem, &x.cr.mem, &x.umem} {
 		if *m != nil {
 			if uerr := unix.Munmap(*m); uerr != nil {
 				err = errors.Join(err, fmt.Errorf("tx xdp: munmap: %w", uerr))

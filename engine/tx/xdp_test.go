@@ -1,7 +1,6 @@
 package tx
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -62,52 +61,10 @@ func TestXDPDelivery(t *testing.T) {
 // frame does not leak into a shorter one.
 func TestXDPFrames(t *testing.T) {
 	v := newVeth(t)
-	var fd int
-	if err := v.b.do(func() (err error) {
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(testEtherType)))
-		if err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: v.ifB})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	tv := unix.NsecToTimeval(int64(recvTimeout))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatal(err)
-	}
+	fd := v.rawSocket(t)
 	x := v.newXDP(t, XDPConfig{Batch: 3, Frames: 4})
-	lengths := []int{1514, 60, 61, 200, 1514, 14, 1000, 60, 1514, 18}
-	var sent [][]byte
-	var total int64
-	for i, n := range lengths {
-		f := make([]byte, n)
-		copy(f, numbered(uint32(i))[:min(n, 18)])
-		for j := 18; j < n; j++ {
-			f[j] = byte(i*31 + j)
-		}
-		if err := x.Send(f, 0); err != nil {
-			t.Fatalf("frame %d (%d bytes): %v", i, n, err)
-		}
-		sent, total = append(sent, f), total+int64(n)
-	}
-	if err := x.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if st := x.Stats(); st.Packets != int64(len(lengths)) || st.Errors != 0 || st.Bytes != total {
-		t.Fatalf("stats %+v: want %d packets, %d bytes, no errors", st, len(lengths), total)
-	}
-	buf := make([]byte, 2048)
-	for i, want := range sent {
-		n, err := unix.Read(fd, buf)
-		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if got := buf[:n]; !bytes.Equal(got, want) {
-			t.Fatalf("frame %d: received %d bytes % x..., sent %d bytes % x...", i, n, got[:min(n, 24)], len(want), want[:min(len(want), 24)])
-		}
-	}
+	sent := sendPatterned(t, x, []int{1514, 60, 61, 200, 1514, 14, 1000, 60, 1514, 18})
+	expectFrames(t, fd, sent)
 }
 
 // Send neither allocates nor loses count; what it refuses is counted.
